@@ -1,0 +1,287 @@
+//! The audit log: one entry per event, derived from the stream, so nothing acts unaudited.
+//!
+//! Actions are `<resource>.<action>`; actor, IP, user agent and request id come from
+//! the event metadata written by the server. Entries keep the log order in `seq`.
+
+use std::net::IpAddr;
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::log::StoredEvent;
+use crate::metadata;
+use crate::runner::Projection;
+
+/// Maintains `audit_logs` from every event.
+pub struct AuditLogProjection;
+
+/// One audit entry before it is stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEntry {
+    pub id: Uuid,
+    pub global_position: i64,
+    pub user_id: Option<Uuid>,
+    pub username: Option<String>,
+    pub role: Option<String>,
+    pub action: String,
+    pub resource_type: Option<String>,
+    pub resource_id: Option<String>,
+    pub details: Value,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// `SessionLoggedOut` → `session_logged_out`.
+fn snake_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The action name, resource type and resource id of an event.
+fn classify(event: &StoredEvent, fields: &Value) -> (String, Option<String>, Option<String>) {
+    let aggregate = (
+        event.aggregate_type.as_str(),
+        Some(event.aggregate_id.clone()),
+    );
+    let (action, resource_type, resource_id) =
+        match (event.aggregate_type.as_str(), event.event_type.as_str()) {
+            ("user", "UserCreated") => ("user.create", aggregate.0, aggregate.1),
+            ("user", "UserProfileUpdated") => ("user.update", aggregate.0, aggregate.1),
+            ("user", "UserRoleChanged") => ("user.role_change", aggregate.0, aggregate.1),
+            ("user", "UserDeactivated") => ("user.deactivate", aggregate.0, aggregate.1),
+            ("user", "UserReactivated") => ("user.reactivate", aggregate.0, aggregate.1),
+            ("user", "UserPasswordChanged") => ("user.password_change", aggregate.0, aggregate.1),
+            ("user", "UserDeleted") => ("user.delete", aggregate.0, aggregate.1),
+            ("session", "SessionStarted") => ("auth.login", aggregate.0, aggregate.1),
+            ("session", "SessionLoggedOut") => ("auth.logout", aggregate.0, aggregate.1),
+            ("session", "SessionRevoked") => ("auth.session_revoked", aggregate.0, aggregate.1),
+            ("access_attempt", "LoginFailed") => (
+                "auth.login_failed",
+                "user",
+                fields
+                    .get("user_id")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+            ),
+            ("access_attempt", "AccessDenied") => (
+                "access.denied",
+                "route",
+                Some(format!(
+                    "{} {}",
+                    fields.get("method").and_then(Value::as_str).unwrap_or(""),
+                    fields.get("route").and_then(Value::as_str).unwrap_or("")
+                )),
+            ),
+            _ => {
+                // Event types added by later features still get an entry; they map their own names.
+                let action = format!("{}.{}", event.aggregate_type, snake_case(&event.event_type));
+                return (action, Some(event.aggregate_type.clone()), aggregate.1);
+            }
+        };
+    (
+        action.to_string(),
+        Some(resource_type.to_string()),
+        resource_id,
+    )
+}
+
+/// Builds the audit entry of one event. Pure, so it is tested without a database.
+pub fn audit_entry(event: &StoredEvent) -> AuditEntry {
+    // cqrs-es stores an enum variant as `{"VariantName": {fields}}`.
+    let fields = event
+        .payload
+        .get(&event.event_type)
+        .cloned()
+        .unwrap_or_else(|| event.payload.clone());
+    let (action, resource_type, resource_id) = classify(event, &fields);
+    let field_str = |name: &str| fields.get(name).and_then(Value::as_str).map(str::to_string);
+    // Anonymous requests (a login) name their subject in the payload instead of the metadata.
+    let user_id = event
+        .meta(metadata::ACTOR_ID)
+        .and_then(|id| id.parse().ok())
+        .or_else(|| field_str("user_id").and_then(|id| id.parse().ok()));
+    let username = event
+        .meta(metadata::ACTOR_USERNAME)
+        .map(str::to_string)
+        .or_else(|| field_str("username"));
+    let ip_address = event
+        .meta(metadata::CLIENT_IP)
+        .filter(|ip| ip.parse::<IpAddr>().is_ok())
+        .map(str::to_string);
+    let mut details = fields;
+    if let Some(kind) = event.meta(metadata::ACTOR_KIND) {
+        if let Value::Object(map) = &mut details {
+            map.insert("actor_kind".into(), json!(kind));
+        }
+    }
+    AuditEntry {
+        id: event.event_id,
+        global_position: event.global_position,
+        user_id,
+        username,
+        role: event.meta(metadata::ACTOR_ROLE).map(str::to_string),
+        action,
+        resource_type,
+        resource_id,
+        details,
+        ip_address,
+        user_agent: event
+            .meta(metadata::USER_AGENT)
+            .map(|ua| ua.chars().take(1024).collect()),
+        request_id: event.meta(metadata::REQUEST_ID).map(str::to_string),
+        created_at: event.recorded_at,
+    }
+}
+
+#[async_trait::async_trait]
+impl Projection for AuditLogProjection {
+    fn name(&self) -> &'static str {
+        "audit_log"
+    }
+
+    fn version(&self) -> i32 {
+        1
+    }
+
+    async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
+        sqlx::query("TRUNCATE audit_logs RESTART IDENTITY")
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn apply_batch(
+        &self,
+        conn: &mut PgConnection,
+        events: &[StoredEvent],
+    ) -> anyhow::Result<()> {
+        let entries: Vec<AuditEntry> = events.iter().map(audit_entry).collect();
+        macro_rules! column {
+            ($field:ident) => {
+                entries.iter().map(|e| e.$field.clone()).collect::<Vec<_>>()
+            };
+        }
+        // unnest keeps array order, and WITH ORDINALITY makes `seq` follow the log order.
+        sqlx::query(
+            "INSERT INTO audit_logs (id, global_position, user_id, username, role, action, resource_type, \
+             resource_id, details, ip_address, user_agent, request_id, created_at) \
+             SELECT id, pos, uid, uname, role, action, rtype, rid, details, ip::inet, ua, rqid, at \
+             FROM unnest($1::uuid[], $2::bigint[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[], \
+             $8::text[], $9::jsonb[], $10::text[], $11::text[], $12::text[], $13::timestamptz[]) \
+             WITH ORDINALITY AS e(id, pos, uid, uname, role, action, rtype, rid, details, ip, ua, rqid, at, n) \
+             ORDER BY n",
+        )
+        .bind(column!(id))
+        .bind(column!(global_position))
+        .bind(column!(user_id))
+        .bind(column!(username))
+        .bind(column!(role))
+        .bind(column!(action))
+        .bind(column!(resource_type))
+        .bind(column!(resource_id))
+        .bind(column!(details))
+        .bind(column!(ip_address))
+        .bind(column!(user_agent))
+        .bind(column!(request_id))
+        .bind(column!(created_at))
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(
+        aggregate_type: &str,
+        event_type: &str,
+        payload: Value,
+        metadata: Value,
+    ) -> StoredEvent {
+        StoredEvent {
+            global_position: 42,
+            transaction_id: 7,
+            event_id: Uuid::from_u128(9),
+            aggregate_type: aggregate_type.into(),
+            aggregate_id: "agg-1".into(),
+            sequence: 1,
+            event_type: event_type.into(),
+            event_version: "1".into(),
+            payload,
+            metadata,
+            recorded_at: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+        }
+    }
+
+    #[test]
+    fn user_create_carries_actor_and_request_context() {
+        let entry = audit_entry(&event(
+            "user",
+            "UserCreated",
+            json!({"UserCreated": {"username": "bob", "role": "viewer"}}),
+            json!({"actor_id": "00000000-0000-0000-0000-000000000001", "actor_username": "admin",
+                   "actor_role": "admin", "client_ip": "10.1.2.3", "user_agent": "curl/8", "request_id": "r-1"}),
+        ));
+        assert_eq!(entry.action, "user.create");
+        assert_eq!(entry.resource_type.as_deref(), Some("user"));
+        assert_eq!(entry.resource_id.as_deref(), Some("agg-1"));
+        assert_eq!(entry.user_id, Some(Uuid::from_u128(1)));
+        assert_eq!(entry.username.as_deref(), Some("admin"));
+        assert_eq!(entry.ip_address.as_deref(), Some("10.1.2.3"));
+        assert_eq!(entry.user_agent.as_deref(), Some("curl/8"));
+        assert_eq!(entry.request_id.as_deref(), Some("r-1"));
+        assert_eq!(entry.details["username"], "bob");
+    }
+
+    #[test]
+    fn anonymous_failed_login_names_the_matched_user_and_drops_a_bad_ip() {
+        let entry = audit_entry(&event(
+            "access_attempt",
+            "LoginFailed",
+            json!({"LoginFailed": {"login": "bob", "user_id": "00000000-0000-0000-0000-000000000002", "reason": "wrong_password"}}),
+            json!({"client_ip": "not an ip"}),
+        ));
+        assert_eq!(entry.action, "auth.login_failed");
+        assert_eq!(entry.user_id, Some(Uuid::from_u128(2)));
+        assert_eq!(
+            entry.resource_id.as_deref(),
+            Some("00000000-0000-0000-0000-000000000002")
+        );
+        assert_eq!(entry.ip_address, None);
+    }
+
+    #[test]
+    fn access_denied_and_unknown_events() {
+        let denied = audit_entry(&event(
+            "access_attempt",
+            "AccessDenied",
+            json!({"AccessDenied": {"method": "POST", "route": "/api/v1/users"}}),
+            json!({}),
+        ));
+        assert_eq!(denied.action, "access.denied");
+        assert_eq!(denied.resource_id.as_deref(), Some("POST /api/v1/users"));
+        let other = audit_entry(&event(
+            "container",
+            "ContainerStartRequested",
+            json!({}),
+            json!({}),
+        ));
+        assert_eq!(other.action, "container.container_start_requested");
+    }
+}

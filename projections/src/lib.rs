@@ -1,0 +1,28 @@
+//! dcp read side: the global log reader, the projection runner, read models and the audit log.
+//!
+//! Every consumer reads the event store in `(transaction_id, global_position)` order
+//! below the oldest running transaction (see [`log`]), so an event whose transaction
+//! commits late is never skipped. A projection writes its tables and its checkpoint
+//! in one transaction, so its effects happen exactly once.
+
+pub mod audit;
+pub mod log;
+pub mod metadata;
+pub mod runner;
+pub mod sessions;
+pub mod users;
+
+pub use log::{GlobalLogReader, LogCursor, LogWaker, StoredEvent};
+pub use runner::{
+    projection_statuses, rebuild_projection, Projection, ProjectionProgress, ProjectionRunner,
+    ProjectionStatus,
+};
+
+/// Every projection this crate provides, in the order they are started.
+pub fn all_projections() -> Vec<std::sync::Arc<dyn Projection>> {
+    vec![
+        std::sync::Arc::new(users::UsersProjection),
+        std::sync::Arc::new(sessions::SessionsProjection),
+        std::sync::Arc::new(audit::AuditLogProjection),
+    ]
+}

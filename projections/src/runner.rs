@@ -1,0 +1,481 @@
+//! The projection runner: catches a projection up on the global log, exactly once.
+//!
+//! Each batch of events and the projection's checkpoint are written in one transaction.
+//! A session advisory lock per projection makes one runner active across replicas;
+//! the others stand by and take over when the holder's connection goes away. A
+//! projection whose version differs from its checkpoint is rebuilt from zero.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::{Connection, PgConnection, PgPool, Row};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::log::{
+    changed_or_timeout, GlobalLogReader, LogCursor, LogWaker, StoredEvent, PROGRESS_CHANNEL,
+};
+
+/// A read model built from the global log.
+#[async_trait::async_trait]
+pub trait Projection: Send + Sync + 'static {
+    /// Stable name: the checkpoint key and the advisory lock.
+    fn name(&self) -> &'static str;
+    /// Bump it when the tables or the mapping change: the projection is rebuilt at start.
+    fn version(&self) -> i32;
+    /// Empties the projection's tables before a rebuild.
+    async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()>;
+    /// Applies events, in log order, inside the runner's transaction.
+    async fn apply_batch(
+        &self,
+        conn: &mut PgConnection,
+        events: &[StoredEvent],
+    ) -> anyhow::Result<()>;
+}
+
+/// Advisory lock namespace for projection runners (the second key is `hashtext(name)`).
+pub const PROJECTION_LOCK_NAMESPACE: i32 = 0x0dc9_0001;
+
+/// How far each projection is, for read-your-writes waits.
+///
+/// Local runners record their progress in memory so a waiter on the same replica
+/// needs no query; otherwise the checkpoint table is read on each wake-up.
+#[derive(Debug, Clone)]
+pub struct ProjectionProgress {
+    pool: PgPool,
+    waker: LogWaker,
+    local: Arc<Mutex<HashMap<&'static str, LogCursor>>>,
+}
+
+impl ProjectionProgress {
+    pub fn new(pool: PgPool, waker: LogWaker) -> Self {
+        ProjectionProgress {
+            pool,
+            waker,
+            local: Arc::default(),
+        }
+    }
+
+    fn record_local(&self, name: &'static str, cursor: LogCursor) {
+        let mut local = self.local.lock().unwrap_or_else(|e| e.into_inner());
+        local.insert(name, cursor);
+        drop(local);
+        self.waker.progressed();
+    }
+
+    fn forget_local(&self, name: &'static str) {
+        self.local
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name);
+    }
+
+    fn reached_locally(&self, names: &[&str], target: LogCursor) -> bool {
+        let local = self.local.lock().unwrap_or_else(|e| e.into_inner());
+        names
+            .iter()
+            .all(|name| local.get(name).is_some_and(|cursor| *cursor >= target))
+    }
+
+    async fn reached_in_database(
+        &self,
+        names: &[&str],
+        target: LogCursor,
+    ) -> Result<bool, sqlx::Error> {
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let behind: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM unnest($1::text[]) AS wanted(name) \
+             LEFT JOIN projection_checkpoints c ON c.name = wanted.name \
+             WHERE c.name IS NULL OR c.rebuild_requested \
+                OR (c.last_transaction_id, c.last_position) < ($2::text::xid8, $3)",
+        )
+        .bind(&names)
+        .bind(target.transaction_id.to_string())
+        .bind(target.position)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(behind == 0)
+    }
+
+    /// Waits until every named projection has applied the event at `target`.
+    /// Returns `false` if `timeout` passed first.
+    pub async fn wait_for(
+        &self,
+        names: &[&str],
+        target: LogCursor,
+        timeout: Duration,
+    ) -> Result<bool, sqlx::Error> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut rx = self.waker.subscribe_progress();
+        loop {
+            rx.borrow_and_update();
+            if self.reached_locally(names, target)
+                || self.reached_in_database(names, target).await?
+            {
+                return Ok(true);
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Ok(false);
+            }
+            changed_or_timeout(&mut rx, (deadline - now).min(Duration::from_millis(250))).await;
+        }
+    }
+}
+
+/// Runs one projection for the life of the server.
+pub struct ProjectionRunner {
+    pool: PgPool,
+    projection: Arc<dyn Projection>,
+    waker: LogWaker,
+    progress: ProjectionProgress,
+    batch_size: i64,
+    poll: Duration,
+    standby_retry: Duration,
+}
+
+enum Leadership {
+    /// Another replica holds the lock.
+    Standby,
+    /// We held it and stopped because of shutdown.
+    Stopped,
+}
+
+impl ProjectionRunner {
+    pub fn new(
+        pool: PgPool,
+        projection: Arc<dyn Projection>,
+        waker: LogWaker,
+        progress: ProjectionProgress,
+    ) -> Self {
+        ProjectionRunner {
+            pool,
+            projection,
+            waker,
+            progress,
+            batch_size: 1000,
+            poll: Duration::from_millis(250),
+            standby_retry: Duration::from_secs(2),
+        }
+    }
+
+    /// Events per transaction (default 1000).
+    pub fn with_batch_size(mut self, batch_size: i64) -> Self {
+        self.batch_size = batch_size.max(1);
+        self
+    }
+
+    /// How long a standby runner waits before trying the lock again (default 2 s).
+    pub fn with_standby_retry(mut self, retry: Duration) -> Self {
+        self.standby_retry = retry;
+        self
+    }
+
+    /// Runs until `shutdown` is cancelled, retrying after errors.
+    pub fn spawn(self, shutdown: CancellationToken) -> JoinHandle<()> {
+        tokio::spawn(async move { self.run(shutdown).await })
+    }
+
+    async fn run(self, shutdown: CancellationToken) {
+        let name = self.projection.name();
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            if shutdown.is_cancelled() {
+                return;
+            }
+            let wait = match self.lead(&shutdown).await {
+                Ok(Leadership::Stopped) => return,
+                Ok(Leadership::Standby) => self.standby_retry,
+                Err(error) => {
+                    self.progress.forget_local(name);
+                    tracing::error!(
+                        projection = name,
+                        error = format!("{error:#}"),
+                        "projection runner failed; retrying"
+                    );
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                    backoff
+                }
+            };
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(projection = self.projection.name()), err)]
+    async fn lead(&self, shutdown: &CancellationToken) -> anyhow::Result<Leadership> {
+        let name = self.projection.name();
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .context("Failed to get a connection for the projection runner")?
+            .detach();
+        if !try_lock(&mut conn, name).await? {
+            let _ = conn.close().await;
+            return Ok(Leadership::Standby);
+        }
+        tracing::info!("projection runner active");
+        let Some(mut cursor) = prepare(&mut conn, self.projection.as_ref()).await? else {
+            let _ = conn.close().await;
+            return Ok(Leadership::Standby);
+        };
+        self.progress.record_local(name, cursor);
+        let mut events = self.waker.subscribe_events();
+        loop {
+            events.borrow_and_update();
+            let batch = GlobalLogReader::read_batch(&mut conn, cursor, self.batch_size)
+                .await
+                .context("Failed to read the global log")?;
+            if batch.is_empty() {
+                tokio::select! {
+                    _ = shutdown.cancelled() => {
+                        let _ = conn.close().await;
+                        self.progress.forget_local(name);
+                        return Ok(Leadership::Stopped);
+                    }
+                    _ = changed_or_timeout(&mut events, self.poll) => {}
+                }
+                if rebuild_requested(&mut conn, name).await? {
+                    cursor = rebuild(&mut conn, self.projection.as_ref()).await?;
+                    self.progress.record_local(name, cursor);
+                }
+                continue;
+            }
+            cursor = apply(&mut conn, self.projection.as_ref(), &batch).await?;
+            self.progress.record_local(name, cursor);
+        }
+    }
+}
+
+async fn try_lock(conn: &mut PgConnection, name: &str) -> anyhow::Result<bool> {
+    sqlx::query_scalar("SELECT pg_try_advisory_lock($1, hashtext($2))")
+        .bind(PROJECTION_LOCK_NAMESPACE)
+        .bind(name)
+        .fetch_one(&mut *conn)
+        .await
+        .context("Failed to try the projection lock")
+}
+
+fn cursor_from(row: &sqlx::postgres::PgRow) -> anyhow::Result<LogCursor> {
+    let tx: String = row.try_get("tx")?;
+    Ok(LogCursor {
+        transaction_id: tx.parse().context("Failed to parse a checkpoint xid8")?,
+        position: row.try_get("last_position")?,
+    })
+}
+
+/// Makes sure the checkpoint exists at this projection's version (rebuilding if the
+/// version changed). `None` when the stored version is newer than ours: a newer
+/// replica owns this projection, so this one must not touch it.
+async fn prepare(
+    conn: &mut PgConnection,
+    projection: &dyn Projection,
+) -> anyhow::Result<Option<LogCursor>> {
+    sqlx::query("INSERT INTO projection_checkpoints (name, version) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+        .bind(projection.name())
+        .bind(projection.version())
+        .execute(&mut *conn)
+        .await
+        .context("Failed to create the projection checkpoint")?;
+    let row = sqlx::query(
+        "SELECT version, rebuild_requested, last_transaction_id::text AS tx, last_position \
+         FROM projection_checkpoints WHERE name = $1",
+    )
+    .bind(projection.name())
+    .fetch_one(&mut *conn)
+    .await
+    .context("Failed to read the projection checkpoint")?;
+    let version: i32 = row.try_get("version")?;
+    let requested: bool = row.try_get("rebuild_requested")?;
+    if version > projection.version() {
+        tracing::warn!(
+            stored = version,
+            ours = projection.version(),
+            "a newer version of this projection is stored; standing by"
+        );
+        return Ok(None);
+    }
+    if version < projection.version() || requested {
+        tracing::info!(
+            from = version,
+            to = projection.version(),
+            "rebuilding projection"
+        );
+        return rebuild(conn, projection).await.map(Some);
+    }
+    cursor_from(&row).map(Some)
+}
+
+async fn rebuild_requested(conn: &mut PgConnection, name: &str) -> anyhow::Result<bool> {
+    sqlx::query_scalar("SELECT rebuild_requested FROM projection_checkpoints WHERE name = $1")
+        .bind(name)
+        .fetch_optional(&mut *conn)
+        .await
+        .context("Failed to read the projection checkpoint")
+        .map(|requested| requested.unwrap_or(false))
+}
+
+/// Empties the projection and moves its checkpoint to the start, in one transaction.
+async fn rebuild(
+    conn: &mut PgConnection,
+    projection: &dyn Projection,
+) -> anyhow::Result<LogCursor> {
+    let mut tx = conn.begin().await?;
+    projection
+        .reset(&mut tx)
+        .await
+        .context("Failed to reset the projection")?;
+    sqlx::query(
+        "UPDATE projection_checkpoints SET version = $2, last_transaction_id = '0', last_position = 0, \
+         events_applied = 0, rebuilt_at = now(), updated_at = now(), rebuild_requested = false WHERE name = $1",
+    )
+    .bind(projection.name())
+    .bind(projection.version())
+    .execute(&mut *tx)
+    .await?;
+    tx.commit()
+        .await
+        .context("Failed to commit the projection reset")?;
+    Ok(LogCursor::START)
+}
+
+/// Applies one batch and advances the checkpoint in the same transaction.
+async fn apply(
+    conn: &mut PgConnection,
+    projection: &dyn Projection,
+    batch: &[StoredEvent],
+) -> anyhow::Result<LogCursor> {
+    let last = batch.last().map(StoredEvent::cursor).unwrap_or_default();
+    let mut tx = conn.begin().await?;
+    projection
+        .apply_batch(&mut tx, batch)
+        .await
+        .with_context(|| format!("Failed to apply events up to position {}", last.position))?;
+    sqlx::query(
+        "UPDATE projection_checkpoints SET last_transaction_id = $2::text::xid8, last_position = $3, \
+         events_applied = events_applied + $4, updated_at = now() WHERE name = $1",
+    )
+    .bind(projection.name())
+    .bind(last.transaction_id.to_string())
+    .bind(last.position)
+    .bind(batch.len() as i64)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(PROGRESS_CHANNEL)
+        .bind(projection.name())
+        .execute(&mut *tx)
+        .await?;
+    tx.commit()
+        .await
+        .context("Failed to commit a projection batch")?;
+    Ok(last)
+}
+
+/// One projection's place in the log, for `dcp projections status` and `/health/detailed`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProjectionStatus {
+    pub name: String,
+    pub version: i32,
+    pub position: i64,
+    pub transaction_id: u64,
+    pub events_applied: i64,
+    /// Stored events not yet applied.
+    pub lag: i64,
+    pub updated_at: DateTime<Utc>,
+    pub rebuild_requested: bool,
+}
+
+/// The status of every projection that has a checkpoint.
+pub async fn projection_statuses(pool: &PgPool) -> anyhow::Result<Vec<ProjectionStatus>> {
+    let rows = sqlx::query(
+        "SELECT name, version, last_transaction_id::text AS tx, last_position, events_applied, updated_at, \
+         rebuild_requested FROM projection_checkpoints ORDER BY name",
+    )
+    .fetch_all(pool)
+    .await
+    .context("Failed to read projection checkpoints")?;
+    let mut statuses = Vec::with_capacity(rows.len());
+    for row in rows {
+        let cursor = cursor_from(&row)?;
+        statuses.push(ProjectionStatus {
+            name: row.try_get("name")?,
+            version: row.try_get("version")?,
+            position: cursor.position,
+            transaction_id: cursor.transaction_id,
+            events_applied: row.try_get("events_applied")?,
+            lag: GlobalLogReader::count_after(pool, cursor).await?,
+            updated_at: row.try_get("updated_at")?,
+            rebuild_requested: row.try_get("rebuild_requested")?,
+        });
+    }
+    Ok(statuses)
+}
+
+/// Rebuilds one projection from zero.
+///
+/// If no server runs it right now, this process takes the lock, resets it and catches
+/// it up to the head of the log before returning. If a server runs it, the rebuild
+/// is requested and that server's runner performs it; this returns once it has.
+pub async fn rebuild_projection(
+    pool: &PgPool,
+    projection: Arc<dyn Projection>,
+    timeout: Duration,
+) -> anyhow::Result<ProjectionStatus> {
+    let name = projection.name();
+    let mut conn = pool.acquire().await?.detach();
+    if try_lock(&mut conn, name).await? {
+        sqlx::query("INSERT INTO projection_checkpoints (name, version) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+            .bind(name)
+            .bind(projection.version())
+            .execute(&mut conn)
+            .await?;
+        let mut cursor = rebuild(&mut conn, projection.as_ref()).await?;
+        loop {
+            let batch = GlobalLogReader::read_batch(&mut conn, cursor, 1000).await?;
+            if batch.is_empty() {
+                break;
+            }
+            cursor = apply(&mut conn, projection.as_ref(), &batch).await?;
+        }
+        conn.close().await?;
+    } else {
+        conn.close().await?;
+        sqlx::query("UPDATE projection_checkpoints SET rebuild_requested = true WHERE name = $1")
+            .bind(name)
+            .execute(pool)
+            .await?;
+        sqlx::query("SELECT pg_notify('dcp_events', '')")
+            .execute(pool)
+            .await?;
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let status = projection_statuses(pool)
+                .await?
+                .into_iter()
+                .find(|s| s.name == name);
+            if let Some(status) = status {
+                if !status.rebuild_requested && status.lag == 0 {
+                    break;
+                }
+            }
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "the running server did not finish rebuilding '{name}' in {timeout:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    projection_statuses(pool)
+        .await?
+        .into_iter()
+        .find(|s| s.name == name)
+        .context("the projection checkpoint disappeared")
+}

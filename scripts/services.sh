@@ -1,0 +1,280 @@
+#!/usr/bin/env bash
+# Installs (when missing) and starts the services the test suite needs, idempotently: running it
+# again leaves running services alone and restarts the ones that died.
+#
+# Usage: scripts/services.sh [SERVICE]...      (default: every known service)
+# Services: postgres
+#
+# Run it as root (it installs Debian packages and runs servers as their unprivileged users). As
+# another user it only checks that the packages are there, and runs the servers as that user.
+#
+# Environment:
+#   DCP_SERVICES_DIR        where the services keep data, logs and sockets (default /tmp/dcp-services)
+#   DCP_TEST_PG_PORT        TCP port of the test PostgreSQL on 127.0.0.1 (default 55432)
+#   DCP_SERVICES_TIMEOUT    seconds to wait for a service to become ready (default 60)
+#
+# At the end it writes "$DCP_SERVICES_DIR/env", to be sourced by the test command:
+#   export DCP_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:55432/postgres
+#
+# Each service is a function service_NAME that installs, starts and waits for readiness, and
+# exports its settings with export_setting; nats, dockerd, sshd and a registry go in the same way.
+set -euo pipefail
+
+SERVICES_DIR="${DCP_SERVICES_DIR:-/tmp/dcp-services}"
+TIMEOUT="${DCP_SERVICES_TIMEOUT:-60}"
+KNOWN_SERVICES=(postgres)
+
+log() { printf 'services: %s\n' "$*" >&2; }
+die() {
+    log "error: $*"
+    exit 1
+}
+
+is_root() { [[ $(id -u) -eq 0 ]]; }
+
+# --- packages -----------------------------------------------------------------------------------
+
+APT_UPDATED=false
+
+# install_packages PACKAGE...: installs the given Debian packages (callers pass only missing ones).
+install_packages() {
+    (($#)) || return 0
+    if ! is_root; then
+        die "missing: $* (install with \`apt-get install $*\` as root, or run this script as root)"
+    fi
+    if ! $APT_UPDATED; then
+        log "apt-get update"
+        apt-get update -qq
+        APT_UPDATED=true
+    fi
+    log "installing $*"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@"
+}
+
+# --- settings for the test command --------------------------------------------------------------
+
+SETTINGS=()
+
+# export_setting NAME VALUE: recorded in "$SERVICES_DIR/env" at the end.
+export_setting() { SETTINGS+=("export $1=$2"); }
+
+write_env_file() {
+    local env_file="$SERVICES_DIR/env" tmp="$SERVICES_DIR/env.tmp" line name
+    # Keep the settings of services not started this time.
+    : >"$tmp"
+    if [[ -f $env_file ]]; then
+        while IFS= read -r line; do
+            name="${line#export }"
+            name="${name%%=*}"
+            if ! printf '%s\n' "${SETTINGS[@]}" | grep -q "^export $name="; then
+                printf '%s\n' "$line" >>"$tmp"
+            fi
+        done <"$env_file"
+    fi
+    printf '%s\n' "${SETTINGS[@]}" >>"$tmp"
+    mv "$tmp" "$env_file"
+    log "wrote $env_file:"
+    cat "$env_file"
+}
+
+# --- helpers ------------------------------------------------------------------------------------
+
+# wait_until DESCRIPTION COMMAND...: polls COMMAND until it succeeds or TIMEOUT seconds pass.
+wait_until() {
+    local what=$1 deadline=$((SECONDS + TIMEOUT))
+    shift
+    until "$@"; do
+        if ((SECONDS >= deadline)); then
+            log "timed out after ${TIMEOUT}s waiting for $what"
+            return 1
+        fi
+        sleep 0.2
+    done
+}
+
+# fail_with_log LOGFILE MESSAGE: prints the end of the log and exits.
+fail_with_log() {
+    log "last lines of $1:"
+    tail -n 30 "$1" >&2 || true
+    die "$2"
+}
+
+# --- postgres -----------------------------------------------------------------------------------
+
+PG_PORT="${DCP_TEST_PG_PORT:-55432}"
+PG_BIN=""
+PG_DATA=""
+PG_SOCKETS=""
+PG_LOG=""
+PG_AS=()
+
+pg_find_bin_dir() {
+    local dir
+    dir=$(pg_config --bindir 2>/dev/null || true)
+    if [[ -n $dir && -x $dir/initdb && -x $dir/pg_ctl && -x $dir/postgres ]]; then
+        PG_BIN=$dir
+        return 0
+    fi
+    dir=$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -name bin 2>/dev/null | sort -V | tail -n 1)
+    if [[ -n $dir && -x $dir/initdb && -x $dir/pg_ctl && -x $dir/postgres ]]; then
+        PG_BIN=$dir
+        return 0
+    fi
+    return 1
+}
+
+# pg COMMAND ARG...: runs a server program as the cluster's user.
+pg() { "${PG_AS[@]}" "$PG_BIN/$1" "${@:2}"; }
+
+# The pid in postmaster.pid, if it is a live postgres working in our data dir. A killed postmaster
+# may linger as a zombie until init reaps it, and a pid may be recycled: neither is our server.
+pg_running_pid() {
+    local pid
+    [[ -f $PG_DATA/postmaster.pid ]] || return 1
+    pid=$(head -n 1 "$PG_DATA/postmaster.pid")
+    [[ $pid =~ ^[0-9]+$ ]] && pg_is_cluster_process "$pid" || return 1
+    printf '%s\n' "$pid"
+}
+
+# pg_is_cluster_process PID: a live (not zombie) postgres process working in our data dir.
+pg_is_cluster_process() {
+    local stat comm state
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    comm=${stat#*(}
+    comm=${comm%)*}
+    state=${stat##*) }
+    state=${state%% *}
+    [[ $comm == postgres && $state != [ZXx] ]] || return 1
+    [[ $(readlink "/proc/$1/cwd" 2>/dev/null) == "$PG_DATA" ]]
+}
+
+# No process of an old server on our data dir is left (they exit soon after their postmaster dies).
+pg_no_cluster_processes() {
+    local dir
+    for dir in /proc/[0-9]*; do
+        if pg_is_cluster_process "${dir#/proc/}"; then
+            return 1
+        fi
+    done
+}
+
+pg_ready() { "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres; }
+
+pg_init() {
+    local staging="$PG_DATA.initdb"
+    rm -rf "$staging"
+    mkdir -m 0700 "$staging"
+    if is_root; then
+        chown postgres:postgres "$staging"
+        "${PG_AS[@]}" test -w "$staging" ||
+            die "user postgres cannot write to $staging: every directory above $SERVICES_DIR must be traversable by it (or set DCP_SERVICES_DIR)"
+    fi
+    log "initialising a PostgreSQL cluster in $PG_DATA"
+    pg initdb -D "$staging" -U postgres --auth=trust -E UTF8 --locale=C --no-instructions >/dev/null
+    printf "\n# Settings of scripts/services.sh, rewritten at every start\ninclude_if_exists = 'dcp-services.conf'\n" \
+        >>"$staging/postgresql.conf"
+    # Renamed only when complete, so an interrupted initdb is simply redone.
+    mv "$staging" "$PG_DATA"
+}
+
+pg_write_settings() {
+    local sockets="$PG_SOCKETS"
+    # sun_path holds 107 characters; past that, TCP only.
+    if ((${#sockets} + ${#PG_PORT} + 10 > 107)); then
+        log "$PG_SOCKETS is too long for a unix socket path; TCP only"
+        sockets=""
+    fi
+    cat >"$PG_DATA/dcp-services.conf" <<EOF
+listen_addresses = '127.0.0.1'
+port = $PG_PORT
+unix_socket_directories = '$sockets'
+max_connections = 300
+fsync = on
+idle_in_transaction_session_timeout = '60s'
+EOF
+    if is_root; then chown postgres:postgres "$PG_DATA/dcp-services.conf"; fi
+}
+
+pg_start() {
+    # Not `[[ ]] || pg_init`: errexit does not apply on the left of `||`.
+    if [[ ! -f $PG_DATA/PG_VERSION ]]; then pg_init; fi
+    if [[ ! -d $PG_SOCKETS ]]; then mkdir -m 0700 "$PG_SOCKETS"; fi
+    touch "$PG_LOG"
+    if is_root; then chown postgres:postgres "$PG_SOCKETS" "$PG_LOG"; fi
+
+    local pid running_port
+    if pid=$(pg_running_pid); then
+        running_port=$(sed -n 4p "$PG_DATA/postmaster.pid")
+        if [[ $running_port == "$PG_PORT" ]]; then
+            log "postgres (pid $pid) is up but not ready yet; waiting for it"
+            wait_until "postgres on 127.0.0.1:$PG_PORT" pg_ready ||
+                fail_with_log "$PG_LOG" "postgres did not become ready"
+            return 0
+        fi
+        log "postgres (pid $pid) runs on port $running_port; restarting it on $PG_PORT"
+        pg pg_ctl stop -D "$PG_DATA" -m fast -w -t "$TIMEOUT" >/dev/null ||
+            fail_with_log "$PG_LOG" "could not stop postgres"
+    elif [[ -f $PG_DATA/postmaster.pid ]]; then
+        log "removing the stale postmaster.pid of a server that died"
+        wait_until "the processes of the old postgres to exit" pg_no_cluster_processes ||
+            die "processes of an old postgres still run in $PG_DATA; stop them first"
+        rm -f "$PG_DATA/postmaster.pid" "$PG_SOCKETS/.s.PGSQL.$PG_PORT.lock"
+    fi
+
+    pg_write_settings
+    log "starting postgres on 127.0.0.1:$PG_PORT (log: $PG_LOG)"
+    pg pg_ctl start -D "$PG_DATA" -l "$PG_LOG" -w -t "$TIMEOUT" >/dev/null ||
+        fail_with_log "$PG_LOG" "postgres failed to start"
+    wait_until "postgres on 127.0.0.1:$PG_PORT" pg_ready ||
+        fail_with_log "$PG_LOG" "postgres did not become ready"
+}
+
+service_postgres() {
+    if ! pg_find_bin_dir; then
+        install_packages postgresql
+        pg_find_bin_dir || die "PostgreSQL server programs not found after installing postgresql"
+    fi
+    PG_DATA="$SERVICES_DIR/postgres"
+    PG_SOCKETS="$SERVICES_DIR/postgres-run"
+    PG_LOG="$SERVICES_DIR/postgres.log"
+    if is_root; then
+        id postgres >/dev/null 2>&1 || die "user postgres is missing (the postgresql package creates it)"
+        if command -v setpriv >/dev/null; then
+            PG_AS=(setpriv "--reuid=$(id -u postgres)" "--regid=$(id -g postgres)" --clear-groups --)
+        else
+            PG_AS=(runuser -u postgres --)
+        fi
+    else
+        PG_AS=(env)
+    fi
+
+    if ! pg_ready; then pg_start; fi
+    log "postgres is ready on 127.0.0.1:$PG_PORT"
+    export_setting DCP_TEST_DATABASE_URL "postgres://postgres@127.0.0.1:$PG_PORT/postgres"
+}
+
+# --- main ---------------------------------------------------------------------------------------
+
+main() {
+    local services=("$@") service
+    ((${#services[@]})) || services=("${KNOWN_SERVICES[@]}")
+    for service in "${services[@]}"; do
+        declare -F "service_$service" >/dev/null ||
+            die "unknown service '$service' (known: ${KNOWN_SERVICES[*]})"
+    done
+
+    # 0755: the servers' users must reach their directories inside.
+    if [[ ! -d $SERVICES_DIR ]]; then
+        mkdir -p "$SERVICES_DIR"
+        chmod 0755 "$SERVICES_DIR"
+    fi
+    # Canonical, as processes are matched to the data dir by their working directory.
+    SERVICES_DIR=$(realpath "$SERVICES_DIR")
+
+    for service in "${services[@]}"; do
+        "service_$service"
+    done
+    write_env_file
+}
+
+main "$@"

@@ -1,0 +1,142 @@
+//! Startup and shutdown: database, migrations, projection runners, first users, HTTP.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use dcp_projections::{all_projections, LogWaker, ProjectionProgress, ProjectionRunner};
+use secrecy::ExposeSecret;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::password::PasswordHasher;
+use crate::auth::throttle::Throttle;
+use crate::auth::tokens::TokenKeys;
+use crate::bootstrap::{ensure_first_users, GeneratedLogin};
+use crate::commands::CommandBus;
+use crate::config::Settings;
+use crate::db::{self, Database};
+use crate::http::{self, AppInner, AppState, ACCOUNT_THROTTLE, IP_THROTTLE};
+
+/// A built, bound server: call [`Application::run_until_stopped`].
+pub struct Application {
+    address: SocketAddr,
+    listener: TcpListener,
+    state: AppState,
+    database: Database,
+    shutdown: CancellationToken,
+    runners: Vec<JoinHandle<()>>,
+    generated_logins: Vec<GeneratedLogin>,
+}
+
+impl Application {
+    /// Connects (or starts the embedded database), migrates, starts the projection
+    /// runners, creates the first users and binds the listener.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let settings = Arc::new(settings);
+        let (pool, database) = db::open(&settings).await?;
+        db::migrate(&pool).await?;
+        let shutdown = CancellationToken::new();
+        let waker = LogWaker::listen(&pool, shutdown.clone())
+            .await
+            .context("Failed to listen for event notifications")?;
+        let progress = ProjectionProgress::new(pool.clone(), waker.clone());
+        let runners = start_projection_runners(&pool, &waker, &progress, &shutdown);
+        let jwt_secret = crate::secrets::jwt_secret(&settings)?;
+        let state = AppState(Arc::new(AppInner {
+            commands: CommandBus::new(pool.clone()),
+            progress,
+            tokens: TokenKeys::new(
+                jwt_secret.expose_secret().as_bytes(),
+                settings.access_token_ttl(),
+            ),
+            hasher: PasswordHasher::new(
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(2),
+            )?,
+            account_throttle: Throttle::new(ACCOUNT_THROTTLE),
+            ip_throttle: Throttle::new(IP_THROTTLE),
+            settings: settings.clone(),
+            started_at: Instant::now(),
+            pool,
+        }));
+        let generated_logins = ensure_first_users(&state).await?;
+        let listener = TcpListener::bind(&settings.bind)
+            .await
+            .with_context(|| format!("Failed to bind {}", settings.bind))?;
+        let address = listener.local_addr()?;
+        Ok(Application {
+            address,
+            listener,
+            state,
+            database,
+            shutdown,
+            runners,
+            generated_logins,
+        })
+    }
+
+    /// The bound address (useful with port 0).
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.state.pool
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Passwords generated at first start (print them once).
+    pub fn generated_logins(&self) -> &[GeneratedLogin] {
+        &self.generated_logins
+    }
+
+    /// A token that stops the server when cancelled.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Serves until the shutdown token is cancelled, then drains requests, stops the
+    /// runners and the embedded database.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let router = http::router(self.state.clone());
+        let shutdown = self.shutdown.clone();
+        tracing::info!(address = %self.address, "dcp is listening");
+        axum::serve(
+            self.listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+        .context("HTTP server failed")?;
+        self.shutdown.cancel();
+        for runner in self.runners {
+            let _ = runner.await;
+        }
+        self.state.pool.close().await;
+        self.database.close().await
+    }
+}
+
+/// One runner per projection; each takes its advisory lock or stands by.
+pub fn start_projection_runners(
+    pool: &PgPool,
+    waker: &LogWaker,
+    progress: &ProjectionProgress,
+    shutdown: &CancellationToken,
+) -> Vec<JoinHandle<()>> {
+    all_projections()
+        .into_iter()
+        .map(|projection| {
+            ProjectionRunner::new(pool.clone(), projection, waker.clone(), progress.clone())
+                .spawn(shutdown.clone())
+        })
+        .collect()
+}

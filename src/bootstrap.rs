@@ -1,0 +1,90 @@
+//! First start: the admin account (and demo users when asked for).
+
+use base64::Engine;
+use dcp_aggregates::Role;
+use secrecy::SecretString;
+
+use crate::commands::CommandMeta;
+use crate::http::positions::USERS;
+use crate::http::users::{create_account, NewUser};
+use crate::http::AppState;
+
+/// A password generated for an account at first start, to print once.
+#[derive(Debug, Clone)]
+pub struct GeneratedLogin {
+    pub username: String,
+    pub password: String,
+    pub role: Role,
+}
+
+fn random_password() -> String {
+    let bytes: [u8; 15] = rand::random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Creates `admin` (and `operator`/`viewer` with `DCP_DEMO_USERS`) if no account was
+/// ever created. Returns the passwords that were generated, to print once.
+pub async fn ensure_first_users(state: &AppState) -> anyhow::Result<Vec<GeneratedLogin>> {
+    let any_user: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM events WHERE aggregate_type = 'user')")
+            .fetch_one(&state.pool)
+            .await?;
+    if any_user {
+        return Ok(vec![]);
+    }
+    let mut accounts = vec![(
+        "admin",
+        "admin@localhost",
+        "System Administrator",
+        Role::Admin,
+    )];
+    if state.settings.demo_users {
+        accounts.push((
+            "operator",
+            "operator@localhost",
+            "Demo Operator",
+            Role::Operator,
+        ));
+        accounts.push(("viewer", "viewer@localhost", "Demo Viewer", Role::Viewer));
+    }
+    let mut generated = Vec::new();
+    for (username, email, full_name, role) in accounts {
+        let (password, must_change) = match (&state.settings.admin_password, role) {
+            (Some(password), Role::Admin) => (password.clone(), false),
+            _ => {
+                let password = random_password();
+                generated.push(GeneratedLogin {
+                    username: username.into(),
+                    password: password.clone(),
+                    role,
+                });
+                (SecretString::from(password), true)
+            }
+        };
+        let new = NewUser {
+            username: username.into(),
+            email: email.into(),
+            full_name: full_name.into(),
+            role,
+            password,
+            must_change_password: must_change,
+        };
+        match create_account(state, new, &CommandMeta::system()).await {
+            Ok((_, cursor)) => {
+                state
+                    .settle(cursor, USERS)
+                    .await
+                    .map_err(|e| anyhow::anyhow!(e.message))?;
+            }
+            // Another replica created it first.
+            Err(error) if error.code == crate::http::error::ErrorCode::Conflict => {
+                generated.retain(|g| g.username != username);
+            }
+            Err(error) => anyhow::bail!(
+                "Failed to create the first user '{username}': {}",
+                error.message
+            ),
+        }
+    }
+    Ok(generated)
+}

@@ -1,0 +1,197 @@
+//! The command line: `dcp [serve]`, `dcp projections status|rebuild NAME`, `dcp replay`.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use dcp_projections::{
+    all_projections, projection_statuses, rebuild_projection, GlobalLogReader, LogCursor,
+};
+
+use crate::app::Application;
+use crate::config::Settings;
+use crate::db;
+
+#[derive(Debug, Parser)]
+#[command(name = "dcp", version, about = "Docker Control Platform")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Inspect or rebuild projections.
+    Projections {
+        #[command(subcommand)]
+        action: ProjectionAction,
+    },
+    /// Print stored events as NDJSON in global log order.
+    Replay {
+        /// Start after the event at this global position.
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+        /// Stop after this many events (default: all).
+        #[arg(long)]
+        limit: Option<u64>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectionAction {
+    /// Position and lag of every projection.
+    Status,
+    /// Rebuild one projection from the start of the log.
+    Rebuild { name: String },
+}
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(cli.settings).await,
+        Command::Projections { action } => {
+            let (pool, database) = db::open(&cli.settings).await?;
+            db::migrate(&pool).await?;
+            let result = projections(&pool, action).await;
+            pool.close().await;
+            database.close().await?;
+            result
+        }
+        Command::Replay { after, limit } => {
+            let (pool, database) = db::open(&cli.settings).await?;
+            let result = replay(&pool, after, limit).await;
+            pool.close().await;
+            database.close().await?;
+            result
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let app = Application::build(settings).await?;
+    let logins = app.generated_logins();
+    if !logins.is_empty() {
+        let mut out = std::io::stdout().lock();
+        writeln!(
+            out,
+            "============================================================"
+        )?;
+        writeln!(out, " dcp first start: these passwords are shown only once")?;
+        for login in logins {
+            writeln!(
+                out,
+                "   {:<10} {:<24} ({})",
+                login.username, login.password, login.role
+            )?;
+        }
+        writeln!(
+            out,
+            " You will be asked to choose a new password at first login."
+        )?;
+        writeln!(
+            out,
+            "============================================================"
+        )?;
+    }
+    println!("dcp is running at http://{}", app.address());
+    let shutdown = app.shutdown_token();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        shutdown.cancel();
+    });
+    app.run_until_stopped().await
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+async fn projections(pool: &sqlx::PgPool, action: ProjectionAction) -> anyhow::Result<()> {
+    match action {
+        ProjectionAction::Status => {
+            let statuses = projection_statuses(pool).await?;
+            println!(
+                "{:<12} {:>7} {:>12} {:>14} {:>8}  updated",
+                "projection", "version", "position", "applied", "lag"
+            );
+            for s in statuses {
+                println!(
+                    "{:<12} {:>7} {:>12} {:>14} {:>8}  {}",
+                    s.name, s.version, s.position, s.events_applied, s.lag, s.updated_at
+                );
+            }
+            Ok(())
+        }
+        ProjectionAction::Rebuild { name } => {
+            let projection = all_projections()
+                .into_iter()
+                .find(|p| p.name() == name)
+                .with_context(|| {
+                    let names: Vec<&str> = all_projections().iter().map(|p| p.name()).collect();
+                    format!("no projection named '{name}' (known: {})", names.join(", "))
+                })?;
+            let started = std::time::Instant::now();
+            let status =
+                rebuild_projection(pool, Arc::clone(&projection), Duration::from_secs(600)).await?;
+            println!(
+                "rebuilt {} in {:.1}s: {} events applied, position {}",
+                status.name,
+                started.elapsed().as_secs_f64(),
+                status.events_applied,
+                status.position
+            );
+            Ok(())
+        }
+    }
+}
+
+async fn replay(pool: &sqlx::PgPool, after: i64, limit: Option<u64>) -> anyhow::Result<()> {
+    let mut cursor = if after > 0 {
+        GlobalLogReader::cursor_of(pool, after)
+            .await?
+            .with_context(|| format!("no event at position {after}"))?
+    } else {
+        LogCursor::START
+    };
+    let mut remaining = limit.unwrap_or(u64::MAX);
+    let mut conn = pool.acquire().await?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    while remaining > 0 {
+        let batch =
+            GlobalLogReader::read_batch(&mut conn, cursor, remaining.min(1000) as i64).await?;
+        let Some(last) = batch.last() else { break };
+        cursor = last.cursor();
+        for event in &batch {
+            serde_json::to_writer(&mut out, event)?;
+            out.write_all(b"\n")?;
+        }
+        remaining -= batch.len() as u64;
+    }
+    out.flush()?;
+    Ok(())
+}

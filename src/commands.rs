@@ -1,0 +1,194 @@
+//! The command side: cqrs-es frameworks over postgres-es, command metadata, and the
+//! position each command's events landed at (for read-your-writes).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use cqrs_es::{Aggregate, AggregateError};
+use dcp_aggregates::access_attempt::AccessAttempt;
+use dcp_aggregates::session::Session;
+use dcp_aggregates::user::User;
+use dcp_projections::{metadata, GlobalLogReader, LogCursor};
+use postgres_es::{postgres_cqrs, PostgresCqrs};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::auth::principal::Principal;
+use crate::http::context::RequestContext;
+
+/// Who asks and from where: becomes the metadata of every event the command emits.
+#[derive(Debug, Clone, Default)]
+pub struct CommandMeta {
+    pub actor_id: Option<Uuid>,
+    pub actor_username: Option<String>,
+    pub actor_role: Option<String>,
+    pub request_id: Option<String>,
+    pub client_ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// `system` for work the server does by itself (first-run admin, …).
+    pub actor_kind: Option<&'static str>,
+    pub causation_id: Option<String>,
+}
+
+impl CommandMeta {
+    /// Metadata for a request, with the caller if authenticated.
+    pub fn from_request(context: &RequestContext, principal: Option<&Principal>) -> Self {
+        CommandMeta {
+            actor_id: principal.map(|p| p.user_id),
+            actor_username: principal.map(|p| p.username.clone()),
+            actor_role: principal.map(|p| p.role.as_str().to_string()),
+            request_id: Some(context.request_id.clone()),
+            client_ip: context.client_ip.map(|ip| ip.to_string()),
+            user_agent: context.user_agent.clone(),
+            actor_kind: None,
+            causation_id: None,
+        }
+    }
+
+    /// Metadata for something the server does on its own.
+    pub fn system() -> Self {
+        CommandMeta {
+            actor_kind: Some("system"),
+            request_id: Some(Uuid::new_v4().to_string()),
+            ..CommandMeta::default()
+        }
+    }
+
+    /// The same request acting as `principal` (e.g. a login, once the user is known).
+    pub fn acting_as(&self, user_id: Uuid, username: &str, role: &str) -> Self {
+        CommandMeta {
+            actor_id: Some(user_id),
+            actor_username: Some(username.to_string()),
+            actor_role: Some(role.to_string()),
+            ..self.clone()
+        }
+    }
+
+    /// The key/value form cqrs-es stores.
+    pub fn to_map(&self) -> HashMap<String, String> {
+        let mut map = HashMap::new();
+        let mut put = |key: &str, value: Option<String>| {
+            if let Some(value) = value {
+                map.insert(key.to_string(), value);
+            }
+        };
+        put(metadata::ACTOR_ID, self.actor_id.map(|id| id.to_string()));
+        put(metadata::ACTOR_USERNAME, self.actor_username.clone());
+        put(metadata::ACTOR_ROLE, self.actor_role.clone());
+        put(metadata::REQUEST_ID, self.request_id.clone());
+        put(metadata::CORRELATION_ID, self.request_id.clone());
+        put(
+            metadata::CAUSATION_ID,
+            self.causation_id
+                .clone()
+                .or_else(|| self.request_id.clone()),
+        );
+        put(metadata::CLIENT_IP, self.client_ip.clone());
+        put(metadata::USER_AGENT, self.user_agent.clone());
+        put(metadata::ACTOR_KIND, self.actor_kind.map(str::to_string));
+        map
+    }
+}
+
+/// Why a command did not commit.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError<E: std::error::Error> {
+    /// The aggregate refused it.
+    #[error(transparent)]
+    Rejected(E),
+    /// Another command on the same aggregate committed first.
+    #[error("the resource was changed by another request; retry")]
+    Conflict,
+    /// The event store is unreachable.
+    #[error("the database is unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    #[error(transparent)]
+    Other(anyhow::Error),
+}
+
+fn boxed_error(error: Box<dyn std::error::Error + Send + Sync>) -> anyhow::Error {
+    anyhow::anyhow!(error)
+}
+
+impl<E: std::error::Error> From<AggregateError<E>> for CommandError<E> {
+    fn from(error: AggregateError<E>) -> Self {
+        match error {
+            AggregateError::UserError(e) => CommandError::Rejected(e),
+            AggregateError::AggregateConflict => CommandError::Conflict,
+            AggregateError::DatabaseConnectionError(e) => CommandError::Unavailable(boxed_error(e)),
+            AggregateError::DeserializationError(e) => {
+                CommandError::Other(boxed_error(e).context("Failed to load an aggregate"))
+            }
+            AggregateError::UnexpectedError(e) => CommandError::Other(boxed_error(e)),
+        }
+    }
+}
+
+/// Runs commands and reports where their events landed in the global log.
+#[derive(Clone)]
+pub struct CommandBus {
+    pool: PgPool,
+    users: Arc<PostgresCqrs<User>>,
+    sessions: Arc<PostgresCqrs<Session>>,
+    access_attempts: Arc<PostgresCqrs<AccessAttempt>>,
+}
+
+/// Gives access to the framework of one aggregate type.
+pub trait CqrsFor<A: Aggregate> {
+    fn cqrs(&self) -> &PostgresCqrs<A>;
+}
+
+impl CqrsFor<User> for CommandBus {
+    fn cqrs(&self) -> &PostgresCqrs<User> {
+        &self.users
+    }
+}
+
+impl CqrsFor<Session> for CommandBus {
+    fn cqrs(&self) -> &PostgresCqrs<Session> {
+        &self.sessions
+    }
+}
+
+impl CqrsFor<AccessAttempt> for CommandBus {
+    fn cqrs(&self) -> &PostgresCqrs<AccessAttempt> {
+        &self.access_attempts
+    }
+}
+
+impl CommandBus {
+    pub fn new(pool: PgPool) -> Self {
+        // Read models are built from the global log, never from cqrs-es queries.
+        CommandBus {
+            users: Arc::new(postgres_cqrs(pool.clone(), vec![], ())),
+            sessions: Arc::new(postgres_cqrs(pool.clone(), vec![], ())),
+            access_attempts: Arc::new(postgres_cqrs(pool.clone(), vec![], ())),
+            pool,
+        }
+    }
+
+    /// Executes `command` on aggregate `A` with id `id`; returns the log cursor of the
+    /// aggregate's newest event (what a read must wait for to see this command).
+    #[tracing::instrument(skip_all, fields(aggregate = A::TYPE, id = %id), err(Display))]
+    pub async fn execute<A>(
+        &self,
+        id: &str,
+        command: A::Command,
+        meta: &CommandMeta,
+    ) -> Result<Option<LogCursor>, CommandError<A::Error>>
+    where
+        A: Aggregate,
+        Self: CqrsFor<A>,
+    {
+        self.cqrs()
+            .execute_with_metadata(id, command, meta.to_map())
+            .await?;
+        GlobalLogReader::last_cursor_of_aggregate(&self.pool, A::TYPE, id)
+            .await
+            .map_err(|e| {
+                CommandError::Other(
+                    anyhow::Error::new(e).context("Failed to read the command's position"),
+                )
+            })
+    }
+}

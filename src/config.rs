@@ -1,0 +1,109 @@
+//! Typed configuration from the environment (each setting is also a `dcp serve` flag).
+//! Defaults live here; secrets are `SecretString`s; `DCP_BIND` may use port 0.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::builder::BoolishValueParser;
+use secrecy::SecretString;
+
+/// Settings of `dcp serve` and the other subcommands that reach the database.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Settings {
+    /// Address the HTTP server binds (port 0 picks a free port).
+    #[arg(long, env = "DCP_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: String,
+
+    /// Where dcp keeps its files: the embedded PostgreSQL cluster and generated secrets.
+    #[arg(long, env = "DCP_DATA_DIR", default_value = "./dcp-data")]
+    pub data_dir: PathBuf,
+
+    /// PostgreSQL connection URL. Unset: a private cluster is started in the data dir.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<SecretString>,
+
+    /// Password of the first admin (`admin`). Unset: a random one is printed once and must be changed.
+    #[arg(long, env = "DCP_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<SecretString>,
+
+    /// Also create the demo users `operator` and `viewer` on first start.
+    #[arg(long, env = "DCP_DEMO_USERS", default_value = "false", value_parser = BoolishValueParser::new())]
+    pub demo_users: bool,
+
+    /// Secret for signing access tokens (at least 32 bytes).
+    #[arg(long, env = "DCP_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<SecretString>,
+
+    /// File holding that secret. Neither set: generated into the data dir (mode 0600).
+    #[arg(long, env = "DCP_JWT_SECRET_FILE")]
+    pub jwt_secret_file: Option<PathBuf>,
+
+    /// Origins allowed to call the API from a browser, comma-separated.
+    #[arg(
+        long,
+        env = "DCP_CORS_ORIGINS",
+        value_delimiter = ',',
+        default_value = ""
+    )]
+    pub cors_origins: Vec<String>,
+
+    /// Lifetime of an access token, in seconds.
+    #[arg(long, env = "DCP_ACCESS_TOKEN_TTL_SECS", default_value_t = 600)]
+    pub access_token_ttl_secs: u64,
+
+    /// Lifetime of a session (its refresh tokens), in seconds.
+    #[arg(long, env = "DCP_SESSION_TTL_SECS", default_value_t = 7 * 24 * 3600)]
+    pub session_ttl_secs: u64,
+
+    /// Directory of the built web UI (`web/dist`).
+    #[arg(long, env = "DCP_WEB_DIR", default_value = "web/dist")]
+    pub web_dir: PathBuf,
+
+    /// Maximum database connections of this process.
+    #[arg(long, env = "DCP_DB_MAX_CONNECTIONS", default_value_t = 32)]
+    pub db_max_connections: u32,
+
+    /// Whether cookies get the `Secure` flag (set it when serving over HTTPS).
+    #[arg(long, env = "DCP_SECURE_COOKIES", default_value = "false", value_parser = BoolishValueParser::new())]
+    pub secure_cookies: bool,
+}
+
+impl Settings {
+    /// Defaults for an in-process test server on a free port against `database_url`.
+    pub fn for_tests(database_url: &str, data_dir: PathBuf) -> Self {
+        Settings {
+            bind: "127.0.0.1:0".into(),
+            data_dir,
+            database_url: Some(SecretString::from(database_url.to_string())),
+            admin_password: Some(SecretString::from("admin-password-for-tests".to_string())),
+            demo_users: false,
+            jwt_secret: Some(SecretString::from(
+                "a-test-secret-that-is-long-enough-0123456789".to_string(),
+            )),
+            jwt_secret_file: None,
+            cors_origins: vec!["http://localhost:5173".into()],
+            access_token_ttl_secs: 600,
+            session_ttl_secs: 7 * 24 * 3600,
+            web_dir: PathBuf::from("web/dist"),
+            db_max_connections: 16,
+            secure_cookies: false,
+        }
+    }
+
+    pub fn access_token_ttl(&self) -> Duration {
+        Duration::from_secs(self.access_token_ttl_secs.max(30))
+    }
+
+    pub fn session_ttl(&self) -> Duration {
+        Duration::from_secs(self.session_ttl_secs.max(300))
+    }
+
+    /// The non-empty CORS origins.
+    pub fn cors_allowlist(&self) -> Vec<String> {
+        self.cors_origins
+            .iter()
+            .map(|o| o.trim().trim_end_matches('/').to_string())
+            .filter(|o| !o.is_empty())
+            .collect()
+    }
+}

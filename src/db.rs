@@ -1,0 +1,79 @@
+//! Database connection: pool settings, migrations, and the embedded cluster fallback.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use secrecy::ExposeSecret;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+
+use crate::config::Settings;
+use crate::embedded_pg::EmbeddedPostgres;
+
+/// Session settings every connection gets: a stuck transaction must not stall every
+/// global-log reader (their horizon is the oldest running transaction).
+fn with_session_settings(options: PgConnectOptions) -> PgConnectOptions {
+    options
+        .options([
+            ("idle_in_transaction_session_timeout", "60s"),
+            ("statement_timeout", "60s"),
+        ])
+        .application_name("dcp")
+}
+
+/// The pool for `options`, with short acquire timeouts so an unreachable database
+/// answers 503 quickly instead of hanging requests.
+pub async fn connect(options: PgConnectOptions, max_connections: u32) -> anyhow::Result<PgPool> {
+    PgPoolOptions::new()
+        .max_connections(max_connections.max(4))
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(with_session_settings(options))
+        .await
+        .context("Failed to connect to PostgreSQL")
+}
+
+/// Applies the migrations in `migrations/` (sqlx serialises concurrent runs with a lock).
+pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
+    sqlx::migrate!("./migrations")
+        .run(pool)
+        .await
+        .context("Failed to apply database migrations")
+}
+
+/// Where the database is: a URL, or the embedded cluster this process started.
+pub enum Database {
+    External,
+    Embedded(EmbeddedPostgres),
+}
+
+/// Connects to `DATABASE_URL`, or starts the embedded cluster in the data dir.
+pub async fn open(settings: &Settings) -> anyhow::Result<(PgPool, Database)> {
+    match &settings.database_url {
+        Some(url) => {
+            let options: PgConnectOptions = url
+                .expose_secret()
+                .parse()
+                .context("DATABASE_URL is not a valid PostgreSQL URL")?;
+            Ok((
+                connect(options, settings.db_max_connections).await?,
+                Database::External,
+            ))
+        }
+        None => {
+            let embedded = EmbeddedPostgres::start(&settings.data_dir).await?;
+            let pool = connect(embedded.connect_options(), settings.db_max_connections).await?;
+            Ok((pool, Database::Embedded(embedded)))
+        }
+    }
+}
+
+impl Database {
+    /// Stops the embedded cluster, if this process started one.
+    pub async fn close(self) -> anyhow::Result<()> {
+        match self {
+            Database::External => Ok(()),
+            Database::Embedded(embedded) => embedded.stop().await,
+        }
+    }
+}

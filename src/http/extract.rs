@@ -1,0 +1,203 @@
+//! Our own extractors: their rejections are `ApiError`s in the documented format.
+//!
+//! - [`ApiJson`] requires `application/json`, rejects unknown, duplicate and
+//!   mistyped fields (request types use `deny_unknown_fields`) and names the field.
+//! - [`ApiPath`] and [`ApiQuery`] turn bad path or query values into 400s.
+//! - [`Auth`] is the authenticated caller put in place by the permission middleware.
+//! - [`CommandMeta`] gathers actor, request id, IP and user agent for event metadata.
+
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::context::RequestContext;
+use super::error::{ApiError, ErrorCode};
+use crate::auth::principal::Principal;
+use crate::commands::CommandMeta;
+
+/// A JSON body that must parse into `T` exactly.
+pub struct ApiJson<T>(pub T);
+
+fn json_content_type(parts_headers: &axum::http::HeaderMap) -> bool {
+    parts_headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|mime| {
+            let mime = mime.trim().to_ascii_lowercase();
+            mime == "application/json"
+                || (mime.starts_with("application/") && mime.ends_with("+json"))
+        })
+        .unwrap_or(false)
+}
+
+/// Turns a serde error into a 400 that names the offending field.
+pub fn json_error(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let path = error.path().to_string();
+    let inner = error.into_inner();
+    let message = inner.to_string();
+    // serde names the field itself for unknown, missing and duplicate fields.
+    let named = ["unknown field `", "missing field `", "duplicate field `"]
+        .iter()
+        .find_map(|prefix| {
+            message
+                .split_once(prefix)
+                .and_then(|(_, rest)| rest.split_once('`'))
+                .map(|(name, _)| name.to_string())
+        });
+    let field = match (named, path.as_str()) {
+        (Some(name), "." | "") => Some(name),
+        // For unknown fields the path already ends with the field itself.
+        (Some(name), path) if path == name || path.ends_with(&format!(".{name}")) => {
+            Some(path.to_string())
+        }
+        (Some(name), parent) => Some(format!("{parent}.{name}")),
+        (None, "." | "") => None,
+        (None, path) => Some(path.to_string()),
+    };
+    let summary = if inner.is_syntax() || inner.is_eof() {
+        format!("malformed JSON: {message}")
+    } else {
+        format!("invalid request body: {message}")
+    };
+    let mut error = ApiError::new(ErrorCode::Validation, summary);
+    error.field = field;
+    error
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        if !json_content_type(request.headers()) {
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedMediaType,
+                "expected a JSON body with Content-Type: application/json",
+            ));
+        }
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(ErrorCode::PayloadTooLarge, "request body is too large")
+                } else {
+                    ApiError::new(
+                        ErrorCode::Validation,
+                        format!("could not read the request body: {rejection}"),
+                    )
+                }
+            })?;
+        let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
+        let value = serde_path_to_error::deserialize(&mut deserializer).map_err(json_error)?;
+        deserializer
+            .end()
+            .map_err(|e| ApiError::new(ErrorCode::Validation, format!("malformed JSON: {e}")))?;
+        Ok(ApiJson(value))
+    }
+}
+
+impl<T: Serialize> IntoResponse for ApiJson<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+/// Path parameters; a value that does not parse is a 400 naming the parameter.
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(ApiPath(value)),
+            Err(PathRejection::FailedToDeserializePathParams(error)) => {
+                let message = error.body_text();
+                Err(ApiError::new(
+                    ErrorCode::Validation,
+                    format!("invalid path parameter: {message}"),
+                )
+                .with_field("id"))
+            }
+            Err(other) => Err(ApiError::new(ErrorCode::Validation, other.body_text())),
+        }
+    }
+}
+
+/// Query parameters; unknown or malformed ones are a 400.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(value)) => Ok(ApiQuery(value)),
+            Err(QueryRejection::FailedToDeserializeQueryString(error)) => {
+                let message = error.body_text();
+                let field = message
+                    .split_once("unknown field `")
+                    .or_else(|| message.split_once("missing field `"))
+                    .and_then(|(_, rest)| rest.split_once('`'))
+                    .map(|(name, _)| name.to_string());
+                let mut error =
+                    ApiError::new(ErrorCode::Validation, format!("invalid query: {message}"));
+                error.field = field;
+                Err(error)
+            }
+            Err(other) => Err(ApiError::new(ErrorCode::Validation, other.body_text())),
+        }
+    }
+}
+
+/// The authenticated caller. Present on every route that is not public.
+#[derive(Debug, Clone)]
+pub struct Auth(pub Principal);
+
+impl<S: Send + Sync> FromRequestParts<S> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .map(Auth)
+            .ok_or_else(|| ApiError::authentication("authentication required"))
+    }
+}
+
+fn context_of(parts: &Parts) -> RequestContext {
+    parts
+        .extensions
+        .get::<RequestContext>()
+        .cloned()
+        .unwrap_or_else(|| RequestContext {
+            request_id: uuid::Uuid::new_v4().to_string(),
+            client_ip: None,
+            user_agent: None,
+        })
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for CommandMeta {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let context = context_of(parts);
+        let principal = parts.extensions.get::<Principal>().cloned();
+        Ok(CommandMeta::from_request(&context, principal.as_ref()))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestContext {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        Ok(context_of(parts))
+    }
+}

@@ -1,0 +1,100 @@
+//! Health checks: `/health` (load balancers), `/health/live`, `/health/ready` (database)
+//! and `/health/detailed` (admins: versions, latencies, projection lag).
+
+use std::time::Instant;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use chrono::Utc;
+use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::extract::ApiJson;
+use super::AppState;
+
+pub const SERVICE: &str = "docker-control-platform";
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(health))
+        .routes(routes!(live))
+        .routes(routes!(ready))
+        .routes(routes!(detailed))
+}
+
+/// Basic health for load balancers.
+#[utoipa::path(get, path = "/health", tag = "health", responses((status = 200, description = "healthy")))]
+async fn health() -> ApiJson<Value> {
+    ApiJson(json!({
+        "status": "healthy",
+        "service": SERVICE,
+        "version": env!("CARGO_PKG_VERSION"),
+        "timestamp": Utc::now(),
+    }))
+}
+
+/// The process is alive.
+#[utoipa::path(get, path = "/health/live", tag = "health", responses((status = 200, description = "alive")))]
+async fn live() -> ApiJson<Value> {
+    ApiJson(json!({ "alive": true, "timestamp": Utc::now() }))
+}
+
+async fn database_check(state: &AppState) -> Result<f64, String> {
+    let started = Instant::now();
+    let query = sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&state.pool);
+    match tokio::time::timeout(std::time::Duration::from_secs(2), query).await {
+        Ok(Ok(_)) => Ok(started.elapsed().as_secs_f64() * 1000.0),
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(_) => Err("timed out after 2 s".into()),
+    }
+}
+
+/// Ready to serve: the database answers.
+#[utoipa::path(get, path = "/health/ready", tag = "health",
+    responses((status = 200, description = "ready"), (status = 503, description = "a dependency is not ready")))]
+async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+    let database = database_check(&state).await.is_ok();
+    let status = if database {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = json!({
+        "ready": database,
+        "checks": { "database": if database { "ready" } else { "not_ready" } },
+        "timestamp": Utc::now(),
+    });
+    (status, ApiJson(body))
+}
+
+/// Component status for admins.
+#[utoipa::path(get, path = "/health/detailed", tag = "health", responses((status = 200, description = "component status")))]
+async fn detailed(State(state): State<AppState>) -> ApiJson<Value> {
+    let database = match database_check(&state).await {
+        Ok(ms) => {
+            let version: Option<String> = sqlx::query_scalar("SHOW server_version")
+                .fetch_one(&state.pool)
+                .await
+                .ok();
+            json!({ "status": "healthy", "response_time_ms": ms, "version": version })
+        }
+        Err(error) => json!({ "status": "unhealthy", "error": error }),
+    };
+    let projections = match dcp_projections::projection_statuses(&state.pool).await {
+        Ok(statuses) => {
+            let lagging = statuses.iter().any(|s| s.lag > 1000);
+            json!({ "status": if lagging { "lagging" } else { "healthy" }, "projections": statuses })
+        }
+        Err(error) => json!({ "status": "unhealthy", "error": format!("{error:#}") }),
+    };
+    let healthy = database["status"] == "healthy" && projections["status"] == "healthy";
+    ApiJson(json!({
+        "status": if healthy { "healthy" } else { "unhealthy" },
+        "timestamp": Utc::now(),
+        "uptime_seconds": state.started_at.elapsed().as_secs(),
+        "version": { "api": env!("CARGO_PKG_VERSION"), "rustc": option_env!("DCP_RUSTC_VERSION").unwrap_or("unknown") },
+        "components": { "database": database, "projections": projections },
+    }))
+}

@@ -1,0 +1,178 @@
+//! The REST API: shared state, the router (one `router()` per resource module), and the
+//! middleware stack.
+//!
+//! Order of the layers, outermost first: request context and span → error rendering →
+//! panic catching → security headers → CORS → body limit → routing → permission check
+//! (route layer) → handler.
+
+pub mod audit;
+pub mod auth_routes;
+pub mod context;
+pub mod error;
+pub mod events;
+pub mod extract;
+pub mod health;
+pub mod openapi;
+pub mod permissions;
+pub mod positions;
+pub mod users;
+
+use std::net::IpAddr;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderValue, Method};
+use axum::response::IntoResponse;
+use axum::{middleware, Router};
+use dcp_projections::ProjectionProgress;
+use sqlx::PgPool;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::services::{ServeDir, ServeFile};
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::auth::password::PasswordHasher;
+use crate::auth::throttle::{Throttle, ThrottlePolicy};
+use crate::auth::tokens::TokenKeys;
+use crate::commands::CommandBus;
+use crate::config::Settings;
+use error::{ApiError, ErrorCode};
+
+/// Everything handlers share.
+pub struct AppInner {
+    pub pool: PgPool,
+    pub commands: CommandBus,
+    pub progress: ProjectionProgress,
+    pub tokens: TokenKeys,
+    pub hasher: PasswordHasher,
+    pub account_throttle: Throttle<String>,
+    pub ip_throttle: Throttle<IpAddr>,
+    pub settings: Arc<Settings>,
+    pub started_at: Instant,
+}
+
+/// Cheap-to-clone handle on [`AppInner`].
+#[derive(Clone)]
+pub struct AppState(pub Arc<AppInner>);
+
+impl Deref for AppState {
+    type Target = AppInner;
+    fn deref(&self) -> &AppInner {
+        &self.0
+    }
+}
+
+/// Throttle for failed logins per account: 5 free, then 1 s doubling to 5 min.
+pub const ACCOUNT_THROTTLE: ThrottlePolicy = ThrottlePolicy {
+    free_failures: 5,
+    base_delay: std::time::Duration::from_secs(1),
+    max_delay: std::time::Duration::from_secs(300),
+    forget_after: std::time::Duration::from_secs(900),
+};
+
+/// Throttle for failed logins per client IP: 20 free, then 1 s doubling to 5 min.
+pub const IP_THROTTLE: ThrottlePolicy = ThrottlePolicy {
+    free_failures: 20,
+    base_delay: std::time::Duration::from_secs(1),
+    max_delay: std::time::Duration::from_secs(300),
+    forget_after: std::time::Duration::from_secs(900),
+};
+
+/// The largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// All API routes with their OpenAPI description.
+pub fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::base_document())
+        .merge(health::router())
+        .merge(auth_routes::router())
+        .merge(users::router())
+        .merge(audit::router())
+        .merge(events::router())
+        .merge(openapi::router())
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(ErrorCode::NotFound, "no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        "method not allowed on this route",
+    )
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    ApiError::internal(anyhow::anyhow!("a request handler panicked")).into_response()
+}
+
+fn cors(settings: &Settings) -> CorsLayer {
+    let origins: Vec<HeaderValue> = settings
+        .cors_allowlist()
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_credentials(true)
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::HeaderName::from_static("x-request-id"),
+            header::HeaderName::from_static(positions::MIN_POSITION_HEADER),
+        ])
+        .expose_headers([
+            header::HeaderName::from_static("x-request-id"),
+            header::HeaderName::from_static(positions::POSITION_HEADER),
+            header::RETRY_AFTER,
+        ])
+}
+
+/// The web UI: files from the built UI directory, `index.html` for client-side routes.
+fn web_ui(settings: &Settings) -> Router {
+    let index = settings.web_dir.join("index.html");
+    if index.exists() {
+        Router::new()
+            .fallback_service(ServeDir::new(&settings.web_dir).fallback(ServeFile::new(index)))
+    } else {
+        Router::new()
+            .fallback(|| async { axum::response::Html(include_str!("../../web/placeholder.html")) })
+    }
+}
+
+/// The complete application router.
+pub fn router(state: AppState) -> Router {
+    let (api, document) = api_routes().split_for_parts();
+    openapi::install(document);
+    let api = api
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            permissions::authorize,
+        ))
+        .method_not_allowed_fallback(method_not_allowed);
+    let settings = state.settings.clone();
+    let api_not_found = Router::new()
+        .route("/api", axum::routing::any(not_found))
+        .route("/api/{*rest}", axum::routing::any(not_found))
+        .route("/health/{*rest}", axum::routing::any(not_found))
+        .route("/ws/{*rest}", axum::routing::any(not_found));
+    api.with_state(state)
+        .merge(api_not_found)
+        .fallback_service(web_ui(&settings))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(cors(&settings))
+        .layer(middleware::from_fn(context::security_headers))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn(error::render_errors))
+        .layer(middleware::from_fn(context::request_context))
+}

@@ -1,0 +1,190 @@
+//! The permission table: every route and the roles allowed on it, in one place.
+//!
+//! The [`authorize`] middleware runs after routing, looks the matched route up here,
+//! authenticates the caller (token, then session and user looked up per request) and
+//! checks the role. A route missing from the table is refused (fail closed); a test
+//! checks that the table and the router name the same routes.
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use dcp_aggregates::access_attempt::{AccessAttempt, AccessAttemptCommand};
+use dcp_aggregates::Role;
+use uuid::Uuid;
+
+use super::context::RequestContext;
+use super::error::{ApiError, ErrorCode};
+use super::AppState;
+use crate::auth::principal::{load_principal, Principal, SessionRefusal};
+use crate::auth::tokens::TokenError;
+use crate::commands::CommandMeta;
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, without a token.
+    Public,
+    /// Any signed-in user, even one who must still change their password.
+    SignedIn,
+    /// Signed-in users with one of these roles.
+    Roles(&'static [Role]),
+}
+
+const ADMIN: Access = Access::Roles(&[Role::Admin]);
+#[allow(dead_code)]
+const OPERATE: Access = Access::Roles(&[Role::Admin, Role::Operator]);
+#[allow(dead_code)]
+const VIEW: Access = Access::Roles(&[Role::Admin, Role::Operator, Role::Viewer]);
+
+/// One row: method, route template (as in the router), access.
+pub type RoutePermission = (&'static str, &'static str, Access);
+
+/// Every route of the API.
+pub const PERMISSIONS: &[RoutePermission] = &[
+    ("GET", "/health", Access::Public),
+    ("GET", "/health/live", Access::Public),
+    ("GET", "/health/ready", Access::Public),
+    ("GET", "/health/detailed", ADMIN),
+    ("GET", "/api/v1/openapi.json", Access::Public),
+    ("POST", "/api/v1/auth/login", Access::Public),
+    ("POST", "/api/v1/auth/refresh", Access::Public),
+    ("POST", "/api/v1/auth/logout", Access::SignedIn),
+    ("GET", "/api/v1/auth/me", Access::SignedIn),
+    ("POST", "/api/v1/auth/password", Access::SignedIn),
+    ("GET", "/api/v1/users", ADMIN),
+    ("POST", "/api/v1/users", ADMIN),
+    ("GET", "/api/v1/users/{id}", ADMIN),
+    ("PATCH", "/api/v1/users/{id}", ADMIN),
+    ("DELETE", "/api/v1/users/{id}", ADMIN),
+    ("GET", "/api/v1/audit-logs", ADMIN),
+    ("GET", "/api/v1/events", ADMIN),
+];
+
+/// The access rule of a route, if it is in the table.
+pub fn access_for(method: &str, route: &str) -> Option<Access> {
+    PERMISSIONS
+        .iter()
+        .find(|(m, r, _)| *m == method && *r == route)
+        .map(|(_, _, access)| *access)
+}
+
+fn bearer_token(request: &Request) -> Option<&str> {
+    let value = request
+        .headers()
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// Authenticates the bearer token of a request into a principal.
+pub async fn authenticate(state: &AppState, token: Option<&str>) -> Result<Principal, ApiError> {
+    let token = token.ok_or_else(|| {
+        ApiError::authentication("authentication required: send a bearer access token")
+    })?;
+    let (user_id, session_id) = state.tokens.verify(token).map_err(|e| match e {
+        TokenError::Expired => ApiError::new(
+            ErrorCode::TokenExpired,
+            "the access token has expired; refresh it",
+        ),
+        TokenError::Invalid => {
+            ApiError::new(ErrorCode::TokenInvalid, "the access token is invalid")
+        }
+    })?;
+    match load_principal(&state.pool, user_id, session_id).await? {
+        Ok(principal) => Ok(principal),
+        Err(SessionRefusal::SessionClosed) => Err(ApiError::new(
+            ErrorCode::TokenInvalid,
+            "the session has ended; log in again",
+        )),
+        Err(SessionRefusal::AccountInactive) => {
+            Err(ApiError::authentication("the account is deactivated"))
+        }
+    }
+}
+
+/// Records a refused request in the event store (the audit log shows attempts too).
+async fn record_denial(
+    state: &AppState,
+    principal: &Principal,
+    method: &str,
+    route: &str,
+    path: &str,
+    context: Option<RequestContext>,
+) {
+    let meta = match &context {
+        Some(context) => CommandMeta::from_request(context, Some(principal)),
+        None => CommandMeta::default(),
+    };
+    let command = AccessAttemptCommand::RecordDeniedRequest {
+        user_id: principal.user_id,
+        role: principal.role,
+        method: method.to_string(),
+        route: route.to_string(),
+        path: path.to_string(),
+        at: Utc::now(),
+    };
+    let id = Uuid::now_v7().to_string();
+    if let Err(error) = state
+        .commands
+        .execute::<AccessAttempt>(&id, command, &meta)
+        .await
+    {
+        tracing::error!(%error, "Failed to record a denied request");
+    }
+}
+
+/// The permission middleware (a route layer: the route is known).
+pub async fn authorize(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let Some(route) = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string())
+    else {
+        return next.run(request).await;
+    };
+    tracing::Span::current().record("route", route.as_str());
+    let method = request.method().as_str().to_string();
+    let Some(access) = access_for(&method, &route) else {
+        tracing::error!(%method, %route, "route missing from the permission table; refusing");
+        return ApiError::forbidden("this route is not open to anyone").into_response();
+    };
+    if access == Access::Public {
+        return next.run(request).await;
+    }
+    let principal = match authenticate(&state, bearer_token(&request)).await {
+        Ok(principal) => principal,
+        Err(error) => return error.into_response(),
+    };
+    if let Access::Roles(roles) = access {
+        if principal.must_change_password {
+            return ApiError::new(
+                ErrorCode::PasswordChangeRequired,
+                "you must change your password before doing anything else (POST /api/v1/auth/password)",
+            )
+            .into_response();
+        }
+        if !roles.contains(&principal.role) {
+            let context = request.extensions().get::<RequestContext>().cloned();
+            let path = request.uri().path().to_string();
+            record_denial(&state, &principal, &method, &route, &path, context).await;
+            return ApiError::forbidden(format!(
+                "your role '{}' may not {} {}",
+                principal.role, method, route
+            ))
+            .with_details(serde_json::json!({
+                "required_roles": roles.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+            }))
+            .into_response();
+        }
+    }
+    request.extensions_mut().insert(principal);
+    next.run(request).await
+}

@@ -1,0 +1,526 @@
+//! `/api/v1/users`: admins manage accounts. Reads come from the `users` read model;
+//! writes are `User` commands. Usernames and emails are claimed in `user_handles`
+//! before the command, and password hashes live in `credentials`, never in events.
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use chrono::{DateTime, Utc};
+use dcp_aggregates::user::{
+    validate_email, validate_full_name, validate_username, User, UserCommand, UserError,
+};
+use dcp_aggregates::Role;
+use dcp_projections::LogCursor;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::error::{ApiError, ApiResult, ErrorCode};
+use super::extract::{ApiJson, ApiPath, ApiQuery, Auth};
+use super::positions::{Positioned, USERS};
+use super::AppState;
+use crate::auth::password::check_policy;
+use crate::commands::{CommandError, CommandMeta};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_users, create_user))
+        .routes(routes!(get_user, update_user, delete_user))
+}
+
+/// An account as the API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
+pub struct UserView {
+    pub id: Uuid,
+    pub username: String,
+    pub email: String,
+    pub full_name: String,
+    /// `admin`, `operator` or `viewer`.
+    pub role: String,
+    pub is_active: bool,
+    pub must_change_password: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub last_login_at: Option<DateTime<Utc>>,
+    /// The aggregate's sequence number: how many changes it has seen.
+    pub version: i64,
+}
+
+const USER_COLUMNS: &str =
+    "id, username, email, full_name, role, is_active, must_change_password, created_at, updated_at, last_login_at, version";
+
+/// One user from the read model.
+pub async fn find_user(pool: &PgPool, id: Uuid) -> Result<Option<UserView>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}
+
+/// Maps a refused `User` command to the API error.
+pub fn user_command_error(error: CommandError<UserError>) -> ApiError {
+    match error {
+        CommandError::Rejected(UserError::Invalid { field, message }) => {
+            ApiError::validation(field, message)
+        }
+        CommandError::Rejected(UserError::NotFound) => ApiError::not_found("user"),
+        CommandError::Rejected(e @ UserError::AlreadyExists) => ApiError::conflict(e.to_string()),
+        CommandError::Rejected(e @ (UserError::SelfChange(_) | UserError::LastAdmin)) => {
+            ApiError::conflict(e.to_string())
+        }
+        CommandError::Conflict => {
+            ApiError::conflict("the user was changed by another request at the same time; retry")
+        }
+        CommandError::Unavailable(e) => ApiError::new(
+            ErrorCode::DatabaseUnavailable,
+            "the database is unavailable",
+        )
+        .with_source(e),
+        CommandError::Other(e) => ApiError::internal(e),
+    }
+}
+
+fn handle(kind: &str, value: &str) -> String {
+    format!("{kind}:{}", value.to_lowercase())
+}
+
+/// Claims unique handles for `user_id`; a taken handle is a 409 naming the field.
+pub async fn claim_handles(
+    pool: &PgPool,
+    user_id: Uuid,
+    handles: &[(&'static str, &str)],
+) -> ApiResult<()> {
+    let mut tx = pool.begin().await?;
+    for (kind, value) in handles {
+        let claimed = sqlx::query("INSERT INTO user_handles (handle, user_id) VALUES ($1, $2) ON CONFLICT (handle) DO NOTHING")
+            .bind(handle(kind, value))
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if claimed == 0 {
+            let owner: Option<Uuid> =
+                sqlx::query_scalar("SELECT user_id FROM user_handles WHERE handle = $1")
+                    .bind(handle(kind, value))
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if owner != Some(user_id) {
+                return Err(
+                    ApiError::conflict(format!("{kind} '{value}' is already taken"))
+                        .with_field(*kind),
+                );
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Releases handles (after a failed command, an email change or a deletion).
+pub async fn release_handles(
+    pool: &PgPool,
+    user_id: Uuid,
+    handles: &[(&'static str, &str)],
+) -> Result<(), sqlx::Error> {
+    let keys: Vec<String> = handles.iter().map(|(k, v)| handle(k, v)).collect();
+    sqlx::query("DELETE FROM user_handles WHERE user_id = $1 AND handle = ANY($2)")
+        .bind(user_id)
+        .bind(&keys)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Active admins other than `user_id` (for the "keep one admin" rule).
+async fn other_active_admins(pool: &PgPool, user_id: Uuid) -> Result<u64, sqlx::Error> {
+    let count: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM users WHERE role = 'admin' AND is_active AND id <> $1",
+    )
+    .bind(user_id)
+    .fetch_one(pool)
+    .await?;
+    Ok(count as u64)
+}
+
+/// Advisory lock key serialising changes that can remove an admin, across replicas.
+const ADMIN_CHANGES_LOCK: i64 = 0x0dc9_0000_0000_0002;
+
+/// Runs a command that may remove an admin while holding the admin-changes lock, and
+/// waits for the read model before releasing it, so the next such command counts right.
+async fn with_admin_lock<Fut>(state: &AppState, command: Fut) -> ApiResult<Option<i64>>
+where
+    Fut: std::future::Future<Output = ApiResult<Option<LogCursor>>>,
+{
+    let mut conn = state.pool.acquire().await?;
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(ADMIN_CHANGES_LOCK)
+        .execute(&mut *conn)
+        .await?;
+    let result = async {
+        // The future is lazy: the counting and the command run only now, under the lock.
+        let cursor = command.await?;
+        state.settle(cursor, USERS).await
+    }
+    .await;
+    let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(ADMIN_CHANGES_LOCK)
+        .execute(&mut *conn)
+        .await;
+    if unlocked.is_err() {
+        // A connection still holding the lock must not go back to the pool.
+        conn.detach();
+    }
+    result
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct UserListQuery {
+    /// Only users with this role (`admin`, `operator`, `viewer`).
+    #[param(value_type = Option<String>)]
+    pub role: Option<Role>,
+    /// Only active (true) or deactivated (false) users.
+    pub active: Option<bool>,
+    /// Case-insensitive search in username, email and full name.
+    pub q: Option<String>,
+    /// Page size (1–500, default 100).
+    pub limit: Option<i64>,
+    /// Rows to skip.
+    pub offset: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserList {
+    pub items: Vec<UserView>,
+    pub total: i64,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// List accounts.
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", params(UserListQuery),
+    responses((status = 200, body = UserList), (status = 403, description = "not an admin")))]
+async fn list_users(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiQuery(query): ApiQuery<UserListQuery>,
+) -> ApiResult<ApiJson<UserList>> {
+    state.settle_request(&headers, USERS).await?;
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::validation(
+            "limit",
+            "limit must be between 1 and 500",
+        ));
+    }
+    let offset = query.offset.unwrap_or(0);
+    if offset < 0 {
+        return Err(ApiError::validation(
+            "offset",
+            "offset must not be negative",
+        ));
+    }
+    let pattern = query.q.as_deref().map(|q| {
+        format!(
+            "%{}%",
+            q.replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        )
+    });
+    let filter = "($1::text IS NULL OR role = $1) AND ($2::bool IS NULL OR is_active = $2) AND \
+                  ($3::text IS NULL OR username ILIKE $3 OR email ILIKE $3 OR full_name ILIKE $3)";
+    let role = query.role.map(|r| r.as_str().to_string());
+    let items: Vec<UserView> = sqlx::query_as(&format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE {filter} ORDER BY lower(username) LIMIT $4 OFFSET $5"
+    ))
+    .bind(&role)
+    .bind(query.active)
+    .bind(&pattern)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(&state.pool)
+    .await?;
+    let total: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM users WHERE {filter}"))
+        .bind(&role)
+        .bind(query.active)
+        .bind(&pattern)
+        .fetch_one(&state.pool)
+        .await?;
+    Ok(ApiJson(UserList {
+        items,
+        total,
+        limit,
+        offset,
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUserRequest {
+    pub username: String,
+    pub email: String,
+    pub full_name: String,
+    /// `admin`, `operator` or `viewer`.
+    #[schema(value_type = String)]
+    pub role: Role,
+    /// The initial password (8–256 characters).
+    #[schema(value_type = String, format = Password)]
+    pub password: SecretString,
+    /// Ask for a new password at first login (default true).
+    pub must_change_password: Option<bool>,
+}
+
+/// Everything needed to create an account; shared by the API and the first-run bootstrap.
+pub struct NewUser {
+    pub username: String,
+    pub email: String,
+    pub full_name: String,
+    pub role: Role,
+    pub password: SecretString,
+    pub must_change_password: bool,
+}
+
+/// Creates an account: claims its handles, stores its hash, then records `UserCreated`.
+/// Anything done before a refused command is undone.
+pub async fn create_account(
+    state: &AppState,
+    new: NewUser,
+    meta: &CommandMeta,
+) -> ApiResult<(Uuid, Option<LogCursor>)> {
+    validate_username(&new.username).map_err(|e| user_command_error(CommandError::Rejected(e)))?;
+    validate_email(&new.email).map_err(|e| user_command_error(CommandError::Rejected(e)))?;
+    validate_full_name(&new.full_name)
+        .map_err(|e| user_command_error(CommandError::Rejected(e)))?;
+    check_policy(
+        secrecy::ExposeSecret::expose_secret(&new.password),
+        &new.username,
+    )
+    .map_err(|message| ApiError::validation("password", message))?;
+    let user_id = Uuid::now_v7();
+    let handles = [
+        ("username", new.username.as_str()),
+        ("email", new.email.as_str()),
+    ];
+    claim_handles(&state.pool, user_id, &handles).await?;
+    let result = async {
+        let hash = state.hasher.hash(&new.password).await?;
+        sqlx::query("INSERT INTO credentials (user_id, password_hash) VALUES ($1, $2)")
+            .bind(user_id)
+            .bind(&hash)
+            .execute(&state.pool)
+            .await?;
+        let command = UserCommand::CreateUser {
+            user_id,
+            username: new.username.clone(),
+            email: new.email.clone(),
+            full_name: new.full_name.clone(),
+            role: new.role,
+            must_change_password: new.must_change_password,
+            at: Utc::now(),
+        };
+        state
+            .commands
+            .execute::<User>(&user_id.to_string(), command, meta)
+            .await
+            .map_err(user_command_error)
+    }
+    .await;
+    match result {
+        Ok(cursor) => Ok((user_id, cursor)),
+        Err(error) => {
+            let _ = sqlx::query("DELETE FROM credentials WHERE user_id = $1")
+                .bind(user_id)
+                .execute(&state.pool)
+                .await;
+            let _ = release_handles(&state.pool, user_id, &handles).await;
+            Err(error)
+        }
+    }
+}
+
+/// Create an account.
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = CreateUserRequest,
+    responses((status = 201, body = UserView), (status = 400), (status = 409, description = "username or email taken")))]
+async fn create_user(
+    State(state): State<AppState>,
+    meta: CommandMeta,
+    ApiJson(body): ApiJson<CreateUserRequest>,
+) -> ApiResult<impl IntoResponse> {
+    let new = NewUser {
+        username: body.username,
+        email: body.email,
+        full_name: body.full_name,
+        role: body.role,
+        password: body.password,
+        must_change_password: body.must_change_password.unwrap_or(true),
+    };
+    let (user_id, cursor) = create_account(&state, new, &meta).await?;
+    let position = state.settle(cursor, USERS).await?;
+    let user = find_user(&state.pool, user_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
+    let location = [(header::LOCATION, format!("/api/v1/users/{user_id}"))];
+    Ok(Positioned(
+        position,
+        (StatusCode::CREATED, location, ApiJson(user)),
+    ))
+}
+
+/// One account.
+#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", params(("id" = Uuid, Path)),
+    responses((status = 200, body = UserView), (status = 404)))]
+async fn get_user(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<ApiJson<UserView>> {
+    state.settle_request(&headers, USERS).await?;
+    find_user(&state.pool, id)
+        .await?
+        .map(ApiJson)
+        .ok_or_else(|| ApiError::not_found("user"))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUserRequest {
+    pub email: Option<String>,
+    pub full_name: Option<String>,
+    /// `admin`, `operator` or `viewer`.
+    #[schema(value_type = Option<String>)]
+    pub role: Option<Role>,
+    /// false deactivates, true reactivates.
+    pub is_active: Option<bool>,
+    /// A new password set by the admin; the user must change it at next login.
+    #[schema(value_type = Option<String>, format = Password)]
+    pub password: Option<SecretString>,
+}
+
+/// Change an account: profile, role, activation, password — all at once or not at all.
+#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", params(("id" = Uuid, Path)), request_body = UpdateUserRequest,
+    responses((status = 200, body = UserView), (status = 404), (status = 409)))]
+async fn update_user(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    meta: CommandMeta,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<UpdateUserRequest>,
+) -> ApiResult<impl IntoResponse> {
+    let current = find_user(&state.pool, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
+    if let Some(email) = &body.email {
+        validate_email(email).map_err(|e| user_command_error(CommandError::Rejected(e)))?;
+    }
+    if let Some(password) = &body.password {
+        check_policy(
+            secrecy::ExposeSecret::expose_secret(password),
+            &current.username,
+        )
+        .map_err(|message| ApiError::validation("password", message))?;
+    }
+    let new_email = body
+        .email
+        .clone()
+        .filter(|e| !e.eq_ignore_ascii_case(&current.email));
+    if let Some(email) = &new_email {
+        claim_handles(&state.pool, id, &[("email", email.as_str())]).await?;
+    }
+    let new_hash = match &body.password {
+        Some(password) => Some(state.hasher.hash(password).await?),
+        None => None,
+    };
+    let position = with_admin_lock(&state, async {
+        let command = UserCommand::Update {
+            email: body.email.clone(),
+            full_name: body.full_name.clone(),
+            role: body.role,
+            active: body.is_active,
+            password_reset: new_hash.is_some(),
+            actor_id: Some(principal.user_id),
+            other_active_admins: other_active_admins(&state.pool, id).await?,
+            at: Utc::now(),
+        };
+        state
+            .commands
+            .execute::<User>(&id.to_string(), command, &meta)
+            .await
+            .map_err(user_command_error)
+    })
+    .await;
+    let position = match position {
+        Ok(position) => position,
+        Err(error) => {
+            if let Some(email) = &new_email {
+                let _ = release_handles(&state.pool, id, &[("email", email.as_str())]).await;
+            }
+            return Err(error);
+        }
+    };
+    if let Some(hash) = new_hash {
+        sqlx::query(
+            "UPDATE credentials SET password_hash = $2, updated_at = now() WHERE user_id = $1",
+        )
+        .bind(id)
+        .bind(hash)
+        .execute(&state.pool)
+        .await?;
+    }
+    if new_email.is_some() {
+        release_handles(&state.pool, id, &[("email", current.email.as_str())]).await?;
+    }
+    let user = find_user(&state.pool, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
+    Ok(Positioned(position, ApiJson(user)))
+}
+
+/// Delete an account for good.
+#[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "users", params(("id" = Uuid, Path)),
+    responses((status = 204), (status = 404), (status = 409)))]
+async fn delete_user(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    meta: CommandMeta,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<impl IntoResponse> {
+    let current = find_user(&state.pool, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
+    let position = with_admin_lock(&state, async {
+        let command = UserCommand::Delete {
+            actor_id: Some(principal.user_id),
+            other_active_admins: other_active_admins(&state.pool, id).await?,
+            at: Utc::now(),
+        };
+        state
+            .commands
+            .execute::<User>(&id.to_string(), command, &meta)
+            .await
+            .map_err(user_command_error)
+    })
+    .await?;
+    release_handles(
+        &state.pool,
+        id,
+        &[
+            ("username", current.username.as_str()),
+            ("email", current.email.as_str()),
+        ],
+    )
+    .await?;
+    sqlx::query("DELETE FROM credentials WHERE user_id = $1")
+        .bind(id)
+        .execute(&state.pool)
+        .await?;
+    sqlx::query("DELETE FROM refresh_tokens WHERE user_id = $1")
+        .bind(id)
+        .execute(&state.pool)
+        .await?;
+    Ok(Positioned(position, StatusCode::NO_CONTENT))
+}

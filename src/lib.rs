@@ -1,0 +1,16 @@
+//! dcp, the Docker Control Platform: an event-sourced control plane for Docker engines.
+//!
+//! Commands (HTTP) → events in PostgreSQL → projections (read models, audit log).
+//! See `DESIGN.md` in the shared folder for the architecture.
+
+pub mod app;
+pub mod auth;
+pub mod bootstrap;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod db;
+pub mod embedded_pg;
+pub mod http;
+pub mod secrets;
+pub mod telemetry;
