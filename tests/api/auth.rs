@@ -1,0 +1,370 @@
+//! Login, refresh rotation and reuse, logout, deactivation, demotion, token tampering, throttling.
+
+use std::time::Duration;
+
+use base64::Engine;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::common::*;
+
+#[tokio::test]
+async fn login_returns_tokens_and_the_user() {
+    let app = spawn_app().await;
+    let body = app.login_ok("admin", ADMIN_PASSWORD).await;
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 600);
+    assert!(body["refresh_token"]
+        .as_str()
+        .unwrap()
+        .starts_with("dcp_rt_"));
+    assert_eq!(body["user"]["username"], "admin");
+    assert_eq!(body["user"]["role"], "admin");
+    let me: Value = app
+        .get("/api/v1/auth/me", body["access_token"].as_str().unwrap())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["username"], "admin");
+    // Login by email, case-insensitively.
+    app.login_ok("ADMIN@localhost", ADMIN_PASSWORD).await;
+}
+
+#[tokio::test]
+async fn wrong_password_and_unknown_user_get_the_same_401() {
+    let app = spawn_app().await;
+    let wrong = assert_error(
+        app.login("admin", "not-the-password").await,
+        StatusCode::UNAUTHORIZED,
+        "AUTHENTICATION_FAILED",
+    )
+    .await;
+    let unknown = assert_error(
+        app.login("nobody", "whatever-password").await,
+        StatusCode::UNAUTHORIZED,
+        "AUTHENTICATION_FAILED",
+    )
+    .await;
+    assert_eq!(wrong["error"]["message"], unknown["error"]["message"]);
+}
+
+#[tokio::test]
+async fn refresh_rotates_and_reuse_revokes_the_family() {
+    let app = spawn_app().await;
+    let login = app.login_ok("admin", ADMIN_PASSWORD).await;
+    let first = login["refresh_token"].as_str().unwrap().to_string();
+    let refresh = |token: String| {
+        let app = &app;
+        async move {
+            app.request(
+                Method::POST,
+                "/api/v1/auth/refresh",
+                None,
+                Some(json!({"refresh_token": token})),
+            )
+            .await
+        }
+    };
+    let rotated: Value = refresh(first.clone()).await.json().await.unwrap();
+    let second = rotated["refresh_token"].as_str().unwrap().to_string();
+    assert_ne!(first, second);
+    let access = rotated["access_token"].as_str().unwrap().to_string();
+    assert_eq!(
+        app.get("/api/v1/auth/me", &access).await.status(),
+        StatusCode::OK
+    );
+    // Reusing the first token burns the session: its newest tokens stop working too.
+    assert_error(
+        refresh(first).await,
+        StatusCode::UNAUTHORIZED,
+        "TOKEN_INVALID",
+    )
+    .await;
+    assert_error(
+        refresh(second).await,
+        StatusCode::UNAUTHORIZED,
+        "TOKEN_INVALID",
+    )
+    .await;
+    assert_error(
+        app.get("/api/v1/auth/me", &access).await,
+        StatusCode::UNAUTHORIZED,
+        "TOKEN_INVALID",
+    )
+    .await;
+    // The revocation is in the audit log.
+    let audit: Value = app
+        .get(
+            "/api/v1/audit-logs?action=auth.session_revoked",
+            &app.admin_token,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        audit["items"][0]["details"]["reason"],
+        "refresh_token_reuse"
+    );
+}
+
+#[tokio::test]
+async fn refresh_accepts_the_cookie() {
+    let app = spawn_app().await;
+    let response = app.login("admin", ADMIN_PASSWORD).await;
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        cookie.contains("HttpOnly")
+            && cookie.contains("SameSite=Strict")
+            && cookie.contains("Path=/api/v1/auth")
+    );
+    let pair = cookie.split(';').next().unwrap().to_string();
+    let refreshed = app
+        .client
+        .post(app.url("/api/v1/auth/refresh"))
+        .header("cookie", pair)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refreshed.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn logout_revokes_the_session_at_once() {
+    let app = spawn_app().await;
+    let login = app.login_ok("admin", ADMIN_PASSWORD).await;
+    let token = login["access_token"].as_str().unwrap();
+    let response = app
+        .request(Method::POST, "/api/v1/auth/logout", Some(token), None)
+        .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_error(
+        app.get("/api/v1/auth/me", token).await,
+        StatusCode::UNAUTHORIZED,
+        "TOKEN_INVALID",
+    )
+    .await;
+    let refresh = app
+        .request(
+            Method::POST,
+            "/api/v1/auth/refresh",
+            None,
+            Some(json!({"refresh_token": login["refresh_token"]})),
+        )
+        .await;
+    assert_error(refresh, StatusCode::UNAUTHORIZED, "TOKEN_INVALID").await;
+}
+
+#[tokio::test]
+async fn deactivated_user_and_demoted_admin_lose_access_on_the_next_request() {
+    let app = spawn_app().await;
+    let (op, op_token) = app.user_with_token("opal", "operator").await;
+    let (adm, adm_token) = app.user_with_token("second-admin", "admin").await;
+    assert_eq!(
+        app.get("/api/v1/auth/me", &op_token).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.get("/api/v1/users", &adm_token).await.status(),
+        StatusCode::OK
+    );
+
+    let path = format!("/api/v1/users/{}", op["id"].as_str().unwrap());
+    let response = app
+        .request(
+            Method::PATCH,
+            &path,
+            Some(&app.admin_token),
+            Some(json!({"is_active": false})),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_error(
+        app.get("/api/v1/auth/me", &op_token).await,
+        StatusCode::UNAUTHORIZED,
+        "AUTHENTICATION_FAILED",
+    )
+    .await;
+    assert_error(
+        app.login("opal", "opal-password-123").await,
+        StatusCode::UNAUTHORIZED,
+        "AUTHENTICATION_FAILED",
+    )
+    .await;
+
+    let path = format!("/api/v1/users/{}", adm["id"].as_str().unwrap());
+    let response = app
+        .request(
+            Method::PATCH,
+            &path,
+            Some(&app.admin_token),
+            Some(json!({"role": "viewer"})),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_error(
+        app.get("/api/v1/users", &adm_token).await,
+        StatusCode::FORBIDDEN,
+        "FORBIDDEN",
+    )
+    .await;
+}
+
+fn sign(claims: &Value, secret: &[u8]) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn expired_tampered_alg_none_and_wrong_audience_tokens_are_401() {
+    let app = spawn_app().await;
+    let secret = b"a-test-secret-that-is-long-enough-0123456789";
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let good = app.admin_token.clone();
+    let payload: Value =
+        serde_json::from_slice(&b64.decode(good.split('.').nth(1).unwrap()).unwrap()).unwrap();
+    let now = chrono::Utc::now().timestamp();
+
+    let mut expired = payload.clone();
+    expired["exp"] = json!(now - 120);
+    expired["nbf"] = json!(now - 800);
+    assert_error(
+        app.get("/api/v1/auth/me", &sign(&expired, secret)).await,
+        StatusCode::UNAUTHORIZED,
+        "TOKEN_EXPIRED",
+    )
+    .await;
+
+    let mut audience = payload.clone();
+    audience["aud"] = json!("someone-else");
+    assert_error(
+        app.get("/api/v1/auth/me", &sign(&audience, secret)).await,
+        StatusCode::UNAUTHORIZED,
+        "TOKEN_INVALID",
+    )
+    .await;
+
+    let mut issuer = payload.clone();
+    issuer["iss"] = json!("evil");
+    assert_error(
+        app.get("/api/v1/auth/me", &sign(&issuer, secret)).await,
+        StatusCode::UNAUTHORIZED,
+        "TOKEN_INVALID",
+    )
+    .await;
+
+    let forged = sign(&payload, b"not-the-secret-but-long-enough-000000");
+    assert_error(
+        app.get("/api/v1/auth/me", &forged).await,
+        StatusCode::UNAUTHORIZED,
+        "TOKEN_INVALID",
+    )
+    .await;
+
+    let mut parts: Vec<String> = good.split('.').map(str::to_string).collect();
+    let mut tampered = payload.clone();
+    tampered["sub"] = json!(uuid::Uuid::new_v4().to_string());
+    parts[1] = b64.encode(tampered.to_string());
+    assert_error(
+        app.get("/api/v1/auth/me", &parts.join(".")).await,
+        StatusCode::UNAUTHORIZED,
+        "TOKEN_INVALID",
+    )
+    .await;
+
+    let none = format!(
+        "{}.{}.",
+        b64.encode(r#"{"alg":"none","typ":"JWT"}"#),
+        good.split('.').nth(1).unwrap()
+    );
+    assert_error(
+        app.get("/api/v1/auth/me", &none).await,
+        StatusCode::UNAUTHORIZED,
+        "TOKEN_INVALID",
+    )
+    .await;
+
+    assert_error(
+        app.request(Method::GET, "/api/v1/auth/me", None, None)
+            .await,
+        StatusCode::UNAUTHORIZED,
+        "AUTHENTICATION_FAILED",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn failed_logins_are_throttled_with_retry_after_and_never_locked_for_good() {
+    let app = spawn_app().await;
+    app.create_user("target", "viewer", "target-password-123")
+        .await;
+    for _ in 0..5 {
+        assert_eq!(
+            app.login("target", "wrong-password").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    // The sixth failure imposes a wait; the next attempt, even with the right password, is 429.
+    assert_eq!(
+        app.login("target", "wrong-password").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let response = app.login("target", "target-password-123").await;
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry_after), "{retry_after}");
+    assert_error(response, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED").await;
+    // After the wait the right password works again.
+    tokio::time::sleep(Duration::from_secs(retry_after)).await;
+    app.login_ok("target", "target-password-123").await;
+}
+
+#[tokio::test]
+async fn first_login_with_a_generated_password_requires_a_change() {
+    let app = spawn_app().await;
+    let response = app
+        .post(
+            "/api/v1/users",
+            &app.admin_token,
+            json!({"username": "newbie", "email": "newbie@example.com", "full_name": "New Bie", "role": "operator", "password": "initial-password-1"}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let login = app.login_ok("newbie", "initial-password-1").await;
+    assert_eq!(login["user"]["must_change_password"], true);
+    let token = login["access_token"].as_str().unwrap();
+    assert_error(
+        app.get("/api/v1/users", token).await,
+        StatusCode::FORBIDDEN,
+        "PASSWORD_CHANGE_REQUIRED",
+    )
+    .await;
+    let changed = app
+        .post(
+            "/api/v1/auth/password",
+            token,
+            json!({"current_password": "initial-password-1", "new_password": "my-own-password-2"}),
+        )
+        .await;
+    assert_eq!(changed.status(), StatusCode::OK);
+    let changed: Value = changed.json().await.unwrap();
+    assert_eq!(changed["must_change_password"], false);
+    assert_error(
+        app.login("newbie", "initial-password-1").await,
+        StatusCode::UNAUTHORIZED,
+        "AUTHENTICATION_FAILED",
+    )
+    .await;
+    app.login_ok("newbie", "my-own-password-2").await;
+}

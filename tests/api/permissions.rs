@@ -1,0 +1,1 @@
+//! Permission matrix: every route × every role and anonymous.
