@@ -62,6 +62,7 @@ impl Application {
             ip_throttle: Throttle::new(IP_THROTTLE),
             settings: settings.clone(),
             started_at: Instant::now(),
+            admin_changes: tokio::sync::Mutex::new(()),
             pool,
         }));
         let generated_logins = ensure_first_users(&state).await?;

@@ -56,7 +56,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(cli.settings).await,
         Command::Projections { action } => {
-            let (pool, database) = db::open(&cli.settings).await?;
+            let (pool, database) = db::open_for_tool(&cli.settings).await?;
             db::migrate(&pool).await?;
             let result = projections(&pool, action).await;
             pool.close().await;
@@ -64,7 +64,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             result
         }
         Command::Replay { after, limit } => {
-            let (pool, database) = db::open(&cli.settings).await?;
+            let (pool, database) = db::open_for_tool(&cli.settings).await?;
+            db::migrate(&pool).await?;
             let result = replay(&pool, after, limit).await;
             pool.close().await;
             database.close().await?;

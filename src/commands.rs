@@ -110,12 +110,28 @@ fn boxed_error(error: Box<dyn std::error::Error + Send + Sync>) -> anyhow::Error
     anyhow::anyhow!(error)
 }
 
+/// postgres-es reports a pool timeout or a dropped connection as an unknown error.
+fn is_unavailable(error: &(dyn std::error::Error + Send + Sync + 'static)) -> bool {
+    matches!(
+        error.downcast_ref::<sqlx::Error>(),
+        Some(
+            sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+        )
+    )
+}
+
 impl<E: std::error::Error> From<AggregateError<E>> for CommandError<E> {
     fn from(error: AggregateError<E>) -> Self {
         match error {
             AggregateError::UserError(e) => CommandError::Rejected(e),
             AggregateError::AggregateConflict => CommandError::Conflict,
             AggregateError::DatabaseConnectionError(e) => CommandError::Unavailable(boxed_error(e)),
+            AggregateError::UnexpectedError(e) if is_unavailable(e.as_ref()) => {
+                CommandError::Unavailable(boxed_error(e))
+            }
             AggregateError::DeserializationError(e) => {
                 CommandError::Other(boxed_error(e).context("Failed to load an aggregate"))
             }

@@ -41,14 +41,32 @@ pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
         .context("Failed to apply database migrations")
 }
 
-/// Where the database is: a URL, or the embedded cluster this process started.
+/// Where the database is: a URL, or the embedded cluster this process started or attached to.
 pub enum Database {
     External,
     Embedded(EmbeddedPostgres),
 }
 
-/// Connects to `DATABASE_URL`, or starts the embedded cluster in the data dir.
+/// Connects to `DATABASE_URL`, or starts the embedded cluster in the data dir and owns it (a server
+/// left running by a killed dcp is taken over).
 pub async fn open(settings: &Settings) -> anyhow::Result<(PgPool, Database)> {
+    open_with(settings, EmbeddedPostgres::start(&settings.data_dir)).await
+}
+
+/// For command-line tools: connects to `DATABASE_URL`, or to the embedded cluster of a `dcp serve`
+/// running on the data dir without disturbing it, or else starts the cluster for the duration.
+pub async fn open_for_tool(settings: &Settings) -> anyhow::Result<(PgPool, Database)> {
+    open_with(
+        settings,
+        EmbeddedPostgres::attach_or_start(&settings.data_dir),
+    )
+    .await
+}
+
+async fn open_with(
+    settings: &Settings,
+    embedded: impl std::future::Future<Output = anyhow::Result<EmbeddedPostgres>>,
+) -> anyhow::Result<(PgPool, Database)> {
     match &settings.database_url {
         Some(url) => {
             let options: PgConnectOptions = url
@@ -61,7 +79,7 @@ pub async fn open(settings: &Settings) -> anyhow::Result<(PgPool, Database)> {
             ))
         }
         None => {
-            let embedded = EmbeddedPostgres::start(&settings.data_dir).await?;
+            let embedded = embedded.await?;
             let pool = connect(embedded.connect_options(), settings.db_max_connections).await?;
             Ok((pool, Database::Embedded(embedded)))
         }
@@ -69,7 +87,7 @@ pub async fn open(settings: &Settings) -> anyhow::Result<(PgPool, Database)> {
 }
 
 impl Database {
-    /// Stops the embedded cluster, if this process started one.
+    /// Stops the embedded cluster, if this process started (and still owns) it.
     pub async fn close(self) -> anyhow::Result<()> {
         match self {
             Database::External => Ok(()),

@@ -1,6 +1,7 @@
 //! The embedded PostgreSQL cluster: first start, restart with data kept, takeover of a server left
 //! running, stale pid files (killed, gone or recycled postmaster pids), data dirs too long for a unix
-//! socket path, and a data dir that user postgres cannot reach when run as root.
+//! socket path, a data dir that user postgres cannot reach when run as root, and tools attaching to
+//! the server of a running dcp without taking it over.
 
 use std::path::{Path, PathBuf};
 
@@ -124,6 +125,67 @@ async fn a_server_left_running_is_taken_over() {
 
     second.stop().await.expect("stop");
     assert!(postmaster_pid(&dir.0).is_none());
+}
+
+#[tokio::test]
+async fn attaching_leaves_the_owners_server_running() {
+    let dir = TempDir::new();
+
+    let owner = EmbeddedPostgres::start(&dir.0).await.expect("start");
+    assert!(!owner.is_attached());
+    let pid = postmaster_pid(&dir.0).expect("postmaster pid");
+    insert_note(&owner, "by the owner").await;
+
+    let attached = EmbeddedPostgres::attach_or_start(&dir.0)
+        .await
+        .expect("attach");
+    assert!(attached.is_attached(), "a running server is attached to");
+    assert_eq!(
+        postmaster_pid(&dir.0),
+        Some(pid),
+        "the server was not restarted"
+    );
+    insert_note(&attached, "through the attached handle").await;
+    assert_eq!(
+        notes(&owner).await,
+        ["by the owner", "through the attached handle"]
+    );
+    // A connection of the owner's survives the attached handle going away.
+    let mut owners_conn = connect(&owner).await;
+    attached.stop().await.expect("stop the attached handle");
+    assert_eq!(postmaster_pid(&dir.0), Some(pid));
+    assert!(is_alive(pid), "the owner's server is still up");
+    let one: i32 = sqlx::query_scalar("SELECT 1")
+        .fetch_one(&mut owners_conn)
+        .await
+        .expect("query on the owner's connection");
+    assert_eq!(one, 1);
+    owners_conn.close().await.expect("close");
+    // Nor does dropping an attached handle stop anything.
+    drop(
+        EmbeddedPostgres::attach_or_start(&dir.0)
+            .await
+            .expect("attach again"),
+    );
+    assert_eq!(notes(&owner).await.len(), 2);
+
+    owner.stop().await.expect("stop the owner");
+    assert!(postmaster_pid(&dir.0).is_none(), "postmaster.pid removed");
+    assert!(!is_alive(pid), "postmaster {pid} exited");
+
+    // With no server running, attach_or_start starts one and owns it.
+    let started = EmbeddedPostgres::attach_or_start(&dir.0)
+        .await
+        .expect("attach_or_start with nothing running");
+    assert!(!started.is_attached());
+    let new_pid = postmaster_pid(&dir.0).expect("postmaster pid of the new server");
+    assert_eq!(
+        notes(&started).await,
+        ["by the owner", "through the attached handle"]
+    );
+    started.stop().await.expect("stop");
+    assert!(postmaster_pid(&dir.0).is_none());
+    assert!(!is_alive(new_pid));
 }
 
 #[tokio::test]

@@ -116,7 +116,12 @@ impl Aggregate for AccessAttempt {
                 reason,
                 at,
             } => AccessAttemptEvent::LoginFailed {
-                login: login.trim().chars().take(MAX_LOGIN_LEN).collect(),
+                login: login
+                    .trim()
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .take(MAX_LOGIN_LEN)
+                    .collect(),
                 user_id,
                 reason,
                 attempted_at: at,
@@ -133,7 +138,11 @@ impl Aggregate for AccessAttempt {
                 role,
                 method,
                 route,
-                path: path.chars().take(2048).collect(),
+                path: path
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .take(2048)
+                    .collect(),
                 denied_at: at,
             },
         };

@@ -99,8 +99,42 @@ fn classify(event: &StoredEvent, fields: &Value) -> (String, Option<String>, Opt
     )
 }
 
+/// PostgreSQL text and jsonb cannot hold NUL: an event that carries one (written by an
+/// older or foreign writer) must not stall the audit log, so NULs are dropped here.
+fn without_nul(value: Value) -> Value {
+    match value {
+        Value::String(s) if s.contains('\0') => Value::String(s.replace('\0', "")),
+        Value::Array(items) => Value::Array(items.into_iter().map(without_nul).collect()),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (k.replace('\0', ""), without_nul(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+fn clean(text: &str) -> String {
+    text.replace('\0', "")
+}
+
 /// Builds the audit entry of one event. Pure, so it is tested without a database.
 pub fn audit_entry(event: &StoredEvent) -> AuditEntry {
+    let entry = raw_audit_entry(event);
+    AuditEntry {
+        username: entry.username.as_deref().map(clean),
+        role: entry.role.as_deref().map(clean),
+        action: clean(&entry.action),
+        resource_type: entry.resource_type.as_deref().map(clean),
+        resource_id: entry.resource_id.as_deref().map(clean),
+        details: without_nul(entry.details),
+        user_agent: entry.user_agent.as_deref().map(clean),
+        request_id: entry.request_id.as_deref().map(clean),
+        ..entry
+    }
+}
+
+fn raw_audit_entry(event: &StoredEvent) -> AuditEntry {
     // cqrs-es stores an enum variant as `{"VariantName": {fields}}`.
     let fields = event
         .payload
@@ -264,6 +298,19 @@ mod tests {
             Some("00000000-0000-0000-0000-000000000002")
         );
         assert_eq!(entry.ip_address, None);
+    }
+
+    #[test]
+    fn nul_characters_never_reach_the_database() {
+        let entry = audit_entry(&event(
+            "access_attempt",
+            "LoginFailed",
+            json!({"LoginFailed": {"login": "ad\u{0}min", "nested": ["x\u{0}"]}}),
+            json!({"user_agent": "ua\u{0}"}),
+        ));
+        assert_eq!(entry.details["login"], "admin");
+        assert_eq!(entry.details["nested"][0], "x");
+        assert_eq!(entry.user_agent.as_deref(), Some("ua"));
     }
 
     #[test]

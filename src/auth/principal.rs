@@ -1,6 +1,7 @@
 //! The caller of a request, looked up from the read models on every request, so a
 //! logout, deactivation or demotion takes effect on the very next request.
 
+use chrono::{DateTime, Utc};
 use dcp_aggregates::Role;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -24,20 +25,23 @@ pub enum SessionRefusal {
     AccountInactive,
 }
 
+/// username, role, is_active, must_change_password, ended_at, expires_at
+type PrincipalRow = (
+    String,
+    String,
+    bool,
+    bool,
+    Option<DateTime<Utc>>,
+    DateTime<Utc>,
+);
+
 /// Looks up the user and session named by a verified token.
 pub async fn load_principal(
     pool: &PgPool,
     user_id: Uuid,
     session_id: Uuid,
 ) -> Result<Result<Principal, SessionRefusal>, sqlx::Error> {
-    let row: Option<(
-        String,
-        String,
-        bool,
-        bool,
-        Option<chrono::DateTime<chrono::Utc>>,
-        chrono::DateTime<chrono::Utc>,
-    )> = sqlx::query_as(
+    let row: Option<PrincipalRow> = sqlx::query_as(
         "SELECT u.username, u.role, u.is_active, u.must_change_password, s.ended_at, s.expires_at \
          FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1 AND s.user_id = $2",
     )
@@ -48,7 +52,7 @@ pub async fn load_principal(
     let Some((username, role, is_active, must_change_password, ended_at, expires_at)) = row else {
         return Ok(Err(SessionRefusal::SessionClosed));
     };
-    if ended_at.is_some() || expires_at <= chrono::Utc::now() {
+    if ended_at.is_some() || expires_at <= Utc::now() {
         return Ok(Err(SessionRefusal::SessionClosed));
     }
     if !is_active {

@@ -281,8 +281,7 @@ async fn refresh_tokens(
     let body: RefreshRequest = if body.is_empty() {
         RefreshRequest::default()
     } else {
-        let mut deserializer = serde_json::Deserializer::from_slice(&body);
-        serde_path_to_error::deserialize(&mut deserializer).map_err(super::extract::json_error)?
+        super::extract::parse_json(&body)?
     };
     let token = body
         .refresh_token

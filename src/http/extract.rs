@@ -36,6 +36,24 @@ fn json_content_type(parts_headers: &axum::http::HeaderMap) -> bool {
         .unwrap_or(false)
 }
 
+/// True when a JSON text contains the escape `\u0000`: PostgreSQL text cannot hold NUL,
+/// so such input is refused up front rather than failing deep inside a write.
+fn has_nul_escape(json: &[u8]) -> bool {
+    let mut i = 0;
+    while i < json.len() {
+        if json[i] == b'\\' {
+            if json.get(i + 1) == Some(&b'u') && json.get(i + 2..i + 6) == Some(b"0000".as_slice())
+            {
+                return true;
+            }
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    false
+}
+
 /// Turns a serde error into a 400 that names the offending field.
 pub fn json_error(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
     let path = error.path().to_string();
@@ -92,13 +110,24 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
                     )
                 }
             })?;
-        let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
-        let value = serde_path_to_error::deserialize(&mut deserializer).map_err(json_error)?;
-        deserializer
-            .end()
-            .map_err(|e| ApiError::new(ErrorCode::Validation, format!("malformed JSON: {e}")))?;
-        Ok(ApiJson(value))
+        parse_json(&bytes).map(ApiJson)
     }
+}
+
+/// Parses a request body strictly: no NUL characters, nothing after the value.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if has_nul_escape(bytes) {
+        return Err(ApiError::new(
+            ErrorCode::Validation,
+            "strings must not contain NUL characters (\\u0000)",
+        ));
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(json_error)?;
+    deserializer
+        .end()
+        .map_err(|e| ApiError::new(ErrorCode::Validation, format!("malformed JSON: {e}")))?;
+    Ok(value)
 }
 
 impl<T: Serialize> IntoResponse for ApiJson<T> {
@@ -199,5 +228,18 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestContext {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
         Ok(context_of(parts))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_nul_escape;
+
+    #[test]
+    fn nul_escapes_are_found_and_escaped_backslashes_are_not() {
+        assert!(has_nul_escape(br#"{"a":"x\u0000y"}"#));
+        assert!(has_nul_escape(br#"{"a\u0000":1}"#));
+        assert!(!has_nul_escape(br#"{"a":"x\\u0000y"}"#));
+        assert!(!has_nul_escape(br#"{"a":"\u0001"}"#));
     }
 }

@@ -51,6 +51,8 @@ pub struct AppInner {
     pub ip_throttle: Throttle<IpAddr>,
     pub settings: Arc<Settings>,
     pub started_at: Instant,
+    /// Serialises, within this process, the changes that may remove an admin.
+    pub admin_changes: tokio::sync::Mutex<()>,
 }
 
 /// Cheap-to-clone handle on [`AppInner`].

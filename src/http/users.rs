@@ -149,12 +149,23 @@ async fn other_active_admins(pool: &PgPool, user_id: Uuid) -> Result<u64, sqlx::
 /// Advisory lock key serialising changes that can remove an admin, across replicas.
 const ADMIN_CHANGES_LOCK: i64 = 0x0dc9_0000_0000_0002;
 
-/// Runs a command that may remove an admin while holding the admin-changes lock, and
-/// waits for the read model before releasing it, so the next such command counts right.
-async fn with_admin_lock<Fut>(state: &AppState, command: Fut) -> ApiResult<Option<i64>>
+/// Runs a command, and when it may remove an admin, holds the admin-changes lock (in
+/// process, then across replicas) and waits for the read model before releasing it, so
+/// the next such command counts the admins right. Other commands run without it.
+async fn with_admin_lock<Fut>(
+    state: &AppState,
+    may_remove_admin: bool,
+    command: Fut,
+) -> ApiResult<Option<i64>>
 where
     Fut: std::future::Future<Output = ApiResult<Option<LogCursor>>>,
 {
+    if !may_remove_admin {
+        let cursor = command.await?;
+        return state.settle(cursor, USERS).await;
+    }
+    // Waiters queue here without holding a database connection.
+    let _local = state.admin_changes.lock().await;
     let mut conn = state.pool.acquire().await?;
     sqlx::query("SELECT pg_advisory_lock($1)")
         .bind(ADMIN_CHANGES_LOCK)
@@ -435,7 +446,10 @@ async fn update_user(
         Some(password) => Some(state.hasher.hash(password).await?),
         None => None,
     };
-    let position = with_admin_lock(&state, async {
+    let is_active_admin = current.role == "admin" && current.is_active;
+    let may_remove_admin = is_active_admin
+        && (body.is_active == Some(false) || body.role.is_some_and(|role| role != Role::Admin));
+    let position = with_admin_lock(&state, may_remove_admin, async {
         let command = UserCommand::Update {
             email: body.email.clone(),
             full_name: body.full_name.clone(),
@@ -492,7 +506,8 @@ async fn delete_user(
     let current = find_user(&state.pool, id)
         .await?
         .ok_or_else(|| ApiError::not_found("user"))?;
-    let position = with_admin_lock(&state, async {
+    let may_remove_admin = current.role == "admin" && current.is_active;
+    let position = with_admin_lock(&state, may_remove_admin, async {
         let command = UserCommand::Delete {
             actor_id: Some(principal.user_id),
             other_active_admins: other_active_admins(&state.pool, id).await?,

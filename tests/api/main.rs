@@ -3,6 +3,8 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod audit;
 mod auth;
 mod malformed;
 mod permissions;
+mod users;

@@ -72,6 +72,9 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
 
 /// Starts a server on an existing database (a restart, or a second replica).
 pub async fn spawn_app_on(database_url: String, configure: impl FnOnce(&mut Settings)) -> TestApp {
+    if std::env::var_os("RUST_LOG").is_some() {
+        dcp::telemetry::init();
+    }
     let mut settings = Settings::for_tests(&database_url, temp_dir());
     configure(&mut settings);
     let app = Application::build(settings)

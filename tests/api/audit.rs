@@ -1,0 +1,362 @@
+//! The audit log: every command, login and denial with actor, IP, user agent and request
+//! id; filters, pagination, and exports that parse.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::common::*;
+
+fn request_id(response: &reqwest::Response) -> String {
+    response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Parses RFC 4180 CSV (quoted fields, doubled quotes, newlines inside quotes).
+fn parse_csv(text: &str) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    let mut row = Vec::new();
+    let mut field = String::new();
+    let mut quoted = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            (true, '"') => quoted = false,
+            (true, c) => field.push(c),
+            (false, '"') => quoted = true,
+            (false, ',') => row.push(std::mem::take(&mut field)),
+            (false, '\n') => {
+                row.push(std::mem::take(&mut field));
+                rows.push(std::mem::take(&mut row));
+            }
+            (false, c) => field.push(c),
+        }
+    }
+    rows
+}
+
+#[tokio::test]
+async fn every_command_login_and_denial_is_audited_with_its_context() {
+    let app = spawn_app().await;
+    let admin: Value = app
+        .get("/api/v1/auth/me", &app.admin_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut expected: Vec<(&str, String, Option<String>)> = Vec::new();
+
+    let created = app
+        .post(
+            "/api/v1/users",
+            &app.admin_token,
+            json!({"username": "hank", "email": "hank@example.com", "full_name": "Hank", "role": "viewer", "password": "hank-password-1", "must_change_password": false}),
+        )
+        .await;
+    expected.push((
+        "user.create",
+        request_id(&created),
+        admin["id"].as_str().map(str::to_string),
+    ));
+    let hank: Value = created.json().await.unwrap();
+    let hank_id = hank["id"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/users/{hank_id}");
+
+    let updated = app
+        .request(
+            Method::PATCH,
+            &path,
+            Some(&app.admin_token),
+            Some(json!({"full_name": "Hank H"})),
+        )
+        .await;
+    expected.push((
+        "user.update",
+        request_id(&updated),
+        admin["id"].as_str().map(str::to_string),
+    ));
+    let role = app
+        .request(
+            Method::PATCH,
+            &path,
+            Some(&app.admin_token),
+            Some(json!({"role": "operator"})),
+        )
+        .await;
+    expected.push((
+        "user.role_change",
+        request_id(&role),
+        admin["id"].as_str().map(str::to_string),
+    ));
+
+    let failed = app.login("hank", "wrong-password").await;
+    expected.push((
+        "auth.login_failed",
+        request_id(&failed),
+        Some(hank_id.clone()),
+    ));
+    let unknown = app.login("nobody-at-all", "wrong-password").await;
+    expected.push(("auth.login_failed", request_id(&unknown), None));
+    let login = app.login("hank", "hank-password-1").await;
+    expected.push(("auth.login", request_id(&login), Some(hank_id.clone())));
+    let hank_token = login.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let denied = app.get("/api/v1/users", &hank_token).await;
+    assert_eq!(denied.status(), StatusCode::FORBIDDEN);
+    expected.push(("access.denied", request_id(&denied), Some(hank_id.clone())));
+    let password = app
+        .post(
+            "/api/v1/auth/password",
+            &hank_token,
+            json!({"current_password": "hank-password-1", "new_password": "hank-password-2"}),
+        )
+        .await;
+    expected.push((
+        "user.password_change",
+        request_id(&password),
+        Some(hank_id.clone()),
+    ));
+    let logout = app
+        .request(Method::POST, "/api/v1/auth/logout", Some(&hank_token), None)
+        .await;
+    expected.push(("auth.logout", request_id(&logout), Some(hank_id.clone())));
+    let deactivated = app
+        .request(
+            Method::PATCH,
+            &path,
+            Some(&app.admin_token),
+            Some(json!({"is_active": false})),
+        )
+        .await;
+    expected.push((
+        "user.deactivate",
+        request_id(&deactivated),
+        admin["id"].as_str().map(str::to_string),
+    ));
+    let reactivated = app
+        .request(
+            Method::PATCH,
+            &path,
+            Some(&app.admin_token),
+            Some(json!({"is_active": true})),
+        )
+        .await;
+    expected.push((
+        "user.reactivate",
+        request_id(&reactivated),
+        admin["id"].as_str().map(str::to_string),
+    ));
+    let deleted = app
+        .request(Method::DELETE, &path, Some(&app.admin_token), None)
+        .await;
+    let last_position: i64 = deleted.headers()["x-dcp-position"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    expected.push((
+        "user.delete",
+        request_id(&deleted),
+        admin["id"].as_str().map(str::to_string),
+    ));
+
+    let page: Value = app
+        .client
+        .get(app.url("/api/v1/audit-logs?limit=1000"))
+        .bearer_auth(&app.admin_token)
+        .header("x-dcp-min-position", last_position.to_string())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let entries = page["items"].as_array().unwrap();
+    for (action, request_id, actor) in &expected {
+        let entry = entries
+            .iter()
+            .find(|e| e["request_id"] == *request_id && e["action"] == *action)
+            .unwrap_or_else(|| panic!("no {action} entry for request {request_id}"));
+        assert_eq!(entry["ip_address"], "127.0.0.1", "{entry}");
+        assert_eq!(entry["user_agent"], "dcp-tests/1.0", "{entry}");
+        assert_eq!(
+            entry["user_id"].as_str().map(str::to_string),
+            *actor,
+            "{entry}"
+        );
+        assert!(entry["created_at"].is_string() && entry["global_position"].as_i64().unwrap() > 0);
+    }
+    let denial = entries
+        .iter()
+        .find(|e| e["action"] == "access.denied")
+        .unwrap();
+    assert_eq!(denial["resource_id"], "GET /api/v1/users");
+    assert_eq!(denial["role"], "operator");
+    let unknown_failure = entries
+        .iter()
+        .find(|e| e["details"]["login"] == "nobody-at-all")
+        .unwrap();
+    assert_eq!(unknown_failure["details"]["reason"], "unknown_user");
+    // No secret ever reaches the audit log.
+    let text = page.to_string();
+    for secret in ["hank-password-1", "hank-password-2", "$argon2", "dcp_rt_"] {
+        assert!(!text.contains(secret), "audit log contains {secret}");
+    }
+}
+
+#[tokio::test]
+async fn filters_pagination_and_exports() {
+    let app = spawn_app().await;
+    for i in 0..7 {
+        app.create_user(&format!("user{i}"), "viewer", "user-password-1")
+            .await;
+    }
+    let last = app.create_user("last", "viewer", "user-password-1").await;
+    let settle = |url: String| {
+        let app = &app;
+        async move {
+            let response = app
+                .client
+                .get(app.url(&url))
+                .bearer_auth(&app.admin_token)
+                .header("x-dcp-min-position", "1")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::OK, "{url}");
+            response
+        }
+    };
+    // Wait for the audit projection to reach the last create.
+    let last_id = last["id"].as_str().unwrap().to_string();
+    eventually(std::time::Duration::from_secs(10), || {
+        let app = &app;
+        let last_id = last_id.clone();
+        async move {
+            let page: Value = app
+                .get(
+                    &format!("/api/v1/audit-logs?resource_id={last_id}"),
+                    &app.admin_token,
+                )
+                .await
+                .json()
+                .await
+                .unwrap();
+            (!page["items"].as_array().unwrap().is_empty()).then_some(())
+        }
+    })
+    .await;
+
+    // Cursor pagination walks every user.create entry exactly once, newest first.
+    let mut seen = Vec::new();
+    let mut url = "/api/v1/audit-logs?action=user.create&limit=3".to_string();
+    loop {
+        let page: Value = settle(url.clone()).await.json().await.unwrap();
+        for entry in page["items"].as_array().unwrap() {
+            seen.push(entry["seq"].as_i64().unwrap());
+        }
+        match page["next_cursor"].as_str() {
+            Some(cursor) => {
+                url = format!("/api/v1/audit-logs?action=user.create&limit=3&cursor={cursor}")
+            }
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 9, "admin + 8 users");
+    assert!(seen.windows(2).all(|w| w[0] > w[1]));
+
+    let by_resource: Value = settle(format!(
+        "/api/v1/audit-logs?resource_type=user&resource_id={last_id}"
+    ))
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(by_resource["items"].as_array().unwrap().len(), 1);
+    let future: Value = settle("/api/v1/audit-logs?since=2999-01-01T00:00:00Z".into())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(future["items"].as_array().unwrap().is_empty());
+
+    let csv = settle("/api/v1/audit-logs?action=user.create&format=csv".into()).await;
+    assert!(csv.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
+    assert!(csv.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .contains("attachment"));
+    let rows = parse_csv(&csv.text().await.unwrap());
+    assert_eq!(rows[0][0], "seq");
+    assert_eq!(rows.len(), 10, "header + 9 entries");
+    let action_column = rows[0].iter().position(|h| h == "action").unwrap();
+    let details_column = rows[0].iter().position(|h| h == "details").unwrap();
+    for row in &rows[1..] {
+        assert_eq!(row.len(), rows[0].len());
+        assert_eq!(row[action_column], "user.create");
+        let details: Value = serde_json::from_str(&row[details_column]).unwrap();
+        assert!(details["username"].is_string());
+    }
+
+    let ndjson = settle("/api/v1/audit-logs?format=ndjson".into())
+        .await
+        .text()
+        .await
+        .unwrap();
+    let lines: Vec<Value> = ndjson
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(lines.len() >= 10);
+    assert!(lines
+        .iter()
+        .all(|l| l["action"].is_string() && l["seq"].is_i64()));
+}
+
+#[tokio::test]
+async fn the_raw_event_stream_reads_in_log_order() {
+    let app = spawn_app().await;
+    app.create_user("ivy", "viewer", "ivy-password-1").await;
+    let mut after = 0;
+    let mut all = Vec::new();
+    loop {
+        let page: Value = app
+            .get(
+                &format!("/api/v1/events?after={after}&limit=2"),
+                &app.admin_token,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        let events = page["events"].as_array().unwrap();
+        if events.is_empty() {
+            break;
+        }
+        all.extend(events.iter().cloned());
+        after = page["next_after"].as_i64().unwrap();
+    }
+    let types: Vec<&str> = all
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types.iter().filter(|t| **t == "UserCreated").count(), 2);
+    assert!(types.contains(&"SessionStarted"));
+    let positions: Vec<i64> = all
+        .iter()
+        .map(|e| e["global_position"].as_i64().unwrap())
+        .collect();
+    let unique: std::collections::HashSet<_> = positions.iter().collect();
+    assert_eq!(unique.len(), positions.len());
+    assert!(all.iter().all(|e| e["metadata"]["request_id"].is_string()));
+}
