@@ -14,7 +14,9 @@ use dcp::commands::{CommandBus, CommandMeta};
 use dcp::config::Settings;
 use dcp_aggregates::user::{User, UserCommand};
 use dcp_aggregates::Role;
-use dcp_projections::{all_projections, rebuild_projection, GlobalLogReader, LogWaker, ProjectionProgress};
+use dcp_projections::{
+    all_projections, rebuild_projection, GlobalLogReader, LogWaker, ProjectionProgress,
+};
 use serde_json::{json, Value};
 use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
@@ -24,10 +26,16 @@ const USERS_PER_CLIENT: usize = 100;
 const CATCH_UP_EVENTS: i64 = 100_000;
 
 async fn fresh_database(server: &str) -> anyhow::Result<String> {
-    let mut conn = PgConnection::connect(server).await.context("connect to DCP_TEST_DATABASE_URL")?;
+    let mut conn = PgConnection::connect(server)
+        .await
+        .context("connect to DCP_TEST_DATABASE_URL")?;
     let name = format!("dcp_bench_{}", Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await?;
-    let (base, _) = server.rsplit_once('/').context("database URL without a database name")?;
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await?;
+    let (base, _) = server
+        .rsplit_once('/')
+        .context("database URL without a database name")?;
     Ok(format!("{base}/{name}"))
 }
 
@@ -62,8 +70,14 @@ impl Figures {
     }
 }
 
-/// 16 connections, each inserting one event-sized row per transaction.
-async fn raw_ceiling(pool: &PgPool, payload: &Value, metadata: &Value, seconds: u64) -> anyhow::Result<Figures> {
+/// 16 connections, each writing one event-sized row per transaction, the way the event
+/// store writes (BEGIN, INSERT, COMMIT).
+async fn raw_ceiling(
+    pool: &PgPool,
+    payload: &Value,
+    metadata: &Value,
+    seconds: u64,
+) -> anyhow::Result<Figures> {
     sqlx::query(
         "CREATE TABLE bench_raw (aggregate_type text NOT NULL, aggregate_id text NOT NULL, sequence bigint NOT NULL, \
          event_type text NOT NULL, event_version text NOT NULL, payload json NOT NULL, metadata json NOT NULL, \
@@ -83,6 +97,7 @@ async fn raw_ceiling(pool: &PgPool, payload: &Value, metadata: &Value, seconds: 
             let mut sequence = 0i64;
             while Instant::now() < deadline {
                 let at = Instant::now();
+                let mut tx = conn.begin().await?;
                 sqlx::query(
                     "INSERT INTO bench_raw (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
                      VALUES ('user', $1, $2, 'UserProfileUpdated', '1', $3, $4)",
@@ -91,8 +106,9 @@ async fn raw_ceiling(pool: &PgPool, payload: &Value, metadata: &Value, seconds: 
                 .bind(sequence)
                 .bind(&payload)
                 .bind(&metadata)
-                .execute(&mut *conn)
+                .execute(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 latencies.push(at.elapsed());
                 sequence += 1;
             }
@@ -103,11 +119,20 @@ async fn raw_ceiling(pool: &PgPool, payload: &Value, metadata: &Value, seconds: 
     for task in tasks {
         latencies.extend(task.await??);
     }
-    Ok(Figures { operations: latencies.len(), elapsed: started.elapsed(), latencies })
+    Ok(Figures {
+        operations: latencies.len(),
+        elapsed: started.elapsed(),
+        latencies,
+    })
 }
 
 /// 16 HTTP clients, each sending `PATCH /api/v1/users/{id}` (a profile update) over its own users.
-async fn command_throughput(address: &str, token: &str, users: &[Uuid], seconds: u64) -> anyhow::Result<Figures> {
+async fn command_throughput(
+    address: &str,
+    token: &str,
+    users: &[Uuid],
+    seconds: u64,
+) -> anyhow::Result<Figures> {
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
@@ -128,7 +153,11 @@ async fn command_throughput(address: &str, token: &str, users: &[Uuid], seconds:
                     .json(&json!({ "full_name": format!("Bench User {i}") }))
                     .send()
                     .await?;
-                anyhow::ensure!(response.status().is_success(), "command failed: {}", response.text().await?);
+                anyhow::ensure!(
+                    response.status().is_success(),
+                    "command failed: {}",
+                    response.text().await?
+                );
                 latencies.push(at.elapsed());
                 i += 1;
             }
@@ -139,7 +168,53 @@ async fn command_throughput(address: &str, token: &str, users: &[Uuid], seconds:
     for task in tasks {
         latencies.extend(task.await??);
     }
-    Ok(Figures { operations: latencies.len(), elapsed: started.elapsed(), latencies })
+    Ok(Figures {
+        operations: latencies.len(),
+        elapsed: started.elapsed(),
+        latencies,
+    })
+}
+
+/// 16 tasks executing `UpdateProfile` through the command bus (aggregate load, decision,
+/// event append, position lookup): the event-sourcing cost without HTTP.
+async fn bus_throughput(pool: &PgPool, users: &[Uuid], seconds: u64) -> anyhow::Result<Figures> {
+    let bus = CommandBus::new(pool.clone());
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for chunk in users.chunks(USERS_PER_CLIENT) {
+        let bus = bus.clone();
+        let chunk = chunk.to_vec();
+        tasks.push(tokio::spawn(async move {
+            let meta = CommandMeta::system();
+            let mut latencies = Vec::new();
+            let mut i = 0usize;
+            while Instant::now() < deadline {
+                let id = chunk[i % chunk.len()];
+                let at = Instant::now();
+                let command = UserCommand::UpdateProfile {
+                    email: None,
+                    full_name: Some(format!("Bus User {i}")),
+                    at: Utc::now(),
+                };
+                bus.execute::<User>(&id.to_string(), command, &meta)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                latencies.push(at.elapsed());
+                i += 1;
+            }
+            anyhow::Ok(latencies)
+        }));
+    }
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await??);
+    }
+    Ok(Figures {
+        operations: latencies.len(),
+        elapsed: started.elapsed(),
+        latencies,
+    })
 }
 
 async fn seed_users(pool: &PgPool, count: usize) -> anyhow::Result<Vec<Uuid>> {
@@ -158,13 +233,21 @@ async fn seed_users(pool: &PgPool, count: usize) -> anyhow::Result<Vec<Uuid>> {
             must_change_password: false,
             at: Utc::now(),
         };
-        last = bus.execute::<User>(&id.to_string(), command, &meta).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        last = bus
+            .execute::<User>(&id.to_string(), command, &meta)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         ids.push(id);
     }
     let waker = LogWaker::default();
     let progress = ProjectionProgress::new(pool.clone(), waker);
     if let Some(last) = last {
-        anyhow::ensure!(progress.wait_for(&["users"], last, Duration::from_secs(120)).await?, "users projection did not catch up");
+        anyhow::ensure!(
+            progress
+                .wait_for(&["users"], last, Duration::from_secs(120))
+                .await?,
+            "users projection did not catch up"
+        );
     }
     Ok(ids)
 }
@@ -196,8 +279,14 @@ async fn seed_events(pool: &PgPool, count: i64) -> anyhow::Result<()> {
 async fn main() -> anyhow::Result<()> {
     let server = std::env::var("DCP_TEST_DATABASE_URL")
         .context("DCP_TEST_DATABASE_URL is not set: run scripts/services.sh and source /tmp/dcp-services/env")?;
-    let seconds: u64 = std::env::var("DCP_BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
-    println!("dcp spine benchmark — {} cores, {CLIENTS} concurrent clients, {seconds} s per phase", std::thread::available_parallelism()?.get());
+    let seconds: u64 = std::env::var("DCP_BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    println!(
+        "dcp spine benchmark — {} cores, {CLIENTS} concurrent clients, {seconds} s per phase",
+        std::thread::available_parallelism()?.get()
+    );
 
     // Command throughput through the whole stack (HTTP, auth lookup, aggregate load, event
     // append, read-your-writes wait for the projection, read model response).
@@ -217,18 +306,42 @@ async fn main() -> anyhow::Result<()> {
         .await?
         .json()
         .await?;
-    let token = login["access_token"].as_str().context("login failed")?.to_string();
+    let token = login["access_token"]
+        .as_str()
+        .context("login failed")?
+        .to_string();
     let users = seed_users(&pool, CLIENTS * USERS_PER_CLIENT).await?;
-    let sample: (Value, Value) = sqlx::query_as("SELECT payload, metadata FROM events WHERE event_type = 'UserCreated' LIMIT 1")
-        .fetch_one(&pool)
-        .await?;
+    let sample: (Value, Value) = sqlx::query_as(
+        "SELECT payload, metadata FROM events WHERE event_type = 'UserCreated' LIMIT 1",
+    )
+    .fetch_one(&pool)
+    .await?;
     // Warm up, then measure the raw ceiling and the commands on the same database.
     command_throughput(&address, &token, &users, 2).await?;
     let mut raw = raw_ceiling(&pool, &sample.0, &sample.1, seconds).await?;
-    let mut commands = command_throughput(&address, &token, &users, seconds).await?;
+    if std::env::var_os("DCP_EXP_NOTRIGGER").is_some() {
+        sqlx::query("DROP TRIGGER events_appended ON events")
+            .execute(&pool)
+            .await?;
+    }
+    let bus_pool = dcp::db::connect(url.parse()?, 32).await?;
+    if std::env::var_os("DCP_EXP_NORUNNERS").is_some() {
+        shutdown.cancel();
+    }
+    let mut bus = bus_throughput(&bus_pool, &users, seconds).await?;
+    println!("{}", bus.line("UpdateProfile via the command bus"));
+    let mut http = command_throughput(&address, &token, &users, seconds).await?;
     println!("{}", raw.line("raw insert ceiling (1 row / tx)"));
-    println!("{}", commands.line("PATCH /api/v1/users/{id}"));
-    println!("ratio commands / raw ceiling: {:.2}", commands.per_second() / raw.per_second());
+    println!("{}", bus.line("UpdateProfile via the command bus"));
+    println!("{}", http.line("PATCH /api/v1/users/{id} (HTTP)"));
+    println!(
+        "ratio command bus / raw ceiling:   {:.2}",
+        bus.per_second() / raw.per_second()
+    );
+    println!(
+        "ratio HTTP command / raw ceiling:  {:.2}",
+        http.per_second() / raw.per_second()
+    );
     shutdown.cancel();
     server_task.await??;
 
@@ -238,12 +351,18 @@ async fn main() -> anyhow::Result<()> {
     dcp::db::migrate(&pool).await?;
     let seeded = Instant::now();
     seed_events(&pool, CATCH_UP_EVENTS).await?;
-    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&pool).await?;
-    println!("seeded {stored} events in {:.1} s", seeded.elapsed().as_secs_f64());
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&pool)
+        .await?;
+    println!(
+        "seeded {stored} events in {:.1} s",
+        seeded.elapsed().as_secs_f64()
+    );
     let _ = GlobalLogReader::head(&pool).await?;
     for projection in all_projections() {
         let started = Instant::now();
-        let status = rebuild_projection(&pool, Arc::clone(&projection), Duration::from_secs(600)).await?;
+        let status =
+            rebuild_projection(&pool, Arc::clone(&projection), Duration::from_secs(600)).await?;
         let elapsed = started.elapsed();
         println!(
             "projection {:<10} caught up on {} events in {:.2} s: {:>8.0} events/s",
@@ -257,7 +376,9 @@ async fn main() -> anyhow::Result<()> {
     let mut all = Vec::new();
     for projection in all_projections() {
         let pool = pool.clone();
-        all.push(tokio::spawn(async move { rebuild_projection(&pool, projection, Duration::from_secs(600)).await }));
+        all.push(tokio::spawn(async move {
+            rebuild_projection(&pool, projection, Duration::from_secs(600)).await
+        }));
     }
     for task in all {
         task.await??;

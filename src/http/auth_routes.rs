@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use super::context::RequestContext;
 use super::error::{ApiError, ApiResult, ErrorCode};
-use super::extract::{ApiJson, Auth};
+use super::extract::{ApiJson, Auth, OptionalApiJson};
 use super::positions::{Positioned, SESSIONS, USERS};
 use super::users::{find_user, user_command_error, UserView};
 use super::AppState;
@@ -276,15 +276,10 @@ async fn refresh_tokens(
     State(state): State<AppState>,
     headers: HeaderMap,
     meta: CommandMeta,
-    body: axum::body::Bytes,
+    OptionalApiJson(body): OptionalApiJson<RefreshRequest>,
 ) -> ApiResult<Response> {
-    let body: RefreshRequest = if body.is_empty() {
-        RefreshRequest::default()
-    } else {
-        super::extract::parse_json(&body)?
-    };
     let token = body
-        .refresh_token
+        .and_then(|body| body.refresh_token)
         .or_else(|| cookie_token(&headers))
         .ok_or_else(|| ApiError::new(ErrorCode::TokenInvalid, "a refresh token is required"))?;
     match refresh::redeem(&state.pool, &token).await? {

@@ -6,8 +6,8 @@
 //! - [`Auth`] is the authenticated caller put in place by the permission middleware.
 //! - [`CommandMeta`] gathers actor, request id, IP and user agent for event metadata.
 
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -75,7 +75,8 @@ pub fn json_error(error: serde_path_to_error::Error<serde_json::Error>) -> ApiEr
             Some(path.to_string())
         }
         (Some(name), parent) => Some(format!("{parent}.{name}")),
-        (None, "." | "") => None,
+        // serde_path_to_error writes `?` for a position it cannot name.
+        (None, "." | "" | "?") => None,
         (None, path) => Some(path.to_string()),
     };
     let summary = if inner.is_syntax() || inner.is_eof() {
@@ -116,6 +117,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
 
 /// Parses a request body strictly: no NUL characters, nothing after the value.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Only objects: serde would otherwise fill a struct from a positional array.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::new(
+            ErrorCode::Validation,
+            "the request body must be a JSON object",
+        ));
+    }
     if has_nul_escape(bytes) {
         return Err(ApiError::new(
             ErrorCode::Validation,
@@ -164,24 +172,86 @@ pub struct ApiQuery<T>(pub T);
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        match Query::<T>::from_request_parts(parts, state).await {
-            Ok(Query(value)) => Ok(ApiQuery(value)),
-            Err(QueryRejection::FailedToDeserializeQueryString(error)) => {
-                let message = error.body_text();
-                let field = message
-                    .split_once("unknown field `")
-                    .or_else(|| message.split_once("missing field `"))
-                    .and_then(|(_, rest)| rest.split_once('`'))
-                    .map(|(name, _)| name.to_string());
-                let mut error =
-                    ApiError::new(ErrorCode::Validation, format!("invalid query: {message}"));
-                error.field = field;
-                Err(error)
-            }
-            Err(other) => Err(ApiError::new(ErrorCode::Validation, other.body_text())),
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect();
+        if let Some((name, _)) = pairs
+            .iter()
+            .find(|(k, v)| k.contains('\0') || v.contains('\0'))
+        {
+            return Err(ApiError::validation(
+                name.replace('\0', ""),
+                "query parameters must not contain NUL characters",
+            ));
         }
+        let deserializer =
+            serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(deserializer)
+            .map(ApiQuery)
+            .map_err(|error| {
+                let path = error.path().to_string();
+                let message = error.into_inner().to_string();
+                let named = ["unknown field `", "missing field `", "duplicate field `"]
+                    .iter()
+                    .find_map(|prefix| {
+                        message
+                            .split_once(prefix)
+                            .and_then(|(_, rest)| rest.split_once('`'))
+                            .map(|(n, _)| n.to_string())
+                    });
+                let field = named
+                    .or_else(|| (!matches!(path.as_str(), "." | "" | "?")).then_some(path.clone()));
+                let message = match &field {
+                    Some(field) if !message.contains(field.as_str()) => {
+                        format!("invalid query parameter '{field}': {message}")
+                    }
+                    _ => format!("invalid query: {message}"),
+                };
+                let mut error = ApiError::new(ErrorCode::Validation, message);
+                error.field = field;
+                error
+            })
     }
+}
+
+/// An optional JSON body: no body at all is `None`; any body must be JSON with the JSON
+/// content type and follows the same rules as [`ApiJson`].
+pub struct OptionalApiJson<T>(pub Option<T>);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let is_json = json_content_type(request.headers());
+        let bytes = read_body(request, state).await?;
+        if bytes.is_empty() {
+            return Ok(OptionalApiJson(None));
+        }
+        if !is_json {
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedMediaType,
+                "expected a JSON body with Content-Type: application/json",
+            ));
+        }
+        parse_json(&bytes).map(|value| OptionalApiJson(Some(value)))
+    }
+}
+
+async fn read_body<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(request, state)
+        .await
+        .map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(ErrorCode::PayloadTooLarge, "request body is too large")
+            } else {
+                ApiError::new(
+                    ErrorCode::Validation,
+                    format!("could not read the request body: {rejection}"),
+                )
+            }
+        })
 }
 
 /// The authenticated caller. Present on every route that is not public.

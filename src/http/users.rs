@@ -457,7 +457,11 @@ async fn update_user(
             active: body.is_active,
             password_reset: new_hash.is_some(),
             actor_id: Some(principal.user_id),
-            other_active_admins: other_active_admins(&state.pool, id).await?,
+            // Counting scans the users; only a change that may remove an admin needs it.
+            other_active_admins: match may_remove_admin {
+                true => other_active_admins(&state.pool, id).await?,
+                false => u64::MAX,
+            },
             at: Utc::now(),
         };
         state

@@ -636,7 +636,7 @@ async fn auth_bodies_are_validated_and_rejections_write_nothing() {
 }
 
 #[tokio::test]
-#[ignore = "bug: ApiJson accepts a JSON array as a struct body (serde's positional form)"]
+
 async fn positional_arrays_are_not_accepted_as_bodies() {
     let app = spawn_app().await;
     let target = app
@@ -668,7 +668,7 @@ async fn positional_arrays_are_not_accepted_as_bodies() {
 }
 
 #[tokio::test]
-#[ignore = "bug: POST /api/v1/auth/refresh reads its body without the JSON body rules"]
+
 async fn refresh_bodies_follow_the_json_body_rules() {
     let app = spawn_app().await;
     let cases = framing_cases(
@@ -680,7 +680,7 @@ async fn refresh_bodies_follow_the_json_body_rules() {
 }
 
 #[tokio::test]
-#[ignore = "bug: a JSON syntax error inside an object answers error.field \"?\""]
+
 async fn a_syntax_error_does_not_name_a_field_called_question_mark() {
     let app = spawn_app().await;
     let response = app
@@ -696,7 +696,7 @@ async fn a_syntax_error_does_not_name_a_field_called_question_mark() {
 }
 
 #[tokio::test]
-#[ignore = "bug: a NUL character in a query text filter reaches PostgreSQL: 500"]
+
 async fn nul_characters_in_query_filters_are_not_server_errors() {
     let app = spawn_app().await;
     let mut failures = Vec::new();
