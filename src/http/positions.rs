@@ -84,6 +84,21 @@ impl AppState {
     }
 }
 
+/// True when the client sent `Prefer: return=minimal` (RFC 7240): the command answers as
+/// soon as its events are committed, with the position and no representation, instead of
+/// waiting for the read model to show the result.
+pub fn wants_minimal(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(axum::http::header::HeaderName::from_static("prefer"))
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|token| token.trim().eq_ignore_ascii_case("return=minimal"))
+}
+
+/// Marks a response that honoured `Prefer: return=minimal`.
+pub const PREFERENCE_APPLIED: (&str, &str) = ("preference-applied", "return=minimal");
+
 /// A response that carries the position its command wrote at.
 pub struct Positioned<T>(pub Option<i64>, pub T);
 

@@ -4,7 +4,7 @@
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use dcp_aggregates::user::{
     validate_email, validate_full_name, validate_username, User, UserCommand, UserError,
@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use super::error::{ApiError, ApiResult, ErrorCode};
 use super::extract::{ApiJson, ApiPath, ApiQuery, Auth};
-use super::positions::{Positioned, USERS};
+use super::positions::{wants_minimal, Positioned, PREFERENCE_APPLIED, USERS};
 use super::AppState;
 use crate::auth::password::check_policy;
 use crate::commands::{CommandError, CommandMeta};
@@ -155,6 +155,7 @@ const ADMIN_CHANGES_LOCK: i64 = 0x0dc9_0000_0000_0002;
 async fn with_admin_lock<Fut>(
     state: &AppState,
     may_remove_admin: bool,
+    minimal: bool,
     command: Fut,
 ) -> ApiResult<Option<i64>>
 where
@@ -162,6 +163,9 @@ where
 {
     if !may_remove_admin {
         let cursor = command.await?;
+        if minimal {
+            return Ok(cursor.map(|c| c.position));
+        }
         return state.settle(cursor, USERS).await;
     }
     // Waiters queue here without holding a database connection.
@@ -360,8 +364,9 @@ pub async fn create_account(
 async fn create_user(
     State(state): State<AppState>,
     meta: CommandMeta,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<CreateUserRequest>,
-) -> ApiResult<impl IntoResponse> {
+) -> ApiResult<Response> {
     let new = NewUser {
         username: body.username,
         email: body.email,
@@ -371,15 +376,22 @@ async fn create_user(
         must_change_password: body.must_change_password.unwrap_or(true),
     };
     let (user_id, cursor) = create_account(&state, new, &meta).await?;
+    let location = (
+        header::LOCATION.as_str(),
+        format!("/api/v1/users/{user_id}"),
+    );
+    if wants_minimal(&headers) {
+        let applied = (PREFERENCE_APPLIED.0, PREFERENCE_APPLIED.1.to_string());
+        let position = cursor.map(|c| c.position);
+        return Ok(
+            Positioned(position, (StatusCode::CREATED, [location, applied])).into_response(),
+        );
+    }
     let position = state.settle(cursor, USERS).await?;
     let user = find_user(&state.pool, user_id)
         .await?
         .ok_or_else(|| ApiError::not_found("user"))?;
-    let location = [(header::LOCATION, format!("/api/v1/users/{user_id}"))];
-    Ok(Positioned(
-        position,
-        (StatusCode::CREATED, location, ApiJson(user)),
-    ))
+    Ok(Positioned(position, (StatusCode::CREATED, [location], ApiJson(user))).into_response())
 }
 
 /// One account.
@@ -413,15 +425,18 @@ pub struct UpdateUserRequest {
 }
 
 /// Change an account: profile, role, activation, password — all at once or not at all.
-#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", params(("id" = Uuid, Path)), request_body = UpdateUserRequest,
-    responses((status = 200, body = UserView), (status = 404), (status = 409)))]
+#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users",
+    params(("id" = Uuid, Path), ("Prefer" = Option<String>, Header, description = "return=minimal: answer 204 once committed, without waiting for the read model")),
+    request_body = UpdateUserRequest,
+    responses((status = 200, body = UserView), (status = 204, description = "with Prefer: return=minimal"), (status = 404), (status = 409)))]
 async fn update_user(
     State(state): State<AppState>,
     Auth(principal): Auth,
     meta: CommandMeta,
+    headers: HeaderMap,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<UpdateUserRequest>,
-) -> ApiResult<impl IntoResponse> {
+) -> ApiResult<Response> {
     let current = find_user(&state.pool, id)
         .await?
         .ok_or_else(|| ApiError::not_found("user"))?;
@@ -449,7 +464,8 @@ async fn update_user(
     let is_active_admin = current.role == "admin" && current.is_active;
     let may_remove_admin = is_active_admin
         && (body.is_active == Some(false) || body.role.is_some_and(|role| role != Role::Admin));
-    let position = with_admin_lock(&state, may_remove_admin, async {
+    let minimal = wants_minimal(&headers);
+    let position = with_admin_lock(&state, may_remove_admin, minimal, async {
         let command = UserCommand::Update {
             email: body.email.clone(),
             full_name: body.full_name.clone(),
@@ -492,10 +508,15 @@ async fn update_user(
     if new_email.is_some() {
         release_handles(&state.pool, id, &[("email", current.email.as_str())]).await?;
     }
+    if minimal {
+        return Ok(
+            Positioned(position, (StatusCode::NO_CONTENT, [PREFERENCE_APPLIED])).into_response(),
+        );
+    }
     let user = find_user(&state.pool, id)
         .await?
         .ok_or_else(|| ApiError::not_found("user"))?;
-    Ok(Positioned(position, ApiJson(user)))
+    Ok(Positioned(position, ApiJson(user)).into_response())
 }
 
 /// Delete an account for good.
@@ -505,13 +526,14 @@ async fn delete_user(
     State(state): State<AppState>,
     Auth(principal): Auth,
     meta: CommandMeta,
+    headers: HeaderMap,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<impl IntoResponse> {
     let current = find_user(&state.pool, id)
         .await?
         .ok_or_else(|| ApiError::not_found("user"))?;
     let may_remove_admin = current.role == "admin" && current.is_active;
-    let position = with_admin_lock(&state, may_remove_admin, async {
+    let position = with_admin_lock(&state, may_remove_admin, wants_minimal(&headers), async {
         let command = UserCommand::Delete {
             actor_id: Some(principal.user_id),
             other_active_admins: other_active_admins(&state.pool, id).await?,

@@ -266,6 +266,49 @@ async fn reads_wait_for_the_position_they_are_given() {
     }
 }
 
+#[tokio::test]
+async fn prefer_return_minimal_answers_once_committed() {
+    let app = spawn_app().await;
+    let created = app
+        .client
+        .post(app.url("/api/v1/users"))
+        .bearer_auth(&app.admin_token)
+        .header("prefer", "return=minimal")
+        .json(&json!({"username": "mini", "email": "mini@example.com", "full_name": "Mini", "role": "viewer", "password": "mini-password-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    assert_eq!(created.headers()["preference-applied"], "return=minimal");
+    let path = created.headers()["location"].to_str().unwrap().to_string();
+    let at = position(&created);
+    assert!(created.text().await.unwrap().is_empty());
+    let patched = app
+        .client
+        .patch(app.url(&path))
+        .bearer_auth(&app.admin_token)
+        .header("prefer", "return=minimal")
+        .json(&json!({"full_name": "Mini Changed"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), StatusCode::NO_CONTENT);
+    let after = position(&patched);
+    assert!(after > at);
+    let read: Value = app
+        .client
+        .get(app.url(&path))
+        .bearer_auth(&app.admin_token)
+        .header("x-dcp-min-position", after.to_string())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read["full_name"], "Mini Changed");
+}
+
 /// 100 concurrent conflicting commands on one user: every success is an event, every
 /// loser gets 409, and no update is lost.
 #[tokio::test]
