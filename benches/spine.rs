@@ -74,17 +74,20 @@ impl Figures {
 /// store writes (BEGIN, INSERT, COMMIT).
 async fn raw_ceiling(
     pool: &PgPool,
+    table: &'static str,
     payload: &Value,
     metadata: &Value,
     seconds: u64,
 ) -> anyhow::Result<Figures> {
-    sqlx::query(
-        "CREATE TABLE bench_raw (aggregate_type text NOT NULL, aggregate_id text NOT NULL, sequence bigint NOT NULL, \
-         event_type text NOT NULL, event_version text NOT NULL, payload json NOT NULL, metadata json NOT NULL, \
-         PRIMARY KEY (aggregate_type, aggregate_id, sequence))",
-    )
-    .execute(pool)
-    .await?;
+    if table == "bench_raw" {
+        sqlx::query(
+            "CREATE TABLE bench_raw (aggregate_type text NOT NULL, aggregate_id text NOT NULL, sequence bigint NOT NULL, \
+             event_type text NOT NULL, event_version text NOT NULL, payload json NOT NULL, metadata json NOT NULL, \
+             PRIMARY KEY (aggregate_type, aggregate_id, sequence))",
+        )
+        .execute(pool)
+        .await?;
+    }
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -98,10 +101,10 @@ async fn raw_ceiling(
             while Instant::now() < deadline {
                 let at = Instant::now();
                 let mut tx = conn.begin().await?;
-                sqlx::query(
-                    "INSERT INTO bench_raw (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
-                     VALUES ('user', $1, $2, 'UserProfileUpdated', '1', $3, $4)",
-                )
+                sqlx::query(&format!(
+                    "INSERT INTO {table} (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+                     VALUES ('bench', $1, $2, 'UserProfileUpdated', '1', $3, $4)"
+                ))
                 .bind(format!("client-{client}"))
                 .bind(sequence)
                 .bind(&payload)
@@ -324,9 +327,17 @@ async fn main() -> anyhow::Result<()> {
     // Warm up, then measure the raw ceiling and the commands on the same database, with
     // the server's projection runners running as in production.
     command_throughput(&address, &token, &users, 2, false).await?;
-    let mut raw = raw_ceiling(&pool, &sample.0, &sample.1, seconds).await?;
+    let mut raw = raw_ceiling(&pool, "bench_raw", &sample.0, &sample.1, seconds).await?;
     println!("{}", raw.line("raw insert ceiling (1 row / tx)"));
     let ceiling = raw.per_second();
+    // The same inserts into the event store itself (its four indexes, identity, defaults and
+    // trigger): what appending an event costs before any framework is involved.
+    let mut store = raw_ceiling(&pool, "events", &sample.0, &sample.1, seconds).await?;
+    println!(
+        "{}   ratio {:.2}",
+        store.line("same rows into the events table"),
+        store.per_second() / ceiling
+    );
     let mut phases = [
         (
             "UpdateProfile via the command bus",

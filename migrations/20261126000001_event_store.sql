@@ -23,11 +23,19 @@ CREATE INDEX events_log_order ON events (transaction_id, global_position);
 
 -- Wake readers when events commit (NOTIFY is delivered at commit; duplicates in one
 -- transaction collapse into one).
+--
+-- A transaction that NOTIFYs holds PostgreSQL's notify lock from pre-commit until its
+-- commit record is flushed, so notifying writers commit one at a time (no group commit).
+-- The dcp server therefore opts out per connection (`dcp.notify_in_transaction=off`) and
+-- rings the same channel right after each commit from outside the transaction; any other
+-- writer (psql, a tool, an older server) still wakes readers through this trigger.
 CREATE FUNCTION dcp_notify_events_appended() RETURNS trigger
     LANGUAGE plpgsql AS
 $$
 BEGIN
-    PERFORM pg_notify('dcp_events', '');
+    IF coalesce(current_setting('dcp.notify_in_transaction', true), 'on') <> 'off' THEN
+        PERFORM pg_notify('dcp_events', '');
+    END IF;
     RETURN NULL;
 END
 $$;

@@ -47,7 +47,7 @@ impl Application {
         let runners = start_projection_runners(&pool, &waker, &progress, &shutdown);
         let jwt_secret = crate::secrets::jwt_secret(&settings)?;
         let state = AppState(Arc::new(AppInner {
-            commands: CommandBus::new(pool.clone()),
+            commands: CommandBus::new(pool.clone()).with_local_waker(waker.clone()),
             progress,
             tokens: TokenKeys::new(
                 jwt_secret.expose_secret().as_bytes(),

@@ -4,12 +4,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::event_store::{cqrs, tracking_appends, Cqrs};
 use cqrs_es::{Aggregate, AggregateError};
 use dcp_aggregates::access_attempt::AccessAttempt;
 use dcp_aggregates::session::Session;
 use dcp_aggregates::user::User;
-use dcp_projections::{metadata, GlobalLogReader, LogCursor};
-use postgres_es::{postgres_cqrs, PostgresCqrs};
+use dcp_projections::{metadata, LogCursor, LogWaker};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -140,34 +140,74 @@ impl<E: std::error::Error> From<AggregateError<E>> for CommandError<E> {
     }
 }
 
+/// Rings `dcp_events` after commits, from outside the writing transactions. Rings that
+/// arrive while one is being sent are coalesced into the next, so a burst of commits costs
+/// a handful of notifications.
+#[derive(Clone)]
+pub struct EventDoorbell {
+    ring: Arc<tokio::sync::Notify>,
+}
+
+impl EventDoorbell {
+    /// Starts the ringer task on `pool`; it ends when the pool closes.
+    pub fn start(pool: PgPool) -> Self {
+        let ring = Arc::new(tokio::sync::Notify::new());
+        let rung = ring.clone();
+        tokio::spawn(async move {
+            loop {
+                rung.notified().await;
+                if pool.is_closed() {
+                    return;
+                }
+                if let Err(error) = sqlx::query("SELECT pg_notify($1, '')")
+                    .bind(dcp_projections::log::EVENTS_CHANNEL)
+                    .execute(&pool)
+                    .await
+                {
+                    // Readers still poll; a missed ring only delays them.
+                    tracing::warn!(%error, "Failed to ring the event doorbell");
+                }
+            }
+        });
+        EventDoorbell { ring }
+    }
+
+    /// Events were committed: wake the readers.
+    pub fn ring(&self) {
+        self.ring.notify_one();
+    }
+}
+
 /// Runs commands and reports where their events landed in the global log.
 #[derive(Clone)]
 pub struct CommandBus {
-    pool: PgPool,
-    users: Arc<PostgresCqrs<User>>,
-    sessions: Arc<PostgresCqrs<Session>>,
-    access_attempts: Arc<PostgresCqrs<AccessAttempt>>,
+    doorbell: EventDoorbell,
+    /// Wakes this process's log readers at once, without the NOTIFY round trip.
+    local_waker: Option<LogWaker>,
+    users: Arc<Cqrs<User>>,
+    sessions: Arc<Cqrs<Session>>,
+    access_attempts: Arc<Cqrs<AccessAttempt>>,
 }
 
 /// Gives access to the framework of one aggregate type.
 pub trait CqrsFor<A: Aggregate> {
-    fn cqrs(&self) -> &PostgresCqrs<A>;
+    fn cqrs(&self) -> &Cqrs<A>;
 }
 
 impl CqrsFor<User> for CommandBus {
-    fn cqrs(&self) -> &PostgresCqrs<User> {
+    fn cqrs(&self) -> &Cqrs<User> {
         &self.users
     }
 }
 
 impl CqrsFor<Session> for CommandBus {
-    fn cqrs(&self) -> &PostgresCqrs<Session> {
+    fn cqrs(&self) -> &Cqrs<Session> {
         &self.sessions
     }
 }
 
 impl CqrsFor<AccessAttempt> for CommandBus {
-    fn cqrs(&self) -> &PostgresCqrs<AccessAttempt> {
+    fn cqrs(&self) -> &Cqrs<AccessAttempt> {
         &self.access_attempts
     }
 }
@@ -176,11 +216,18 @@ impl CommandBus {
     pub fn new(pool: PgPool) -> Self {
         // Read models are built from the global log, never from cqrs-es queries.
         CommandBus {
-            users: Arc::new(postgres_cqrs(pool.clone(), vec![], ())),
-            sessions: Arc::new(postgres_cqrs(pool.clone(), vec![], ())),
-            access_attempts: Arc::new(postgres_cqrs(pool.clone(), vec![], ())),
-            pool,
+            users: Arc::new(cqrs(pool.clone(), ())),
+            sessions: Arc::new(cqrs(pool.clone(), ())),
+            access_attempts: Arc::new(cqrs(pool.clone(), ())),
+            doorbell: EventDoorbell::start(pool),
+            local_waker: None,
         }
+    }
+
+    /// Also wakes this process's log readers directly after each append.
+    pub fn with_local_waker(mut self, waker: LogWaker) -> Self {
+        self.local_waker = Some(waker);
+        self
     }
 
     /// Executes `command` on aggregate `A` with id `id`; returns the log cursor of the
@@ -196,15 +243,19 @@ impl CommandBus {
         A: Aggregate,
         Self: CqrsFor<A>,
     {
-        self.cqrs()
-            .execute_with_metadata(id, command, meta.to_map())
-            .await?;
-        GlobalLogReader::last_cursor_of_aggregate(&self.pool, A::TYPE, id)
-            .await
-            .map_err(|e| {
-                CommandError::Other(
-                    anyhow::Error::new(e).context("Failed to read the command's position"),
-                )
-            })
+        let (result, appended) = tracking_appends(self.cqrs().execute_with_metadata(
+            id,
+            command,
+            meta.to_map(),
+        ))
+        .await;
+        result?;
+        if appended.is_some() {
+            if let Some(waker) = &self.local_waker {
+                waker.appended();
+            }
+            self.doorbell.ring();
+        }
+        Ok(appended)
     }
 }

@@ -17,6 +17,9 @@ fn with_session_settings(options: PgConnectOptions) -> PgConnectOptions {
         .options([
             ("idle_in_transaction_session_timeout", "60s"),
             ("statement_timeout", "60s"),
+            // The command bus rings `dcp_events` after each commit instead (see the
+            // event store migration: notifying inside the transaction serialises commits).
+            ("dcp.notify_in_transaction", "off"),
         ])
         .application_name("dcp")
 }

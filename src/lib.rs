@@ -11,6 +11,7 @@ pub mod commands;
 pub mod config;
 pub mod db;
 pub mod embedded_pg;
+pub mod event_store;
 pub mod http;
 pub mod secrets;
 pub mod telemetry;

@@ -37,6 +37,10 @@ pub trait Projection: Send + Sync + 'static {
     ) -> anyhow::Result<()>;
 }
 
+/// Events read and applied per transaction: large enough that a catch-up is not dominated
+/// by per-batch round trips and commits, small enough to keep a batch's memory modest.
+pub const DEFAULT_BATCH_SIZE: i64 = 4000;
+
 /// Advisory lock namespace for projection runners (the second key is `hashtext(name)`).
 pub const PROJECTION_LOCK_NAMESPACE: i32 = 0x0dc9_0001;
 
@@ -157,13 +161,13 @@ impl ProjectionRunner {
             projection,
             waker,
             progress,
-            batch_size: 1000,
+            batch_size: DEFAULT_BATCH_SIZE,
             poll: Duration::from_millis(250),
             standby_retry: Duration::from_secs(2),
         }
     }
 
-    /// Events per transaction (default 1000).
+    /// Events per transaction (default [`DEFAULT_BATCH_SIZE`]).
     pub fn with_batch_size(mut self, batch_size: i64) -> Self {
         self.batch_size = batch_size.max(1);
         self
@@ -368,14 +372,17 @@ async fn apply(
     .bind(batch.len() as i64)
     .execute(&mut *tx)
     .await?;
-    sqlx::query("SELECT pg_notify($1, $2)")
-        .bind(PROGRESS_CHANNEL)
-        .bind(projection.name())
-        .execute(&mut *tx)
-        .await?;
     tx.commit()
         .await
         .context("Failed to commit a projection batch")?;
+    // Waiters on other replicas learn of the progress from this notification. It is sent
+    // after the commit: a transaction that NOTIFYs holds the notify lock through its commit
+    // flush, which would make the runners commit one at a time.
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(PROGRESS_CHANNEL)
+        .bind(projection.name())
+        .execute(&mut *conn)
+        .await?;
     Ok(last)
 }
 
@@ -439,7 +446,7 @@ pub async fn rebuild_projection(
             .await?;
         let mut cursor = rebuild(&mut conn, projection.as_ref()).await?;
         loop {
-            let batch = GlobalLogReader::read_batch(&mut conn, cursor, 1000).await?;
+            let batch = GlobalLogReader::read_batch(&mut conn, cursor, DEFAULT_BATCH_SIZE).await?;
             if batch.is_empty() {
                 break;
             }

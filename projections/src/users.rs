@@ -181,10 +181,12 @@ impl Projection for UsersProjection {
         let (present, gone): (Vec<_>, Vec<_>) =
             rows.into_iter().partition(|(_, row)| row.is_some());
         let gone: Vec<Uuid> = gone.into_iter().map(|(id, _)| id).collect();
-        sqlx::query("DELETE FROM users WHERE id = ANY($1)")
-            .bind(&gone)
-            .execute(&mut *conn)
-            .await?;
+        if !gone.is_empty() {
+            sqlx::query("DELETE FROM users WHERE id = ANY($1)")
+                .bind(&gone)
+                .execute(&mut *conn)
+                .await?;
+        }
         let rows: Vec<UserRow> = present.into_iter().filter_map(|(_, row)| row).collect();
         upsert(conn, &rows).await
     }

@@ -437,6 +437,7 @@ async fn update_user(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<UpdateUserRequest>,
 ) -> ApiResult<Response> {
+    state.settle_request(&headers, USERS).await?;
     let current = find_user(&state.pool, id)
         .await?
         .ok_or_else(|| ApiError::not_found("user"))?;
@@ -529,6 +530,7 @@ async fn delete_user(
     headers: HeaderMap,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<impl IntoResponse> {
+    state.settle_request(&headers, USERS).await?;
     let current = find_user(&state.pool, id)
         .await?
         .ok_or_else(|| ApiError::not_found("user"))?;

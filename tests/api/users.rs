@@ -288,6 +288,8 @@ async fn prefer_return_minimal_answers_once_committed() {
         .patch(app.url(&path))
         .bearer_auth(&app.admin_token)
         .header("prefer", "return=minimal")
+        // The user may not be in the read model yet: commands that look it up wait too.
+        .header("x-dcp-min-position", at.to_string())
         .json(&json!({"full_name": "Mini Changed"}))
         .send()
         .await

@@ -1,0 +1,167 @@
+//! The event repository behind cqrs-es: postgres-es reads the streams, and appends are
+//! one `INSERT … RETURNING` statement that reports where the events landed.
+//!
+//! postgres-es appends with BEGIN, one INSERT per event and COMMIT, and gives no position
+//! back, so a command needed five round trips (load, three for the append, one to find its
+//! position). A single multi-row INSERT is atomic on its own and returns the
+//! `(transaction_id, global_position)` of every row: two round trips per command. The
+//! table, the optimistic concurrency (its primary key) and the read path are postgres-es's.
+
+use std::cell::Cell;
+
+use cqrs_es::persist::{
+    PersistedEventRepository, PersistedEventStore, PersistenceError, ReplayStream, SerializedEvent,
+    SerializedSnapshot,
+};
+use cqrs_es::{Aggregate, CqrsFramework};
+use dcp_projections::LogCursor;
+use postgres_es::PostgresEventRepository;
+use serde_json::Value;
+use sqlx::{PgPool, Row};
+
+/// A cqrs-es framework over [`EventRepository`] (plain event store, no snapshots).
+pub type Cqrs<A> = CqrsFramework<A, PersistedEventStore<EventRepository, A>>;
+
+/// The framework for aggregate `A`; read models are built from the global log, so no
+/// cqrs-es queries are attached.
+pub fn cqrs<A: Aggregate>(pool: PgPool, services: A::Services) -> Cqrs<A> {
+    CqrsFramework::new(
+        PersistedEventStore::new_event_store(EventRepository::new(pool)),
+        vec![],
+        services,
+    )
+}
+
+tokio::task_local! {
+    /// Set around a command's execution; the append records the cursor of its last event.
+    static APPENDED: Cell<Option<LogCursor>>;
+}
+
+/// Runs `command` and returns its output with the cursor of the last event it appended
+/// (`None` when it appended nothing).
+pub async fn tracking_appends<F: std::future::Future>(
+    command: F,
+) -> (F::Output, Option<LogCursor>) {
+    APPENDED
+        .scope(Cell::new(None), async move {
+            let output = command.await;
+            (output, APPENDED.with(Cell::get))
+        })
+        .await
+}
+
+/// postgres-es for reads, one statement for appends.
+pub struct EventRepository {
+    pool: PgPool,
+    reads: PostgresEventRepository,
+}
+
+impl EventRepository {
+    pub fn new(pool: PgPool) -> Self {
+        EventRepository {
+            reads: PostgresEventRepository::new(pool.clone()),
+            pool,
+        }
+    }
+}
+
+fn persistence_error(error: sqlx::Error) -> PersistenceError {
+    match &error {
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("23505") => {
+            PersistenceError::OptimisticLockError
+        }
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed => PersistenceError::ConnectionError(Box::new(error)),
+        _ => PersistenceError::UnknownError(Box::new(error)),
+    }
+}
+
+impl PersistedEventRepository for EventRepository {
+    async fn get_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        self.reads.get_events::<A>(aggregate_id).await
+    }
+
+    async fn get_last_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+        last_sequence: usize,
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        self.reads
+            .get_last_events::<A>(aggregate_id, last_sequence)
+            .await
+    }
+
+    async fn get_snapshot<A: Aggregate>(
+        &self,
+        _aggregate_id: &str,
+    ) -> Result<Option<SerializedSnapshot>, PersistenceError> {
+        Ok(None)
+    }
+
+    async fn persist<A: Aggregate>(
+        &self,
+        events: &[SerializedEvent],
+        snapshot_update: Option<(String, Value, usize)>,
+    ) -> Result<(), PersistenceError> {
+        if snapshot_update.is_some() {
+            return Err(PersistenceError::UnknownError(
+                "snapshots are not used by dcp".into(),
+            ));
+        }
+        if events.is_empty() {
+            return Ok(());
+        }
+        let column = |f: fn(&SerializedEvent) -> String| events.iter().map(f).collect::<Vec<_>>();
+        let sequences: Vec<i64> = events.iter().map(|e| e.sequence as i64).collect();
+        // Sent as text and cast to json, so the stored text is exactly what cqrs-es serialised.
+        let payloads = column(|e| e.payload.to_string());
+        let metadata = column(|e| e.metadata.to_string());
+        let rows = sqlx::query(
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+             SELECT $1, e.aggregate_id, e.sequence, e.event_type, e.event_version, e.payload::json, e.metadata::json \
+             FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[]) WITH ORDINALITY \
+                  AS e(aggregate_id, sequence, event_type, event_version, payload, metadata, n) \
+             ORDER BY e.n \
+             RETURNING transaction_id::text AS tx, global_position",
+        )
+        .bind(A::TYPE)
+        .bind(column(|e| e.aggregate_id.clone()))
+        .bind(&sequences)
+        .bind(column(|e| e.event_type.clone()))
+        .bind(column(|e| e.event_version.clone()))
+        .bind(&payloads)
+        .bind(&metadata)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(persistence_error)?;
+        let mut last: Option<LogCursor> = None;
+        for row in rows {
+            let tx: String = row.try_get("tx").map_err(persistence_error)?;
+            let cursor = LogCursor {
+                transaction_id: tx.parse().map_err(|e: std::num::ParseIntError| {
+                    PersistenceError::UnknownError(Box::new(e))
+                })?,
+                position: row.try_get("global_position").map_err(persistence_error)?,
+            };
+            last = last.max(Some(cursor));
+        }
+        let _ = APPENDED.try_with(|appended| appended.set(last));
+        Ok(())
+    }
+
+    async fn stream_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<ReplayStream, PersistenceError> {
+        self.reads.stream_events::<A>(aggregate_id).await
+    }
+
+    async fn stream_all_events<A: Aggregate>(&self) -> Result<ReplayStream, PersistenceError> {
+        self.reads.stream_all_events::<A>().await
+    }
+}
