@@ -14,9 +14,7 @@ use dcp::commands::{CommandBus, CommandMeta};
 use dcp::config::Settings;
 use dcp_aggregates::user::{User, UserCommand};
 use dcp_aggregates::Role;
-use dcp_projections::{
-    all_projections, rebuild_projection, GlobalLogReader, LogWaker, ProjectionProgress,
-};
+use dcp_projections::{all_projections, rebuild_projection, LogWaker, ProjectionProgress};
 use serde_json::{json, Value};
 use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
@@ -375,7 +373,6 @@ async fn main() -> anyhow::Result<()> {
         "seeded {stored} events in {:.1} s",
         seeded.elapsed().as_secs_f64()
     );
-    let _ = GlobalLogReader::head(&pool).await?;
     for projection in all_projections() {
         let started = Instant::now();
         let status =

@@ -143,50 +143,6 @@ impl GlobalLogReader {
         .transpose()
     }
 
-    /// The cursor of the newest event of one aggregate (what a command just wrote).
-    pub async fn last_cursor_of_aggregate(
-        pool: &PgPool,
-        aggregate_type: &str,
-        aggregate_id: &str,
-    ) -> Result<Option<LogCursor>, sqlx::Error> {
-        let row = sqlx::query(
-            "SELECT transaction_id::text AS tx, global_position FROM events \
-             WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY sequence DESC LIMIT 1",
-        )
-        .bind(aggregate_type)
-        .bind(aggregate_id)
-        .fetch_optional(pool)
-        .await?;
-        row.map(|row| {
-            let tx: String = row.try_get("tx")?;
-            Ok(LogCursor {
-                transaction_id: parse_xid(&tx)?,
-                position: row.try_get("global_position")?,
-            })
-        })
-        .transpose()
-    }
-
-    /// The newest cursor in the store regardless of the horizon (for lag figures).
-    pub async fn head(pool: &PgPool) -> Result<LogCursor, sqlx::Error> {
-        let row = sqlx::query(
-            "SELECT transaction_id::text AS tx, global_position FROM events \
-             ORDER BY transaction_id DESC, global_position DESC LIMIT 1",
-        )
-        .fetch_optional(pool)
-        .await?;
-        match row {
-            None => Ok(LogCursor::START),
-            Some(row) => {
-                let tx: String = row.try_get("tx")?;
-                Ok(LogCursor {
-                    transaction_id: parse_xid(&tx)?,
-                    position: row.try_get("global_position")?,
-                })
-            }
-        }
-    }
-
     /// How many stored events lie after `cursor` (for lag figures).
     pub async fn count_after(pool: &PgPool, cursor: LogCursor) -> Result<i64, sqlx::Error> {
         sqlx::query_scalar(

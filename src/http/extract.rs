@@ -54,21 +54,24 @@ fn has_nul_escape(json: &[u8]) -> bool {
     false
 }
 
-/// Turns a serde error into a 400 that names the offending field.
-pub fn json_error(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
-    let path = error.path().to_string();
-    let inner = error.into_inner();
-    let message = inner.to_string();
-    // serde names the field itself for unknown, missing and duplicate fields.
-    let named = ["unknown field `", "missing field `", "duplicate field `"]
+/// serde names the field itself in its message for unknown, missing and duplicate fields.
+fn field_named_in(message: &str) -> Option<String> {
+    ["unknown field `", "missing field `", "duplicate field `"]
         .iter()
         .find_map(|prefix| {
             message
                 .split_once(prefix)
                 .and_then(|(_, rest)| rest.split_once('`'))
                 .map(|(name, _)| name.to_string())
-        });
-    let field = match (named, path.as_str()) {
+        })
+}
+
+/// Turns a serde error into a 400 that names the offending field.
+pub fn json_error(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let path = error.path().to_string();
+    let inner = error.into_inner();
+    let message = inner.to_string();
+    let field = match (field_named_in(&message), path.as_str()) {
         (Some(name), "." | "") => Some(name),
         // For unknown fields the path already ends with the field itself.
         (Some(name), path) if path == name || path.ends_with(&format!(".{name}")) => {
@@ -99,18 +102,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
                 "expected a JSON body with Content-Type: application/json",
             ));
         }
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| {
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::new(ErrorCode::PayloadTooLarge, "request body is too large")
-                } else {
-                    ApiError::new(
-                        ErrorCode::Validation,
-                        format!("could not read the request body: {rejection}"),
-                    )
-                }
-            })?;
+        let bytes = read_body(request, state).await?;
         parse_json(&bytes).map(ApiJson)
     }
 }
@@ -193,15 +185,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
             .map_err(|error| {
                 let path = error.path().to_string();
                 let message = error.into_inner().to_string();
-                let named = ["unknown field `", "missing field `", "duplicate field `"]
-                    .iter()
-                    .find_map(|prefix| {
-                        message
-                            .split_once(prefix)
-                            .and_then(|(_, rest)| rest.split_once('`'))
-                            .map(|(n, _)| n.to_string())
-                    });
-                let field = named
+                let field = field_named_in(&message)
                     .or_else(|| (!matches!(path.as_str(), "." | "" | "?")).then_some(path.clone()));
                 let message = match &field {
                     Some(field) if !message.contains(field.as_str()) => {

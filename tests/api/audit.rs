@@ -43,12 +43,7 @@ fn parse_csv(text: &str) -> Vec<Vec<String>> {
 #[tokio::test]
 async fn every_command_login_and_denial_is_audited_with_its_context() {
     let app = spawn_app().await;
-    let admin: Value = app
-        .get("/api/v1/auth/me", &app.admin_token)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let admin: Value = app.get_json("/api/v1/auth/me", &app.admin_token).await;
     let mut expected: Vec<(&str, String, Option<String>)> = Vec::new();
 
     let created = app
@@ -168,16 +163,12 @@ async fn every_command_login_and_denial_is_audited_with_its_context() {
     ));
 
     let page: Value = app
-        .client
-        .get(app.url("/api/v1/audit-logs?limit=1000"))
-        .bearer_auth(&app.admin_token)
-        .header("x-dcp-min-position", last_position.to_string())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json_at(
+            "/api/v1/audit-logs?limit=1000",
+            &app.admin_token,
+            last_position,
+        )
+        .await;
     let entries = page["items"].as_array().unwrap();
     for (action, request_id, actor) in &expected {
         let entry = entries
@@ -241,14 +232,11 @@ async fn filters_pagination_and_exports() {
         let last_id = last_id.clone();
         async move {
             let page: Value = app
-                .get(
+                .get_json(
                     &format!("/api/v1/audit-logs?resource_id={last_id}"),
                     &app.admin_token,
                 )
-                .await
-                .json()
-                .await
-                .unwrap();
+                .await;
             (!page["items"].as_array().unwrap().is_empty()).then_some(())
         }
     })
@@ -331,14 +319,11 @@ async fn the_raw_event_stream_reads_in_log_order() {
     let mut all = Vec::new();
     loop {
         let page: Value = app
-            .get(
+            .get_json(
                 &format!("/api/v1/events?after={after}&limit=2"),
                 &app.admin_token,
             )
-            .await
-            .json()
-            .await
-            .unwrap();
+            .await;
         let events = page["events"].as_array().unwrap();
         if events.is_empty() {
             break;

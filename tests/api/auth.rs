@@ -21,11 +21,8 @@ async fn login_returns_tokens_and_the_user() {
     assert_eq!(body["user"]["username"], "admin");
     assert_eq!(body["user"]["role"], "admin");
     let me: Value = app
-        .get("/api/v1/auth/me", body["access_token"].as_str().unwrap())
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/api/v1/auth/me", body["access_token"].as_str().unwrap())
+        .await;
     assert_eq!(me["username"], "admin");
     // Login by email, case-insensitively.
     app.login_ok("ADMIN@localhost", ADMIN_PASSWORD).await;
@@ -95,14 +92,11 @@ async fn refresh_rotates_and_reuse_revokes_the_family() {
     .await;
     // The revocation is in the audit log.
     let audit: Value = app
-        .get(
+        .get_json(
             "/api/v1/audit-logs?action=auth.session_revoked",
             &app.admin_token,
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(
         audit["items"][0]["details"]["reason"],
         "refresh_token_reuse"

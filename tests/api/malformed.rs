@@ -172,11 +172,8 @@ async fn snapshot(app: &TestApp) -> Snapshot {
         }
     };
     let users: Value = app
-        .get("/api/v1/users?limit=500", &app.admin_token)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/api/v1/users?limit=500", &app.admin_token)
+        .await;
     Snapshot {
         events: count("events").await,
         handles: count("user_handles").await,

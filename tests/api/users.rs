@@ -39,7 +39,7 @@ async fn create_read_update_list_and_delete() {
     assert_eq!(carol["must_change_password"], true);
     assert_eq!(carol["version"], 1);
 
-    let fetched: Value = app.get(&location, &token).await.json().await.unwrap();
+    let fetched: Value = app.get_json(&location, &token).await;
     assert_eq!(fetched, carol);
 
     let response = app
@@ -57,19 +57,11 @@ async fn create_read_update_list_and_delete() {
     assert_eq!(updated["version"], 3, "one command, two events");
 
     let list: Value = app
-        .get("/api/v1/users?role=viewer&q=carol", &token)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/api/v1/users?role=viewer&q=carol", &token)
+        .await;
     assert_eq!(list["total"], 1);
     assert_eq!(list["items"][0]["username"], "Carol");
-    let all: Value = app
-        .get("/api/v1/users?limit=1", &token)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let all: Value = app.get_json("/api/v1/users?limit=1", &token).await;
     assert_eq!(all["total"], 2);
     assert_eq!(all["items"].as_array().unwrap().len(), 1);
 
@@ -160,12 +152,7 @@ async fn usernames_and_emails_are_unique_case_insensitively() {
 #[tokio::test]
 async fn the_last_admin_is_protected_and_nobody_removes_themselves() {
     let app = spawn_app().await;
-    let me: Value = app
-        .get("/api/v1/auth/me", &app.admin_token)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me: Value = app.get_json("/api/v1/auth/me", &app.admin_token).await;
     let my_path = format!("/api/v1/users/{}", me["id"].as_str().unwrap());
     for body in [json!({"is_active": false}), json!({"role": "viewer"})] {
         let response = app
@@ -201,12 +188,7 @@ async fn the_last_admin_is_protected_and_nobody_removes_themselves() {
 #[tokio::test]
 async fn a_refused_update_writes_nothing() {
     let app = spawn_app().await;
-    let me: Value = app
-        .get("/api/v1/auth/me", &app.admin_token)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me: Value = app.get_json("/api/v1/auth/me", &app.admin_token).await;
     let my_path = format!("/api/v1/users/{}", me["id"].as_str().unwrap());
     let events_before: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
         .fetch_one(&app.pool)
@@ -227,12 +209,7 @@ async fn a_refused_update_writes_nothing() {
         .await
         .unwrap();
     assert_eq!(events_before, events_after);
-    let unchanged: Value = app
-        .get(&my_path, &app.admin_token)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let unchanged: Value = app.get_json(&my_path, &app.admin_token).await;
     assert_eq!(unchanged["full_name"], "System Administrator");
 }
 
@@ -251,17 +228,7 @@ async fn reads_wait_for_the_position_they_are_given() {
             )
             .await;
         let at = position(&response);
-        let read: Value = app
-            .client
-            .get(app.url(&path))
-            .bearer_auth(&app.admin_token)
-            .header("x-dcp-min-position", at.to_string())
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let read: Value = app.get_json_at(&path, &app.admin_token, at).await;
         assert_eq!(read["full_name"], format!("Frank {i}"));
     }
 }
@@ -297,17 +264,7 @@ async fn prefer_return_minimal_answers_once_committed() {
     assert_eq!(patched.status(), StatusCode::NO_CONTENT);
     let after = position(&patched);
     assert!(after > at);
-    let read: Value = app
-        .client
-        .get(app.url(&path))
-        .bearer_auth(&app.admin_token)
-        .header("x-dcp-min-position", after.to_string())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let read: Value = app.get_json_at(&path, &app.admin_token, after).await;
     assert_eq!(read["full_name"], "Mini Changed");
 }
 
@@ -377,7 +334,7 @@ async fn concurrent_conflicting_commands_lose_no_update() {
         "no gaps, no duplicates"
     );
     let last = names.last().unwrap().1.as_str().unwrap().to_string();
-    let read: Value = app.get(&path, &app.admin_token).await.json().await.unwrap();
+    let read: Value = app.get_json(&path, &app.admin_token).await;
     assert_eq!(read["full_name"], last);
     eprintln!("{} winners, {} losers (409)", winners.len(), losers);
 }

@@ -134,6 +134,29 @@ impl TestApp {
         self.request(Method::GET, path, Some(token), None).await
     }
 
+    /// GET `path` and parse the JSON body (whatever the status).
+    pub async fn get_json(&self, path: &str, token: &str) -> Value {
+        self.get(path, token)
+            .await
+            .json()
+            .await
+            .expect("a JSON body")
+    }
+
+    /// GET `path` once the read models have applied `position` (read-your-writes).
+    pub async fn get_json_at(&self, path: &str, token: &str, position: i64) -> Value {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .header("x-dcp-min-position", position.to_string())
+            .send()
+            .await
+            .expect("request failed")
+            .json()
+            .await
+            .expect("a JSON body")
+    }
+
     pub async fn post(&self, path: &str, token: &str, body: Value) -> Response {
         self.request(Method::POST, path, Some(token), Some(body))
             .await
