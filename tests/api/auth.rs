@@ -362,3 +362,39 @@ async fn first_login_with_a_generated_password_requires_a_change() {
     .await;
     app.login_ok("newbie", "my-own-password-2").await;
 }
+
+#[tokio::test]
+async fn demo_users_exist_only_when_asked_for() {
+    let plain = spawn_app().await;
+    let users = plain.get_json("/api/v1/users", &plain.admin_token).await;
+    assert_eq!(users["total"], 1, "{users}");
+    assert_eq!(users["items"][0]["username"], "admin");
+    assert_eq!(
+        users["items"][0]["must_change_password"], false,
+        "DCP_ADMIN_PASSWORD was given"
+    );
+
+    let demo = spawn_app_with(|settings| settings.demo_users = true).await;
+    let users = demo.get_json("/api/v1/users", &demo.admin_token).await;
+    let mut found: Vec<(String, String, bool)> = users["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| {
+            (
+                u["username"].as_str().unwrap().to_string(),
+                u["role"].as_str().unwrap().to_string(),
+                u["must_change_password"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    found.sort();
+    assert_eq!(
+        found,
+        vec![
+            ("admin".into(), "admin".into(), false),
+            ("operator".into(), "operator".into(), true),
+            ("viewer".into(), "viewer".into(), true),
+        ]
+    );
+}

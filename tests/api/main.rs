@@ -8,3 +8,4 @@ mod auth;
 mod malformed;
 mod permissions;
 mod users;
+mod openapi;

@@ -1,0 +1,1 @@
+//! The OpenAPI document describes security, headers and errors of every operation.
