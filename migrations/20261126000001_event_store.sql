@@ -58,6 +58,10 @@ CREATE TRIGGER events_append_only
     BEFORE UPDATE OR DELETE ON events
     FOR EACH ROW EXECUTE FUNCTION dcp_refuse_event_change();
 
+CREATE TRIGGER events_no_truncate
+    BEFORE TRUNCATE ON events
+    FOR EACH STATEMENT EXECUTE FUNCTION dcp_refuse_event_change();
+
 -- One row per projection: its version and how far along the global log it is.
 CREATE TABLE projection_checkpoints
 (

@@ -13,13 +13,13 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::password::PasswordHasher;
-use crate::auth::throttle::Throttle;
+use crate::auth::throttle::{InFlight, Throttle};
 use crate::auth::tokens::TokenKeys;
 use crate::bootstrap::{ensure_first_users, GeneratedLogin};
 use crate::commands::CommandBus;
 use crate::config::Settings;
 use crate::db::{self, Database};
-use crate::http::{self, AppInner, AppState, ACCOUNT_THROTTLE, IP_THROTTLE};
+use crate::http::{self, AppInner, AppState, ACCOUNT_THROTTLE, DENIAL_THROTTLE, IP_THROTTLE};
 
 /// A built, bound server: call [`Application::run_until_stopped`].
 pub struct Application {
@@ -60,15 +60,20 @@ impl Application {
             )?,
             account_throttle: Throttle::new(ACCOUNT_THROTTLE),
             ip_throttle: Throttle::new(IP_THROTTLE),
+            denial_throttle: Throttle::new(DENIAL_THROTTLE),
+            login_accounts_in_flight: InFlight::new(1),
+            login_ips_in_flight: InFlight::new(4),
             settings: settings.clone(),
             started_at: Instant::now(),
             admin_changes: tokio::sync::Mutex::new(()),
             pool,
         }));
-        let generated_logins = ensure_first_users(&state).await?;
+        // Bind first: a busy port must fail before a first admin is created whose
+        // generated password would then never be shown.
         let listener = TcpListener::bind(&settings.bind)
             .await
             .with_context(|| format!("Failed to bind {}", settings.bind))?;
+        let generated_logins = ensure_first_users(&state).await?;
         let address = listener.local_addr()?;
         Ok(Application {
             address,

@@ -9,12 +9,25 @@ use crate::http::positions::USERS;
 use crate::http::users::{create_account, NewUser};
 use crate::http::AppState;
 
+/// Advisory lock key serialising first-start bootstraps across replicas.
+const BOOTSTRAP_LOCK: i64 = 0x0dc9_0000_0000_0001;
+
 /// A password generated for an account at first start, to print once.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct GeneratedLogin {
     pub username: String,
     pub password: String,
     pub role: Role,
+}
+
+impl std::fmt::Debug for GeneratedLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GeneratedLogin")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .field("role", &self.role)
+            .finish()
+    }
 }
 
 fn random_password() -> String {
@@ -25,6 +38,18 @@ fn random_password() -> String {
 /// Creates `admin` (and `operator`/`viewer` with `DCP_DEMO_USERS`) if no account was
 /// ever created. Returns the passwords that were generated, to print once.
 pub async fn ensure_first_users(state: &AppState) -> anyhow::Result<Vec<GeneratedLogin>> {
+    // Replicas starting together take turns; the lock goes with its connection.
+    let mut lock = state.pool.acquire().await?.detach();
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(BOOTSTRAP_LOCK)
+        .execute(&mut lock)
+        .await?;
+    let result = create_first_users(state).await;
+    let _ = sqlx::Connection::close(lock).await;
+    result
+}
+
+async fn create_first_users(state: &AppState) -> anyhow::Result<Vec<GeneratedLogin>> {
     let any_user: bool =
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM events WHERE aggregate_type = 'user')")
             .fetch_one(&state.pool)
@@ -32,6 +57,14 @@ pub async fn ensure_first_users(state: &AppState) -> anyhow::Result<Vec<Generate
     if any_user {
         return Ok(vec![]);
     }
+    // No account was ever created, so any claim or hash left here is from a first start
+    // that died half-way: clear them, or the admin's username would stay taken.
+    sqlx::query("DELETE FROM user_handles")
+        .execute(&state.pool)
+        .await?;
+    sqlx::query("DELETE FROM credentials")
+        .execute(&state.pool)
+        .await?;
     let mut accounts = vec![(
         "admin",
         "admin@localhost",
@@ -75,10 +108,6 @@ pub async fn ensure_first_users(state: &AppState) -> anyhow::Result<Vec<Generate
                     .settle(cursor, USERS)
                     .await
                     .map_err(|e| anyhow::anyhow!(e.message))?;
-            }
-            // Another replica created it first.
-            Err(error) if error.code == crate::http::error::ErrorCode::Conflict => {
-                generated.retain(|g| g.username != username);
             }
             Err(error) => anyhow::bail!(
                 "Failed to create the first user '{username}': {}",

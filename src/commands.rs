@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::event_store::{cqrs, tracking_appends, Cqrs};
+use crate::event_store::{cqrs, tracking_appends, Cqrs, SideWrite};
 use cqrs_es::{Aggregate, AggregateError};
 use dcp_aggregates::access_attempt::AccessAttempt;
 use dcp_aggregates::session::Session;
@@ -231,8 +231,8 @@ impl CommandBus {
     }
 
     /// Executes `command` on aggregate `A` with id `id`; returns the log cursor of the
-    /// aggregate's newest event (what a read must wait for to see this command).
-    #[tracing::instrument(skip_all, fields(aggregate = A::TYPE, id = %id), err(Display))]
+    /// last event it appended (what a read must wait for to see it), `None` if it
+    /// appended nothing.
     pub async fn execute<A>(
         &self,
         id: &str,
@@ -243,11 +243,28 @@ impl CommandBus {
         A: Aggregate,
         Self: CqrsFor<A>,
     {
-        let (result, appended) = tracking_appends(self.cqrs().execute_with_metadata(
-            id,
-            command,
-            meta.to_map(),
-        ))
+        self.execute_with::<A>(id, command, meta, vec![]).await
+    }
+
+    /// Like [`execute`](Self::execute), with side-table writes that commit in the same
+    /// transaction as the events (and not at all if the command emits none).
+    #[tracing::instrument(skip_all, fields(aggregate = A::TYPE, id = %id))]
+    pub async fn execute_with<A>(
+        &self,
+        id: &str,
+        command: A::Command,
+        meta: &CommandMeta,
+        side_writes: Vec<SideWrite>,
+    ) -> Result<Option<LogCursor>, CommandError<A::Error>>
+    where
+        A: Aggregate,
+        Self: CqrsFor<A>,
+    {
+        let (result, appended) = tracking_appends(
+            side_writes,
+            self.cqrs()
+                .execute_with_metadata(id, command, meta.to_map()),
+        )
         .await;
         result?;
         if appended.is_some() {

@@ -47,13 +47,47 @@ pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
 /// Where the database is: a URL, or the embedded cluster this process started or attached to.
 pub enum Database {
     External,
-    Embedded(EmbeddedPostgres),
+    /// The cluster, and for a server the lock file that keeps a second server off the data dir.
+    Embedded(EmbeddedPostgres, Option<std::fs::File>),
+}
+
+/// Takes `<data dir>/dcp.lock` for the life of this server: a second `dcp serve` on the
+/// same data dir would otherwise take the first one's PostgreSQL over.
+fn lock_data_dir(settings: &Settings) -> anyhow::Result<std::fs::File> {
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("Failed to create {}", settings.data_dir.display()))?;
+    let path = settings.data_dir.join("dcp.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("Failed to open {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "another dcp server is running on the data dir {} (set DCP_DATA_DIR or DATABASE_URL to run a second one)",
+            settings.data_dir.display()
+        ),
+        Err(std::fs::TryLockError::Error(error)) => {
+            Err(error).with_context(|| format!("Failed to lock {}", path.display()))
+        }
+    }
 }
 
 /// Connects to `DATABASE_URL`, or starts the embedded cluster in the data dir and owns it (a server
 /// left running by a killed dcp is taken over).
 pub async fn open(settings: &Settings) -> anyhow::Result<(PgPool, Database)> {
-    open_with(settings, EmbeddedPostgres::start(&settings.data_dir)).await
+    if settings.database_url.is_some() {
+        return open_with(settings, None, EmbeddedPostgres::start(&settings.data_dir)).await;
+    }
+    let lock = lock_data_dir(settings)?;
+    open_with(
+        settings,
+        Some(lock),
+        EmbeddedPostgres::start(&settings.data_dir),
+    )
+    .await
 }
 
 /// For command-line tools: connects to `DATABASE_URL`, or to the embedded cluster of a `dcp serve`
@@ -61,6 +95,7 @@ pub async fn open(settings: &Settings) -> anyhow::Result<(PgPool, Database)> {
 pub async fn open_for_tool(settings: &Settings) -> anyhow::Result<(PgPool, Database)> {
     open_with(
         settings,
+        None,
         EmbeddedPostgres::attach_or_start(&settings.data_dir),
     )
     .await
@@ -68,6 +103,7 @@ pub async fn open_for_tool(settings: &Settings) -> anyhow::Result<(PgPool, Datab
 
 async fn open_with(
     settings: &Settings,
+    lock: Option<std::fs::File>,
     embedded: impl std::future::Future<Output = anyhow::Result<EmbeddedPostgres>>,
 ) -> anyhow::Result<(PgPool, Database)> {
     match &settings.database_url {
@@ -84,7 +120,7 @@ async fn open_with(
         None => {
             let embedded = embedded.await?;
             let pool = connect(embedded.connect_options(), settings.db_max_connections).await?;
-            Ok((pool, Database::Embedded(embedded)))
+            Ok((pool, Database::Embedded(embedded, lock)))
         }
     }
 }
@@ -94,7 +130,8 @@ impl Database {
     pub async fn close(self) -> anyhow::Result<()> {
         match self {
             Database::External => Ok(()),
-            Database::Embedded(embedded) => embedded.stop().await,
+            // The lock file is released when dropped, after the cluster has stopped.
+            Database::Embedded(embedded, _lock) => embedded.stop().await,
         }
     }
 }

@@ -6,8 +6,12 @@
 //! position). A single multi-row INSERT is atomic on its own and returns the
 //! `(transaction_id, global_position)` of every row: two round trips per command. The
 //! table, the optimistic concurrency (its primary key) and the read path are postgres-es's.
+//!
+//! A command may carry [`SideWrite`]s: writes to tables that hold what events must not
+//! (password hashes, unique-handle claims). They commit in the same transaction as the
+//! events, so a password change is never recorded without the new hash, or the reverse.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 
 use cqrs_es::persist::{
     PersistedEventRepository, PersistedEventStore, PersistenceError, ReplayStream, SerializedEvent,
@@ -17,7 +21,8 @@ use cqrs_es::{Aggregate, CqrsFramework};
 use dcp_projections::LogCursor;
 use postgres_es::PostgresEventRepository;
 use serde_json::Value;
-use sqlx::{PgPool, Row};
+use sqlx::{PgConnection, PgPool, Row};
+use uuid::Uuid;
 
 /// A cqrs-es framework over [`EventRepository`] (plain event store, no snapshots).
 pub type Cqrs<A> = CqrsFramework<A, PersistedEventStore<EventRepository, A>>;
@@ -32,20 +37,75 @@ pub fn cqrs<A: Aggregate>(pool: PgPool, services: A::Services) -> Cqrs<A> {
     )
 }
 
-tokio::task_local! {
-    /// Set around a command's execution; the append records the cursor of its last event.
-    static APPENDED: Cell<Option<LogCursor>>;
+/// A write to a side table that commits with the command's events, or not at all.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SideWrite {
+    /// Store (or replace) a user's argon2id hash.
+    SetPasswordHash { user_id: Uuid, hash: String },
+    /// Release unique handles (`username:…`, `email:…`) the user no longer uses.
+    ReleaseHandles { user_id: Uuid, handles: Vec<String> },
+    /// Forget everything a deleted user had besides events: handles, hash, refresh tokens.
+    ForgetUser { user_id: Uuid },
 }
 
-/// Runs `command` and returns its output with the cursor of the last event it appended
-/// (`None` when it appended nothing).
+impl SideWrite {
+    async fn apply(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        match self {
+            SideWrite::SetPasswordHash { user_id, hash } => {
+                sqlx::query(
+                    "INSERT INTO credentials (user_id, password_hash) VALUES ($1, $2) \
+                     ON CONFLICT (user_id) DO UPDATE SET password_hash = EXCLUDED.password_hash, updated_at = now()",
+                )
+                .bind(user_id)
+                .bind(hash)
+                .execute(conn)
+                .await?;
+            }
+            SideWrite::ReleaseHandles { user_id, handles } => {
+                sqlx::query("DELETE FROM user_handles WHERE user_id = $1 AND handle = ANY($2)")
+                    .bind(user_id)
+                    .bind(handles)
+                    .execute(conn)
+                    .await?;
+            }
+            SideWrite::ForgetUser { user_id } => {
+                for table in ["user_handles", "credentials", "refresh_tokens"] {
+                    sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
+                        .bind(user_id)
+                        .execute(&mut *conn)
+                        .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What one command's execution carries to, and gets back from, the append.
+struct CommandScope {
+    side_writes: RefCell<Vec<SideWrite>>,
+    appended: Cell<Option<LogCursor>>,
+}
+
+tokio::task_local! {
+    static SCOPE: CommandScope;
+}
+
+/// Runs `command` with `side_writes` attached to its append; returns its output and the
+/// cursor of the last event it appended (`None` when it appended nothing, in which case
+/// the side writes did not happen either).
 pub async fn tracking_appends<F: std::future::Future>(
+    side_writes: Vec<SideWrite>,
     command: F,
 ) -> (F::Output, Option<LogCursor>) {
-    APPENDED
-        .scope(Cell::new(None), async move {
+    let scope = CommandScope {
+        side_writes: RefCell::new(side_writes),
+        appended: Cell::new(None),
+    };
+    SCOPE
+        .scope(scope, async move {
             let output = command.await;
-            (output, APPENDED.with(Cell::get))
+            (output, SCOPE.with(|scope| scope.appended.get()))
         })
         .await
 }
@@ -121,7 +181,10 @@ impl PersistedEventRepository for EventRepository {
         // Sent as text and cast to json, so the stored text is exactly what cqrs-es serialised.
         let payloads = column(|e| e.payload.to_string());
         let metadata = column(|e| e.metadata.to_string());
-        let rows = sqlx::query(
+        let side_writes = SCOPE
+            .try_with(|scope| scope.side_writes.take())
+            .unwrap_or_default();
+        let insert = sqlx::query(
             "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
              SELECT $1, e.aggregate_id, e.sequence, e.event_type, e.event_version, e.payload::json, e.metadata::json \
              FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[]) WITH ORDINALITY \
@@ -135,10 +198,25 @@ impl PersistedEventRepository for EventRepository {
         .bind(column(|e| e.event_type.clone()))
         .bind(column(|e| e.event_version.clone()))
         .bind(&payloads)
-        .bind(&metadata)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(persistence_error)?;
+        .bind(&metadata);
+        let rows = if side_writes.is_empty() {
+            // One statement is one transaction: no BEGIN/COMMIT round trips.
+            insert
+                .fetch_all(&self.pool)
+                .await
+                .map_err(persistence_error)?
+        } else {
+            let mut tx = self.pool.begin().await.map_err(persistence_error)?;
+            for write in &side_writes {
+                write.apply(&mut tx).await.map_err(persistence_error)?;
+            }
+            let rows = insert
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(persistence_error)?;
+            tx.commit().await.map_err(persistence_error)?;
+            rows
+        };
         let mut last: Option<LogCursor> = None;
         for row in rows {
             let tx: String = row.try_get("tx").map_err(persistence_error)?;
@@ -150,7 +228,7 @@ impl PersistedEventRepository for EventRepository {
             };
             last = last.max(Some(cursor));
         }
-        let _ = APPENDED.try_with(|appended| appended.set(last));
+        let _ = SCOPE.try_with(|scope| scope.appended.set(last));
         Ok(())
     }
 

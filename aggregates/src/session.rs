@@ -16,10 +16,12 @@ use uuid::Uuid;
 pub enum RevocationReason {
     /// A refresh token that had already been used was presented again: the family is burnt.
     RefreshTokenReuse,
-    /// The user changed their password; other sessions end.
+    /// The password changed (by the user: their other sessions end; reset by an admin: all end).
     PasswordChanged,
-    /// An admin ended the session.
-    RevokedByAdmin,
+    /// An admin deactivated the account.
+    AccountDeactivated,
+    /// The account was deleted.
+    AccountDeleted,
 }
 
 /// Commands accepted by [`Session`].

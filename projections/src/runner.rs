@@ -212,7 +212,7 @@ impl ProjectionRunner {
         }
     }
 
-    #[tracing::instrument(skip_all, fields(projection = self.projection.name()), err)]
+    #[tracing::instrument(skip_all, fields(projection = self.projection.name()))]
     async fn lead(&self, shutdown: &CancellationToken) -> anyhow::Result<Leadership> {
         let name = self.projection.name();
         let mut conn = self
@@ -252,7 +252,13 @@ impl ProjectionRunner {
                 }
                 continue;
             }
-            cursor = apply(&mut conn, self.projection.as_ref(), &batch).await?;
+            let (applied, rebuild_requested) =
+                apply(&mut conn, self.projection.as_ref(), &batch).await?;
+            cursor = applied;
+            // A rebuild asked for while events keep coming is seen here, not only when idle.
+            if rebuild_requested {
+                cursor = rebuild(&mut conn, self.projection.as_ref()).await?;
+            }
             self.progress.record_local(name, cursor);
         }
     }
@@ -350,28 +356,30 @@ async fn rebuild(
     Ok(LogCursor::START)
 }
 
-/// Applies one batch and advances the checkpoint in the same transaction.
+/// Applies one batch and advances the checkpoint in the same transaction. Returns the new
+/// cursor and whether a rebuild has been requested meanwhile.
 async fn apply(
     conn: &mut PgConnection,
     projection: &dyn Projection,
     batch: &[StoredEvent],
-) -> anyhow::Result<LogCursor> {
+) -> anyhow::Result<(LogCursor, bool)> {
     let last = batch.last().map(StoredEvent::cursor).unwrap_or_default();
     let mut tx = conn.begin().await?;
     projection
         .apply_batch(&mut tx, batch)
         .await
         .with_context(|| format!("Failed to apply events up to position {}", last.position))?;
-    sqlx::query(
+    let rebuild_requested = sqlx::query(
         "UPDATE projection_checkpoints SET last_transaction_id = $2::text::xid8, last_position = $3, \
-         events_applied = events_applied + $4, updated_at = now() WHERE name = $1",
+         events_applied = events_applied + $4, updated_at = now() WHERE name = $1 RETURNING rebuild_requested",
     )
     .bind(projection.name())
     .bind(last.transaction_id.to_string())
     .bind(last.position)
     .bind(batch.len() as i64)
-    .execute(&mut *tx)
+    .fetch_one(&mut *tx)
     .await?;
+    let rebuild_requested: bool = rebuild_requested.try_get("rebuild_requested")?;
     tx.commit()
         .await
         .context("Failed to commit a projection batch")?;
@@ -383,7 +391,7 @@ async fn apply(
         .bind(projection.name())
         .execute(&mut *conn)
         .await?;
-    Ok(last)
+    Ok((last, rebuild_requested))
 }
 
 /// One projection's place in the log, for `dcp projections status` and `/health/detailed`.
@@ -450,7 +458,7 @@ pub async fn rebuild_projection(
             if batch.is_empty() {
                 break;
             }
-            cursor = apply(&mut conn, projection.as_ref(), &batch).await?;
+            cursor = apply(&mut conn, projection.as_ref(), &batch).await?.0;
         }
         conn.close().await?;
     } else {

@@ -66,11 +66,21 @@ impl PasswordHasher {
 
     /// A PHC string for `password`.
     pub async fn hash(&self, password: &SecretString) -> anyhow::Result<String> {
-        let _permit = self.permits.acquire().await.context("hasher closed")?;
-        let password = password.expose_secret().as_bytes().to_vec();
-        tokio::task::spawn_blocking(move || hash_blocking(&password))
+        // The permit moves into the blocking task: if the request is dropped, the hash
+        // still counts against the limit until it really finishes.
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
             .await
-            .context("Failed to join the hashing task")?
+            .context("hasher closed")?;
+        let password = password.expose_secret().as_bytes().to_vec();
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            hash_blocking(&password)
+        })
+        .await
+        .context("Failed to join the hashing task")?
     }
 
     /// True when `password` matches `hash`. With no hash (unknown user) a dummy hash is
@@ -80,13 +90,19 @@ impl PasswordHasher {
         password: &SecretString,
         hash: Option<&str>,
     ) -> anyhow::Result<bool> {
-        let _permit = self.permits.acquire().await.context("hasher closed")?;
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .context("hasher closed")?;
         let known = hash.is_some();
         let hash = hash
             .map(str::to_string)
             .unwrap_or_else(|| self.dummy_hash.to_string());
         let password = password.expose_secret().as_bytes().to_vec();
         let matches = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             Argon2::default()
                 .verify_password(&password, hash.as_str())
                 .is_ok()

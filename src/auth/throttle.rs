@@ -6,7 +6,8 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::Mutex;
+use std::net::{IpAddr, Ipv6Addr};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Tuning of one throttle.
@@ -58,10 +59,21 @@ impl<K: Eq + Hash + Clone> Throttle<K> {
     pub fn fail(&self, key: &K, now: Instant) -> Option<Duration> {
         let mut records = self.records.lock().unwrap_or_else(|e| e.into_inner());
         if records.len() >= MAX_KEYS {
+            // Forget what has expired; if that is not enough, drop the records that block
+            // nobody, oldest first. Blocked keys are the last to go: filling the table with
+            // junk must not unblock an account under attack.
             let forget_after = self.policy.forget_after;
             records.retain(|_, r| now.duration_since(r.last_failure) < forget_after);
             if records.len() >= MAX_KEYS {
-                records.clear();
+                let mut idle: Vec<(K, Instant)> = records
+                    .iter()
+                    .filter(|(_, r)| r.blocked_until.is_none_or(|until| until <= now))
+                    .map(|(k, r)| (k.clone(), r.last_failure))
+                    .collect();
+                idle.sort_by_key(|(_, at)| *at);
+                for (key, _) in idle.into_iter().take(records.len() - MAX_KEYS / 2) {
+                    records.remove(&key);
+                }
             }
         }
         let record = records.entry(key.clone()).or_insert(Record {
@@ -90,6 +102,68 @@ impl<K: Eq + Hash + Clone> Throttle<K> {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(key);
+    }
+}
+
+/// Who may have a login attempt in progress: at most `max` at once per key, so parallel
+/// attempts cannot outrun the failure count (each is counted before the next starts).
+#[derive(Debug)]
+pub struct InFlight<K> {
+    max: u32,
+    running: Arc<Mutex<HashMap<K, u32>>>,
+}
+
+/// Holds one in-flight slot until dropped.
+#[derive(Debug)]
+pub struct InFlightGuard<K: Eq + Hash> {
+    key: K,
+    running: Arc<Mutex<HashMap<K, u32>>>,
+}
+
+impl<K: Eq + Hash + Clone> InFlight<K> {
+    pub fn new(max: u32) -> Self {
+        InFlight {
+            max: max.max(1),
+            running: Arc::default(),
+        }
+    }
+
+    /// A slot for `key`, or `None` when `max` attempts for it are already running.
+    pub fn try_enter(&self, key: &K) -> Option<InFlightGuard<K>> {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        let count = running.entry(key.clone()).or_insert(0);
+        if *count >= self.max {
+            return None;
+        }
+        *count += 1;
+        Some(InFlightGuard {
+            key: key.clone(),
+            running: self.running.clone(),
+        })
+    }
+}
+
+impl<K: Eq + Hash> Drop for InFlightGuard<K> {
+    fn drop(&mut self) {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = running.get_mut(&self.key) {
+            *count -= 1;
+            if *count == 0 {
+                running.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// The throttling key of a client address: an IPv6 client usually owns a whole /64, so
+/// it counts as one.
+pub fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+            let bits = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(Ipv6Addr::from(bits))
+        }
+        other => other,
     }
 }
 
@@ -123,6 +197,43 @@ mod tests {
         // Never a permanent lockout: the wait ends.
         assert_eq!(throttle.check(&"a", t0 + Duration::from_secs(9)), None);
         assert_eq!(throttle.check(&"b", t0), None);
+    }
+
+    #[test]
+    fn in_flight_slots_are_bounded_and_released() {
+        let in_flight = InFlight::new(1);
+        let first = in_flight.try_enter(&"a").expect("a free slot");
+        assert!(in_flight.try_enter(&"a").is_none());
+        assert!(in_flight.try_enter(&"b").is_some());
+        drop(first);
+        assert!(in_flight.try_enter(&"a").is_some());
+    }
+
+    #[test]
+    fn ipv6_clients_count_per_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::2".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(client_key(a), client_key(b));
+        assert_ne!(client_key(a), client_key(c));
+        let v4: IpAddr = "10.0.0.1".parse().unwrap();
+        assert_eq!(client_key(v4), v4);
+    }
+
+    #[test]
+    fn a_full_table_keeps_blocked_keys() {
+        let throttle = Throttle::new(policy());
+        let t0 = Instant::now();
+        for _ in 0..5 {
+            throttle.fail(&u64::MAX, t0);
+        }
+        for key in 0..(MAX_KEYS as u64 + 10) {
+            throttle.fail(&key, t0);
+        }
+        assert!(
+            throttle.check(&u64::MAX, t0).is_some(),
+            "the blocked key survived the flood"
+        );
     }
 
     #[test]

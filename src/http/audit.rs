@@ -237,6 +237,15 @@ async fn list_audit_logs(
                 },
             )?),
         };
+    for (field, value) in [("since", query.since), ("until", query.until)] {
+        // PostgreSQL stores years 4713 BC to 294276 AD; keep to a plainly sane range.
+        if value.is_some_and(|t| !(1..=9999).contains(&chrono::Datelike::year(&t))) {
+            return Err(ApiError::validation(
+                field,
+                format!("{field} must be a time between years 1 and 9999"),
+            ));
+        }
+    }
     if let (Some(since), Some(until)) = (query.since, query.until) {
         if since > until {
             return Err(ApiError::validation(

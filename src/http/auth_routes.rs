@@ -28,7 +28,9 @@ use super::users::{find_user, user_command_error, UserView};
 use super::AppState;
 use crate::auth::password::check_policy;
 use crate::auth::refresh::{self, Redemption};
+use crate::auth::throttle::client_key;
 use crate::commands::{CommandError, CommandMeta};
+use crate::event_store::SideWrite;
 
 /// Name of the refresh token cookie.
 pub const REFRESH_COOKIE: &str = "dcp_refresh";
@@ -152,8 +154,14 @@ async fn record_failed_login(
     }
 }
 
+/// Another attempt for the same account (or too many from one client) is in progress.
+fn busy() -> ApiError {
+    rate_limited(std::time::Duration::from_secs(1))
+}
+
 fn rate_limited(wait: std::time::Duration) -> ApiError {
-    let seconds = wait.as_secs().max(1);
+    // Rounded up: a client that waits this long is let through.
+    let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
     let mut error = ApiError::new(
         ErrorCode::RateLimited,
         format!("too many failed logins; retry in {seconds} s"),
@@ -161,6 +169,48 @@ fn rate_limited(wait: std::time::Duration) -> ApiError {
     .with_details(serde_json::json!({ "retry_after": seconds }));
     error.retry_after = Some(seconds);
     error
+}
+
+/// Ends every open session of `user_id` (but `except`) and spends their refresh tokens.
+/// Returns the cursor of the last revocation, for read-your-writes.
+pub async fn revoke_sessions(
+    state: &AppState,
+    user_id: Uuid,
+    except: Option<Uuid>,
+    reason: RevocationReason,
+    meta: &CommandMeta,
+) -> ApiResult<Option<dcp_projections::LogCursor>> {
+    let open: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT id FROM sessions WHERE user_id = $1 AND ended_at IS NULL AND id IS DISTINCT FROM $2",
+    )
+    .bind(user_id)
+    .bind(except)
+    .fetch_all(&state.pool)
+    .await?;
+    let mut last = None;
+    for session_id in open {
+        let command = SessionCommand::Revoke {
+            reason,
+            at: Utc::now(),
+        };
+        match state
+            .commands
+            .execute::<Session>(&session_id.to_string(), command, meta)
+            .await
+        {
+            Ok(cursor) => last = last.max(cursor),
+            // Ended meanwhile (a logout): nothing left to do.
+            Err(CommandError::Rejected(_)) => {}
+            Err(other) => return Err(session_error(other)),
+        }
+    }
+    // Tokens of sessions the read model has not shown yet are spent too.
+    sqlx::query("UPDATE refresh_tokens SET used_at = now() WHERE user_id = $1 AND used_at IS NULL AND session_id IS DISTINCT FROM $2")
+        .bind(user_id)
+        .bind(except)
+        .execute(&state.pool)
+        .await?;
+    Ok(last)
 }
 
 /// Log in with username (or email) and password.
@@ -198,22 +248,37 @@ async fn login(
         return Err(ApiError::validation("password", "password is too long"));
     }
     let now = Instant::now();
-    let account_key = login.to_lowercase();
-    let ip = context.client_ip;
-    if let Some(wait) = ip
-        .and_then(|ip| state.ip_throttle.check(&ip, now))
-        .or_else(|| state.account_throttle.check(&account_key, now))
-    {
+    let ip = context.client_ip.map(client_key);
+    if let Some(wait) = ip.and_then(|ip| state.ip_throttle.check(&ip, now)) {
         return Err(rate_limited(wait));
     }
+    // A few attempts at once per client, one per account: every attempt is counted before
+    // the next may start, so parallel requests cannot outrun the throttle.
+    let _ip_slot = match ip {
+        Some(ip) => Some(state.login_ips_in_flight.try_enter(&ip).ok_or_else(busy)?),
+        None => None,
+    };
+    let lowered = login.to_lowercase();
     let found: Option<(Uuid, String, String, bool, Option<String>)> = sqlx::query_as(
         "SELECT u.id, u.username, u.role, u.is_active, c.password_hash FROM users u \
          LEFT JOIN credentials c ON c.user_id = u.id \
          WHERE lower(u.username) = $1 OR lower(u.email) = $1 ORDER BY (lower(u.username) = $1) DESC LIMIT 1",
     )
-    .bind(&account_key)
+    .bind(&lowered)
     .fetch_optional(&state.pool)
     .await?;
+    // Username and email of one account share one budget.
+    let account_key = match &found {
+        Some(user) => format!("user:{}", user.0),
+        None => format!("login:{lowered}"),
+    };
+    if let Some(wait) = state.account_throttle.check(&account_key, now) {
+        return Err(rate_limited(wait));
+    }
+    let _account_slot = state
+        .login_accounts_in_flight
+        .try_enter(&account_key)
+        .ok_or_else(busy)?;
     let hash = found.as_ref().and_then(|f| f.4.as_deref());
     let password_ok = state.hasher.verify(&body.password, hash).await?;
     let failure = match &found {
@@ -228,10 +293,9 @@ async fn login(
             state.ip_throttle.fail(&ip, now);
         }
         record_failed_login(&state, &meta, &login, found.as_ref().map(|f| f.0), reason).await;
-        return Err(match reason {
-            LoginFailure::InactiveUser => ApiError::authentication("the account is deactivated"),
-            _ => ApiError::authentication("invalid username or password"),
-        });
+        // One answer for every failure: a deactivated account must not confirm a guessed
+        // password. The audit log keeps the real reason.
+        return Err(ApiError::authentication("invalid username or password"));
     }
     let Some((user_id, username, role, _, _)) = found else {
         return Err(ApiError::authentication("invalid username or password"));
@@ -396,10 +460,14 @@ async fn change_password(
     ApiJson(body): ApiJson<ChangePasswordRequest>,
 ) -> ApiResult<impl IntoResponse> {
     let now = Instant::now();
-    let account_key = principal.username.to_lowercase();
+    let account_key = format!("user:{}", principal.user_id);
     if let Some(wait) = state.account_throttle.check(&account_key, now) {
         return Err(rate_limited(wait));
     }
+    let _account_slot = state
+        .login_accounts_in_flight
+        .try_enter(&account_key)
+        .ok_or_else(busy)?;
     let hash: Option<String> =
         sqlx::query_scalar("SELECT password_hash FROM credentials WHERE user_id = $1")
             .bind(principal.user_id)
@@ -413,7 +481,7 @@ async fn change_password(
     {
         state.account_throttle.fail(&account_key, now);
         if let Some(ip) = context.client_ip {
-            state.ip_throttle.fail(&ip, now);
+            state.ip_throttle.fail(&client_key(ip), now);
         }
         return Err(ApiError::authentication("the current password is wrong")
             .with_field("current_password"));
@@ -427,45 +495,29 @@ async fn change_password(
         ));
     }
     let new_hash = state.hasher.hash(&body.new_password).await?;
-    // The event is written first: a change that is not recorded must not happen.
+    // The new hash commits in the same transaction as `UserPasswordChanged`.
     let command = UserCommand::ChangePassword {
         reset_by_admin: false,
         at: Utc::now(),
     };
+    let side_writes = vec![SideWrite::SetPasswordHash {
+        user_id: principal.user_id,
+        hash: new_hash,
+    }];
     let cursor = state
         .commands
-        .execute::<User>(&principal.user_id.to_string(), command, &meta)
+        .execute_with::<User>(&principal.user_id.to_string(), command, &meta, side_writes)
         .await
         .map_err(user_command_error)?;
-    sqlx::query("UPDATE credentials SET password_hash = $2, updated_at = now() WHERE user_id = $1")
-        .bind(principal.user_id)
-        .bind(&new_hash)
-        .execute(&state.pool)
-        .await?;
-    let others: Vec<Uuid> = sqlx::query_scalar(
-        "SELECT id FROM sessions WHERE user_id = $1 AND ended_at IS NULL AND id <> $2",
+    let last = revoke_sessions(
+        &state,
+        principal.user_id,
+        Some(principal.session_id),
+        RevocationReason::PasswordChanged,
+        &meta,
     )
-    .bind(principal.user_id)
-    .bind(principal.session_id)
-    .fetch_all(&state.pool)
-    .await?;
-    let mut last = cursor;
-    for session_id in others {
-        let command = SessionCommand::Revoke {
-            reason: RevocationReason::PasswordChanged,
-            at: Utc::now(),
-        };
-        match state
-            .commands
-            .execute::<Session>(&session_id.to_string(), command, &meta)
-            .await
-        {
-            Ok(cursor) => last = last.max(cursor),
-            Err(CommandError::Rejected(_)) => {}
-            Err(other) => return Err(session_error(other)),
-        }
-        refresh::spend_session(&state.pool, session_id).await?;
-    }
+    .await?
+    .max(cursor);
     let position = state.settle(cursor, USERS).await?;
     state.settle(last, SESSIONS).await?;
     let user = find_user(&state.pool, principal.user_id)

@@ -2,8 +2,8 @@
 //! middleware stack.
 //!
 //! Order of the layers, outermost first: request context and span → error rendering →
-//! panic catching → security headers → CORS → body limit → routing → permission check
-//! (route layer) → handler.
+//! panic catching → security headers → CORS → mutations run to completion → body limit →
+//! routing → permission check (route layer) → handler.
 
 pub mod audit;
 pub mod auth_routes;
@@ -34,7 +34,7 @@ use tower_http::services::{ServeDir, ServeFile};
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::auth::password::PasswordHasher;
-use crate::auth::throttle::{Throttle, ThrottlePolicy};
+use crate::auth::throttle::{InFlight, Throttle, ThrottlePolicy};
 use crate::auth::tokens::TokenKeys;
 use crate::commands::CommandBus;
 use crate::config::Settings;
@@ -49,6 +49,13 @@ pub struct AppInner {
     pub hasher: PasswordHasher,
     pub account_throttle: Throttle<String>,
     pub ip_throttle: Throttle<IpAddr>,
+    /// Denied requests per user: each is recorded, but a user who keeps being refused is
+    /// slowed down (429, not recorded) so refusals cannot flood the event store.
+    pub denial_throttle: Throttle<uuid::Uuid>,
+    /// Login or password-check attempts running now, per account (at most one).
+    pub login_accounts_in_flight: InFlight<String>,
+    /// Login attempts running now, per client (a few).
+    pub login_ips_in_flight: InFlight<IpAddr>,
     pub settings: Arc<Settings>,
     pub started_at: Instant,
     /// Serialises, within this process, the changes that may remove an admin.
@@ -80,6 +87,14 @@ pub const IP_THROTTLE: ThrottlePolicy = ThrottlePolicy {
     base_delay: std::time::Duration::from_secs(1),
     max_delay: std::time::Duration::from_secs(300),
     forget_after: std::time::Duration::from_secs(900),
+};
+
+/// Throttle for denied requests per user: 30 free, then 1 s doubling to 1 min.
+pub const DENIAL_THROTTLE: ThrottlePolicy = ThrottlePolicy {
+    free_failures: 30,
+    base_delay: std::time::Duration::from_secs(1),
+    max_delay: std::time::Duration::from_secs(60),
+    forget_after: std::time::Duration::from_secs(300),
 };
 
 /// The largest request body accepted.
@@ -172,6 +187,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api_not_found)
         .fallback_service(web_ui(&settings))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(context::complete_mutations))
         .layer(cors(&settings))
         .layer(middleware::from_fn(context::security_headers))
         .layer(CatchPanicLayer::custom(panic_response))

@@ -33,10 +33,6 @@ pub enum Access {
 }
 
 const ADMIN: Access = Access::Roles(&[Role::Admin]);
-#[allow(dead_code)]
-const OPERATE: Access = Access::Roles(&[Role::Admin, Role::Operator]);
-#[allow(dead_code)]
-const VIEW: Access = Access::Roles(&[Role::Admin, Role::Operator, Role::Viewer]);
 
 /// One row: method, route template (as in the router), access.
 pub type RoutePermission = (&'static str, &'static str, Access);
@@ -64,6 +60,8 @@ pub const PERMISSIONS: &[RoutePermission] = &[
 
 /// The access rule of a route, if it is in the table.
 pub fn access_for(method: &str, route: &str) -> Option<Access> {
+    // HEAD is answered by the GET handler, so it follows the GET rule.
+    let method = if method == "HEAD" { "GET" } else { method };
     PERMISSIONS
         .iter()
         .find(|(m, r, _)| *m == method && *r == route)
@@ -148,7 +146,8 @@ pub async fn authorize(
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_string())
     else {
-        return next.run(request).await;
+        // This layer only wraps matched routes; without a route nothing is allowed.
+        return ApiError::forbidden("no route matched").into_response();
     };
     tracing::Span::current().record("route", route.as_str());
     let method = request.method().as_str().to_string();
@@ -172,6 +171,18 @@ pub async fn authorize(
             .into_response();
         }
         if !roles.contains(&principal.role) {
+            let now = std::time::Instant::now();
+            if let Some(wait) = state.denial_throttle.check(&principal.user_id, now) {
+                tracing::warn!(user = %principal.username, "repeated denied requests; throttled, not recorded");
+                let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
+                let mut error = ApiError::new(
+                    ErrorCode::RateLimited,
+                    format!("too many refused requests; retry in {seconds} s"),
+                );
+                error.retry_after = Some(seconds);
+                return error.into_response();
+            }
+            state.denial_throttle.fail(&principal.user_id, now);
             let context = request.extensions().get::<RequestContext>().cloned();
             let path = request.uri().path().to_string();
             record_denial(&state, &principal, &method, &route, &path, context).await;

@@ -19,12 +19,15 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use super::auth_routes::revoke_sessions;
 use super::error::{ApiError, ApiResult, ErrorCode};
 use super::extract::{ApiJson, ApiPath, ApiQuery, Auth};
-use super::positions::{wants_minimal, Positioned, PREFERENCE_APPLIED, USERS};
+use super::positions::{wants_minimal, Positioned, PREFERENCE_APPLIED, SESSIONS, USERS};
 use super::AppState;
 use crate::auth::password::check_policy;
 use crate::commands::{CommandError, CommandMeta};
+use crate::event_store::SideWrite;
+use dcp_aggregates::session::RevocationReason;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -84,7 +87,8 @@ pub fn user_command_error(error: CommandError<UserError>) -> ApiError {
     }
 }
 
-fn handle(kind: &str, value: &str) -> String {
+/// The key of a unique handle in `user_handles`.
+pub fn handle(kind: &str, value: &str) -> String {
     format!("{kind}:{}", value.to_lowercase())
 }
 
@@ -170,10 +174,12 @@ where
     }
     // Waiters queue here without holding a database connection.
     let _local = state.admin_changes.lock().await;
-    let mut conn = state.pool.acquire().await?;
+    // The lock lives on a connection of its own, closed afterwards: if this future were
+    // ever dropped half-way, the lock goes with the connection instead of back to the pool.
+    let mut conn = state.pool.acquire().await?.detach();
     sqlx::query("SELECT pg_advisory_lock($1)")
         .bind(ADMIN_CHANGES_LOCK)
-        .execute(&mut *conn)
+        .execute(&mut conn)
         .await?;
     let result = async {
         // The future is lazy: the counting and the command run only now, under the lock.
@@ -181,14 +187,7 @@ where
         state.settle(cursor, USERS).await
     }
     .await;
-    let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
-        .bind(ADMIN_CHANGES_LOCK)
-        .execute(&mut *conn)
-        .await;
-    if unlocked.is_err() {
-        // A connection still holding the lock must not go back to the pool.
-        conn.detach();
-    }
+    let _ = sqlx::Connection::close(conn).await;
     result
 }
 
@@ -324,11 +323,6 @@ pub async fn create_account(
     claim_handles(&state.pool, user_id, &handles).await?;
     let result = async {
         let hash = state.hasher.hash(&new.password).await?;
-        sqlx::query("INSERT INTO credentials (user_id, password_hash) VALUES ($1, $2)")
-            .bind(user_id)
-            .bind(&hash)
-            .execute(&state.pool)
-            .await?;
         let command = UserCommand::CreateUser {
             user_id,
             username: new.username.clone(),
@@ -338,9 +332,11 @@ pub async fn create_account(
             must_change_password: new.must_change_password,
             at: Utc::now(),
         };
+        // The hash is stored in the same transaction as `UserCreated`.
+        let side_writes = vec![SideWrite::SetPasswordHash { user_id, hash }];
         state
             .commands
-            .execute::<User>(&user_id.to_string(), command, meta)
+            .execute_with::<User>(&user_id.to_string(), command, meta, side_writes)
             .await
             .map_err(user_command_error)
     }
@@ -348,10 +344,6 @@ pub async fn create_account(
     match result {
         Ok(cursor) => Ok((user_id, cursor)),
         Err(error) => {
-            let _ = sqlx::query("DELETE FROM credentials WHERE user_id = $1")
-                .bind(user_id)
-                .execute(&state.pool)
-                .await;
             let _ = release_handles(&state.pool, user_id, &handles).await;
             Err(error)
         }
@@ -455,16 +447,31 @@ async fn update_user(
         .email
         .clone()
         .filter(|e| !e.eq_ignore_ascii_case(&current.email));
-    if let Some(email) = &new_email {
-        claim_handles(&state.pool, id, &[("email", email.as_str())]).await?;
-    }
     let new_hash = match &body.password {
         Some(password) => Some(state.hasher.hash(password).await?),
         None => None,
     };
-    let is_active_admin = current.role == "admin" && current.is_active;
-    let may_remove_admin = is_active_admin
-        && (body.is_active == Some(false) || body.role.is_some_and(|role| role != Role::Admin));
+    // What must commit with the events: the new hash, and the release of the old email.
+    let mut side_writes = Vec::new();
+    if let Some(hash) = &new_hash {
+        side_writes.push(SideWrite::SetPasswordHash {
+            user_id: id,
+            hash: hash.clone(),
+        });
+    }
+    if new_email.is_some() {
+        side_writes.push(SideWrite::ReleaseHandles {
+            user_id: id,
+            handles: vec![handle("email", &current.email)],
+        });
+    }
+    if let Some(email) = &new_email {
+        claim_handles(&state.pool, id, &[("email", email.as_str())]).await?;
+    }
+    // Any change of role or activation is decided under the admin lock, on a read model
+    // that every earlier such change has settled into: deciding from a read made before
+    // the lock could let two changes remove the last admin between them.
+    let may_remove_admin = body.role.is_some() || body.is_active.is_some();
     let minimal = wants_minimal(&headers);
     let position = with_admin_lock(&state, may_remove_admin, minimal, async {
         let command = UserCommand::Update {
@@ -474,7 +481,7 @@ async fn update_user(
             active: body.is_active,
             password_reset: new_hash.is_some(),
             actor_id: Some(principal.user_id),
-            // Counting scans the users; only a change that may remove an admin needs it.
+            // Counting scans the users; a profile-only change cannot remove an admin.
             other_active_admins: match may_remove_admin {
                 true => other_active_admins(&state.pool, id).await?,
                 false => u64::MAX,
@@ -483,7 +490,7 @@ async fn update_user(
         };
         state
             .commands
-            .execute::<User>(&id.to_string(), command, &meta)
+            .execute_with::<User>(&id.to_string(), command, &meta, side_writes)
             .await
             .map_err(user_command_error)
     })
@@ -497,17 +504,18 @@ async fn update_user(
             return Err(error);
         }
     };
-    if let Some(hash) = new_hash {
-        sqlx::query(
-            "UPDATE credentials SET password_hash = $2, updated_at = now() WHERE user_id = $1",
-        )
-        .bind(id)
-        .bind(hash)
-        .execute(&state.pool)
-        .await?;
-    }
-    if new_email.is_some() {
-        release_handles(&state.pool, id, &[("email", current.email.as_str())]).await?;
+    // A deactivated account, or one whose password an admin reset, keeps no session: a
+    // reactivation must not bring an old (possibly stolen) session back.
+    let revoke = match (body.is_active, new_hash.is_some()) {
+        (Some(false), _) => Some(RevocationReason::AccountDeactivated),
+        (_, true) => Some(RevocationReason::PasswordChanged),
+        _ => None,
+    };
+    if let Some(reason) = revoke {
+        let revoked = revoke_sessions(&state, id, None, reason, &meta).await?;
+        if !minimal {
+            state.settle(revoked, SESSIONS).await?;
+        }
     }
     if minimal {
         return Ok(
@@ -531,39 +539,28 @@ async fn delete_user(
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<impl IntoResponse> {
     state.settle_request(&headers, USERS).await?;
-    let current = find_user(&state.pool, id)
+    find_user(&state.pool, id)
         .await?
         .ok_or_else(|| ApiError::not_found("user"))?;
-    let may_remove_admin = current.role == "admin" && current.is_active;
-    let position = with_admin_lock(&state, may_remove_admin, wants_minimal(&headers), async {
+    let position = with_admin_lock(&state, true, wants_minimal(&headers), async {
         let command = UserCommand::Delete {
             actor_id: Some(principal.user_id),
             other_active_admins: other_active_admins(&state.pool, id).await?,
             at: Utc::now(),
         };
+        // Handles, hash and refresh tokens go in the same transaction as `UserDeleted`.
+        let side_writes = vec![SideWrite::ForgetUser { user_id: id }];
         state
             .commands
-            .execute::<User>(&id.to_string(), command, &meta)
+            .execute_with::<User>(&id.to_string(), command, &meta, side_writes)
             .await
             .map_err(user_command_error)
     })
     .await?;
-    release_handles(
-        &state.pool,
-        id,
-        &[
-            ("username", current.username.as_str()),
-            ("email", current.email.as_str()),
-        ],
-    )
-    .await?;
-    sqlx::query("DELETE FROM credentials WHERE user_id = $1")
-        .bind(id)
-        .execute(&state.pool)
-        .await?;
-    sqlx::query("DELETE FROM refresh_tokens WHERE user_id = $1")
-        .bind(id)
-        .execute(&state.pool)
-        .await?;
+    let revoked =
+        revoke_sessions(&state, id, None, RevocationReason::AccountDeleted, &meta).await?;
+    if !wants_minimal(&headers) {
+        state.settle(revoked, SESSIONS).await?;
+    }
     Ok(Positioned(position, StatusCode::NO_CONTENT))
 }

@@ -177,10 +177,11 @@ async fn deactivated_user_and_demoted_admin_lose_access_on_the_next_request() {
         )
         .await;
     assert_eq!(response.status(), StatusCode::OK);
+    // Deactivation ends the account's sessions: its token is refused at once.
     assert_error(
         app.get("/api/v1/auth/me", &op_token).await,
         StatusCode::UNAUTHORIZED,
-        "AUTHENTICATION_FAILED",
+        "TOKEN_INVALID",
     )
     .await;
     assert_error(

@@ -6,6 +6,6 @@ mod common;
 mod audit;
 mod auth;
 mod malformed;
+mod openapi;
 mod permissions;
 mod users;
-mod openapi;
