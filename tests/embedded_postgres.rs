@@ -1,7 +1,8 @@
 //! The embedded PostgreSQL cluster: first start, restart with data kept, takeover of a server left
 //! running, stale pid files (killed, gone or recycled postmaster pids), data dirs too long for a unix
 //! socket path, a data dir that user postgres cannot reach when run as root, and tools attaching to
-//! the server of a running dcp without taking it over.
+//! the server of a running dcp without taking it over; a second server on the same data dir is
+//! refused.
 
 use std::path::{Path, PathBuf};
 
@@ -322,4 +323,33 @@ async fn as_root_a_data_dir_user_postgres_cannot_reach_fails_with_a_clear_messag
         error.contains("traversable by it"),
         "unclear error: {error}"
     );
+}
+
+#[tokio::test]
+async fn a_second_server_on_the_same_data_dir_is_refused() {
+    let dir = TempDir::new();
+    let mut settings = dcp::config::Settings::for_tests("postgres://unused/none", dir.0.clone());
+    settings.database_url = None;
+    let (pool, first) = dcp::db::open(&settings).await.expect("first server");
+    let second = dcp::db::open(&settings).await;
+    let message = match second {
+        Ok(_) => panic!("a second server was allowed on the same data dir"),
+        Err(error) => format!("{error:#}"),
+    };
+    assert!(
+        message.contains("another dcp server is running"),
+        "{message}"
+    );
+    // The first server's database is untouched.
+    let one: i32 = sqlx::query_scalar("SELECT 1")
+        .fetch_one(&pool)
+        .await
+        .expect("still up");
+    assert_eq!(one, 1);
+    pool.close().await;
+    first.close().await.expect("stop");
+    // Once it has stopped, the data dir is free again.
+    let (pool, again) = dcp::db::open(&settings).await.expect("restart");
+    pool.close().await;
+    again.close().await.expect("stop again");
 }

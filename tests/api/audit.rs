@@ -345,3 +345,17 @@ async fn the_raw_event_stream_reads_in_log_order() {
     assert_eq!(unique.len(), positions.len());
     assert!(all.iter().all(|e| e["metadata"]["request_id"].is_string()));
 }
+
+#[tokio::test]
+async fn out_of_range_times_are_refused() {
+    let app = spawn_app().await;
+    for query in [
+        "since=-5000-01-01T00:00:00Z",
+        "until=+20000-01-01T00:00:00Z",
+    ] {
+        let response = app
+            .get(&format!("/api/v1/audit-logs?{query}"), &app.admin_token)
+            .await;
+        assert_error(response, StatusCode::BAD_REQUEST, "VALIDATION_ERROR").await;
+    }
+}

@@ -399,3 +399,108 @@ async fn demo_users_exist_only_when_asked_for() {
         ]
     );
 }
+
+#[tokio::test]
+async fn parallel_guesses_cannot_outrun_the_throttle() {
+    let app = spawn_app().await;
+    app.create_user("parallel", "viewer", "parallel-password-1")
+        .await;
+    let mut attempts = Vec::new();
+    for i in 0..24 {
+        let client = app.client.clone();
+        let url = app.url("/api/v1/auth/login");
+        attempts.push(tokio::spawn(async move {
+            client
+                .post(url)
+                .json(&json!({"username": "parallel", "password": format!("guess-{i}")}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }));
+    }
+    let mut guesses_checked = 0;
+    for attempt in attempts {
+        match attempt.await.unwrap() {
+            StatusCode::UNAUTHORIZED => guesses_checked += 1,
+            StatusCode::TOO_MANY_REQUESTS => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    // One attempt per account at a time, and each failure counts before the next:
+    // the free failures plus the one that starts the wait, never the whole burst.
+    assert!(
+        guesses_checked <= 6,
+        "{guesses_checked} guesses were checked"
+    );
+    // The same account by email shares the budget: counting on from the burst, the sixth
+    // failure in all starts the wait.
+    loop {
+        let response = app.login("parallel@example.com", "still-guessing").await;
+        match response.status() {
+            StatusCode::UNAUTHORIZED => guesses_checked += 1,
+            StatusCode::TOO_MANY_REQUESTS => break,
+            other => panic!("unexpected {other}"),
+        }
+        assert!(guesses_checked <= 6, "the throttle never engaged");
+    }
+    assert_eq!(guesses_checked, 6);
+}
+
+#[tokio::test]
+async fn an_admin_password_reset_ends_the_users_sessions() {
+    let app = spawn_app().await;
+    let (user, token) = app.user_with_token("resetme", "operator").await;
+    let path = format!("/api/v1/users/{}", user["id"].as_str().unwrap());
+    let response = app
+        .request(
+            Method::PATCH,
+            &path,
+            Some(&app.admin_token),
+            Some(json!({"password": "a-new-password-1"})),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_error(
+        app.get("/api/v1/auth/me", &token).await,
+        StatusCode::UNAUTHORIZED,
+        "TOKEN_INVALID",
+    )
+    .await;
+    let login = app.login_ok("resetme", "a-new-password-1").await;
+    assert_eq!(login["user"]["must_change_password"], true);
+}
+
+#[tokio::test]
+async fn head_requests_follow_the_get_rules() {
+    let app = spawn_app().await;
+    let health = app.request(Method::HEAD, "/health", None, None).await;
+    assert_eq!(health.status(), StatusCode::OK);
+    let users = app.request(Method::HEAD, "/api/v1/users", None, None).await;
+    assert_eq!(users.status(), StatusCode::UNAUTHORIZED);
+    let users = app
+        .request(Method::HEAD, "/api/v1/users", Some(&app.admin_token), None)
+        .await;
+    assert_eq!(users.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_user_who_keeps_being_refused_is_slowed_down() {
+    let app = spawn_app().await;
+    let (_, token) = app.user_with_token("pest", "viewer").await;
+    let mut statuses = Vec::new();
+    for _ in 0..40 {
+        statuses.push(app.get("/api/v1/users", &token).await.status());
+    }
+    let denied = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::FORBIDDEN)
+        .count();
+    let throttled = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!(denied + throttled, 40);
+    assert!((30..=32).contains(&denied), "{denied} denials recorded");
+    assert!(throttled > 0);
+}
