@@ -68,6 +68,7 @@ pub struct AuditQuery {
     /// Page size (1–1000, default 100). For exports: the most entries (default all, at most 1,000,000).
     pub limit: Option<i64>,
     /// `json` (default, paginated), `csv` or `ndjson` (downloads).
+    #[param(inline)]
     pub format: Option<ExportFormat>,
 }
 
