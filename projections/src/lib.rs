@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod log;
 pub mod metadata;
+pub mod progress;
 pub mod runner;
 pub mod sessions;
 pub mod users;

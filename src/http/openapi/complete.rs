@@ -1,11 +1,8 @@
-//! The OpenAPI document: generated from the handlers' annotations, then completed from the
-//! permission table, the error table and the read-your-writes rules, so that what it says
-//! about security, errors and headers is derived from what the server enforces.
+//! Completes the generated document from the tables the server enforces: security and
+//! roles from the permission table, error responses from the error table, and the
+//! read-your-writes headers.
 
-use std::sync::OnceLock;
-
-use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
+use axum::http::StatusCode;
 use dcp_aggregates::Role;
 use serde_json::json;
 use utoipa::openapi::extensions::Extensions;
@@ -13,29 +10,15 @@ use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn, PathItem};
 use utoipa::openapi::response::Response;
 use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, SchemaType, Type};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
-use utoipa::openapi::{
-    Components, Content, InfoBuilder, OpenApi, OpenApiBuilder, Ref, RefOr, Required, Schema,
+use utoipa::openapi::security::SecurityRequirement;
+use utoipa::openapi::{Components, Content, OpenApi, Ref, RefOr, Required, Schema};
+
+use crate::http::error::ErrorCode;
+use crate::http::permissions::{access_for, Access};
+
+use super::{
+    ACCESS_EXTENSION, BEARER_SCHEME, ERROR_CODES_EXTENSION, ERROR_SCHEMA, ROLES_EXTENSION,
 };
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
-
-use super::error::ErrorCode;
-use super::permissions::{access_for, Access};
-use super::AppState;
-
-static DOCUMENT: OnceLock<String> = OnceLock::new();
-
-/// The component schema of the error body.
-pub const ERROR_SCHEMA: &str = "Error";
-/// The security scheme of signed-in routes.
-pub const BEARER_SCHEME: &str = "bearer";
-/// Operation extension: `public`, `signed-in` or `roles`.
-pub const ACCESS_EXTENSION: &str = "x-dcp-access";
-/// Operation extension: the roles allowed (every role for a signed-in route).
-pub const ROLES_EXTENSION: &str = "x-dcp-roles";
-/// Response extension: the error codes the response can carry.
-pub const ERROR_CODES_EXTENSION: &str = "x-dcp-error-codes";
 
 const REQUEST_ID: &str = "X-Request-Id";
 const POSITION: &str = "X-Dcp-Position";
@@ -72,45 +55,6 @@ const PREFER_MINIMAL_COMMANDS: &[(&str, &str)] = &[
 /// The access of a route missing from the permission table: refused to everyone.
 const NOBODY: Access = Access::Roles(&[]);
 
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(openapi_json))
-}
-
-/// Title, version and the bearer scheme; paths are added by the routers.
-pub fn base_document() -> OpenApi {
-    let mut doc = OpenApiBuilder::new()
-        .info(
-            InfoBuilder::new()
-                .title("dcp — Docker Control Platform API")
-                .version(env!("CARGO_PKG_VERSION"))
-                .description(Some(
-                    "Every change is a command recorded as events. Errors: \
-                     {\"error\":{\"code\",\"message\",\"details\",\"field\"},\"status\":\"error\",\"request_id\"}. \
-                     Command responses carry X-Dcp-Position; reads accept X-Dcp-Min-Position.",
-                ))
-                .build(),
-        )
-        .build();
-    let components = doc.components.get_or_insert_with(Default::default);
-    components.add_security_scheme(
-        BEARER_SCHEME,
-        SecurityScheme::Http(
-            HttpBuilder::new()
-                .scheme(HttpAuthScheme::Bearer)
-                .bearer_format("JWT")
-                .build(),
-        ),
-    );
-    doc
-}
-
-/// Completes the document and keeps it for the handler.
-pub fn install(mut document: OpenApi) {
-    complete(&mut document);
-    let json = document.to_json().unwrap_or_else(|_| "{}".into());
-    let _ = DOCUMENT.set(json);
-}
-
 /// One operation of the document, with what the tables say about it.
 struct Route<'a> {
     method: &'static str,
@@ -137,7 +81,7 @@ impl Route<'_> {
 
 /// Adds security, access, header parameters, error responses and response headers to
 /// every operation, from the permission and error tables.
-fn complete(document: &mut OpenApi) {
+pub(super) fn complete(document: &mut OpenApi) {
     add_shared_components(document.components.get_or_insert_with(Default::default));
     for (path, item) in document.paths.paths.iter_mut() {
         for (method, operation) in operations_mut(item) {
@@ -525,11 +469,4 @@ fn add_response_header(response: &mut Response, name: &str) {
             RefOr::Ref(Ref::new(format!("#/components/headers/{name}"))),
         );
     }
-}
-
-/// This document.
-#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta", responses((status = 200, description = "the OpenAPI 3.1 document")))]
-async fn openapi_json() -> impl IntoResponse {
-    let body = DOCUMENT.get().cloned().unwrap_or_else(|| "{}".into());
-    ([(header::CONTENT_TYPE, "application/json")], body)
 }
