@@ -359,3 +359,67 @@ async fn out_of_range_times_are_refused() {
         assert_error(response, StatusCode::BAD_REQUEST, "VALIDATION_ERROR").await;
     }
 }
+
+/// `dcp replay` prints the stored events as NDJSON in log order, and `dcp projections
+/// status` reports every projection; both against the server's database.
+#[tokio::test]
+async fn the_replay_and_status_commands_read_the_store() {
+    let app = spawn_app().await;
+    let user = app
+        .create_user("replayed", "viewer", "replayed-password-1")
+        .await;
+    let run = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_dcp"))
+            .args(args)
+            .env("DATABASE_URL", &app.database_url)
+            .env("RUST_LOG", "error")
+            .output()
+            .expect("run dcp");
+        assert!(
+            output.status.success(),
+            "dcp {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).expect("utf-8 output")
+    };
+    let replay = run(&["replay"]);
+    let events: Vec<Value> = replay
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(events.len() as i64, stored);
+    let order: Vec<(u64, i64)> = events
+        .iter()
+        .map(|e| {
+            (
+                e["transaction_id"].as_u64().unwrap(),
+                e["global_position"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "not in log order");
+    assert!(events
+        .iter()
+        .any(|e| e["event_type"] == "UserCreated" && e["aggregate_id"] == user["id"]));
+    // --after continues after a position, --limit stops early.
+    let first = events[0]["global_position"].as_i64().unwrap().to_string();
+    let rest = run(&["replay", "--after", &first, "--limit", "2"]);
+    let rest: Vec<Value> = rest
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(rest.len(), 2);
+    assert_eq!(rest[0]["global_position"], events[1]["global_position"]);
+
+    let status = run(&["projections", "status"]);
+    for name in ["users", "sessions", "audit_log"] {
+        assert!(
+            status.lines().any(|line| line.starts_with(name)),
+            "{name} missing:\n{status}"
+        );
+    }
+}
