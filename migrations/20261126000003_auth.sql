@@ -26,6 +26,8 @@ CREATE TABLE refresh_tokens
     user_id    uuid        NOT NULL,
     issued_at  timestamptz NOT NULL DEFAULT now(),
     expires_at timestamptz NOT NULL,
-    used_at    timestamptz
+    used_at    timestamptz,
+    -- 'rotation' (traded for a new token) or 'revocation' (logout, revoked session).
+    spent_by   text
 );
 CREATE INDEX refresh_tokens_session ON refresh_tokens (session_id);

@@ -55,6 +55,11 @@ pub struct Settings {
     #[arg(long, env = "DCP_SESSION_TTL_SECS", default_value_t = 7 * 24 * 3600)]
     pub session_ttl_secs: u64,
 
+    /// Seconds during which a just-traded refresh token is honoured again (tabs refreshing
+    /// at once); presented later it counts as reuse and revokes the session.
+    #[arg(long, env = "DCP_REFRESH_REUSE_GRACE_SECS", default_value_t = 10)]
+    pub refresh_reuse_grace_secs: u64,
+
     /// Directory of the built web UI (`web/dist`).
     #[arg(long, env = "DCP_WEB_DIR", default_value = "web/dist")]
     pub web_dir: PathBuf,
@@ -84,6 +89,7 @@ impl Settings {
             cors_origins: vec!["http://localhost:5173".into()],
             access_token_ttl_secs: 600,
             session_ttl_secs: 7 * 24 * 3600,
+            refresh_reuse_grace_secs: 10,
             web_dir: PathBuf::from("web/dist"),
             db_max_connections: 16,
             secure_cookies: false,
@@ -92,6 +98,10 @@ impl Settings {
 
     pub fn access_token_ttl(&self) -> Duration {
         Duration::from_secs(self.access_token_ttl_secs.max(30))
+    }
+
+    pub fn refresh_reuse_grace(&self) -> Duration {
+        Duration::from_secs(self.refresh_reuse_grace_secs.min(300))
     }
 
     pub fn session_ttl(&self) -> Duration {

@@ -3,6 +3,8 @@
 //! (the whole rotation family).
 
 use base64::Engine;
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
@@ -57,36 +59,55 @@ pub enum Redemption {
     Invalid,
 }
 
-/// Spends `token` and issues its replacement, atomically. Exactly one of two concurrent
-/// redemptions of the same token can succeed; the other counts as reuse.
-pub async fn redeem(pool: &PgPool, token: &str) -> Result<Redemption, sqlx::Error> {
+/// Spends `token` and issues its replacement, atomically. A token traded in less than
+/// `grace` ago is honoured again with another replacement: two browser tabs refreshing at
+/// the same moment is not theft. Presented later, or after a revocation, it is reuse.
+pub async fn redeem(
+    pool: &PgPool,
+    token: &str,
+    grace: Duration,
+) -> Result<Redemption, sqlx::Error> {
     if !token.starts_with(PREFIX) || token.len() > 128 {
         return Ok(Redemption::Invalid);
     }
     let hash = digest(token);
     let mut tx = pool.begin().await?;
     let spent: Option<(Uuid, Uuid, DateTime<Utc>)> = sqlx::query_as(
-        "UPDATE refresh_tokens SET used_at = now() WHERE token_hash = $1 AND used_at IS NULL \
+        "UPDATE refresh_tokens SET used_at = now(), spent_by = 'rotation' WHERE token_hash = $1 AND used_at IS NULL \
          RETURNING session_id, user_id, expires_at",
     )
     .bind(&hash)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some((session_id, user_id, expires_at)) = spent else {
-        let previous: Option<(Uuid, Uuid)> =
-            sqlx::query_as("SELECT session_id, user_id FROM refresh_tokens WHERE token_hash = $1")
-                .bind(&hash)
-                .fetch_optional(&mut *tx)
-                .await?;
-        tx.commit().await?;
-        return Ok(match previous {
-            Some((session_id, user_id)) => Redemption::Reused {
-                session_id,
-                user_id,
-            },
-            None => Redemption::Invalid,
-        });
+    let spent = match spent {
+        Some(spent) => spent,
+        None => {
+            let previous: Option<(Uuid, Uuid, DateTime<Utc>, bool)> = sqlx::query_as(
+                "SELECT session_id, user_id, expires_at, \
+                 (spent_by = 'rotation' AND used_at > now() - make_interval(secs => $2)) AS within_grace \
+                 FROM refresh_tokens WHERE token_hash = $1",
+            )
+            .bind(&hash)
+            .bind(grace.as_secs_f64())
+            .fetch_optional(&mut *tx)
+            .await?;
+            match previous {
+                Some((session_id, user_id, expires_at, true)) => (session_id, user_id, expires_at),
+                Some((session_id, user_id, _, false)) => {
+                    tx.commit().await?;
+                    return Ok(Redemption::Reused {
+                        session_id,
+                        user_id,
+                    });
+                }
+                None => {
+                    tx.commit().await?;
+                    return Ok(Redemption::Invalid);
+                }
+            }
+        }
     };
+    let (session_id, user_id, expires_at) = spent;
     if expires_at <= Utc::now() {
         tx.commit().await?;
         return Ok(Redemption::Invalid);
@@ -111,7 +132,7 @@ pub async fn redeem(pool: &PgPool, token: &str) -> Result<Redemption, sqlx::Erro
 /// Spends every token of a session (logout, revocation).
 pub async fn spend_session(pool: &PgPool, session_id: Uuid) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE refresh_tokens SET used_at = now() WHERE session_id = $1 AND used_at IS NULL",
+        "UPDATE refresh_tokens SET used_at = now(), spent_by = 'revocation' WHERE session_id = $1 AND used_at IS NULL",
     )
     .bind(session_id)
     .execute(pool)

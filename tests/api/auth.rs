@@ -48,7 +48,8 @@ async fn wrong_password_and_unknown_user_get_the_same_401() {
 
 #[tokio::test]
 async fn refresh_rotates_and_reuse_revokes_the_family() {
-    let app = spawn_app().await;
+    // No grace: any second use of a traded token is reuse.
+    let app = spawn_app_with(|settings| settings.refresh_reuse_grace_secs = 0).await;
     let login = app.login_ok("admin", ADMIN_PASSWORD).await;
     let first = login["refresh_token"].as_str().unwrap().to_string();
     let refresh = |token: String| {
@@ -101,6 +102,62 @@ async fn refresh_rotates_and_reuse_revokes_the_family() {
         audit["items"][0]["details"]["reason"],
         "refresh_token_reuse"
     );
+}
+
+/// Two tabs refreshing with the same token at once both get tokens; the same token
+/// presented after the grace window is reuse and revokes the session.
+#[tokio::test]
+async fn concurrent_refreshes_within_the_grace_window_are_not_reuse() {
+    let app = spawn_app_with(|settings| settings.refresh_reuse_grace_secs = 2).await;
+    let login = app.login_ok("admin", ADMIN_PASSWORD).await;
+    let token = login["refresh_token"].as_str().unwrap().to_string();
+    let tabs: Vec<_> = (0..2)
+        .map(|_| {
+            let client = app.client.clone();
+            let url = app.url("/api/v1/auth/refresh");
+            let token = token.clone();
+            tokio::spawn(async move {
+                client
+                    .post(url)
+                    .json(&json!({"refresh_token": token}))
+                    .send()
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut access = Vec::new();
+    for tab in tabs {
+        let response = tab.await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let body: Value = response.json().await.unwrap();
+        access.push(body["access_token"].as_str().unwrap().to_string());
+    }
+    for token in &access {
+        assert_eq!(
+            app.get("/api/v1/auth/me", token).await.status(),
+            StatusCode::OK
+        );
+    }
+    // After the window the old token is reuse: the session ends for every tab.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let late = app
+        .request(
+            Method::POST,
+            "/api/v1/auth/refresh",
+            None,
+            Some(json!({"refresh_token": token})),
+        )
+        .await;
+    assert_error(late, StatusCode::UNAUTHORIZED, "TOKEN_INVALID").await;
+    for token in &access {
+        assert_error(
+            app.get("/api/v1/auth/me", token).await,
+            StatusCode::UNAUTHORIZED,
+            "TOKEN_INVALID",
+        )
+        .await;
+    }
 }
 
 #[tokio::test]

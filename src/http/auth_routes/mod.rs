@@ -207,7 +207,7 @@ async fn refresh_tokens(
         .and_then(|body| body.refresh_token)
         .or_else(|| cookie_token(&headers))
         .ok_or_else(|| ApiError::new(ErrorCode::TokenInvalid, "a refresh token is required"))?;
-    match refresh::redeem(&state.pool, &token).await? {
+    match refresh::redeem(&state.pool, &token, state.settings.refresh_reuse_grace()).await? {
         Redemption::Invalid => Err(ApiError::new(
             ErrorCode::TokenInvalid,
             "the refresh token is invalid or expired",

@@ -157,7 +157,7 @@ pub async fn revoke_sessions(
         }
     }
     // Tokens of sessions the read model has not shown yet are spent too.
-    sqlx::query("UPDATE refresh_tokens SET used_at = now() WHERE user_id = $1 AND used_at IS NULL AND session_id IS DISTINCT FROM $2")
+    sqlx::query("UPDATE refresh_tokens SET used_at = now(), spent_by = 'revocation' WHERE user_id = $1 AND used_at IS NULL AND session_id IS DISTINCT FROM $2")
         .bind(user_id)
         .bind(except)
         .execute(&state.pool)
