@@ -36,6 +36,8 @@ impl Application {
     /// Connects (or starts the embedded database), migrates, starts the projection
     /// runners, creates the first users and binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        crate::http::context::TrustedProxies::parse(&settings.trusted_proxies)
+            .map_err(|error| anyhow::anyhow!("DCP_TRUSTED_PROXIES: {error}"))?;
         let settings = Arc::new(settings);
         let (pool, database) = db::open(&settings).await?;
         db::migrate(&pool).await?;

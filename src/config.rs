@@ -47,6 +47,16 @@ pub struct Settings {
     )]
     pub cors_origins: Vec<String>,
 
+    /// Proxies (addresses or CIDR blocks, comma-separated) whose `X-Forwarded-For` names the
+    /// client; requests from anywhere else are attributed to their peer address.
+    #[arg(
+        long,
+        env = "DCP_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        default_value = ""
+    )]
+    pub trusted_proxies: Vec<String>,
+
     /// Lifetime of an access token, in seconds.
     #[arg(long, env = "DCP_ACCESS_TOKEN_TTL_SECS", default_value_t = 600)]
     pub access_token_ttl_secs: u64,
@@ -87,6 +97,7 @@ impl Settings {
             )),
             jwt_secret_file: None,
             cors_origins: vec!["http://localhost:5173".into()],
+            trusted_proxies: vec![],
             access_token_ttl_secs: 600,
             session_ttl_secs: 7 * 24 * 3600,
             refresh_reuse_grace_secs: 10,

@@ -4,7 +4,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
-use axum::extract::{ConnectInfo, MatchedPath, Request};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{header, HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -36,8 +36,81 @@ fn loggable_path(request: &Request) -> String {
     request.uri().path().to_string()
 }
 
+/// Proxies whose `X-Forwarded-For` is believed (`DCP_TRUSTED_PROXIES`: addresses or CIDR
+/// blocks). Without any, the peer address is the client.
+#[derive(Debug, Clone, Default)]
+pub struct TrustedProxies(Vec<(IpAddr, u8)>);
+
+impl TrustedProxies {
+    /// Parses `10.0.0.0/8`, `127.0.0.1`, `fd00::/8`, …; a bad entry is an error naming it.
+    pub fn parse(entries: &[String]) -> Result<Self, String> {
+        let mut blocks = Vec::new();
+        for entry in entries.iter().map(|e| e.trim()).filter(|e| !e.is_empty()) {
+            let (address, bits) = match entry.split_once('/') {
+                Some((address, bits)) => (address, Some(bits)),
+                None => (entry, None),
+            };
+            let address: IpAddr = address
+                .parse()
+                .map_err(|_| format!("'{entry}' is not an IP address or CIDR block"))?;
+            let max = if address.is_ipv4() { 32 } else { 128 };
+            let bits = match bits {
+                None => max,
+                Some(bits) => bits
+                    .parse::<u8>()
+                    .ok()
+                    .filter(|b| *b <= max)
+                    .ok_or_else(|| format!("'{entry}' has a bad prefix length"))?,
+            };
+            blocks.push((address.to_canonical(), bits));
+        }
+        Ok(TrustedProxies(blocks))
+    }
+
+    fn trusts(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.0.iter().any(|(block, bits)| match (block, ip) {
+            (IpAddr::V4(block), IpAddr::V4(ip)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(*bits)).unwrap_or(0);
+                u32::from(*block) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(block), IpAddr::V6(ip)) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(*bits)).unwrap_or(0);
+                u128::from(*block) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        })
+    }
+
+    /// The client: the peer, or, when the peer is a trusted proxy, the nearest address in
+    /// `X-Forwarded-For` that is not itself a trusted proxy.
+    pub fn client_ip(&self, peer: IpAddr, headers: &axum::http::HeaderMap) -> IpAddr {
+        let peer = peer.to_canonical();
+        if !self.trusts(peer) {
+            return peer;
+        }
+        let forwarded: Vec<IpAddr> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|hop| hop.trim().parse::<IpAddr>().ok())
+            .collect();
+        forwarded
+            .into_iter()
+            .rev()
+            .map(|hop| hop.to_canonical())
+            .find(|hop| !self.trusts(*hop))
+            .unwrap_or(peer)
+    }
+}
+
 /// Sets up the request context and span, and logs each request once when it completes.
-pub async fn request_context(mut request: Request, next: Next) -> Response {
+pub async fn request_context(
+    State(proxies): State<std::sync::Arc<TrustedProxies>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let request_id = request
         .headers()
         .get(&REQUEST_ID_HEADER)
@@ -48,7 +121,7 @@ pub async fn request_context(mut request: Request, next: Next) -> Response {
     let client_ip = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip().to_canonical());
+        .map(|ConnectInfo(addr)| proxies.client_ip(addr.ip(), request.headers()));
     let user_agent = request
         .headers()
         .get(header::USER_AGENT)
@@ -135,7 +208,48 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use super::acceptable_request_id;
+    use super::{acceptable_request_id, TrustedProxies};
+    use axum::http::HeaderMap;
+    use std::net::IpAddr;
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let proxies = TrustedProxies::parse(&["10.0.0.0/8".into(), "fd00::1".into()]).unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            "203.0.113.9, 198.51.100.7, 10.1.2.3".parse().unwrap(),
+        );
+        // The nearest hop that is not a trusted proxy is the client.
+        assert_eq!(
+            proxies.client_ip(ip("10.9.9.9"), &headers),
+            ip("198.51.100.7")
+        );
+        assert_eq!(
+            proxies.client_ip(ip("::ffff:10.9.9.9"), &headers),
+            ip("198.51.100.7")
+        );
+        // An untrusted peer cannot claim another address.
+        assert_eq!(
+            proxies.client_ip(ip("192.0.2.1"), &headers),
+            ip("192.0.2.1")
+        );
+        // No header, or only proxies: the peer.
+        assert_eq!(
+            proxies.client_ip(ip("fd00::1"), &HeaderMap::new()),
+            ip("fd00::1")
+        );
+        assert_eq!(
+            TrustedProxies::default().client_ip(ip("10.9.9.9"), &headers),
+            ip("10.9.9.9")
+        );
+        assert!(TrustedProxies::parse(&["10.0.0.0/33".into()]).is_err());
+        assert!(TrustedProxies::parse(&["proxy.local".into()]).is_err());
+    }
 
     #[test]
     fn request_ids_from_clients_are_filtered() {

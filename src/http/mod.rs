@@ -169,6 +169,13 @@ fn web_ui(settings: &Settings) -> Router {
 
 /// The complete application router.
 pub fn router(state: AppState) -> Router {
+    let proxies = Arc::new(
+        context::TrustedProxies::parse(&state.settings.trusted_proxies).unwrap_or_else(|error| {
+            // Settings are checked at startup (`Application::build`); this is a last guard.
+            tracing::error!(%error, "ignoring DCP_TRUSTED_PROXIES");
+            context::TrustedProxies::default()
+        }),
+    );
     let (api, document) = api_routes().split_for_parts();
     openapi::install(document);
     let api = api
@@ -192,5 +199,8 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(context::security_headers))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(middleware::from_fn(error::render_errors))
-        .layer(middleware::from_fn(context::request_context))
+        .layer(middleware::from_fn_with_state(
+            proxies,
+            context::request_context,
+        ))
 }

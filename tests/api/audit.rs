@@ -423,3 +423,39 @@ async fn the_replay_and_status_commands_read_the_store() {
         );
     }
 }
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_forwarded_client_is_audited() {
+    let app =
+        spawn_app_with(|settings| settings.trusted_proxies = vec!["127.0.0.0/8".into()]).await;
+    let response = app
+        .client
+        .post(app.url("/api/v1/auth/login"))
+        .header("x-forwarded-for", "198.51.100.7")
+        .json(&json!({"username": "admin", "password": "wrong-password"}))
+        .send()
+        .await
+        .unwrap();
+    let request_id = request_id(&response);
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let entry = eventually(std::time::Duration::from_secs(10), || {
+        let app = &app;
+        let request_id = request_id.clone();
+        async move {
+            let page = app
+                .get_json(
+                    "/api/v1/audit-logs?action=auth.login_failed",
+                    &app.admin_token,
+                )
+                .await;
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["request_id"] == request_id.as_str())
+                .cloned()
+        }
+    })
+    .await;
+    assert_eq!(entry["ip_address"], "198.51.100.7");
+}
