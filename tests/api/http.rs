@@ -1,0 +1,122 @@
+//! Cross-cutting HTTP behaviour: request ids, security headers, CORS, health checks.
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+use crate::common::*;
+
+#[tokio::test]
+async fn every_response_has_a_request_id_and_the_security_headers() {
+    let app = spawn_app().await;
+    for (method, path) in [
+        (Method::GET, "/health"),
+        (Method::GET, "/api/v1/nope"),
+        (Method::GET, "/api/v1/users"),
+        (Method::GET, "/"),
+    ] {
+        let response = app.request(method, path, None, None).await;
+        let headers = response.headers();
+        assert!(headers.get("x-request-id").is_some(), "{path}");
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(headers["x-frame-options"], "DENY", "{path}");
+        assert_eq!(
+            headers["referrer-policy"], "strict-origin-when-cross-origin",
+            "{path}"
+        );
+        assert!(
+            headers["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("frame-ancestors 'none'"),
+            "{path}"
+        );
+        if path.starts_with("/api") {
+            assert_eq!(headers["cache-control"], "no-store", "{path}");
+        }
+    }
+    // A well-formed request id from the client is kept; anything else is replaced.
+    let kept = app
+        .client
+        .get(app.url("/health"))
+        .header("x-request-id", "client-chosen-id-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(kept.headers()["x-request-id"], "client-chosen-id-123");
+    let replaced = app
+        .client
+        .get(app.url("/health"))
+        .header("x-request-id", "bad id with spaces")
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(replaced.headers()["x-request-id"], "bad id with spaces");
+}
+
+#[tokio::test]
+async fn cors_allows_only_the_configured_origins() {
+    let app = spawn_app().await;
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(Method::OPTIONS, app.url("/api/v1/users"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type",
+            )
+            .send()
+    };
+    let allowed = preflight("http://localhost:5173").await.unwrap();
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "http://localhost:5173"
+    );
+    assert_eq!(
+        allowed.headers()["access-control-allow-credentials"],
+        "true"
+    );
+    let refused = preflight("https://evil.example").await.unwrap();
+    assert!(refused
+        .headers()
+        .get("access-control-allow-origin")
+        .is_none());
+}
+
+#[tokio::test]
+async fn health_checks() {
+    let app = spawn_app().await;
+    let health: Value = app
+        .request(Method::GET, "/health", None, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "healthy");
+    let live: Value = app
+        .request(Method::GET, "/health/live", None, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(live["alive"], true);
+    let ready = app.request(Method::GET, "/health/ready", None, None).await;
+    assert_eq!(ready.status(), StatusCode::OK);
+    let ready: Value = ready.json().await.unwrap();
+    assert_eq!(ready["checks"]["database"], "ready");
+    let detailed = app.get_json("/health/detailed", &app.admin_token).await;
+    assert_eq!(
+        detailed["components"]["database"]["status"], "healthy",
+        "{detailed}"
+    );
+    assert!(detailed["components"]["database"]["response_time_ms"].is_number());
+    let projections = detailed["components"]["projections"]["projections"]
+        .as_array()
+        .unwrap();
+    let names: Vec<&str> = projections
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["audit_log", "sessions", "users"]);
+    assert!(projections.iter().all(|p| p["lag"].is_i64()));
+}
