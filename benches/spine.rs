@@ -51,7 +51,23 @@ struct Figures {
     latencies: Vec<Duration>,
 }
 
+/// A client task: the latency of every operation it completed.
+type Client = tokio::task::JoinHandle<anyhow::Result<Vec<Duration>>>;
+
 impl Figures {
+    /// Waits for the clients and puts their latencies together.
+    async fn gather(clients: Vec<Client>, started: Instant) -> anyhow::Result<Figures> {
+        let mut latencies = Vec::new();
+        for client in clients {
+            latencies.extend(client.await??);
+        }
+        Ok(Figures {
+            operations: latencies.len(),
+            elapsed: started.elapsed(),
+            latencies,
+        })
+    }
+
     fn per_second(&self) -> f64 {
         self.operations as f64 / self.elapsed.as_secs_f64()
     }
@@ -116,15 +132,7 @@ async fn raw_ceiling(
             anyhow::Ok(latencies)
         }));
     }
-    let mut latencies = Vec::new();
-    for task in tasks {
-        latencies.extend(task.await??);
-    }
-    Ok(Figures {
-        operations: latencies.len(),
-        elapsed: started.elapsed(),
-        latencies,
-    })
+    Figures::gather(tasks, started).await
 }
 
 /// 16 HTTP clients, each sending `PATCH /api/v1/users/{id}` (a profile update) over its own users.
@@ -170,15 +178,7 @@ async fn command_throughput(
             anyhow::Ok(latencies)
         }));
     }
-    let mut latencies = Vec::new();
-    for task in tasks {
-        latencies.extend(task.await??);
-    }
-    Ok(Figures {
-        operations: latencies.len(),
-        elapsed: started.elapsed(),
-        latencies,
-    })
+    Figures::gather(tasks, started).await
 }
 
 /// 16 tasks executing `UpdateProfile` through the command bus (aggregate load, decision,
@@ -212,15 +212,7 @@ async fn bus_throughput(pool: &PgPool, users: &[Uuid], seconds: u64) -> anyhow::
             anyhow::Ok(latencies)
         }));
     }
-    let mut latencies = Vec::new();
-    for task in tasks {
-        latencies.extend(task.await??);
-    }
-    Ok(Figures {
-        operations: latencies.len(),
-        elapsed: started.elapsed(),
-        latencies,
-    })
+    Figures::gather(tasks, started).await
 }
 
 async fn seed_users(pool: &PgPool, count: usize) -> anyhow::Result<Vec<Uuid>> {
