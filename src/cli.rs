@@ -32,6 +32,11 @@ pub enum Command {
         #[command(subcommand)]
         action: ProjectionAction,
     },
+    /// Manage accounts from the server's machine (recovery when no admin can log in).
+    Users {
+        #[command(subcommand)]
+        action: UserAction,
+    },
     /// Print stored events as NDJSON in global log order.
     Replay {
         /// Start after the event at this global position.
@@ -41,6 +46,13 @@ pub enum Command {
         #[arg(long)]
         limit: Option<u64>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserAction {
+    /// Give an account a new random password (printed once), end its sessions, and
+    /// require a change at its next login.
+    ResetPassword { username: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -59,6 +71,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let (pool, database) = db::open_for_tool(&cli.settings).await?;
             db::migrate(&pool).await?;
             let result = projections(&pool, action).await;
+            pool.close().await;
+            database.close().await?;
+            result
+        }
+        Command::Users { action } => {
+            let (pool, database) = db::open_for_tool(&cli.settings).await?;
+            db::migrate(&pool).await?;
+            let result = users(&pool, action).await;
             pool.close().await;
             database.close().await?;
             result
@@ -165,6 +185,17 @@ async fn projections(pool: &sqlx::PgPool, action: ProjectionAction) -> anyhow::R
                 status.events_applied,
                 status.position
             );
+            Ok(())
+        }
+    }
+}
+
+async fn users(pool: &sqlx::PgPool, action: UserAction) -> anyhow::Result<()> {
+    match action {
+        UserAction::ResetPassword { username } => {
+            let password = crate::accounts::reset_password(pool, &username).await?;
+            println!("new password for {username}: {password}");
+            println!("it is shown only once and must be changed at the next login; the account's sessions have ended");
             Ok(())
         }
     }

@@ -3,6 +3,7 @@
 //! Commands (HTTP) → events in PostgreSQL → projections (read models, audit log).
 //! See `DESIGN.md` in the shared folder for the architecture.
 
+pub mod accounts;
 pub mod app;
 pub mod auth;
 pub mod bootstrap;

@@ -89,12 +89,28 @@ async fn detailed(State(state): State<AppState>) -> ApiJson<Value> {
         }
         Err(error) => json!({ "status": "unhealthy", "error": format!("{error:#}") }),
     };
-    let healthy = database["status"] == "healthy" && projections["status"] == "healthy";
+    // Every log reader waits for the oldest running transaction of the whole cluster: one
+    // left open (by anyone) holds all projections back, so it is shown here.
+    let oldest_transaction: Option<f64> = sqlx::query_scalar(
+        "SELECT EXTRACT(EPOCH FROM max(now() - xact_start))::float8 FROM pg_stat_activity \
+         WHERE backend_xid IS NOT NULL OR backend_xmin IS NOT NULL",
+    )
+    .fetch_one(&state.pool)
+    .await
+    .ok()
+    .flatten();
+    let horizon = json!({
+        "oldest_transaction_seconds": oldest_transaction,
+        "status": if oldest_transaction.unwrap_or(0.0) > 30.0 { "held_back" } else { "healthy" },
+    });
+    let healthy = database["status"] == "healthy"
+        && projections["status"] == "healthy"
+        && horizon["status"] == "healthy";
     ApiJson(json!({
         "status": if healthy { "healthy" } else { "unhealthy" },
         "timestamp": Utc::now(),
         "uptime_seconds": state.started_at.elapsed().as_secs(),
         "version": { "api": env!("CARGO_PKG_VERSION"), "rustc": option_env!("DCP_RUSTC_VERSION").unwrap_or("unknown") },
-        "components": { "database": database, "projections": projections },
+        "components": { "database": database, "projections": projections, "log_horizon": horizon },
     }))
 }

@@ -561,3 +561,63 @@ async fn a_user_who_keeps_being_refused_is_slowed_down() {
     assert!((30..=32).contains(&denied), "{denied} denials recorded");
     assert!(throttled > 0);
 }
+
+/// `dcp users reset-password` recovers an account from the server's machine: a new
+/// password printed once, the old one and the account's sessions gone, the change audited.
+#[tokio::test]
+async fn the_cli_resets_a_password() {
+    let app = spawn_app().await;
+    let (_, token) = app.user_with_token("forgetful", "admin").await;
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_dcp"))
+        .args(["users", "reset-password", "Forgetful"])
+        .env("DATABASE_URL", &app.database_url)
+        .env("RUST_LOG", "error")
+        .output()
+        .expect("run dcp");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let password = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("new password for Forgetful: "))
+        .expect("the password is printed")
+        .trim()
+        .to_string();
+    assert_error(
+        app.login("forgetful", "forgetful-password-123").await,
+        StatusCode::UNAUTHORIZED,
+        "AUTHENTICATION_FAILED",
+    )
+    .await;
+    let login = eventually(std::time::Duration::from_secs(10), || {
+        let app = &app;
+        let password = password.clone();
+        async move {
+            let response = app.login("forgetful", &password).await;
+            if response.status() != StatusCode::OK {
+                return None;
+            }
+            let body: Value = response.json().await.unwrap();
+            (body["user"]["must_change_password"] == true).then_some(body)
+        }
+    })
+    .await;
+    assert_eq!(login["user"]["username"], "forgetful");
+    assert_error(
+        app.get("/api/v1/auth/me", &token).await,
+        StatusCode::UNAUTHORIZED,
+        "TOKEN_INVALID",
+    )
+    .await;
+    let unknown = std::process::Command::new(env!("CARGO_BIN_EXE_dcp"))
+        .args(["users", "reset-password", "nobody"])
+        .env("DATABASE_URL", &app.database_url)
+        .env("RUST_LOG", "off")
+        .output()
+        .expect("run dcp");
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no account named 'nobody'"));
+}

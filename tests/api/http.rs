@@ -119,4 +119,8 @@ async fn health_checks() {
         .collect();
     assert_eq!(names, ["audit_log", "sessions", "users"]);
     assert!(projections.iter().all(|p| p["lag"].is_i64()));
+    assert!(
+        detailed["components"]["log_horizon"]["status"].is_string(),
+        "{detailed}"
+    );
 }

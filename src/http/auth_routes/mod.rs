@@ -371,7 +371,8 @@ async fn change_password(
         .await
         .map_err(user_command_error)?;
     let last = revoke_sessions(
-        &state,
+        &state.pool,
+        &state.commands,
         principal.user_id,
         Some(principal.session_id),
         RevocationReason::PasswordChanged,

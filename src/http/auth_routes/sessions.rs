@@ -9,7 +9,7 @@ use dcp_aggregates::access_attempt::{AccessAttempt, AccessAttemptCommand, LoginF
 use dcp_aggregates::session::{RevocationReason, Session, SessionCommand, SessionError};
 use uuid::Uuid;
 
-use crate::commands::{CommandError, CommandMeta};
+use crate::commands::{CommandBus, CommandError, CommandMeta};
 use crate::http::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::extract::ApiJson;
 use crate::http::positions::Positioned;
@@ -126,7 +126,8 @@ pub(super) fn rate_limited(wait: std::time::Duration) -> ApiError {
 /// Ends every open session of `user_id` (but `except`) and spends their refresh tokens.
 /// Returns the cursor of the last revocation, for read-your-writes.
 pub async fn revoke_sessions(
-    state: &AppState,
+    pool: &sqlx::PgPool,
+    commands: &CommandBus,
     user_id: Uuid,
     except: Option<Uuid>,
     reason: RevocationReason,
@@ -137,7 +138,7 @@ pub async fn revoke_sessions(
     )
     .bind(user_id)
     .bind(except)
-    .fetch_all(&state.pool)
+    .fetch_all(pool)
     .await?;
     let mut last = None;
     for session_id in open {
@@ -145,8 +146,7 @@ pub async fn revoke_sessions(
             reason,
             at: Utc::now(),
         };
-        match state
-            .commands
+        match commands
             .execute::<Session>(&session_id.to_string(), command, meta)
             .await
         {
@@ -160,7 +160,7 @@ pub async fn revoke_sessions(
     sqlx::query("UPDATE refresh_tokens SET used_at = now(), spent_by = 'revocation' WHERE user_id = $1 AND used_at IS NULL AND session_id IS DISTINCT FROM $2")
         .bind(user_id)
         .bind(except)
-        .execute(&state.pool)
+        .execute(pool)
         .await?;
     Ok(last)
 }

@@ -328,7 +328,8 @@ async fn update_user(
         _ => None,
     };
     if let Some(reason) = revoke {
-        let revoked = revoke_sessions(&state, id, None, reason, &meta).await?;
+        let revoked =
+            revoke_sessions(&state.pool, &state.commands, id, None, reason, &meta).await?;
         if !minimal {
             state.settle(revoked, SESSIONS).await?;
         }
@@ -373,8 +374,15 @@ async fn delete_user(
             .map_err(user_command_error)
     })
     .await?;
-    let revoked =
-        revoke_sessions(&state, id, None, RevocationReason::AccountDeleted, &meta).await?;
+    let revoked = revoke_sessions(
+        &state.pool,
+        &state.commands,
+        id,
+        None,
+        RevocationReason::AccountDeleted,
+        &meta,
+    )
+    .await?;
     if !wants_minimal(&headers) {
         state.settle(revoked, SESSIONS).await?;
     }
