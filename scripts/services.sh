@@ -3,7 +3,7 @@
 # again leaves running services alone and restarts the ones that died.
 #
 # Usage: scripts/services.sh [SERVICE]...      (default: every known service)
-# Services: postgres
+# Services: postgres, dockerd (with the test image dcp-test/busybox:latest)
 #
 # Run it as root (it installs Debian packages and runs servers as their unprivileged users). As
 # another user it only checks that the packages are there, and runs the servers as that user.
@@ -22,7 +22,7 @@ set -euo pipefail
 
 SERVICES_DIR="${DCP_SERVICES_DIR:-/tmp/dcp-services}"
 TIMEOUT="${DCP_SERVICES_TIMEOUT:-60}"
-KNOWN_SERVICES=(postgres)
+KNOWN_SERVICES=(postgres dockerd)
 
 log() { printf 'services: %s\n' "$*" >&2; }
 die() {
@@ -251,6 +251,59 @@ service_postgres() {
     if ! pg_ready; then pg_start; fi
     log "postgres is ready on 127.0.0.1:$PG_PORT"
     export_setting DCP_TEST_DATABASE_URL "postgres://postgres@127.0.0.1:$PG_PORT/postgres"
+}
+
+# --- dockerd ------------------------------------------------------------------------------------
+
+TEST_IMAGE=dcp-test/busybox:latest
+
+docker_ready() { docker version >/dev/null 2>&1; }
+
+# A daemon that was killed leaves its pid files behind, and a new one then refuses to start.
+docker_remove_stale_pid_files() {
+    local file pid
+    for file in /var/run/docker.pid /var/run/docker/containerd/containerd.pid; do
+        [[ -f $file ]] || continue
+        pid=$(cat "$file" 2>/dev/null || true)
+        if [[ ! $pid =~ ^[0-9]+$ ]] || ! kill -0 "$pid" 2>/dev/null || grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null; then
+            log "removing stale $file"
+            rm -f "$file"
+        fi
+    done
+}
+
+# An image made here, as none can be pulled: a static busybox root filesystem.
+docker_build_test_image() {
+    docker image inspect "$TEST_IMAGE" >/dev/null 2>&1 && return 0
+    log "building $TEST_IMAGE from busybox-static"
+    local root applet
+    root=$(mktemp -d)
+    mkdir -p "$root/bin" "$root/tmp" "$root/etc" "$root/root"
+    cp /bin/busybox "$root/bin/busybox"
+    for applet in $("$root/bin/busybox" --list); do
+        [[ -e $root/bin/$applet ]] || ln -s busybox "$root/bin/$applet"
+    done
+    printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$root/etc/passwd"
+    printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
+    tar -C "$root" -c . | docker import -c 'CMD ["/bin/sh"]' - "$TEST_IMAGE" >/dev/null
+    rm -rf "$root"
+}
+
+service_dockerd() {
+    local missing=()
+    command -v dockerd >/dev/null || missing+=(docker.io)
+    dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
+    install_packages "${missing[@]}"
+    if ! docker_ready; then
+        is_root || die "dockerd is not running, and only root can start it"
+        docker_remove_stale_pid_files
+        log "starting dockerd"
+        setsid dockerd >"$SERVICES_DIR/dockerd.log" 2>&1 </dev/null &
+        wait_until dockerd docker_ready || fail_with_log "$SERVICES_DIR/dockerd.log" "dockerd did not start"
+    fi
+    docker_build_test_image
+    log "dockerd is ready ($(docker version --format '{{.Server.Version}}'))"
+    export_setting DCP_TEST_DOCKER_IMAGE "$TEST_IMAGE"
 }
 
 # --- main ---------------------------------------------------------------------------------------

@@ -68,6 +68,9 @@ impl Application {
             settings: settings.clone(),
             started_at: Instant::now(),
             admin_changes: tokio::sync::Mutex::new(()),
+            docker: Arc::new(crate::docker::LocalDocker::new(
+                settings.docker_host.as_deref(),
+            )),
             pool,
         }));
         // Bind first: a busy port must fail before a first admin is created whose

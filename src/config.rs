@@ -22,6 +22,10 @@ pub struct Settings {
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<SecretString>,
 
+    /// The local Docker engine (`unix:///var/run/docker.sock`, `tcp://host:2375`). Unset: the local socket.
+    #[arg(long, env = "DOCKER_HOST")]
+    pub docker_host: Option<String>,
+
     /// Password of the first admin (`admin`). Unset: a random one is printed once and must be changed.
     #[arg(long, env = "DCP_ADMIN_PASSWORD", hide_env_values = true)]
     pub admin_password: Option<SecretString>,
@@ -90,6 +94,7 @@ impl Settings {
             bind: "127.0.0.1:0".into(),
             data_dir,
             database_url: Some(SecretString::from(database_url.to_string())),
+            docker_host: std::env::var("DOCKER_HOST").ok(),
             admin_password: Some(SecretString::from("admin-password-for-tests".to_string())),
             demo_users: false,
             jwt_secret: Some(SecretString::from(

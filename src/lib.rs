@@ -11,6 +11,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod db;
+pub mod docker;
 pub mod embedded_pg;
 pub mod event_store;
 pub mod http;

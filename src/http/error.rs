@@ -34,6 +34,8 @@ pub enum ErrorCode {
     Internal,
     DatabaseUnavailable,
     ReadModelLagging,
+    DockerOperationFailed,
+    DockerUnavailable,
 }
 
 impl ErrorCode {
@@ -66,6 +68,12 @@ impl ErrorCode {
         (ErrorCode::Internal, "INTERNAL_ERROR", 500),
         (ErrorCode::DatabaseUnavailable, "DATABASE_UNAVAILABLE", 503),
         (ErrorCode::ReadModelLagging, "READ_MODEL_LAGGING", 503),
+        (
+            ErrorCode::DockerOperationFailed,
+            "DOCKER_OPERATION_FAILED",
+            502,
+        ),
+        (ErrorCode::DockerUnavailable, "DOCKER_UNAVAILABLE", 503),
     ];
 
     fn row(self) -> (&'static str, u16) {

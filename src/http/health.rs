@@ -1,4 +1,4 @@
-//! Health checks: `/health` (load balancers), `/health/live`, `/health/ready` (database)
+//! Health checks: `/health` (load balancers), `/health/live`, `/health/ready` (database, Docker)
 //! and `/health/detailed` (admins: versions, latencies, projection lag).
 
 use std::time::Instant;
@@ -13,6 +13,7 @@ use utoipa_axum::routes;
 
 use super::extract::ApiJson;
 use super::AppState;
+use crate::docker::LOCAL_HOST;
 
 pub const SERVICE: &str = "docker-control-platform";
 
@@ -51,19 +52,22 @@ async fn database_check(state: &AppState) -> Result<f64, String> {
     }
 }
 
-/// Ready to serve: the database answers.
+/// Ready to serve: the database and the local Docker engine answer.
 #[utoipa::path(get, path = "/health/ready", tag = "health",
     responses((status = 200, description = "ready"), (status = 503, description = "a dependency is not ready")))]
 async fn ready(State(state): State<AppState>) -> impl IntoResponse {
-    let database = database_check(&state).await.is_ok();
-    let status = if database {
+    let (database, docker) = tokio::join!(database_check(&state), state.docker.status(LOCAL_HOST));
+    let (database, docker) = (database.is_ok(), docker.is_ok());
+    let ready = database && docker;
+    let status = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
+    let check = |ok: bool| if ok { "ready" } else { "not_ready" };
     let body = json!({
-        "ready": database,
-        "checks": { "database": if database { "ready" } else { "not_ready" } },
+        "ready": ready,
+        "checks": { "database": check(database), "docker": check(docker) },
         "timestamp": Utc::now(),
     });
     (status, ApiJson(body))
@@ -103,14 +107,31 @@ async fn detailed(State(state): State<AppState>) -> ApiJson<Value> {
         "oldest_transaction_seconds": oldest_transaction,
         "status": if oldest_transaction.unwrap_or(0.0) > 30.0 { "held_back" } else { "healthy" },
     });
+    let docker = match state.docker.status(LOCAL_HOST).await {
+        Ok(engine) => json!({
+            "status": "healthy",
+            "response_time_ms": engine.response_time_ms,
+            "version": engine.version,
+            "api_version": engine.api_version,
+            "containers": engine.containers,
+            "images": engine.images,
+        }),
+        Err(error) => json!({ "status": "unhealthy", "error": error.to_string() }),
+    };
     let healthy = database["status"] == "healthy"
         && projections["status"] == "healthy"
-        && horizon["status"] == "healthy";
+        && horizon["status"] == "healthy"
+        && docker["status"] == "healthy";
     ApiJson(json!({
         "status": if healthy { "healthy" } else { "unhealthy" },
         "timestamp": Utc::now(),
         "uptime_seconds": state.started_at.elapsed().as_secs(),
         "version": { "api": env!("CARGO_PKG_VERSION"), "rustc": option_env!("DCP_RUSTC_VERSION").unwrap_or("unknown") },
-        "components": { "database": database, "projections": projections, "log_horizon": horizon },
+        "components": {
+            "database": database,
+            "docker": docker,
+            "projections": projections,
+            "log_horizon": horizon,
+        },
     }))
 }

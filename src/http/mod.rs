@@ -43,6 +43,8 @@ use error::{ApiError, ErrorCode};
 /// Everything handlers share.
 pub struct AppInner {
     pub pool: PgPool,
+    /// Docker engines by host id.
+    pub docker: Arc<dyn crate::docker::DockerHosts>,
     pub commands: CommandBus,
     pub progress: ProjectionProgress,
     pub tokens: TokenKeys,

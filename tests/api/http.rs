@@ -104,6 +104,7 @@ async fn health_checks() {
     assert_eq!(ready.status(), StatusCode::OK);
     let ready: Value = ready.json().await.unwrap();
     assert_eq!(ready["checks"]["database"], "ready");
+    assert_eq!(ready["checks"]["docker"], "ready", "{ready}");
     let detailed = app.get_json("/health/detailed", &app.admin_token).await;
     assert_eq!(
         detailed["components"]["database"]["status"], "healthy",
@@ -123,4 +124,29 @@ async fn health_checks() {
         detailed["components"]["log_horizon"]["status"].is_string(),
         "{detailed}"
     );
+    let docker = &detailed["components"]["docker"];
+    assert_eq!(docker["status"], "healthy", "{detailed}");
+    assert!(
+        docker["version"].is_string() && docker["api_version"].is_string(),
+        "{docker}"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_docker_engine_makes_the_server_not_ready() {
+    let app = spawn_app_with(|settings| {
+        settings.docker_host = Some("unix:///nonexistent/dcp-test/docker.sock".into());
+    })
+    .await;
+    let ready = app.request(Method::GET, "/health/ready", None, None).await;
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let ready: Value = ready.json().await.unwrap();
+    assert_eq!(ready["ready"], false);
+    assert_eq!(ready["checks"]["database"], "ready");
+    assert_eq!(ready["checks"]["docker"], "not_ready");
+    let detailed = app.get_json("/health/detailed", &app.admin_token).await;
+    assert_eq!(detailed["status"], "unhealthy");
+    assert_eq!(detailed["components"]["docker"]["status"], "unhealthy");
+    let error = detailed["components"]["docker"]["error"].as_str().unwrap();
+    assert!(error.contains("unavailable"), "{error}");
 }

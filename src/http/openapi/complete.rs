@@ -421,6 +421,10 @@ fn explain(code: ErrorCode) -> &'static str {
         ErrorCode::Internal => "an unexpected failure",
         ErrorCode::DatabaseUnavailable => "the database cannot be reached",
         ErrorCode::ReadModelLagging => "the read model has not caught up in time; retry",
+        ErrorCode::DockerOperationFailed => {
+            "the Docker engine refused the operation; the message is Docker's"
+        }
+        ErrorCode::DockerUnavailable => "the Docker engine cannot be reached",
     }
 }
 

@@ -1,0 +1,211 @@
+//! Docker engines: a bollard client per host id, with timeouts, and the mapping of
+//! Docker failures to API errors.
+//!
+//! `local` is the engine at `DOCKER_HOST` (or the local socket). Remote hosts reached
+//! over SSH plug in behind the same [`DockerHosts`] trait.
+
+use std::time::Duration;
+
+use bollard::Docker;
+use serde::Serialize;
+
+use crate::http::error::{ApiError, ErrorCode};
+
+/// The id of the engine dcp runs next to.
+pub const LOCAL_HOST: &str = "local";
+
+/// How long one Docker call may take before it counts as a failure.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a health check waits for an engine.
+pub const PING_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Why a Docker call did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DockerError {
+    /// No engine by that id.
+    #[error("no Docker host named '{0}'")]
+    UnknownHost(String),
+    /// The engine cannot be reached (down, socket missing, timed out).
+    #[error("Docker on host '{host}' is unavailable: {message}")]
+    Unavailable { host: String, message: String },
+    /// The engine answered with an error.
+    #[error("{message}")]
+    Failed { status: u16, message: String },
+}
+
+impl DockerError {
+    /// Classifies a bollard error for host `host`.
+    pub fn from_bollard(host: &str, error: bollard::errors::Error) -> Self {
+        use bollard::errors::Error as E;
+        match error {
+            E::DockerResponseServerError {
+                status_code,
+                message,
+            } => DockerError::Failed {
+                status: status_code,
+                message,
+            },
+            E::RequestTimeoutError => DockerError::Unavailable {
+                host: host.to_string(),
+                message: "the request timed out".into(),
+            },
+            other => DockerError::Unavailable {
+                host: host.to_string(),
+                message: other.to_string(),
+            },
+        }
+    }
+}
+
+impl From<DockerError> for ApiError {
+    fn from(error: DockerError) -> Self {
+        match &error {
+            DockerError::UnknownHost(_) => {
+                ApiError::new(ErrorCode::NotFound, error.to_string()).with_field("host")
+            }
+            DockerError::Unavailable { host, .. } => {
+                ApiError::new(ErrorCode::DockerUnavailable, error.to_string())
+                    .with_details(serde_json::json!({ "host": host }))
+            }
+            DockerError::Failed {
+                status: 404,
+                message,
+            } => ApiError::new(ErrorCode::NotFound, message.clone()),
+            DockerError::Failed {
+                status: 409,
+                message,
+            } => ApiError::new(ErrorCode::Conflict, message.clone()),
+            DockerError::Failed { status, message } => {
+                ApiError::new(ErrorCode::DockerOperationFailed, message.clone())
+                    .with_details(serde_json::json!({ "docker_status": status }))
+            }
+        }
+    }
+}
+
+/// What an engine says about itself.
+#[derive(Debug, Clone, Serialize)]
+pub struct EngineStatus {
+    pub host: String,
+    pub version: Option<String>,
+    pub api_version: Option<String>,
+    pub containers: Option<i64>,
+    pub images: Option<i64>,
+    pub response_time_ms: f64,
+}
+
+/// Hands out a Docker client per host id.
+#[async_trait::async_trait]
+pub trait DockerHosts: Send + Sync {
+    /// The ids of every known host.
+    fn host_ids(&self) -> Vec<String>;
+
+    /// A client for `host` (cheap to clone, shares its connection pool).
+    fn client(&self, host: &str) -> Result<Docker, DockerError>;
+
+    /// Version and counts of `host`'s engine, within [`PING_TIMEOUT`].
+    async fn status(&self, host: &str) -> Result<EngineStatus, DockerError> {
+        let docker = self.client(host)?;
+        let started = std::time::Instant::now();
+        let call = async {
+            let version = docker.version().await?;
+            let info = docker.info().await?;
+            Ok::<_, bollard::errors::Error>((version, info))
+        };
+        match tokio::time::timeout(PING_TIMEOUT, call).await {
+            Err(_) => Err(DockerError::Unavailable {
+                host: host.to_string(),
+                message: format!("no answer within {PING_TIMEOUT:?}"),
+            }),
+            Ok(Err(error)) => Err(DockerError::from_bollard(host, error)),
+            Ok(Ok((version, info))) => Ok(EngineStatus {
+                host: host.to_string(),
+                version: version.version,
+                api_version: version.api_version,
+                containers: info.containers,
+                images: info.images,
+                response_time_ms: started.elapsed().as_secs_f64() * 1000.0,
+            }),
+        }
+    }
+}
+
+/// The local engine only (remote hosts come with the hosts feature).
+pub struct LocalDocker {
+    docker: Result<Docker, String>,
+}
+
+impl LocalDocker {
+    /// Connects lazily to `docker_host` (`unix://…`, `tcp://…`), or the local socket.
+    pub fn new(docker_host: Option<&str>) -> Self {
+        let connected = match docker_host {
+            Some(host) => Docker::connect_with_host(host),
+            None => Docker::connect_with_local_defaults(),
+        };
+        LocalDocker {
+            docker: connected
+                .map(|docker| docker.with_timeout(CALL_TIMEOUT))
+                .map_err(|error| error.to_string()),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl DockerHosts for LocalDocker {
+    fn host_ids(&self) -> Vec<String> {
+        vec![LOCAL_HOST.to_string()]
+    }
+
+    fn client(&self, host: &str) -> Result<Docker, DockerError> {
+        if host != LOCAL_HOST {
+            return Err(DockerError::UnknownHost(host.to_string()));
+        }
+        self.docker
+            .clone()
+            .map_err(|message| DockerError::Unavailable {
+                host: host.to_string(),
+                message,
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_errors_map_to_the_documented_codes() {
+        let unavailable: ApiError = DockerError::Unavailable {
+            host: "local".into(),
+            message: "down".into(),
+        }
+        .into();
+        assert_eq!(unavailable.code, ErrorCode::DockerUnavailable);
+        let failed: ApiError = DockerError::Failed {
+            status: 500,
+            message: "boom".into(),
+        }
+        .into();
+        assert_eq!(failed.code, ErrorCode::DockerOperationFailed);
+        assert_eq!(failed.message, "boom");
+        let missing: ApiError = DockerError::Failed {
+            status: 404,
+            message: "No such container: x".into(),
+        }
+        .into();
+        assert_eq!(missing.code, ErrorCode::NotFound);
+        let unknown: ApiError = DockerError::UnknownHost("elsewhere".into()).into();
+        assert_eq!(unknown.code, ErrorCode::NotFound);
+    }
+
+    #[test]
+    fn only_the_local_host_is_known() {
+        let hosts = LocalDocker::new(Some("unix:///nonexistent/docker.sock"));
+        assert_eq!(hosts.host_ids(), ["local"]);
+        assert!(matches!(
+            hosts.client("elsewhere"),
+            Err(DockerError::UnknownHost(_))
+        ));
+    }
+}
