@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod auth_routes;
+pub mod containers;
 pub mod context;
 pub mod error;
 pub mod events;
@@ -108,6 +109,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(health::router())
         .merge(auth_routes::router())
         .merge(users::router())
+        .merge(containers::router())
         .merge(audit::router())
         .merge(events::router())
         .merge(openapi::router())

@@ -33,6 +33,7 @@ pub enum Access {
 }
 
 const ADMIN: Access = Access::Roles(&[Role::Admin]);
+const VIEW: Access = Access::Roles(&[Role::Admin, Role::Operator, Role::Viewer]);
 
 /// One row: method, route template (as in the router), access.
 pub type RoutePermission = (&'static str, &'static str, Access);
@@ -54,6 +55,8 @@ pub const PERMISSIONS: &[RoutePermission] = &[
     ("GET", "/api/v1/users/{id}", ADMIN),
     ("PATCH", "/api/v1/users/{id}", ADMIN),
     ("DELETE", "/api/v1/users/{id}", ADMIN),
+    ("GET", "/api/v1/containers", VIEW),
+    ("GET", "/api/v1/containers/{id}", VIEW),
     ("GET", "/api/v1/audit-logs", ADMIN),
     ("GET", "/api/v1/events", ADMIN),
 ];

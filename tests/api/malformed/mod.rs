@@ -22,6 +22,8 @@ const COVERED_ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/api/v1/users/{id}"),
     ("GET", "/api/v1/audit-logs"),
     ("GET", "/api/v1/events"),
+    ("GET", "/api/v1/containers"),
+    ("GET", "/api/v1/containers/{id}"),
 ];
 
 const JSON: Option<&str> = Some("application/json");

@@ -1,0 +1,317 @@
+//! `/api/v1/containers`: containers live from each Docker engine.
+//!
+//! Lists ask Docker for the state now (status and label filters run in Docker; name and
+//! image filters here) and page the result; a container is addressed by full id, unique
+//! id prefix or name, as with the docker CLI.
+
+use std::collections::{BTreeMap, HashMap};
+
+use axum::extract::State;
+use bollard::query_parameters::{InspectContainerOptions, ListContainersOptions};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::error::{ApiError, ApiResult};
+use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::AppState;
+use crate::docker::{DockerError, LOCAL_HOST};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_containers))
+        .routes(routes!(get_container))
+}
+
+/// Container states Docker reports, in the `status` filter's vocabulary.
+pub const STATES: &[&str] = &[
+    "created",
+    "restarting",
+    "running",
+    "removing",
+    "paused",
+    "exited",
+    "dead",
+];
+
+/// A published or exposed port.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PortView {
+    pub ip: Option<String>,
+    pub private_port: u16,
+    pub public_port: Option<u16>,
+    /// `tcp`, `udp` or `sctp`.
+    pub protocol: Option<String>,
+}
+
+/// A container as the list shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ContainerView {
+    pub host: String,
+    pub id: String,
+    /// The first 12 characters of the id.
+    pub short_id: String,
+    /// The primary name, without the leading `/`.
+    pub name: String,
+    pub image: String,
+    pub image_id: String,
+    pub command: String,
+    pub created_at: Option<DateTime<Utc>>,
+    /// `created`, `running`, `paused`, `restarting`, `exited`, `removing` or `dead`.
+    pub state: String,
+    /// Docker's human status, e.g. `Up 5 minutes`.
+    pub status: String,
+    pub ports: Vec<PortView>,
+    pub labels: BTreeMap<String, String>,
+}
+
+fn view(host: &str, summary: bollard::models::ContainerSummary) -> ContainerView {
+    let id = summary.id.unwrap_or_default();
+    let name = summary
+        .names
+        .unwrap_or_default()
+        .into_iter()
+        .next()
+        .map(|n| n.trim_start_matches('/').to_string())
+        .unwrap_or_default();
+    let enum_text = |value: Option<String>| value.unwrap_or_default();
+    ContainerView {
+        host: host.to_string(),
+        short_id: id.chars().take(12).collect(),
+        id,
+        name,
+        image: summary.image.unwrap_or_default(),
+        image_id: summary.image_id.unwrap_or_default(),
+        command: summary.command.unwrap_or_default(),
+        created_at: summary.created.and_then(|t| DateTime::from_timestamp(t, 0)),
+        state: enum_text(summary.state.map(|s| s.to_string())),
+        status: summary.status.unwrap_or_default(),
+        ports: summary
+            .ports
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| PortView {
+                ip: p.ip,
+                private_port: p.private_port,
+                public_port: p.public_port,
+                protocol: p.typ.map(|t| t.to_string()),
+            })
+            .collect(),
+        labels: summary.labels.unwrap_or_default().into_iter().collect(),
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerListQuery {
+    /// The Docker host (default `local`).
+    pub host: Option<String>,
+    /// Include stopped containers (default false, like `docker ps`).
+    pub all: Option<bool>,
+    /// Only containers in these states (comma-separated: created, restarting, running,
+    /// removing, paused, exited, dead). Implies `all`.
+    pub status: Option<String>,
+    /// Case-insensitive part of the name.
+    pub name: Option<String>,
+    /// `key` or `key=value`, comma-separated; all must match.
+    pub label: Option<String>,
+    /// Case-insensitive part of the image reference.
+    pub image: Option<String>,
+    /// Page size (1–1000, default 100).
+    pub limit: Option<usize>,
+    /// Rows to skip.
+    pub offset: Option<usize>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContainerList {
+    pub items: Vec<ContainerView>,
+    /// Matching containers in all pages.
+    pub total: usize,
+    pub limit: usize,
+    pub offset: usize,
+}
+
+fn comma_list(value: &Option<String>) -> Vec<String> {
+    value
+        .as_deref()
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The host a request names (default `local`), if dcp knows it.
+pub fn host_of(state: &AppState, host: &Option<String>) -> ApiResult<String> {
+    let host = host.clone().unwrap_or_else(|| LOCAL_HOST.to_string());
+    if !state.docker.host_ids().contains(&host) {
+        return Err(DockerError::UnknownHost(host).into());
+    }
+    Ok(host)
+}
+
+/// List containers.
+#[utoipa::path(get, path = "/api/v1/containers", tag = "containers", params(ContainerListQuery),
+    responses((status = 200, body = ContainerList), (status = 502), (status = 503)))]
+async fn list_containers(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<ContainerListQuery>,
+) -> ApiResult<ApiJson<ContainerList>> {
+    let host = host_of(&state, &query.host)?;
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::validation(
+            "limit",
+            "limit must be between 1 and 1000",
+        ));
+    }
+    let offset = query.offset.unwrap_or(0);
+    let statuses = comma_list(&query.status);
+    if let Some(bad) = statuses.iter().find(|s| !STATES.contains(&s.as_str())) {
+        return Err(ApiError::validation(
+            "status",
+            format!(
+                "unknown state '{bad}': expected one of {}",
+                STATES.join(", ")
+            ),
+        ));
+    }
+    let labels = comma_list(&query.label);
+    let mut filters: HashMap<String, Vec<String>> = HashMap::new();
+    if !statuses.is_empty() {
+        filters.insert("status".into(), statuses.clone());
+    }
+    if !labels.is_empty() {
+        filters.insert("label".into(), labels);
+    }
+    let options = ListContainersOptions {
+        all: query.all.unwrap_or(false) || !statuses.is_empty(),
+        filters: (!filters.is_empty()).then_some(filters),
+        ..Default::default()
+    };
+    let docker = state.docker.client(&host)?;
+    let summaries = docker
+        .list_containers(Some(options))
+        .await
+        .map_err(|error| DockerError::from_bollard(&host, error))?;
+    let name = query.name.as_deref().map(str::to_lowercase);
+    let image = query.image.as_deref().map(str::to_lowercase);
+    let mut items: Vec<ContainerView> = summaries
+        .into_iter()
+        .map(|summary| view(&host, summary))
+        .filter(|c| {
+            name.as_deref()
+                .is_none_or(|n| c.name.to_lowercase().contains(n))
+        })
+        .filter(|c| {
+            image
+                .as_deref()
+                .is_none_or(|i| c.image.to_lowercase().contains(i))
+        })
+        .collect();
+    // Newest first, then by name: a stable order for paging.
+    items.sort_by(|a, b| {
+        b.created_at
+            .cmp(&a.created_at)
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    let total = items.len();
+    let items = items.into_iter().skip(offset).take(limit).collect();
+    Ok(ApiJson(ContainerList {
+        items,
+        total,
+        limit,
+        offset,
+    }))
+}
+
+/// A container reference: a full id, a unique id prefix or a name.
+fn valid_reference(reference: &str) -> bool {
+    let mut chars = reference.chars();
+    (1..=255).contains(&reference.len())
+        && chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct HostQuery {
+    /// The Docker host (default `local`).
+    pub host: Option<String>,
+}
+
+/// One container, as `docker inspect` shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContainerDetail {
+    pub host: String,
+    pub id: String,
+    pub name: String,
+    /// Docker's inspect document, unchanged.
+    #[schema(value_type = Object)]
+    pub inspect: serde_json::Value,
+}
+
+/// Inspect a container by id, id prefix or name.
+#[utoipa::path(get, path = "/api/v1/containers/{id}", tag = "containers",
+    params(("id" = String, Path, description = "full id, unique id prefix or name"), HostQuery),
+    responses((status = 200, body = ContainerDetail), (status = 404), (status = 502), (status = 503)))]
+async fn get_container(
+    State(state): State<AppState>,
+    ApiPath(reference): ApiPath<String>,
+    ApiQuery(query): ApiQuery<HostQuery>,
+) -> ApiResult<ApiJson<ContainerDetail>> {
+    if !valid_reference(&reference) {
+        return Err(ApiError::validation(
+            "id",
+            "a container id, id prefix or name",
+        ));
+    }
+    let host = host_of(&state, &query.host)?;
+    let docker = state.docker.client(&host)?;
+    let inspect = docker
+        .inspect_container(&reference, None::<InspectContainerOptions>)
+        .await
+        .map_err(|error| match DockerError::from_bollard(&host, error) {
+            // Docker answers an ambiguous prefix with 400; to the caller it names nothing.
+            DockerError::Failed {
+                status: 400 | 404,
+                message,
+            } => ApiError::not_found("container")
+                .with_details(serde_json::json!({ "docker": message })),
+            other => other.into(),
+        })?;
+    let id = inspect.id.clone().unwrap_or_default();
+    let name = inspect
+        .name
+        .clone()
+        .unwrap_or_default()
+        .trim_start_matches('/')
+        .to_string();
+    let inspect = serde_json::to_value(&inspect).map_err(|e| ApiError::internal(e.into()))?;
+    Ok(ApiJson(ContainerDetail {
+        host,
+        id,
+        name,
+        inspect,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_reference;
+
+    #[test]
+    fn references_are_ids_prefixes_or_names() {
+        assert!(valid_reference("3f2a"));
+        assert!(valid_reference("my-app_1.web"));
+        assert!(!valid_reference(""));
+        assert!(!valid_reference("-flag"));
+        assert!(!valid_reference("../etc"));
+        assert!(!valid_reference("a/b"));
+        assert!(!valid_reference(&"a".repeat(256)));
+    }
+}

@@ -1,0 +1,222 @@
+//! Containers live from the real Docker engine: list with filters and paging, inspect by
+//! id, prefix or name, and the errors of unknown hosts and containers.
+
+use std::process::Command;
+
+use reqwest::StatusCode;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::common::*;
+
+fn test_image() -> String {
+    std::env::var("DCP_TEST_DOCKER_IMAGE").unwrap_or_else(|_| "dcp-test/busybox:latest".into())
+}
+
+fn docker(args: &[&str]) -> String {
+    let output = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("run the docker CLI");
+    assert!(
+        output.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_string()
+}
+
+/// Containers made for one test, labelled with its run id and removed when dropped.
+struct Containers {
+    run: String,
+}
+
+impl Containers {
+    fn new() -> Self {
+        Containers {
+            run: Uuid::new_v4().simple().to_string(),
+        }
+    }
+
+    fn start(&self, name: &str, extra: &[&str]) -> String {
+        let name = format!("{name}-{}", &self.run[..8]);
+        let label = format!("dcp.test={}", self.run);
+        let image = test_image();
+        let mut args = vec!["run", "-d", "--name", &name, "--label", &label];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&[&image, "sleep", "300"]);
+        docker(&args)
+    }
+}
+
+impl Drop for Containers {
+    fn drop(&mut self) {
+        let label = format!("label=dcp.test={}", self.run);
+        if let Ok(output) = Command::new("docker")
+            .args(["ps", "-aq", "--filter", &label])
+            .output()
+        {
+            let ids = String::from_utf8_lossy(&output.stdout).to_string();
+            let ids: Vec<&str> = ids.split_whitespace().collect();
+            if !ids.is_empty() {
+                let _ = Command::new("docker")
+                    .arg("rm")
+                    .arg("-f")
+                    .args(&ids)
+                    .output();
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn lists_filter_and_page_live_containers() {
+    let app = spawn_app().await;
+    let (_, viewer) = app.user_with_token("watcher", "viewer").await;
+    let run = Containers::new();
+    let web = run.start("web", &["--label", "tier=front"]);
+    let db = run.start("db", &["--label", "tier=back"]);
+    let stopped = run.start("stopped", &[]);
+    docker(&["stop", "-t", "0", &stopped]);
+
+    let list = app
+        .get_json(
+            &format!("/api/v1/containers?label=dcp.test={}", run.run),
+            &viewer,
+        )
+        .await;
+    assert_eq!(list["total"], 2, "running only by default: {list}");
+    let all = app
+        .get_json(
+            &format!("/api/v1/containers?all=true&label=dcp.test={}", run.run),
+            &viewer,
+        )
+        .await;
+    assert_eq!(all["total"], 3);
+    let web_view = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == web.as_str())
+        .unwrap();
+    assert_eq!(web_view["host"], "local");
+    assert_eq!(web_view["short_id"], &web[..12]);
+    assert!(web_view["name"].as_str().unwrap().starts_with("web-"));
+    assert_eq!(web_view["state"], "running");
+    assert_eq!(web_view["image"], test_image());
+    assert_eq!(web_view["labels"]["tier"], "front");
+    assert!(web_view["created_at"].is_string());
+
+    let exited = app
+        .get_json(
+            &format!(
+                "/api/v1/containers?status=exited&label=dcp.test={}",
+                run.run
+            ),
+            &viewer,
+        )
+        .await;
+    assert_eq!(exited["total"], 1);
+    assert_eq!(exited["items"][0]["id"], stopped.as_str());
+    let back = app
+        .get_json(
+            &format!("/api/v1/containers?label=dcp.test={},tier=back", run.run),
+            &viewer,
+        )
+        .await;
+    assert_eq!(back["total"], 1);
+    assert_eq!(back["items"][0]["id"], db.as_str());
+    let by_name = app
+        .get_json(
+            &format!(
+                "/api/v1/containers?all=true&name=WEB-&label=dcp.test={}",
+                run.run
+            ),
+            &viewer,
+        )
+        .await;
+    assert_eq!(by_name["total"], 1);
+    let page = app
+        .get_json(
+            &format!(
+                "/api/v1/containers?all=true&limit=2&offset=2&label=dcp.test={}",
+                run.run
+            ),
+            &viewer,
+        )
+        .await;
+    assert_eq!(page["total"], 3);
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn inspect_by_id_prefix_or_name() {
+    let app = spawn_app().await;
+    let run = Containers::new();
+    let id = run.start("inspected", &["--env", "MODE=test"]);
+    let name = docker(&["inspect", "--format", "{{.Name}}", &id])
+        .trim_start_matches('/')
+        .to_string();
+    for reference in [id.clone(), id[..10].to_string(), name.clone()] {
+        let detail = app
+            .get_json(&format!("/api/v1/containers/{reference}"), &app.admin_token)
+            .await;
+        assert_eq!(detail["id"], id.as_str(), "{reference}");
+        assert_eq!(detail["name"], name.as_str());
+        assert_eq!(detail["host"], "local");
+        assert_eq!(detail["inspect"]["State"]["Running"], true);
+        let env: Vec<&str> = detail["inspect"]["Config"]["Env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e.as_str().unwrap())
+            .collect();
+        assert!(env.contains(&"MODE=test"), "{env:?}");
+    }
+    let missing = app
+        .get(
+            &format!("/api/v1/containers/nothing-{}", run.run),
+            &app.admin_token,
+        )
+        .await;
+    assert_error(missing, StatusCode::NOT_FOUND, "NOT_FOUND").await;
+    let bad = app.get("/api/v1/containers/-rf", &app.admin_token).await;
+    assert_error(bad, StatusCode::BAD_REQUEST, "VALIDATION_ERROR").await;
+    let elsewhere = app
+        .get(
+            &format!("/api/v1/containers/{id}?host=elsewhere"),
+            &app.admin_token,
+        )
+        .await;
+    let body = assert_error(elsewhere, StatusCode::NOT_FOUND, "NOT_FOUND").await;
+    assert_eq!(body["error"]["field"], "host");
+}
+
+#[tokio::test]
+async fn bad_filters_are_400_and_an_unreachable_engine_is_503() {
+    let app = spawn_app().await;
+    for query in [
+        "status=sleeping",
+        "limit=0",
+        "limit=5000",
+        "all=maybe",
+        "colour=red",
+    ] {
+        let response = app
+            .get(&format!("/api/v1/containers?{query}"), &app.admin_token)
+            .await;
+        assert_error(response, StatusCode::BAD_REQUEST, "VALIDATION_ERROR").await;
+    }
+    let down = spawn_app_with(|settings| {
+        settings.docker_host = Some("unix:///nonexistent/dcp-test/docker.sock".into())
+    })
+    .await;
+    let response = down.get("/api/v1/containers", &down.admin_token).await;
+    let body: Value = assert_error(
+        response,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "DOCKER_UNAVAILABLE",
+    )
+    .await;
+    assert_eq!(body["error"]["details"]["host"], "local");
+}
