@@ -13,10 +13,13 @@ pub mod error;
 pub mod events;
 pub mod extract;
 pub mod health;
+pub mod images;
+pub mod networks;
 pub mod openapi;
 pub mod permissions;
 pub mod positions;
 pub mod users;
+pub mod volumes;
 
 use std::net::IpAddr;
 use std::ops::Deref;
@@ -110,6 +113,9 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(auth_routes::router())
         .merge(users::router())
         .merge(containers::router())
+        .merge(images::router())
+        .merge(volumes::router())
+        .merge(networks::router())
         .merge(audit::router())
         .merge(events::router())
         .merge(openapi::router())

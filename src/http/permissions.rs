@@ -57,6 +57,9 @@ pub const PERMISSIONS: &[RoutePermission] = &[
     ("DELETE", "/api/v1/users/{id}", ADMIN),
     ("GET", "/api/v1/containers", VIEW),
     ("GET", "/api/v1/containers/{id}", VIEW),
+    ("GET", "/api/v1/images", VIEW),
+    ("GET", "/api/v1/volumes", VIEW),
+    ("GET", "/api/v1/networks", VIEW),
     ("GET", "/api/v1/audit-logs", ADMIN),
     ("GET", "/api/v1/events", ADMIN),
 ];

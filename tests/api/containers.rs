@@ -220,3 +220,66 @@ async fn bad_filters_are_400_and_an_unreachable_engine_is_503() {
     .await;
     assert_eq!(body["error"]["details"]["host"], "local");
 }
+
+#[tokio::test]
+async fn images_volumes_and_networks_are_listed_live() {
+    let app = spawn_app().await;
+    let (_, viewer) = app.user_with_token("lister", "viewer").await;
+    let run = Uuid::new_v4().simple().to_string();
+    let volume = format!("dcp-test-vol-{}", &run[..12]);
+    let network = format!("dcp-test-net-{}", &run[..12]);
+    docker(&[
+        "volume",
+        "create",
+        "--label",
+        &format!("dcp.test={run}"),
+        &volume,
+    ]);
+    docker(&[
+        "network",
+        "create",
+        "--label",
+        &format!("dcp.test={run}"),
+        &network,
+    ]);
+    let images = app
+        .get_json("/api/v1/images?reference=dcp-test/busybox", &viewer)
+        .await;
+    let busybox = images
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| {
+            i["repo_tags"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|t| t == test_image().as_str())
+        })
+        .unwrap_or_else(|| panic!("the test image is listed: {images}"));
+    assert!(busybox["id"].as_str().unwrap().starts_with("sha256:"));
+    assert_eq!(busybox["short_id"].as_str().unwrap().len(), 12);
+    assert!(busybox["size"].as_i64().unwrap() > 0);
+    let volumes = app.get_json("/api/v1/volumes", &viewer).await;
+    let listed = volumes
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == volume.as_str())
+        .expect("volume listed");
+    assert_eq!(listed["driver"], "local");
+    assert_eq!(listed["labels"]["dcp.test"], run.as_str());
+    let networks = app.get_json("/api/v1/networks", &viewer).await;
+    let names: Vec<&str> = networks
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"bridge") && names.contains(&network.as_str()),
+        "{names:?}"
+    );
+    docker(&["volume", "rm", &volume]);
+    docker(&["network", "rm", &network]);
+}

@@ -24,6 +24,9 @@ const COVERED_ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/events"),
     ("GET", "/api/v1/containers"),
     ("GET", "/api/v1/containers/{id}"),
+    ("GET", "/api/v1/images"),
+    ("GET", "/api/v1/volumes"),
+    ("GET", "/api/v1/networks"),
 ];
 
 const JSON: Option<&str> = Some("application/json");
