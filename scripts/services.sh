@@ -3,7 +3,8 @@
 # again leaves running services alone and restarts the ones that died.
 #
 # Usage: scripts/services.sh [SERVICE]...      (default: every known service)
-# Services: postgres, dockerd (with the test image dcp-test/busybox:latest)
+# Services: postgres, dockerd (with the test image dcp-test/busybox:latest), registry (a local
+# Docker registry on 127.0.0.1 holding that image, for pulls)
 #
 # Run it as root (it installs Debian packages and runs servers as their unprivileged users). As
 # another user it only checks that the packages are there, and runs the servers as that user.
@@ -11,6 +12,7 @@
 # Environment:
 #   DCP_SERVICES_DIR        where the services keep data, logs and sockets (default /tmp/dcp-services)
 #   DCP_TEST_PG_PORT        TCP port of the test PostgreSQL on 127.0.0.1 (default 55432)
+#   DCP_TEST_REGISTRY_PORT  TCP port of the test registry on 127.0.0.1 (default 55000)
 #   DCP_SERVICES_TIMEOUT    seconds to wait for a service to become ready (default 60)
 #
 # At the end it writes "$DCP_SERVICES_DIR/env", to be sourced by the test command:
@@ -22,7 +24,7 @@ set -euo pipefail
 
 SERVICES_DIR="${DCP_SERVICES_DIR:-/tmp/dcp-services}"
 TIMEOUT="${DCP_SERVICES_TIMEOUT:-60}"
-KNOWN_SERVICES=(postgres dockerd)
+KNOWN_SERVICES=(postgres dockerd registry)
 
 log() { printf 'services: %s\n' "$*" >&2; }
 die() {
@@ -304,6 +306,47 @@ service_dockerd() {
     docker_build_test_image
     log "dockerd is ready ($(docker version --format '{{.Server.Version}}'))"
     export_setting DCP_TEST_DOCKER_IMAGE "$TEST_IMAGE"
+}
+
+# --- registry -----------------------------------------------------------------------------------
+
+REGISTRY_PORT="${DCP_TEST_REGISTRY_PORT:-55000}"
+
+registry_ready() { curl -fsS -o /dev/null "http://127.0.0.1:$REGISTRY_PORT/v2/"; }
+
+# A private registry (Debian's docker-registry) on 127.0.0.1, seeded with the test image;
+# dockerd trusts a loopback registry without TLS.
+service_registry() {
+    command -v docker-registry >/dev/null || install_packages docker-registry
+    command -v curl >/dev/null || install_packages curl
+    docker_ready || service_dockerd
+    local dir="$SERVICES_DIR/registry"
+    if ! registry_ready; then
+        mkdir -p "$dir/data"
+        cat >"$dir/config.yml" <<EOF_CONFIG
+version: 0.1
+storage:
+  filesystem:
+    rootdirectory: $dir/data
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$REGISTRY_PORT
+EOF_CONFIG
+        log "starting docker-registry on 127.0.0.1:$REGISTRY_PORT"
+        setsid docker-registry serve "$dir/config.yml" >"$SERVICES_DIR/registry.log" 2>&1 </dev/null &
+        wait_until registry registry_ready || fail_with_log "$SERVICES_DIR/registry.log" "docker-registry did not start"
+    fi
+    local remote="127.0.0.1:$REGISTRY_PORT/$TEST_IMAGE"
+    if ! curl -fsS -o /dev/null "http://127.0.0.1:$REGISTRY_PORT/v2/${TEST_IMAGE%%:*}/manifests/latest" \
+        -H 'Accept: application/vnd.docker.distribution.manifest.v2+json'; then
+        log "pushing $TEST_IMAGE to the registry"
+        docker tag "$TEST_IMAGE" "$remote"
+        docker push "$remote" >/dev/null
+        docker rmi "$remote" >/dev/null
+    fi
+    log "registry is ready on 127.0.0.1:$REGISTRY_PORT"
+    export_setting DCP_TEST_REGISTRY "127.0.0.1:$REGISTRY_PORT"
 }
 
 # --- main ---------------------------------------------------------------------------------------
