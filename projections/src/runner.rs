@@ -307,6 +307,24 @@ async fn apply(
     Ok((last, rebuild_requested))
 }
 
+/// Resets `projection` and catches it up to the head of the log on `conn`, which holds
+/// its lock.
+async fn rebuild_here(conn: &mut PgConnection, projection: &dyn Projection) -> anyhow::Result<()> {
+    sqlx::query("INSERT INTO projection_checkpoints (name, version) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+        .bind(projection.name())
+        .bind(projection.version())
+        .execute(&mut *conn)
+        .await?;
+    let mut cursor = rebuild(conn, projection).await?;
+    loop {
+        let batch = GlobalLogReader::read_batch(conn, cursor, DEFAULT_BATCH_SIZE).await?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        cursor = apply(conn, projection, &batch).await?.0;
+    }
+}
+
 /// One projection's place in the log, for `dcp projections status` and `/health/detailed`.
 #[derive(Debug, Clone, Serialize)]
 pub struct ProjectionStatus {
@@ -358,48 +376,45 @@ pub async fn rebuild_projection(
     timeout: Duration,
 ) -> anyhow::Result<ProjectionStatus> {
     let name = projection.name();
-    let mut conn = pool.acquire().await?.detach();
-    if try_lock(&mut conn, name).await? {
-        sqlx::query("INSERT INTO projection_checkpoints (name, version) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
-            .bind(name)
-            .bind(projection.version())
-            .execute(&mut conn)
-            .await?;
-        let mut cursor = rebuild(&mut conn, projection.as_ref()).await?;
-        loop {
-            let batch = GlobalLogReader::read_batch(&mut conn, cursor, DEFAULT_BATCH_SIZE).await?;
-            if batch.is_empty() {
-                break;
-            }
-            cursor = apply(&mut conn, projection.as_ref(), &batch).await?.0;
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut requested = false;
+    loop {
+        // Whoever holds the lock runs the projection. A runner that has just stopped may
+        // still hold it for a moment (its backend exits after the connection closes), so
+        // the lock is tried again on every round, not only once.
+        let mut conn = pool.acquire().await?.detach();
+        if try_lock(&mut conn, name).await? {
+            rebuild_here(&mut conn, projection.as_ref()).await?;
+            conn.close().await?;
+            break;
         }
         conn.close().await?;
-    } else {
-        conn.close().await?;
-        sqlx::query("UPDATE projection_checkpoints SET rebuild_requested = true WHERE name = $1")
+        if !requested {
+            // A server runs it: ask that server's runner to rebuild.
+            sqlx::query(
+                "UPDATE projection_checkpoints SET rebuild_requested = true WHERE name = $1",
+            )
             .bind(name)
             .execute(pool)
             .await?;
-        sqlx::query("SELECT pg_notify('dcp_events', '')")
-            .execute(pool)
-            .await?;
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
+            sqlx::query("SELECT pg_notify('dcp_events', '')")
+                .execute(pool)
+                .await?;
+            requested = true;
+        } else {
             let status = projection_statuses(pool)
                 .await?
                 .into_iter()
                 .find(|s| s.name == name);
-            if let Some(status) = status {
-                if !status.rebuild_requested && status.lag == 0 {
-                    break;
-                }
+            if status.is_some_and(|s| !s.rebuild_requested && s.lag == 0) {
+                break;
             }
-            anyhow::ensure!(
-                tokio::time::Instant::now() < deadline,
-                "the running server did not finish rebuilding '{name}' in {timeout:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the running server did not finish rebuilding '{name}' in {timeout:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     projection_statuses(pool)
         .await?
