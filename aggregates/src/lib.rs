@@ -6,6 +6,7 @@
 //! caller and passed in.
 
 pub mod access_attempt;
+pub mod container;
 pub mod role;
 pub mod session;
 pub mod user;

@@ -52,7 +52,56 @@ fn snake_case(name: &str) -> String {
 }
 
 /// The action name, resource type and resource id of an event.
+/// A container operation's audit action and phase: every step of `start` (requested,
+/// succeeded, failed) is `container.start`, told apart by `details.outcome`.
+fn container_operation(event_type: &str, fields: &Value) -> Option<(String, &'static str)> {
+    if event_type == "OperationFailed" {
+        let operation = fields.get("operation").and_then(Value::as_str)?;
+        return Some((format!("container.{operation}"), "failed"));
+    }
+    if event_type == "ContainerDiscovered" {
+        return Some(("container.observed".into(), "discovered"));
+    }
+    let verb = |stem: &str| match stem {
+        "Create" => "create",
+        "Start" => "start",
+        "Stop" => "stop",
+        "Restart" => "restart",
+        "Kill" => "kill",
+        "Pause" => "pause",
+        "Unpause" => "unpause",
+        "Rename" => "rename",
+        _ => "delete",
+    };
+    let name = event_type.strip_prefix("Container")?;
+    if let Some(stem) = name.strip_suffix("Requested") {
+        return Some((format!("container.{}", verb(stem)), "requested"));
+    }
+    let stem = match name {
+        "Created" => "Create",
+        "Started" => "Start",
+        "Stopped" => "Stop",
+        "Restarted" => "Restart",
+        "Killed" => "Kill",
+        "Paused" => "Pause",
+        "Unpaused" => "Unpause",
+        "Renamed" => "Rename",
+        "Removed" => "Remove",
+        _ => return None,
+    };
+    Some((format!("container.{}", verb(stem)), "succeeded"))
+}
+
 fn classify(event: &StoredEvent, fields: &Value) -> (String, Option<String>, Option<String>) {
+    if event.aggregate_type == "container" {
+        if let Some((action, _)) = container_operation(&event.event_type, fields) {
+            return (
+                action,
+                Some("container".into()),
+                Some(event.aggregate_id.clone()),
+            );
+        }
+    }
     let aggregate = (
         event.aggregate_type.as_str(),
         Some(event.aggregate_id.clone()),
@@ -157,9 +206,16 @@ fn raw_audit_entry(event: &StoredEvent) -> AuditEntry {
         .filter(|ip| ip.parse::<IpAddr>().is_ok())
         .map(str::to_string);
     let mut details = fields;
-    if let Some(kind) = event.meta(metadata::ACTOR_KIND) {
-        if let Value::Object(map) = &mut details {
+    if let Value::Object(map) = &mut details {
+        if let Some(kind) = event.meta(metadata::ACTOR_KIND) {
             map.insert("actor_kind".into(), json!(kind));
+        }
+        if event.aggregate_type == "container" {
+            if let Some((_, outcome)) =
+                container_operation(&event.event_type, &Value::Object(map.clone()))
+            {
+                map.insert("outcome".into(), json!(outcome));
+            }
         }
     }
     AuditEntry {
@@ -314,6 +370,71 @@ mod tests {
     }
 
     #[test]
+    fn container_operations_share_one_action_per_verb() {
+        let cases = [
+            (
+                "ContainerStartRequested",
+                json!({}),
+                "container.start",
+                "requested",
+            ),
+            (
+                "ContainerStarted",
+                json!({}),
+                "container.start",
+                "succeeded",
+            ),
+            (
+                "ContainerRemoveRequested",
+                json!({}),
+                "container.delete",
+                "requested",
+            ),
+            (
+                "ContainerRemoved",
+                json!({}),
+                "container.delete",
+                "succeeded",
+            ),
+            (
+                "ContainerCreated",
+                json!({}),
+                "container.create",
+                "succeeded",
+            ),
+            (
+                "ContainerRenamed",
+                json!({}),
+                "container.rename",
+                "succeeded",
+            ),
+            (
+                "OperationFailed",
+                json!({"operation": "kill"}),
+                "container.kill",
+                "failed",
+            ),
+            (
+                "ContainerDiscovered",
+                json!({}),
+                "container.observed",
+                "discovered",
+            ),
+        ];
+        for (event_type, fields, action, outcome) in cases {
+            let entry = audit_entry(&event(
+                "container",
+                event_type,
+                json!({ event_type: fields }),
+                json!({}),
+            ));
+            assert_eq!(entry.action, action, "{event_type}");
+            assert_eq!(entry.details["outcome"], outcome, "{event_type}");
+            assert_eq!(entry.resource_type.as_deref(), Some("container"));
+        }
+    }
+
+    #[test]
     fn access_denied_and_unknown_events() {
         let denied = audit_entry(&event(
             "access_attempt",
@@ -323,12 +444,13 @@ mod tests {
         ));
         assert_eq!(denied.action, "access.denied");
         assert_eq!(denied.resource_id.as_deref(), Some("POST /api/v1/users"));
+        // An event type without its own mapping still gets an entry.
         let other = audit_entry(&event(
-            "container",
-            "ContainerStartRequested",
+            "volume",
+            "VolumeCreateRequested",
             json!({}),
             json!({}),
         ));
-        assert_eq!(other.action, "container.container_start_requested");
+        assert_eq!(other.action, "volume.volume_create_requested");
     }
 }
