@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::event_store::{cqrs, tracking_appends, Cqrs, SideWrite};
 use cqrs_es::{Aggregate, AggregateError};
 use dcp_aggregates::access_attempt::AccessAttempt;
+use dcp_aggregates::container::Container;
 use dcp_aggregates::session::Session;
 use dcp_aggregates::user::User;
 use dcp_projections::{metadata, LogCursor, LogWaker};
@@ -28,6 +29,8 @@ pub struct CommandMeta {
     /// `system` for work the server does by itself (first-run admin, …).
     pub actor_kind: Option<&'static str>,
     pub causation_id: Option<String>,
+    /// The Docker operation these events belong to.
+    pub operation_id: Option<Uuid>,
 }
 
 impl CommandMeta {
@@ -42,6 +45,7 @@ impl CommandMeta {
             user_agent: context.user_agent.clone(),
             actor_kind: None,
             causation_id: None,
+            operation_id: None,
         }
     }
 
@@ -51,6 +55,23 @@ impl CommandMeta {
             actor_kind: Some("system"),
             request_id: Some(Uuid::new_v4().to_string()),
             ..CommandMeta::default()
+        }
+    }
+
+    /// The same request, for the events of Docker operation `op_id`.
+    pub fn for_operation(&self, op_id: Uuid) -> Self {
+        CommandMeta {
+            operation_id: Some(op_id),
+            ..self.clone()
+        }
+    }
+
+    /// Something Docker did by itself (or that dcp found already done): recorded with the
+    /// request's context, as observed.
+    pub fn observed_by_docker(&self) -> Self {
+        CommandMeta {
+            actor_kind: Some("docker"),
+            ..self.clone()
         }
     }
 
@@ -86,6 +107,10 @@ impl CommandMeta {
         put(metadata::CLIENT_IP, self.client_ip.clone());
         put(metadata::USER_AGENT, self.user_agent.clone());
         put(metadata::ACTOR_KIND, self.actor_kind.map(str::to_string));
+        put(
+            metadata::OPERATION_ID,
+            self.operation_id.map(|id| id.to_string()),
+        );
         map
     }
 }
@@ -187,6 +212,7 @@ pub struct CommandBus {
     users: Arc<Cqrs<User>>,
     sessions: Arc<Cqrs<Session>>,
     access_attempts: Arc<Cqrs<AccessAttempt>>,
+    containers: Arc<Cqrs<Container>>,
 }
 
 /// Gives access to the framework of one aggregate type.
@@ -206,6 +232,12 @@ impl CqrsFor<Session> for CommandBus {
     }
 }
 
+impl CqrsFor<Container> for CommandBus {
+    fn cqrs(&self) -> &Cqrs<Container> {
+        &self.containers
+    }
+}
+
 impl CqrsFor<AccessAttempt> for CommandBus {
     fn cqrs(&self) -> &Cqrs<AccessAttempt> {
         &self.access_attempts
@@ -219,6 +251,7 @@ impl CommandBus {
             users: Arc::new(cqrs(pool.clone(), ())),
             sessions: Arc::new(cqrs(pool.clone(), ())),
             access_attempts: Arc::new(cqrs(pool.clone(), ())),
+            containers: Arc::new(cqrs(pool.clone(), ())),
             doorbell: EventDoorbell::start(pool),
             local_waker: None,
         }

@@ -46,6 +46,13 @@ pub enum SideWrite {
     ReleaseHandles { user_id: Uuid, handles: Vec<String> },
     /// Forget everything a deleted user had besides events: handles, hash, refresh tokens.
     ForgetUser { user_id: Uuid },
+    /// The Container aggregate `aggregate_id` stands for Docker container `docker_id` on
+    /// `host`. A second mapping of the same container fails the whole append (409).
+    MapContainer {
+        host: String,
+        docker_id: String,
+        aggregate_id: Uuid,
+    },
 }
 
 impl SideWrite {
@@ -67,6 +74,20 @@ impl SideWrite {
                     .bind(handles)
                     .execute(conn)
                     .await?;
+            }
+            SideWrite::MapContainer {
+                host,
+                docker_id,
+                aggregate_id,
+            } => {
+                sqlx::query(
+                    "INSERT INTO container_ids (host, docker_id, aggregate_id) VALUES ($1, $2, $3)",
+                )
+                .bind(host)
+                .bind(docker_id)
+                .bind(aggregate_id)
+                .execute(conn)
+                .await?;
             }
             SideWrite::ForgetUser { user_id } => {
                 for table in ["user_handles", "credentials", "refresh_tokens"] {

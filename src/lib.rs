@@ -15,5 +15,6 @@ pub mod docker;
 pub mod embedded_pg;
 pub mod event_store;
 pub mod http;
+pub mod operations;
 pub mod secrets;
 pub mod telemetry;

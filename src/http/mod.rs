@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod auth_routes;
+pub mod container_actions;
 pub mod containers;
 pub mod context;
 pub mod error;
@@ -113,6 +114,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(auth_routes::router())
         .merge(users::router())
         .merge(containers::router())
+        .merge(container_actions::router())
         .merge(images::router())
         .merge(volumes::router())
         .merge(networks::router())

@@ -33,6 +33,7 @@ pub enum Access {
 }
 
 const ADMIN: Access = Access::Roles(&[Role::Admin]);
+const OPERATE: Access = Access::Roles(&[Role::Admin, Role::Operator]);
 const VIEW: Access = Access::Roles(&[Role::Admin, Role::Operator, Role::Viewer]);
 
 /// One row: method, route template (as in the router), access.
@@ -57,6 +58,15 @@ pub const PERMISSIONS: &[RoutePermission] = &[
     ("DELETE", "/api/v1/users/{id}", ADMIN),
     ("GET", "/api/v1/containers", VIEW),
     ("GET", "/api/v1/containers/{id}", VIEW),
+    ("DELETE", "/api/v1/containers/{id}", OPERATE),
+    ("GET", "/api/v1/containers/{id}/history", VIEW),
+    ("POST", "/api/v1/containers/{id}/start", OPERATE),
+    ("POST", "/api/v1/containers/{id}/stop", OPERATE),
+    ("POST", "/api/v1/containers/{id}/restart", OPERATE),
+    ("POST", "/api/v1/containers/{id}/kill", OPERATE),
+    ("POST", "/api/v1/containers/{id}/pause", OPERATE),
+    ("POST", "/api/v1/containers/{id}/unpause", OPERATE),
+    ("POST", "/api/v1/containers/{id}/rename", OPERATE),
     ("GET", "/api/v1/images", VIEW),
     ("GET", "/api/v1/volumes", VIEW),
     ("GET", "/api/v1/networks", VIEW),

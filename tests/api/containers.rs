@@ -283,3 +283,183 @@ async fn images_volumes_and_networks_are_listed_live() {
     docker(&["volume", "rm", &volume]);
     docker(&["network", "rm", &network]);
 }
+
+/// Every operation through the API, checked against `docker inspect`, with its history and
+/// audit entries; viewers cannot act.
+#[tokio::test]
+async fn the_lifecycle_through_the_api_is_recorded() {
+    let app = spawn_app().await;
+    let (_, operator) = app.user_with_token("ops", "operator").await;
+    let (_, viewer) = app.user_with_token("looker", "viewer").await;
+    let run = Containers::new();
+    let id = run.start("life", &[]);
+    let state = |id: &str| docker(&["inspect", "--format", "{{.State.Status}}", id]);
+    let post = |path: String, body: Option<Value>| {
+        let app = &app;
+        let operator = operator.clone();
+        async move {
+            app.request(reqwest::Method::POST, &path, Some(&operator), body)
+                .await
+        }
+    };
+    let refused = app
+        .request(
+            reqwest::Method::POST,
+            &format!("/api/v1/containers/{id}/stop"),
+            Some(&viewer),
+            None,
+        )
+        .await;
+    assert_error(refused, StatusCode::FORBIDDEN, "FORBIDDEN").await;
+    assert_eq!(state(&id), "running");
+
+    for (action, body, expected) in [
+        ("stop", Some(serde_json::json!({"timeout": 0})), "exited"),
+        ("start", None, "running"),
+        ("pause", None, "paused"),
+        ("unpause", None, "running"),
+        (
+            "restart",
+            Some(serde_json::json!({"timeout": 0})),
+            "running",
+        ),
+        (
+            "kill",
+            Some(serde_json::json!({"signal": "SIGKILL"})),
+            "exited",
+        ),
+    ] {
+        let response = post(format!("/api/v1/containers/{}/{action}", &id[..12]), body).await;
+        assert_eq!(response.status(), StatusCode::OK, "{action}");
+        assert!(response.headers().get("x-dcp-position").is_some());
+        let outcome: Value = response.json().await.unwrap();
+        assert_eq!(outcome["status"], "succeeded", "{action}");
+        assert_eq!(outcome["operation"], action);
+        assert_eq!(outcome["container_id"], id.as_str());
+        assert_eq!(state(&id), expected, "after {action}");
+    }
+    // Starting a running container is not an error (Docker: nothing to do).
+    assert_eq!(
+        post(format!("/api/v1/containers/{id}/start"), None)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        post(format!("/api/v1/containers/{id}/start"), None)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let renamed = format!("renamed-{}", &run.run[..8]);
+    let response = post(
+        format!("/api/v1/containers/{id}/rename"),
+        Some(serde_json::json!({"name": renamed})),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        docker(&["inspect", "--format", "{{.Name}}", &id]),
+        format!("/{renamed}")
+    );
+    let bad = post(
+        format!("/api/v1/containers/{id}/rename"),
+        Some(serde_json::json!({"name": "-bad"})),
+    )
+    .await;
+    assert_error(bad, StatusCode::BAD_REQUEST, "VALIDATION_ERROR").await;
+    // A running container is not removed without force: Docker refuses, and that is recorded.
+    let refused = app
+        .request(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/containers/{renamed}"),
+            Some(&operator),
+            None,
+        )
+        .await;
+    assert_error(refused, StatusCode::CONFLICT, "CONFLICT").await;
+    let removed = app
+        .request(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/containers/{renamed}?force=true"),
+            Some(&operator),
+            None,
+        )
+        .await;
+    assert_eq!(removed.status(), StatusCode::OK);
+    let gone = Command::new("docker")
+        .args(["inspect", &id])
+        .output()
+        .unwrap();
+    assert!(!gone.status.success(), "the container is gone");
+
+    // The history survives the container: request and outcome of every step, with the actor.
+    let history = app
+        .get_json(&format!("/api/v1/containers/{id}/history"), &viewer)
+        .await;
+    let types: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types[0], "ContainerDiscovered");
+    for expected in [
+        "ContainerStopRequested",
+        "ContainerStopped",
+        "ContainerPaused",
+        "ContainerRestarted",
+        "ContainerKilled",
+        "ContainerRenamed",
+        "OperationFailed",
+        "ContainerRemoved",
+    ] {
+        assert!(
+            types.contains(&expected),
+            "{expected} missing from {types:?}"
+        );
+    }
+    let stop_requested = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event_type"] == "ContainerStopRequested")
+        .unwrap();
+    assert_eq!(stop_requested["actor_username"], "ops");
+    assert!(stop_requested["operation_id"].is_string());
+    let failed = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event_type"] == "OperationFailed")
+        .unwrap();
+    assert_eq!(failed["data"]["operation"], "delete");
+    assert_eq!(failed["data"]["code"], "CONFLICT");
+
+    // And the audit log has one action per verb, with the outcome in the details.
+    let last = history.as_array().unwrap().last().unwrap()["global_position"]
+        .as_i64()
+        .unwrap();
+    let audit = app
+        .get_json_at(
+            "/api/v1/audit-logs?resource_type=container&limit=1000",
+            &app.admin_token,
+            last,
+        )
+        .await;
+    let entries = audit["items"].as_array().unwrap();
+    for (action, outcome) in [
+        ("container.stop", "requested"),
+        ("container.stop", "succeeded"),
+        ("container.delete", "failed"),
+        ("container.delete", "succeeded"),
+        ("container.rename", "succeeded"),
+    ] {
+        assert!(
+            entries.iter().any(|e| e["action"] == action
+                && e["details"]["outcome"] == outcome
+                && e["username"] == "ops"),
+            "no {action} {outcome} entry"
+        );
+    }
+}

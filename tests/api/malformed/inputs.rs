@@ -285,3 +285,91 @@ async fn bad_query_parameters_and_position_headers_are_400() {
     run_cases(&app, Some(&app.admin_token), cases).await;
     assert_eq!(before, snapshot(&app).await, "a read wrote something");
 }
+
+#[tokio::test]
+async fn container_operations_refuse_bad_input_before_touching_docker() {
+    let app = spawn_app().await;
+    let post = |path: &str| case(format!("POST {path}"), Method::POST, path);
+    let missing = "/api/v1/containers/no-such-container-for-malformed-tests";
+    let cases = vec![
+        post("/api/v1/containers/-rf/start").invalid("id"),
+        post(&format!("{missing}/start")).expect(StatusCode::NOT_FOUND, "NOT_FOUND", None),
+        post(&format!("{missing}/start?foo=1")).invalid("foo"),
+        post(&format!("{missing}/start"))
+            .json(&json!({"extra": 1}))
+            .invalid("extra"),
+        post(&format!("{missing}/pause"))
+            .raw(Some("text/plain"), "x")
+            .expect(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UNSUPPORTED_MEDIA_TYPE",
+                None,
+            ),
+        post(&format!("{missing}/unpause")).raw(JSON, "[1]"),
+        post(&format!("{missing}/stop"))
+            .json(&json!({"timeout": "soon"}))
+            .invalid("timeout"),
+        post(&format!("{missing}/stop"))
+            .json(&json!({"timeout": -1}))
+            .invalid("timeout"),
+        // Duplicate keys, sent as text (a JSON value would keep only the last one).
+        post(&format!("{missing}/stop"))
+            .raw(JSON, r#"{"timeout": 5, "timeout": 6}"#)
+            .invalid("timeout"),
+        post(&format!("{missing}/restart")).raw(JSON, "{\"timeout\":"),
+        post(&format!("{missing}/kill"))
+            .json(&json!({"signal": 9}))
+            .invalid("signal"),
+        post(&format!("{missing}/kill"))
+            .json(&json!({"Signal": "HUP"}))
+            .invalid("Signal"),
+        post(&format!("{missing}/rename"))
+            .json(&json!({}))
+            .invalid("name"),
+        post(&format!("{missing}/rename")).raw(None, "").expect(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            None,
+        ),
+        post(&format!("{missing}/rename"))
+            .json(&json!({"name": "fine-name"}))
+            .expect(StatusCode::NOT_FOUND, "NOT_FOUND", None),
+        case(
+            "DELETE force=maybe",
+            Method::DELETE,
+            format!("{missing}?force=maybe"),
+        ),
+        case("DELETE foo", Method::DELETE, format!("{missing}?foo=1")).invalid("foo"),
+        case("DELETE bad id", Method::DELETE, "/api/v1/containers/-rf").invalid("id"),
+        case(
+            "history bad id",
+            Method::GET,
+            "/api/v1/containers/-rf/history",
+        )
+        .invalid("id"),
+        case(
+            "history foo",
+            Method::GET,
+            format!("{missing}/history?foo=1"),
+        )
+        .invalid("foo"),
+        case("history missing", Method::GET, format!("{missing}/history")).expect(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            None,
+        ),
+    ];
+    let events_before: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    run_cases(&app, Some(&app.admin_token), cases).await;
+    let events_after: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        events_before, events_after,
+        "a refused container operation wrote events"
+    );
+}
