@@ -79,6 +79,17 @@ impl Application {
             .await
             .with_context(|| format!("Failed to bind {}", settings.bind))?;
         let generated_logins = ensure_first_users(&state).await?;
+        // Operations the previous run left without an outcome are settled from Docker now.
+        match crate::operations::reconcile(&state).await {
+            Ok(settled) if !settled.is_empty() => {
+                tracing::info!(count = settled.len(), "settled interrupted operations")
+            }
+            Ok(_) => {}
+            Err(error) => tracing::error!(
+                error = format!("{error:#}"),
+                "Failed to reconcile interrupted operations"
+            ),
+        }
         let address = listener.local_addr()?;
         Ok(Application {
             address,

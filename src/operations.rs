@@ -301,3 +301,152 @@ pub async fn run_action(
         position: cursor.map(|c| c.position),
     })
 }
+
+/// What reconciliation found for one interrupted operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reconciled {
+    pub aggregate_id: String,
+    pub op_id: Uuid,
+    /// `done` or `failed`.
+    pub outcome: &'static str,
+}
+
+/// The pending operation of each container aggregate: the last event is a `…Requested`.
+async fn pending_operations(
+    state: &AppState,
+) -> Result<Vec<(String, String, serde_json::Value)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT aggregate_id, event_type, payload::jsonb FROM ( \
+             SELECT DISTINCT ON (aggregate_id) aggregate_id, event_type, payload FROM events \
+             WHERE aggregate_type = 'container' ORDER BY aggregate_id, sequence DESC) last \
+         WHERE event_type LIKE '%Requested'",
+    )
+    .fetch_all(&state.pool)
+    .await
+}
+
+/// Operations whose outcome was never recorded (the server stopped between the request
+/// and the outcome) are settled from what Docker shows now: done if the container is in
+/// the state the operation leads to, failed (`INTERRUPTED`) otherwise. Run at startup.
+pub async fn reconcile(state: &AppState) -> anyhow::Result<Vec<Reconciled>> {
+    let mut settled = Vec::new();
+    for (aggregate_id, event_type, payload) in pending_operations(state).await? {
+        let fields = payload.get(&event_type).cloned().unwrap_or_default();
+        let Some(op_id) = fields
+            .get("op_id")
+            .and_then(|v| v.as_str())
+            .and_then(|v| v.parse::<Uuid>().ok())
+        else {
+            continue;
+        };
+        let target: Option<(String, String)> = sqlx::query_as(
+            "SELECT host, docker_id FROM container_ids WHERE aggregate_id = $1::uuid",
+        )
+        .bind(&aggregate_id)
+        .fetch_optional(&state.pool)
+        .await?;
+        let observed = match &target {
+            Some((host, docker_id)) => observe(state, host, docker_id).await,
+            None => Observation::Unknown,
+        };
+        let done = match (event_type.as_str(), &observed) {
+            (_, Observation::Unknown) => None,
+            ("ContainerRemoveRequested", Observation::Gone) => Some(true),
+            (_, Observation::Gone) => Some(false),
+            (
+                "ContainerStartRequested"
+                | "ContainerRestartRequested"
+                | "ContainerUnpauseRequested",
+                Observation::Present { status, .. },
+            ) => Some(status == "running"),
+            (
+                "ContainerStopRequested" | "ContainerKillRequested",
+                Observation::Present { status, .. },
+            ) => Some(status != "running" && status != "paused"),
+            ("ContainerPauseRequested", Observation::Present { status, .. }) => {
+                Some(status == "paused")
+            }
+            ("ContainerRenameRequested", Observation::Present { name, .. }) => {
+                Some(fields.get("name").and_then(|v| v.as_str()) == Some(name.as_str()))
+            }
+            ("ContainerRemoveRequested", Observation::Present { .. }) => Some(false),
+            _ => None,
+        };
+        let Some(done) = done else {
+            // Docker cannot tell now (engine unreachable, or a create that is not
+            // reconciled yet): left pending, tried again at the next start.
+            tracing::warn!(%aggregate_id, %op_id, %event_type, "operation left pending: its outcome cannot be determined now");
+            continue;
+        };
+        let meta = CommandMeta {
+            actor_kind: Some("reconciler"),
+            ..CommandMeta::system()
+        }
+        .for_operation(op_id);
+        let command = if done {
+            ContainerCommand::RecordDone {
+                op_id,
+                at: Utc::now(),
+            }
+        } else {
+            ContainerCommand::RecordFailed {
+                op_id,
+                code: "INTERRUPTED".into(),
+                message: "the server stopped before the outcome was known, and the container is not in the state the operation leads to".into(),
+                at: Utc::now(),
+            }
+        };
+        match state
+            .commands
+            .execute::<Container>(&aggregate_id, command, &meta)
+            .await
+        {
+            Ok(_) => settled.push(Reconciled {
+                aggregate_id,
+                op_id,
+                outcome: if done { "done" } else { "failed" },
+            }),
+            // Another replica settled it meanwhile.
+            Err(CommandError::Conflict | CommandError::Rejected(_)) => {}
+            Err(other) => {
+                return Err(anyhow::anyhow!(
+                    "Failed to record the outcome of operation {op_id}: {other}"
+                ))
+            }
+        }
+    }
+    Ok(settled)
+}
+
+enum Observation {
+    Present { status: String, name: String },
+    Gone,
+    Unknown,
+}
+
+async fn observe(state: &AppState, host: &str, docker_id: &str) -> Observation {
+    let Ok(docker) = state.docker.client(host) else {
+        return Observation::Unknown;
+    };
+    match docker
+        .inspect_container(docker_id, None::<InspectContainerOptions>)
+        .await
+    {
+        Ok(inspect) => Observation::Present {
+            status: inspect
+                .state
+                .and_then(|s| s.status)
+                .map(|s| s.to_string())
+                .unwrap_or_default(),
+            name: inspect
+                .name
+                .unwrap_or_default()
+                .trim_start_matches('/')
+                .to_string(),
+        },
+        Err(error) => match DockerError::from_bollard(host, error) {
+            DockerError::Failed { status: 404, .. } => Observation::Gone,
+            _ => Observation::Unknown,
+        },
+    }
+}

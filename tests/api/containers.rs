@@ -463,3 +463,94 @@ async fn the_lifecycle_through_the_api_is_recorded() {
         );
     }
 }
+
+/// The server stops between a request and its outcome: at the next start the operation is
+/// settled from what Docker shows (done, or failed as interrupted), never left pending.
+#[tokio::test]
+async fn interrupted_operations_are_settled_at_the_next_start() {
+    use dcp::commands::{CommandBus, CommandMeta};
+    use dcp_aggregates::container::{Container, ContainerAction, ContainerCommand};
+
+    let app = spawn_app().await;
+    let run = Containers::new();
+    let stopped = run.start("was-stopping", &[]);
+    let idle = run.start("was-starting", &[]);
+    docker(&["stop", "-t", "0", &idle]);
+    // dcp knows both containers (discovered on first use).
+    for id in [&stopped, &idle] {
+        app.get_json(
+            &format!("/api/v1/containers/{id}/history"),
+            &app.admin_token,
+        )
+        .await;
+    }
+    let aggregate = |docker_id: String| {
+        let pool = app.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, uuid::Uuid>(
+                "SELECT aggregate_id FROM container_ids WHERE docker_id = $1",
+            )
+            .bind(docker_id)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    let bus = CommandBus::new(app.pool.clone());
+    let (stop_op, start_op) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    let request = |op_id, action| ContainerCommand::Request {
+        op_id,
+        action,
+        at: chrono::Utc::now(),
+    };
+    bus.execute::<Container>(
+        &aggregate(stopped.clone()).await.to_string(),
+        request(stop_op, ContainerAction::Stop { timeout: Some(0) }),
+        &CommandMeta::system(),
+    )
+    .await
+    .unwrap();
+    bus.execute::<Container>(
+        &aggregate(idle.clone()).await.to_string(),
+        request(start_op, ContainerAction::Start),
+        &CommandMeta::system(),
+    )
+    .await
+    .unwrap();
+    // Docker performed the stop before the "crash"; the start never happened.
+    docker(&["stop", "-t", "0", &stopped]);
+    let database_url = app.database_url.clone();
+    app.stop().await;
+
+    let restarted = spawn_app_on(database_url, |_| {}).await;
+    let history = |id: String| {
+        let app = &restarted;
+        async move {
+            app.get_json(
+                &format!("/api/v1/containers/{id}/history"),
+                &app.admin_token,
+            )
+            .await
+        }
+    };
+    let stop_history = history(stopped.clone()).await;
+    let last = stop_history.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["event_type"], "ContainerStopped", "{stop_history}");
+    assert_eq!(last["operation_id"], stop_op.to_string());
+    assert_eq!(last["actor_kind"], "reconciler");
+    let start_history = history(idle.clone()).await;
+    let last = start_history.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["event_type"], "OperationFailed", "{start_history}");
+    assert_eq!(last["data"]["code"], "INTERRUPTED");
+    assert_eq!(last["data"]["operation"], "start");
+    // Nothing is pending any more: the container takes new operations.
+    let response = restarted
+        .request(
+            reqwest::Method::POST,
+            &format!("/api/v1/containers/{idle}/start"),
+            Some(&restarted.admin_token),
+            None,
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+}
