@@ -11,6 +11,8 @@ use serde::Serialize;
 
 use crate::http::error::{ApiError, ErrorCode};
 
+pub mod policy;
+
 /// The id of the engine dcp runs next to.
 pub const LOCAL_HOST: &str = "local";
 

@@ -1,0 +1,442 @@
+//! The container create request and its policy.
+//!
+//! The request is a platform-owned type: unknown fields, duplicate keys (also inside maps)
+//! and case-variant keys are refused, and the Docker configuration is built from its
+//! allowed fields only, never passed through. Operators get the safe profile: nothing
+//! that reaches the host (privileged mode, added capabilities, host or `container:`
+//! namespaces, host paths, devices, security options, sysctls). Admins may use those only
+//! with `allow_privileged: true` and a `reason`, which the recorded request keeps.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use dcp_aggregates::container::validate_container_name;
+use dcp_aggregates::Role;
+use serde::de::{MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
+
+/// A map that refuses duplicate keys (serde's default keeps the last one silently).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct UniqueMap(pub BTreeMap<String, String>);
+
+impl<'de> Deserialize<'de> for UniqueMap {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct UniqueMapVisitor;
+        impl<'de> Visitor<'de> for UniqueMapVisitor {
+            type Value = UniqueMap;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object of strings")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<UniqueMap, A::Error> {
+                let mut out = BTreeMap::new();
+                while let Some((key, value)) = map.next_entry::<String, String>()? {
+                    if out.contains_key(&key) {
+                        return Err(serde::de::Error::custom(format!("duplicate field `{key}`")));
+                    }
+                    out.insert(key, value);
+                }
+                Ok(UniqueMap(out))
+            }
+        }
+        deserializer.deserialize_map(UniqueMapVisitor)
+    }
+}
+
+/// A published port.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PortRequest {
+    pub container_port: u16,
+    /// `tcp` (default) or `udp`.
+    pub protocol: Option<String>,
+    /// Published on the host (absent: exposed only).
+    pub host_port: Option<u16>,
+    /// Host address to publish on (default all).
+    pub host_ip: Option<String>,
+}
+
+/// A named volume mounted into the container.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VolumeRequest {
+    /// The volume's name (created by Docker if missing). Not a path.
+    pub source: String,
+    /// Absolute path in the container.
+    pub target: String,
+    pub read_only: Option<bool>,
+}
+
+/// A host directory mounted into the container (admins, with `allow_privileged`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BindRequest {
+    /// Absolute path on the host.
+    pub source: String,
+    pub target: String,
+    pub read_only: Option<bool>,
+}
+
+/// The restart policy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RestartPolicyRequest {
+    /// `no`, `always`, `unless-stopped` or `on-failure`.
+    pub name: String,
+    /// With `on-failure`: how many times (default unlimited).
+    pub max_retries: Option<u32>,
+}
+
+/// `POST /api/v1/containers`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateContainerRequest {
+    /// Image reference, e.g. `nginx:1.27` or `registry.local:5000/team/app@sha256:…`.
+    pub image: String,
+    pub name: Option<String>,
+    /// Arguments (exec form; no shell is involved).
+    pub command: Option<Vec<String>>,
+    pub entrypoint: Option<Vec<String>>,
+    /// Variables; names `[A-Z_][A-Z0-9_]*`.
+    #[schema(value_type = Option<BTreeMap<String, String>>)]
+    pub env: Option<UniqueMap>,
+    /// Labels; the `dcp.` prefix is reserved.
+    #[schema(value_type = Option<BTreeMap<String, String>>)]
+    pub labels: Option<UniqueMap>,
+    pub ports: Option<Vec<PortRequest>>,
+    pub volumes: Option<Vec<VolumeRequest>>,
+    pub binds: Option<Vec<BindRequest>>,
+    pub restart_policy: Option<RestartPolicyRequest>,
+    /// Memory limit in bytes (at least 6 MiB).
+    pub memory_bytes: Option<i64>,
+    /// CPU limit in cores (e.g. 0.5).
+    pub cpus: Option<f64>,
+    pub pids_limit: Option<i64>,
+    /// `bridge` (default), `none`, or a user-defined network.
+    pub network: Option<String>,
+    pub working_dir: Option<String>,
+    pub user: Option<String>,
+    pub tty: Option<bool>,
+    /// Start it once created (default false).
+    pub start: Option<bool>,
+    pub privileged: Option<bool>,
+    pub cap_add: Option<Vec<String>>,
+    /// Host devices (`/dev/fuse`, `/dev/sda:/dev/xvda:rwm`).
+    pub devices: Option<Vec<String>>,
+    pub security_opt: Option<Vec<String>>,
+    pub pid_mode: Option<String>,
+    pub ipc_mode: Option<String>,
+    pub uts_mode: Option<String>,
+    #[schema(value_type = Option<BTreeMap<String, String>>)]
+    pub sysctls: Option<UniqueMap>,
+    /// Admins only: allow the options above that reach the host.
+    pub allow_privileged: Option<bool>,
+    /// Why (required with `allow_privileged`; recorded with the request).
+    pub reason: Option<String>,
+}
+
+/// Why a request is refused: a bad value (400) or an option the role may not use (403).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolicyError {
+    Invalid { field: String, message: String },
+    Forbidden { field: String, message: String },
+}
+
+fn invalid(field: impl Into<String>, message: impl Into<String>) -> PolicyError {
+    PolicyError::Invalid { field: field.into(), message: message.into() }
+}
+
+/// `[registry[:port]/]path[:tag][@sha256:hex]`, lowercase path components.
+pub fn validate_image(image: &str) -> Result<(), PolicyError> {
+    let message = "image must be a reference like name:tag or registry:5000/team/name@sha256:…";
+    if image.is_empty() || image.len() > 255 || image.starts_with(['-', '/', '.', ':']) {
+        return Err(invalid("image", message));
+    }
+    let (rest, digest) = match image.split_once('@') {
+        Some((rest, digest)) => (rest, Some(digest)),
+        None => (image, None),
+    };
+    if let Some(digest) = digest {
+        let ok = digest.strip_prefix("sha256:").is_some_and(|hex| hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit()));
+        if !ok {
+            return Err(invalid("image", message));
+        }
+    }
+    let (path, tag) = match rest.rsplit_once(':') {
+        Some((path, tag)) if !tag.contains('/') => (path, Some(tag)),
+        _ => (rest, None),
+    };
+    if let Some(tag) = tag {
+        let ok = (1..=128).contains(&tag.len())
+            && tag.chars().next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+            && tag.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+        if !ok {
+            return Err(invalid("image", message));
+        }
+    }
+    let mut components = path.split('/').peekable();
+    let first = components.peek().copied().unwrap_or_default();
+    // A first component with a dot, a colon or `localhost` is a registry host.
+    if path.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost") {
+        components.next();
+    }
+    for component in components {
+        let ok = !component.is_empty()
+            && component.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
+            && component.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+            && component.chars().last().is_some_and(|c| c.is_ascii_alphanumeric());
+        if !ok {
+            return Err(invalid("image", message));
+        }
+    }
+    Ok(())
+}
+
+fn absolute_path(field: &str, path: &str) -> Result<(), PolicyError> {
+    let ok = path.starts_with('/')
+        && path.len() <= 4096
+        && !path.split('/').any(|part| part == ".." || part == ".")
+        && !path.contains(':')
+        && !path.contains(',')
+        && !path.chars().any(char::is_control);
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(field, format!("{field} must be an absolute path without '..', ':' or ','")))
+    }
+}
+
+fn volume_name(field: &str, name: &str) -> Result<(), PolicyError> {
+    let mut chars = name.chars();
+    let ok = (2..=128).contains(&name.len())
+        && chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(field, "a volume name (letters, digits, '_', '.', '-'); host paths go in binds"))
+    }
+}
+
+/// What in the request reaches beyond the container, by field.
+fn host_reaching(request: &CreateContainerRequest) -> Vec<&'static str> {
+    let mut found = Vec::new();
+    let set = |v: &Option<Vec<String>>| v.as_ref().is_some_and(|v| !v.is_empty());
+    if request.privileged == Some(true) {
+        found.push("privileged");
+    }
+    if set(&request.cap_add) {
+        found.push("cap_add");
+    }
+    if set(&request.devices) {
+        found.push("devices");
+    }
+    if set(&request.security_opt) {
+        found.push("security_opt");
+    }
+    if request.binds.as_ref().is_some_and(|b| !b.is_empty()) {
+        found.push("binds");
+    }
+    if request.sysctls.as_ref().is_some_and(|s| !s.0.is_empty()) {
+        found.push("sysctls");
+    }
+    for (field, mode) in [("pid_mode", &request.pid_mode), ("ipc_mode", &request.ipc_mode), ("uts_mode", &request.uts_mode)] {
+        if mode.as_deref().is_some_and(|m| !m.is_empty() && m != "private") {
+            found.push(field);
+        }
+    }
+    if request.network.as_deref().is_some_and(|n| n == "host" || n.starts_with("container:")) {
+        found.push("network");
+    }
+    found
+}
+
+/// Validates the request and applies the role's policy.
+pub fn check(request: &CreateContainerRequest, role: Role) -> Result<(), PolicyError> {
+    validate_image(&request.image)?;
+    if let Some(name) = &request.name {
+        validate_container_name(name).map_err(|_| invalid("name", "name must be 2 to 128 characters: letters, digits, '_', '.', '-', starting with a letter or digit"))?;
+    }
+    for (field, args) in [("command", &request.command), ("entrypoint", &request.entrypoint)] {
+        if let Some(args) = args {
+            if args.len() > 256 || args.iter().any(|a| a.len() > 4096 || a.contains('\0')) {
+                return Err(invalid(field, format!("{field} takes at most 256 arguments of at most 4096 bytes")));
+            }
+        }
+    }
+    if let Some(env) = &request.env {
+        for name in env.0.keys() {
+            let mut chars = name.chars();
+            let ok = name.len() <= 256
+                && chars.next().is_some_and(|c| c.is_ascii_uppercase() || c == '_')
+                && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+            if !ok {
+                return Err(invalid(format!("env.{name}"), "variable names are [A-Z_][A-Z0-9_]*"));
+            }
+        }
+    }
+    if let Some(labels) = &request.labels {
+        if let Some(reserved) = labels.0.keys().find(|k| k.starts_with("dcp.")) {
+            return Err(invalid(format!("labels.{reserved}"), "the dcp. label prefix is reserved"));
+        }
+    }
+    for port in request.ports.iter().flatten() {
+        if port.container_port == 0 || port.host_port == Some(0) {
+            return Err(invalid("ports", "ports are 1 to 65535"));
+        }
+        if port.protocol.as_deref().is_some_and(|p| p != "tcp" && p != "udp") {
+            return Err(invalid("ports.protocol", "protocol is tcp or udp"));
+        }
+        if port.host_ip.as_deref().is_some_and(|ip| ip.parse::<std::net::IpAddr>().is_err()) {
+            return Err(invalid("ports.host_ip", "host_ip must be an IP address"));
+        }
+    }
+    for volume in request.volumes.iter().flatten() {
+        volume_name("volumes.source", &volume.source)?;
+        absolute_path("volumes.target", &volume.target)?;
+    }
+    for bind in request.binds.iter().flatten() {
+        absolute_path("binds.source", &bind.source)?;
+        absolute_path("binds.target", &bind.target)?;
+    }
+    if let Some(policy) = &request.restart_policy {
+        if !["no", "always", "unless-stopped", "on-failure"].contains(&policy.name.as_str()) {
+            return Err(invalid("restart_policy.name", "no, always, unless-stopped or on-failure"));
+        }
+    }
+    if request.memory_bytes.is_some_and(|m| m < 6 * 1024 * 1024) {
+        return Err(invalid("memory_bytes", "memory_bytes must be at least 6 MiB"));
+    }
+    if request.cpus.is_some_and(|c| !(c > 0.0 && c <= 1024.0)) {
+        return Err(invalid("cpus", "cpus must be more than 0 and at most 1024"));
+    }
+    if request.pids_limit.is_some_and(|p| p < 1) {
+        return Err(invalid("pids_limit", "pids_limit must be positive"));
+    }
+    if let Some(network) = &request.network {
+        let plain = network == "host" || network.starts_with("container:") || validate_container_name(network).is_ok() || network == "none";
+        if !plain {
+            return Err(invalid("network", "a network name"));
+        }
+    }
+    if let Some(dir) = &request.working_dir {
+        absolute_path("working_dir", dir)?;
+    }
+    if request.user.as_deref().is_some_and(|u| u.is_empty() || u.len() > 64 || !u.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | ':' | '.'))) {
+        return Err(invalid("user", "user is a name or uid, optionally :group"));
+    }
+    let reaching = host_reaching(request);
+    let Some(first) = reaching.first() else {
+        return Ok(());
+    };
+    match role {
+        Role::Admin => {
+            let reason = request.reason.as_deref().map(str::trim).unwrap_or_default();
+            if request.allow_privileged == Some(true) && !reason.is_empty() {
+                return Ok(());
+            }
+            Err(PolicyError::Forbidden {
+                field: first.to_string(),
+                message: format!(
+                    "{} reach the host: an admin must also send allow_privileged: true and a reason",
+                    reaching.join(", ")
+                ),
+            })
+        }
+        _ => Err(PolicyError::Forbidden {
+            field: first.to_string(),
+            message: format!("{} reach the host and are not allowed for the role '{role}'", reaching.join(", ")),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn request(extra: serde_json::Value) -> CreateContainerRequest {
+        let mut base = json!({"image": "dcp-test/busybox:latest"});
+        base.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        serde_json::from_value(base).unwrap()
+    }
+
+    #[test]
+    fn image_references() {
+        for good in ["busybox", "busybox:1.36", "library/nginx:latest", "registry.local:5000/team/app:v1", "localhost/app", "127.0.0.1:55000/dcp-test/busybox:latest", &format!("app@sha256:{}", "a".repeat(64))] {
+            assert!(validate_image(good).is_ok(), "{good}");
+        }
+        for bad in ["", "-x", "UPPER/case", "app:", "app:bad tag", "app@md5:12", "a//b", "../etc", "app;rm"] {
+            assert!(validate_image(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_plain_request_is_fine_for_operators() {
+        let plain = request(json!({"name": "web", "env": {"MODE": "x"}, "ports": [{"container_port": 80, "host_port": 8080}],
+            "volumes": [{"source": "data", "target": "/data"}], "restart_policy": {"name": "unless-stopped"},
+            "memory_bytes": 67108864, "cpus": 0.5, "pids_limit": 100, "network": "bridge", "privileged": false}));
+        assert_eq!(check(&plain, Role::Operator), Ok(()));
+    }
+
+    #[test]
+    fn every_host_reaching_option_is_forbidden_to_operators_and_needs_a_reason_from_admins() {
+        let cases = [
+            (json!({"privileged": true}), "privileged"),
+            (json!({"cap_add": ["SYS_ADMIN"]}), "cap_add"),
+            (json!({"devices": ["/dev/fuse"]}), "devices"),
+            (json!({"security_opt": ["seccomp=unconfined"]}), "security_opt"),
+            (json!({"binds": [{"source": "/var/run/docker.sock", "target": "/var/run/docker.sock"}]}), "binds"),
+            (json!({"binds": [{"source": "/", "target": "/host"}]}), "binds"),
+            (json!({"sysctls": {"net.ipv4.ip_forward": "1"}}), "sysctls"),
+            (json!({"pid_mode": "host"}), "pid_mode"),
+            (json!({"ipc_mode": "container:abc"}), "ipc_mode"),
+            (json!({"uts_mode": "host"}), "uts_mode"),
+            (json!({"network": "host"}), "network"),
+            (json!({"network": "container:other"}), "network"),
+        ];
+        for (extra, field) in cases {
+            let req = request(extra.clone());
+            for role in [Role::Operator, Role::Viewer] {
+                match check(&req, role) {
+                    Err(PolicyError::Forbidden { field: f, .. }) => assert_eq!(f, field, "{extra}"),
+                    other => panic!("{role} {extra}: {other:?}"),
+                }
+            }
+            assert!(matches!(check(&req, Role::Admin), Err(PolicyError::Forbidden { .. })), "{extra}");
+            let mut allowed = extra.clone();
+            allowed["allow_privileged"] = json!(true);
+            allowed["reason"] = json!("debugging the host");
+            assert_eq!(check(&request(allowed.clone()), Role::Admin), Ok(()), "{allowed}");
+            assert!(matches!(check(&request(allowed), Role::Operator), Err(PolicyError::Forbidden { .. })));
+        }
+    }
+
+    #[test]
+    fn volumes_are_names_not_paths() {
+        let req = request(json!({"volumes": [{"source": "/etc", "target": "/x"}]}));
+        assert!(matches!(check(&req, Role::Admin), Err(PolicyError::Invalid { .. })));
+        let req = request(json!({"volumes": [{"source": "data", "target": "/x/../y"}]}));
+        assert!(matches!(check(&req, Role::Admin), Err(PolicyError::Invalid { .. })));
+    }
+
+    #[test]
+    fn encodings_that_could_smuggle_options_are_refused_by_parsing() {
+        for body in [
+            r#"{"image": "busybox", "Privileged": true}"#,
+            r#"{"image": "busybox", "HostConfig": {"Privileged": true}}"#,
+            r#"{"image": "busybox", "privileged": false, "privileged": true}"#,
+            r#"{"image": "busybox", "env": {"A": "1", "A": "2"}}"#,
+            r#"{"image": "busybox", "binds": [{"source": "/", "target": "/h", "propagation": "shared"}]}"#,
+        ] {
+            assert!(serde_json::from_str::<CreateContainerRequest>(body).is_err(), "{body}");
+        }
+    }
+
+    #[test]
+    fn reserved_labels_and_bad_env_names() {
+        assert!(matches!(check(&request(json!({"labels": {"dcp.op": "x"}})), Role::Admin), Err(PolicyError::Invalid { .. })));
+        assert!(matches!(check(&request(json!({"env": {"lower": "x"}})), Role::Admin), Err(PolicyError::Invalid { .. })));
+        assert!(matches!(check(&request(json!({"env": {"1ABC": "x"}})), Role::Admin), Err(PolicyError::Invalid { .. })));
+    }
+}
