@@ -450,3 +450,243 @@ async fn observe(state: &AppState, host: &str, docker_id: &str) -> Observation {
         },
     }
 }
+
+/// The Docker configuration of a checked request: only the fields the request type has,
+/// plus the `dcp.op` label that makes the creation findable after a crash.
+pub fn container_config(
+    request: &crate::docker::policy::CreateContainerRequest,
+    op_id: Uuid,
+) -> bollard::models::ContainerCreateBody {
+    use bollard::models::{
+        ContainerCreateBody, DeviceMapping, HostConfig, PortBinding, RestartPolicy,
+        RestartPolicyNameEnum,
+    };
+    use std::collections::HashMap;
+
+    let mut labels: HashMap<String, String> = request
+        .labels
+        .clone()
+        .unwrap_or_default()
+        .0
+        .into_iter()
+        .collect();
+    labels.insert(OP_LABEL.to_string(), op_id.to_string());
+    let mut exposed = Vec::new();
+    let mut bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
+    for port in request.ports.iter().flatten() {
+        let key = format!(
+            "{}/{}",
+            port.container_port,
+            port.protocol.as_deref().unwrap_or("tcp")
+        );
+        exposed.push(key.clone());
+        if let Some(host_port) = port.host_port {
+            bindings
+                .entry(key)
+                .or_insert_with(|| Some(Vec::new()))
+                .get_or_insert_with(Vec::new)
+                .push(PortBinding {
+                    host_ip: port.host_ip.clone(),
+                    host_port: Some(host_port.to_string()),
+                });
+        }
+    }
+    let mode = |read_only: Option<bool>| if read_only == Some(true) { ":ro" } else { "" };
+    let mut binds: Vec<String> = request
+        .volumes
+        .iter()
+        .flatten()
+        .map(|v| format!("{}:{}{}", v.source, v.target, mode(v.read_only)))
+        .collect();
+    binds.extend(
+        request
+            .binds
+            .iter()
+            .flatten()
+            .map(|b| format!("{}:{}{}", b.source, b.target, mode(b.read_only))),
+    );
+    let restart_policy = request.restart_policy.as_ref().map(|p| RestartPolicy {
+        name: Some(match p.name.as_str() {
+            "always" => RestartPolicyNameEnum::ALWAYS,
+            "unless-stopped" => RestartPolicyNameEnum::UNLESS_STOPPED,
+            "on-failure" => RestartPolicyNameEnum::ON_FAILURE,
+            _ => RestartPolicyNameEnum::NO,
+        }),
+        maximum_retry_count: p.max_retries.map(i64::from),
+    });
+    let devices = request.devices.as_ref().map(|devices| {
+        devices
+            .iter()
+            .map(|d| {
+                let mut parts = d.splitn(3, ':');
+                let on_host = parts.next().unwrap_or_default().to_string();
+                let in_container = parts
+                    .next()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| on_host.clone());
+                DeviceMapping {
+                    path_on_host: Some(on_host),
+                    path_in_container: Some(in_container),
+                    cgroup_permissions: Some(parts.next().unwrap_or("rwm").to_string()),
+                }
+            })
+            .collect()
+    });
+    ContainerCreateBody {
+        image: Some(request.image.clone()),
+        cmd: request.command.clone(),
+        entrypoint: request.entrypoint.clone(),
+        env: request
+            .env
+            .as_ref()
+            .map(|env| env.0.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+        labels: Some(labels),
+        exposed_ports: (!exposed.is_empty()).then_some(exposed),
+        working_dir: request.working_dir.clone(),
+        user: request.user.clone(),
+        tty: request.tty,
+        host_config: Some(HostConfig {
+            port_bindings: (!bindings.is_empty()).then_some(bindings),
+            binds: (!binds.is_empty()).then_some(binds),
+            restart_policy,
+            memory: request.memory_bytes,
+            nano_cpus: request.cpus.map(|c| (c * 1e9) as i64),
+            pids_limit: request.pids_limit,
+            network_mode: request.network.clone(),
+            privileged: request.privileged,
+            cap_add: request.cap_add.clone(),
+            devices,
+            security_opt: request.security_opt.clone(),
+            pid_mode: request.pid_mode.clone(),
+            ipc_mode: request.ipc_mode.clone(),
+            uts_mode: request.uts_mode.clone(),
+            sysctls: request
+                .sysctls
+                .as_ref()
+                .map(|s| s.0.clone().into_iter().collect()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// The label every container dcp creates carries: the id of the creating operation.
+pub const OP_LABEL: &str = "dcp.op";
+
+/// What a create came to.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CreateOutcome {
+    pub operation_id: Uuid,
+    pub host: String,
+    pub container_id: String,
+    pub name: String,
+    pub started: bool,
+    pub position: Option<i64>,
+}
+
+/// Records the create request, creates the container (labelled with the operation), records
+/// the outcome with the `(host, docker id)` mapping, and starts it if asked.
+pub async fn create_container(
+    state: &AppState,
+    host: &str,
+    request: crate::docker::policy::CreateContainerRequest,
+    meta: &CommandMeta,
+) -> ApiResult<CreateOutcome> {
+    let op_id = Uuid::now_v7();
+    let aggregate_id = Uuid::now_v7();
+    let aggregate = aggregate_id.to_string();
+    let meta = meta.for_operation(op_id);
+    let spec = serde_json::to_value(&request).map_err(|e| ApiError::internal(e.into()))?;
+    let command = ContainerCommand::RequestCreate {
+        op_id,
+        host: host.to_string(),
+        spec,
+        at: Utc::now(),
+    };
+    state
+        .commands
+        .execute::<Container>(&aggregate, command, &meta)
+        .await
+        .map_err(container_error)?;
+    let docker = state.docker.client(host)?;
+    let options = bollard::query_parameters::CreateContainerOptions {
+        name: request.name.clone(),
+        ..Default::default()
+    };
+    let created = docker
+        .create_container(Some(options), container_config(&request, op_id))
+        .await
+        .map_err(|error| DockerError::from_bollard(host, error));
+    let created = match created {
+        Ok(created) => created,
+        Err(error) => {
+            let api: ApiError = match &error {
+                DockerError::Failed {
+                    status: 404,
+                    message,
+                } => ApiError::new(ErrorCode::DockerOperationFailed, message.clone())
+                    .with_field("image")
+                    .with_details(serde_json::json!({ "docker_status": 404 })),
+                other => other.clone().into(),
+            };
+            let failed = ContainerCommand::RecordFailed {
+                op_id,
+                code: api.code.as_str().into(),
+                message: error.to_string(),
+                at: Utc::now(),
+            };
+            state
+                .commands
+                .execute::<Container>(&aggregate, failed, &meta)
+                .await
+                .map_err(container_error)?;
+            return Err(api);
+        }
+    };
+    let docker_id = created.id;
+    let inspect = docker
+        .inspect_container(&docker_id, None::<InspectContainerOptions>)
+        .await
+        .ok();
+    let name = inspect
+        .and_then(|i| i.name)
+        .map(|n| n.trim_start_matches('/').to_string())
+        .unwrap_or_default();
+    let recorded = ContainerCommand::RecordCreated {
+        op_id,
+        docker_id: docker_id.clone(),
+        name: name.clone(),
+        at: Utc::now(),
+    };
+    let mapping = SideWrite::MapContainer {
+        host: host.to_string(),
+        docker_id: docker_id.clone(),
+        aggregate_id,
+    };
+    let mut position = state
+        .commands
+        .execute_with::<Container>(&aggregate, recorded, &meta, vec![mapping])
+        .await
+        .map_err(container_error)?
+        .map(|cursor| cursor.position);
+    let mut started = false;
+    if request.start == Some(true) {
+        let target = ContainerTarget {
+            host: host.to_string(),
+            docker_id: docker_id.clone(),
+            name: name.clone(),
+            aggregate_id,
+        };
+        let outcome = run_action(state, &target, ContainerAction::Start, &meta).await?;
+        started = true;
+        position = outcome.position.or(position);
+    }
+    Ok(CreateOutcome {
+        operation_id: op_id,
+        host: host.to_string(),
+        container_id: docker_id,
+        name,
+        started,
+        position,
+    })
+}

@@ -143,7 +143,10 @@ pub enum PolicyError {
 }
 
 fn invalid(field: impl Into<String>, message: impl Into<String>) -> PolicyError {
-    PolicyError::Invalid { field: field.into(), message: message.into() }
+    PolicyError::Invalid {
+        field: field.into(),
+        message: message.into(),
+    }
 }
 
 /// `[registry[:port]/]path[:tag][@sha256:hex]`, lowercase path components.
@@ -157,7 +160,9 @@ pub fn validate_image(image: &str) -> Result<(), PolicyError> {
         None => (image, None),
     };
     if let Some(digest) = digest {
-        let ok = digest.strip_prefix("sha256:").is_some_and(|hex| hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit()));
+        let ok = digest
+            .strip_prefix("sha256:")
+            .is_some_and(|hex| hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit()));
         if !ok {
             return Err(invalid("image", message));
         }
@@ -168,8 +173,13 @@ pub fn validate_image(image: &str) -> Result<(), PolicyError> {
     };
     if let Some(tag) = tag {
         let ok = (1..=128).contains(&tag.len())
-            && tag.chars().next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
-            && tag.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+            && tag
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+            && tag
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
         if !ok {
             return Err(invalid("image", message));
         }
@@ -182,9 +192,17 @@ pub fn validate_image(image: &str) -> Result<(), PolicyError> {
     }
     for component in components {
         let ok = !component.is_empty()
-            && component.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
-            && component.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-            && component.chars().last().is_some_and(|c| c.is_ascii_alphanumeric());
+            && component.chars().all(|c| {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')
+            })
+            && component
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphanumeric())
+            && component
+                .chars()
+                .last()
+                .is_some_and(|c| c.is_ascii_alphanumeric());
         if !ok {
             return Err(invalid("image", message));
         }
@@ -202,7 +220,10 @@ fn absolute_path(field: &str, path: &str) -> Result<(), PolicyError> {
     if ok {
         Ok(())
     } else {
-        Err(invalid(field, format!("{field} must be an absolute path without '..', ':' or ','")))
+        Err(invalid(
+            field,
+            format!("{field} must be an absolute path without '..', ':' or ','"),
+        ))
     }
 }
 
@@ -214,7 +235,10 @@ fn volume_name(field: &str, name: &str) -> Result<(), PolicyError> {
     if ok {
         Ok(())
     } else {
-        Err(invalid(field, "a volume name (letters, digits, '_', '.', '-'); host paths go in binds"))
+        Err(invalid(
+            field,
+            "a volume name (letters, digits, '_', '.', '-'); host paths go in binds",
+        ))
     }
 }
 
@@ -240,12 +264,23 @@ fn host_reaching(request: &CreateContainerRequest) -> Vec<&'static str> {
     if request.sysctls.as_ref().is_some_and(|s| !s.0.is_empty()) {
         found.push("sysctls");
     }
-    for (field, mode) in [("pid_mode", &request.pid_mode), ("ipc_mode", &request.ipc_mode), ("uts_mode", &request.uts_mode)] {
-        if mode.as_deref().is_some_and(|m| !m.is_empty() && m != "private") {
+    for (field, mode) in [
+        ("pid_mode", &request.pid_mode),
+        ("ipc_mode", &request.ipc_mode),
+        ("uts_mode", &request.uts_mode),
+    ] {
+        if mode
+            .as_deref()
+            .is_some_and(|m| !m.is_empty() && m != "private")
+        {
             found.push(field);
         }
     }
-    if request.network.as_deref().is_some_and(|n| n == "host" || n.starts_with("container:")) {
+    if request
+        .network
+        .as_deref()
+        .is_some_and(|n| n == "host" || n.starts_with("container:"))
+    {
         found.push("network");
     }
     found
@@ -257,10 +292,16 @@ pub fn check(request: &CreateContainerRequest, role: Role) -> Result<(), PolicyE
     if let Some(name) = &request.name {
         validate_container_name(name).map_err(|_| invalid("name", "name must be 2 to 128 characters: letters, digits, '_', '.', '-', starting with a letter or digit"))?;
     }
-    for (field, args) in [("command", &request.command), ("entrypoint", &request.entrypoint)] {
+    for (field, args) in [
+        ("command", &request.command),
+        ("entrypoint", &request.entrypoint),
+    ] {
         if let Some(args) = args {
             if args.len() > 256 || args.iter().any(|a| a.len() > 4096 || a.contains('\0')) {
-                return Err(invalid(field, format!("{field} takes at most 256 arguments of at most 4096 bytes")));
+                return Err(invalid(
+                    field,
+                    format!("{field} takes at most 256 arguments of at most 4096 bytes"),
+                ));
             }
         }
     }
@@ -268,26 +309,42 @@ pub fn check(request: &CreateContainerRequest, role: Role) -> Result<(), PolicyE
         for name in env.0.keys() {
             let mut chars = name.chars();
             let ok = name.len() <= 256
-                && chars.next().is_some_and(|c| c.is_ascii_uppercase() || c == '_')
+                && chars
+                    .next()
+                    .is_some_and(|c| c.is_ascii_uppercase() || c == '_')
                 && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
             if !ok {
-                return Err(invalid(format!("env.{name}"), "variable names are [A-Z_][A-Z0-9_]*"));
+                return Err(invalid(
+                    format!("env.{name}"),
+                    "variable names are [A-Z_][A-Z0-9_]*",
+                ));
             }
         }
     }
     if let Some(labels) = &request.labels {
         if let Some(reserved) = labels.0.keys().find(|k| k.starts_with("dcp.")) {
-            return Err(invalid(format!("labels.{reserved}"), "the dcp. label prefix is reserved"));
+            return Err(invalid(
+                format!("labels.{reserved}"),
+                "the dcp. label prefix is reserved",
+            ));
         }
     }
     for port in request.ports.iter().flatten() {
         if port.container_port == 0 || port.host_port == Some(0) {
             return Err(invalid("ports", "ports are 1 to 65535"));
         }
-        if port.protocol.as_deref().is_some_and(|p| p != "tcp" && p != "udp") {
+        if port
+            .protocol
+            .as_deref()
+            .is_some_and(|p| p != "tcp" && p != "udp")
+        {
             return Err(invalid("ports.protocol", "protocol is tcp or udp"));
         }
-        if port.host_ip.as_deref().is_some_and(|ip| ip.parse::<std::net::IpAddr>().is_err()) {
+        if port
+            .host_ip
+            .as_deref()
+            .is_some_and(|ip| ip.parse::<std::net::IpAddr>().is_err())
+        {
             return Err(invalid("ports.host_ip", "host_ip must be an IP address"));
         }
     }
@@ -301,11 +358,17 @@ pub fn check(request: &CreateContainerRequest, role: Role) -> Result<(), PolicyE
     }
     if let Some(policy) = &request.restart_policy {
         if !["no", "always", "unless-stopped", "on-failure"].contains(&policy.name.as_str()) {
-            return Err(invalid("restart_policy.name", "no, always, unless-stopped or on-failure"));
+            return Err(invalid(
+                "restart_policy.name",
+                "no, always, unless-stopped or on-failure",
+            ));
         }
     }
     if request.memory_bytes.is_some_and(|m| m < 6 * 1024 * 1024) {
-        return Err(invalid("memory_bytes", "memory_bytes must be at least 6 MiB"));
+        return Err(invalid(
+            "memory_bytes",
+            "memory_bytes must be at least 6 MiB",
+        ));
     }
     if request.cpus.is_some_and(|c| !(c > 0.0 && c <= 1024.0)) {
         return Err(invalid("cpus", "cpus must be more than 0 and at most 1024"));
@@ -314,7 +377,10 @@ pub fn check(request: &CreateContainerRequest, role: Role) -> Result<(), PolicyE
         return Err(invalid("pids_limit", "pids_limit must be positive"));
     }
     if let Some(network) = &request.network {
-        let plain = network == "host" || network.starts_with("container:") || validate_container_name(network).is_ok() || network == "none";
+        let plain = network == "host"
+            || network.starts_with("container:")
+            || validate_container_name(network).is_ok()
+            || network == "none";
         if !plain {
             return Err(invalid("network", "a network name"));
         }
@@ -322,7 +388,13 @@ pub fn check(request: &CreateContainerRequest, role: Role) -> Result<(), PolicyE
     if let Some(dir) = &request.working_dir {
         absolute_path("working_dir", dir)?;
     }
-    if request.user.as_deref().is_some_and(|u| u.is_empty() || u.len() > 64 || !u.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | ':' | '.'))) {
+    if request.user.as_deref().is_some_and(|u| {
+        u.is_empty()
+            || u.len() > 64
+            || !u
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | ':' | '.'))
+    }) {
         return Err(invalid("user", "user is a name or uid, optionally :group"));
     }
     let reaching = host_reaching(request);
@@ -345,7 +417,10 @@ pub fn check(request: &CreateContainerRequest, role: Role) -> Result<(), PolicyE
         }
         _ => Err(PolicyError::Forbidden {
             field: first.to_string(),
-            message: format!("{} reach the host and are not allowed for the role '{role}'", reaching.join(", ")),
+            message: format!(
+                "{} reach the host and are not allowed for the role '{role}'",
+                reaching.join(", ")
+            ),
         }),
     }
 }
@@ -357,25 +432,47 @@ mod tests {
 
     fn request(extra: serde_json::Value) -> CreateContainerRequest {
         let mut base = json!({"image": "dcp-test/busybox:latest"});
-        base.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        base.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
         serde_json::from_value(base).unwrap()
     }
 
     #[test]
     fn image_references() {
-        for good in ["busybox", "busybox:1.36", "library/nginx:latest", "registry.local:5000/team/app:v1", "localhost/app", "127.0.0.1:55000/dcp-test/busybox:latest", &format!("app@sha256:{}", "a".repeat(64))] {
+        for good in [
+            "busybox",
+            "busybox:1.36",
+            "library/nginx:latest",
+            "registry.local:5000/team/app:v1",
+            "localhost/app",
+            "127.0.0.1:55000/dcp-test/busybox:latest",
+            &format!("app@sha256:{}", "a".repeat(64)),
+        ] {
             assert!(validate_image(good).is_ok(), "{good}");
         }
-        for bad in ["", "-x", "UPPER/case", "app:", "app:bad tag", "app@md5:12", "a//b", "../etc", "app;rm"] {
+        for bad in [
+            "",
+            "-x",
+            "UPPER/case",
+            "app:",
+            "app:bad tag",
+            "app@md5:12",
+            "a//b",
+            "../etc",
+            "app;rm",
+        ] {
             assert!(validate_image(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn a_plain_request_is_fine_for_operators() {
-        let plain = request(json!({"name": "web", "env": {"MODE": "x"}, "ports": [{"container_port": 80, "host_port": 8080}],
+        let plain = request(
+            json!({"name": "web", "env": {"MODE": "x"}, "ports": [{"container_port": 80, "host_port": 8080}],
             "volumes": [{"source": "data", "target": "/data"}], "restart_policy": {"name": "unless-stopped"},
-            "memory_bytes": 67108864, "cpus": 0.5, "pids_limit": 100, "network": "bridge", "privileged": false}));
+            "memory_bytes": 67108864, "cpus": 0.5, "pids_limit": 100, "network": "bridge", "privileged": false}),
+        );
         assert_eq!(check(&plain, Role::Operator), Ok(()));
     }
 
@@ -385,9 +482,18 @@ mod tests {
             (json!({"privileged": true}), "privileged"),
             (json!({"cap_add": ["SYS_ADMIN"]}), "cap_add"),
             (json!({"devices": ["/dev/fuse"]}), "devices"),
-            (json!({"security_opt": ["seccomp=unconfined"]}), "security_opt"),
-            (json!({"binds": [{"source": "/var/run/docker.sock", "target": "/var/run/docker.sock"}]}), "binds"),
-            (json!({"binds": [{"source": "/", "target": "/host"}]}), "binds"),
+            (
+                json!({"security_opt": ["seccomp=unconfined"]}),
+                "security_opt",
+            ),
+            (
+                json!({"binds": [{"source": "/var/run/docker.sock", "target": "/var/run/docker.sock"}]}),
+                "binds",
+            ),
+            (
+                json!({"binds": [{"source": "/", "target": "/host"}]}),
+                "binds",
+            ),
             (json!({"sysctls": {"net.ipv4.ip_forward": "1"}}), "sysctls"),
             (json!({"pid_mode": "host"}), "pid_mode"),
             (json!({"ipc_mode": "container:abc"}), "ipc_mode"),
@@ -403,21 +509,37 @@ mod tests {
                     other => panic!("{role} {extra}: {other:?}"),
                 }
             }
-            assert!(matches!(check(&req, Role::Admin), Err(PolicyError::Forbidden { .. })), "{extra}");
+            assert!(
+                matches!(check(&req, Role::Admin), Err(PolicyError::Forbidden { .. })),
+                "{extra}"
+            );
             let mut allowed = extra.clone();
             allowed["allow_privileged"] = json!(true);
             allowed["reason"] = json!("debugging the host");
-            assert_eq!(check(&request(allowed.clone()), Role::Admin), Ok(()), "{allowed}");
-            assert!(matches!(check(&request(allowed), Role::Operator), Err(PolicyError::Forbidden { .. })));
+            assert_eq!(
+                check(&request(allowed.clone()), Role::Admin),
+                Ok(()),
+                "{allowed}"
+            );
+            assert!(matches!(
+                check(&request(allowed), Role::Operator),
+                Err(PolicyError::Forbidden { .. })
+            ));
         }
     }
 
     #[test]
     fn volumes_are_names_not_paths() {
         let req = request(json!({"volumes": [{"source": "/etc", "target": "/x"}]}));
-        assert!(matches!(check(&req, Role::Admin), Err(PolicyError::Invalid { .. })));
+        assert!(matches!(
+            check(&req, Role::Admin),
+            Err(PolicyError::Invalid { .. })
+        ));
         let req = request(json!({"volumes": [{"source": "data", "target": "/x/../y"}]}));
-        assert!(matches!(check(&req, Role::Admin), Err(PolicyError::Invalid { .. })));
+        assert!(matches!(
+            check(&req, Role::Admin),
+            Err(PolicyError::Invalid { .. })
+        ));
     }
 
     #[test]
@@ -429,14 +551,26 @@ mod tests {
             r#"{"image": "busybox", "env": {"A": "1", "A": "2"}}"#,
             r#"{"image": "busybox", "binds": [{"source": "/", "target": "/h", "propagation": "shared"}]}"#,
         ] {
-            assert!(serde_json::from_str::<CreateContainerRequest>(body).is_err(), "{body}");
+            assert!(
+                serde_json::from_str::<CreateContainerRequest>(body).is_err(),
+                "{body}"
+            );
         }
     }
 
     #[test]
     fn reserved_labels_and_bad_env_names() {
-        assert!(matches!(check(&request(json!({"labels": {"dcp.op": "x"}})), Role::Admin), Err(PolicyError::Invalid { .. })));
-        assert!(matches!(check(&request(json!({"env": {"lower": "x"}})), Role::Admin), Err(PolicyError::Invalid { .. })));
-        assert!(matches!(check(&request(json!({"env": {"1ABC": "x"}})), Role::Admin), Err(PolicyError::Invalid { .. })));
+        assert!(matches!(
+            check(&request(json!({"labels": {"dcp.op": "x"}})), Role::Admin),
+            Err(PolicyError::Invalid { .. })
+        ));
+        assert!(matches!(
+            check(&request(json!({"env": {"lower": "x"}})), Role::Admin),
+            Err(PolicyError::Invalid { .. })
+        ));
+        assert!(matches!(
+            check(&request(json!({"env": {"1ABC": "x"}})), Role::Admin),
+            Err(PolicyError::Invalid { .. })
+        ));
     }
 }

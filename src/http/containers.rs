@@ -14,14 +14,22 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::context::RequestContext;
 use super::error::{ApiError, ApiResult};
-use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::extract::{ApiJson, ApiPath, ApiQuery, Auth};
+use super::positions::Positioned;
 use super::AppState;
+use crate::auth::principal::Principal;
+use crate::commands::CommandMeta;
+use crate::docker::policy::{self, CreateContainerRequest, PolicyError};
 use crate::docker::{DockerError, LOCAL_HOST};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use dcp_aggregates::access_attempt::{AccessAttempt, AccessAttemptCommand};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list_containers))
+        .routes(routes!(list_containers, create_container))
         .routes(routes!(get_container))
 }
 
@@ -313,5 +321,63 @@ mod tests {
         assert!(!valid_reference("../etc"));
         assert!(!valid_reference("a/b"));
         assert!(!valid_reference(&"a".repeat(256)));
+    }
+}
+
+/// Create a container (and start it with `"start": true`). The request follows the role's
+/// policy: options that reach the host are refused to operators, and need
+/// `allow_privileged` and a `reason` from admins.
+#[utoipa::path(post, path = "/api/v1/containers", tag = "containers", params(HostQuery), request_body = CreateContainerRequest,
+    responses((status = 201, body = crate::operations::CreateOutcome), (status = 400), (status = 403), (status = 409), (status = 502), (status = 503)))]
+async fn create_container(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    meta: CommandMeta,
+    context: RequestContext,
+    ApiQuery(query): ApiQuery<HostQuery>,
+    ApiJson(request): ApiJson<CreateContainerRequest>,
+) -> ApiResult<Response> {
+    let host = host_of(&state, &query.host)?;
+    match policy::check(&request, principal.role) {
+        Ok(()) => {}
+        Err(PolicyError::Invalid { field, message }) => {
+            return Err(ApiError::validation(field, message))
+        }
+        Err(PolicyError::Forbidden { field, message }) => {
+            // A refused option is a denied request: recorded like one.
+            record_denied_create(&state, &principal, &context).await;
+            return Err(ApiError::forbidden(message).with_field(field));
+        }
+    }
+    let outcome = crate::operations::create_container(&state, &host, request, &meta).await?;
+    let location = format!("/api/v1/containers/{}", outcome.container_id);
+    Ok(Positioned(
+        outcome.position,
+        (
+            StatusCode::CREATED,
+            [(header::LOCATION, location)],
+            ApiJson(outcome),
+        ),
+    )
+    .into_response())
+}
+
+async fn record_denied_create(state: &AppState, principal: &Principal, context: &RequestContext) {
+    let command = AccessAttemptCommand::RecordDeniedRequest {
+        user_id: principal.user_id,
+        role: principal.role,
+        method: "POST".into(),
+        route: "/api/v1/containers".into(),
+        path: "/api/v1/containers".into(),
+        at: chrono::Utc::now(),
+    };
+    let meta = CommandMeta::from_request(context, Some(principal));
+    let id = uuid::Uuid::now_v7().to_string();
+    if let Err(error) = state
+        .commands
+        .execute::<AccessAttempt>(&id, command, &meta)
+        .await
+    {
+        tracing::error!(%error, "Failed to record a refused container create");
     }
 }

@@ -57,6 +57,7 @@ pub const PERMISSIONS: &[RoutePermission] = &[
     ("PATCH", "/api/v1/users/{id}", ADMIN),
     ("DELETE", "/api/v1/users/{id}", ADMIN),
     ("GET", "/api/v1/containers", VIEW),
+    ("POST", "/api/v1/containers", OPERATE),
     ("GET", "/api/v1/containers/{id}", VIEW),
     ("DELETE", "/api/v1/containers/{id}", OPERATE),
     ("GET", "/api/v1/containers/{id}/history", VIEW),

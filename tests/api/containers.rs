@@ -40,7 +40,7 @@ impl Containers {
 
     fn start(&self, name: &str, extra: &[&str]) -> String {
         let name = format!("{name}-{}", &self.run[..8]);
-        let label = format!("dcp.test={}", self.run);
+        let label = format!("test.dcp-run={}", self.run);
         let image = test_image();
         let mut args = vec!["run", "-d", "--name", &name, "--label", &label];
         args.extend_from_slice(extra);
@@ -51,7 +51,7 @@ impl Containers {
 
 impl Drop for Containers {
     fn drop(&mut self) {
-        let label = format!("label=dcp.test={}", self.run);
+        let label = format!("label=test.dcp-run={}", self.run);
         if let Ok(output) = Command::new("docker")
             .args(["ps", "-aq", "--filter", &label])
             .output()
@@ -81,14 +81,14 @@ async fn lists_filter_and_page_live_containers() {
 
     let list = app
         .get_json(
-            &format!("/api/v1/containers?label=dcp.test={}", run.run),
+            &format!("/api/v1/containers?label=test.dcp-run={}", run.run),
             &viewer,
         )
         .await;
     assert_eq!(list["total"], 2, "running only by default: {list}");
     let all = app
         .get_json(
-            &format!("/api/v1/containers?all=true&label=dcp.test={}", run.run),
+            &format!("/api/v1/containers?all=true&label=test.dcp-run={}", run.run),
             &viewer,
         )
         .await;
@@ -110,7 +110,7 @@ async fn lists_filter_and_page_live_containers() {
     let exited = app
         .get_json(
             &format!(
-                "/api/v1/containers?status=exited&label=dcp.test={}",
+                "/api/v1/containers?status=exited&label=test.dcp-run={}",
                 run.run
             ),
             &viewer,
@@ -120,7 +120,10 @@ async fn lists_filter_and_page_live_containers() {
     assert_eq!(exited["items"][0]["id"], stopped.as_str());
     let back = app
         .get_json(
-            &format!("/api/v1/containers?label=dcp.test={},tier=back", run.run),
+            &format!(
+                "/api/v1/containers?label=test.dcp-run={},tier=back",
+                run.run
+            ),
             &viewer,
         )
         .await;
@@ -129,7 +132,7 @@ async fn lists_filter_and_page_live_containers() {
     let by_name = app
         .get_json(
             &format!(
-                "/api/v1/containers?all=true&name=WEB-&label=dcp.test={}",
+                "/api/v1/containers?all=true&name=WEB-&label=test.dcp-run={}",
                 run.run
             ),
             &viewer,
@@ -139,7 +142,7 @@ async fn lists_filter_and_page_live_containers() {
     let page = app
         .get_json(
             &format!(
-                "/api/v1/containers?all=true&limit=2&offset=2&label=dcp.test={}",
+                "/api/v1/containers?all=true&limit=2&offset=2&label=test.dcp-run={}",
                 run.run
             ),
             &viewer,
@@ -232,14 +235,14 @@ async fn images_volumes_and_networks_are_listed_live() {
         "volume",
         "create",
         "--label",
-        &format!("dcp.test={run}"),
+        &format!("test.dcp-run={run}"),
         &volume,
     ]);
     docker(&[
         "network",
         "create",
         "--label",
-        &format!("dcp.test={run}"),
+        &format!("test.dcp-run={run}"),
         &network,
     ]);
     let images = app
@@ -268,7 +271,7 @@ async fn images_volumes_and_networks_are_listed_live() {
         .find(|v| v["name"] == volume.as_str())
         .expect("volume listed");
     assert_eq!(listed["driver"], "local");
-    assert_eq!(listed["labels"]["dcp.test"], run.as_str());
+    assert_eq!(listed["labels"]["test.dcp-run"], run.as_str());
     let networks = app.get_json("/api/v1/networks", &viewer).await;
     let names: Vec<&str> = networks
         .as_array()
@@ -553,4 +556,268 @@ async fn interrupted_operations_are_settled_at_the_next_start() {
         )
         .await;
     assert_eq!(response.status(), StatusCode::OK);
+}
+
+fn container_exists(name: &str) -> bool {
+    let filter = format!("name=^/{name}$");
+    !docker(&["ps", "-aq", "--filter", &filter]).is_empty()
+}
+
+#[tokio::test]
+async fn operators_create_and_start_containers_within_the_safe_profile() {
+    let app = spawn_app().await;
+    let (_, operator) = app.user_with_token("builder", "operator").await;
+    let run = Containers::new();
+    let name = format!("created-{}", &run.run[..8]);
+    let body = serde_json::json!({
+        "image": test_image(),
+        "name": name,
+        "command": ["sleep", "300"],
+        "env": {"MODE": "test", "GREETING": "hello; rm -rf /"},
+        "labels": {"test.dcp-run": run.run, "tier": "front"},
+        "restart_policy": {"name": "unless-stopped"},
+        "memory_bytes": 67108864,
+        "pids_limit": 64,
+        "start": true,
+    });
+    let response = app
+        .request(
+            reqwest::Method::POST,
+            "/api/v1/containers",
+            Some(&operator),
+            Some(body),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let outcome: Value = response.json().await.unwrap();
+    assert_eq!(outcome["started"], true);
+    let id = outcome["container_id"].as_str().unwrap().to_string();
+    let inspect: Value = serde_json::from_str(&docker(&["inspect", &id])).unwrap();
+    let inspect = &inspect[0];
+    assert_eq!(inspect["State"]["Running"], true);
+    assert_eq!(
+        inspect["Config"]["Labels"]["dcp.op"],
+        outcome["operation_id"]
+    );
+    assert_eq!(inspect["Config"]["Labels"]["tier"], "front");
+    assert_eq!(inspect["HostConfig"]["Privileged"], false);
+    assert_eq!(inspect["HostConfig"]["Memory"], 67108864);
+    assert_eq!(
+        inspect["HostConfig"]["RestartPolicy"]["Name"],
+        "unless-stopped"
+    );
+    let env: Vec<&str> = inspect["Config"]["Env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    assert!(
+        env.contains(&"GREETING=hello; rm -rf /"),
+        "values are data, never a shell: {env:?}"
+    );
+    let history = app
+        .get_json(&format!("/api/v1/containers/{id}/history"), &operator)
+        .await;
+    let types: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "ContainerCreateRequested",
+            "ContainerCreated",
+            "ContainerStartRequested",
+            "ContainerStarted"
+        ]
+    );
+    assert_eq!(history[0]["data"]["spec"]["name"], name.as_str());
+    // The name is taken now: Docker's conflict is recorded and answered as 409.
+    let again = serde_json::json!({"image": test_image(), "name": name});
+    let response = app
+        .request(
+            reqwest::Method::POST,
+            "/api/v1/containers",
+            Some(&operator),
+            Some(again),
+        )
+        .await;
+    assert_error(response, StatusCode::CONFLICT, "CONFLICT").await;
+    // A missing image is Docker's refusal, named.
+    let missing = serde_json::json!({"image": "dcp-test/does-not-exist:nope", "name": format!("missing-{}", &run.run[..8])});
+    let response = app
+        .request(
+            reqwest::Method::POST,
+            "/api/v1/containers",
+            Some(&operator),
+            Some(missing),
+        )
+        .await;
+    let body = assert_error(response, StatusCode::BAD_GATEWAY, "DOCKER_OPERATION_FAILED").await;
+    assert_eq!(body["error"]["field"], "image");
+}
+
+/// The escape corpus: every option that reaches the host, in every encoding, is refused to
+/// operators and viewers, and no container exists afterwards; admins need the flag and a reason.
+#[tokio::test]
+async fn host_reaching_options_are_refused_and_leave_no_container() {
+    let app = spawn_app().await;
+    let (_, operator) = app.user_with_token("escaper", "operator").await;
+    let (_, viewer) = app.user_with_token("peeker", "viewer").await;
+    let run = Containers::new();
+    let image = test_image();
+    let options: Vec<(&str, Value)> = vec![
+        ("privileged", serde_json::json!({"privileged": true})),
+        ("cap_add", serde_json::json!({"cap_add": ["SYS_ADMIN"]})),
+        (
+            "socket",
+            serde_json::json!({"binds": [{"source": "/var/run/docker.sock", "target": "/var/run/docker.sock"}]}),
+        ),
+        (
+            "root",
+            serde_json::json!({"binds": [{"source": "/", "target": "/host"}]}),
+        ),
+        ("pid", serde_json::json!({"pid_mode": "host"})),
+        ("ipc", serde_json::json!({"ipc_mode": "host"})),
+        ("uts", serde_json::json!({"uts_mode": "host"})),
+        ("net", serde_json::json!({"network": "host"})),
+        ("netc", serde_json::json!({"network": "container:whatever"})),
+        ("dev", serde_json::json!({"devices": ["/dev/fuse"]})),
+        (
+            "secopt",
+            serde_json::json!({"security_opt": ["seccomp=unconfined"]}),
+        ),
+        (
+            "sysctl",
+            serde_json::json!({"sysctls": {"net.ipv4.ip_forward": "1"}}),
+        ),
+        (
+            "volpath",
+            serde_json::json!({"volumes": [{"source": "/etc", "target": "/etc-host"}]}),
+        ),
+    ];
+    let mut bodies: Vec<(String, String)> = Vec::new();
+    for (label, extra) in &options {
+        let name = format!("esc-{label}-{}", &run.run[..8]);
+        let mut body =
+            serde_json::json!({"image": image, "name": name, "labels": {"test.dcp-run": run.run}});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        bodies.push((name, body.to_string()));
+    }
+    // Other encodings of the same intent: case variants, Docker's own field names,
+    // duplicate keys hiding a `true`, unknown wrappers.
+    for (i, raw) in [
+        r#""Privileged": true"#,
+        r#""privileged": false, "privileged": true"#,
+        r#""HostConfig": {"Privileged": true}"#,
+        r#""host_config": {"privileged": true}"#,
+        r#""CapAdd": ["ALL"]"#,
+        r#""Binds": ["/:/host"]"#,
+        r#""env": {"A": "1", "A": "2"}"#,
+        r#""labels": {"dcp.op": "forged"}"#,
+    ]
+    .iter()
+    .enumerate()
+    {
+        let name = format!("esc-raw{i}-{}", &run.run[..8]);
+        bodies.push((
+            name.clone(),
+            format!(r#"{{"image": "{image}", "name": "{name}", {raw}}}"#),
+        ));
+    }
+    for (name, body) in &bodies {
+        for token in [&operator, &viewer] {
+            let response = app
+                .client
+                .post(app.url("/api/v1/containers"))
+                .bearer_auth(token)
+                .header("content-type", "application/json")
+                .body(body.clone())
+                .send()
+                .await
+                .unwrap();
+            let status = response.status();
+            assert!(
+                status == StatusCode::FORBIDDEN || status == StatusCode::BAD_REQUEST,
+                "{name}: {status}"
+            );
+            assert!(!container_exists(name), "{name} was created");
+        }
+    }
+    // Admins: refused without the flag and a reason, allowed with both, and the reason is recorded.
+    let name = format!("esc-admin-{}", &run.run[..8]);
+    let without = serde_json::json!({"image": image, "name": name, "labels": {"test.dcp-run": run.run}, "cap_add": ["NET_ADMIN"]});
+    let response = app
+        .request(
+            reqwest::Method::POST,
+            "/api/v1/containers",
+            Some(&app.admin_token),
+            Some(without.clone()),
+        )
+        .await;
+    assert_error(response, StatusCode::FORBIDDEN, "FORBIDDEN").await;
+    let mut no_reason = without.clone();
+    no_reason["allow_privileged"] = serde_json::json!(true);
+    let response = app
+        .request(
+            reqwest::Method::POST,
+            "/api/v1/containers",
+            Some(&app.admin_token),
+            Some(no_reason.clone()),
+        )
+        .await;
+    assert_error(response, StatusCode::FORBIDDEN, "FORBIDDEN").await;
+    assert!(!container_exists(&name));
+    let mut allowed = no_reason;
+    allowed["reason"] = serde_json::json!("network debugging, ticket 42");
+    let response = app
+        .request(
+            reqwest::Method::POST,
+            "/api/v1/containers",
+            Some(&app.admin_token),
+            Some(allowed),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert!(container_exists(&name));
+    let outcome: Value = response.json().await.unwrap();
+    let position: i64 = outcome["position"].as_i64().unwrap();
+    let audit = app
+        .get_json_at(
+            "/api/v1/audit-logs?action=container.create&limit=100",
+            &app.admin_token,
+            position,
+        )
+        .await;
+    let requested = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| {
+            e["details"]["outcome"] == "requested" && e["details"]["spec"]["name"] == name.as_str()
+        })
+        .expect("the create request is audited");
+    assert_eq!(
+        requested["details"]["spec"]["reason"],
+        "network debugging, ticket 42"
+    );
+    assert_eq!(requested["details"]["spec"]["cap_add"][0], "NET_ADMIN");
+    // Refusals were recorded as denied requests.
+    let denied = app
+        .get_json_at(
+            "/api/v1/audit-logs?action=access.denied&limit=500",
+            &app.admin_token,
+            position,
+        )
+        .await;
+    assert!(denied["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["username"] == "escaper" && e["resource_id"] == "POST /api/v1/containers"));
 }

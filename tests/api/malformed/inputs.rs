@@ -359,6 +359,69 @@ async fn container_operations_refuse_bad_input_before_touching_docker() {
             None,
         ),
     ];
+    let mut cases = cases;
+    let create = "/api/v1/containers";
+    let valid =
+        json!({"image": "dcp-test/busybox:latest", "name": "never-created-by-malformed-tests"});
+    cases.extend(body_cases(Method::POST, create, &valid));
+    let with = |key: &str, value: serde_json::Value| {
+        let mut body = valid.clone();
+        body[key] = value;
+        body
+    };
+    for (body, field) in [
+        (json!({"name": "x1"}), "image"),
+        (with("image", json!("UPPER/Case")), "image"),
+        (with("image", json!("app;rm -rf /")), "image"),
+        (with("image", json!(5)), "image"),
+        (with("name", json!("-bad")), "name"),
+        (with("env", json!({"lower": "x"})), "env.lower"),
+        (with("env", json!({"OK": 5})), "env.OK"),
+        (with("ports", json!([{"container_port": 0}])), "ports"),
+        (
+            with("ports", json!([{"container_port": 70000}])),
+            "ports[0].container_port",
+        ),
+        (
+            with("ports", json!([{"container_port": 80, "protocol": "icmp"}])),
+            "ports.protocol",
+        ),
+        (with("memory_bytes", json!(1024)), "memory_bytes"),
+        (with("cpus", json!(-1)), "cpus"),
+        (with("pids_limit", json!(0)), "pids_limit"),
+        (
+            with("restart_policy", json!({"name": "sometimes"})),
+            "restart_policy.name",
+        ),
+        (with("working_dir", json!("relative/dir")), "working_dir"),
+        (with("labels", json!({"dcp.op": "forged"})), "labels.dcp.op"),
+        (with("command", json!("sh -c id")), "command"),
+        (with("Image", json!("busybox")), "Image"),
+    ] {
+        cases.push(
+            case(format!("POST {create} {body}"), Method::POST, create)
+                .json(&body)
+                .invalid(field),
+        );
+    }
+    cases.push(
+        case(
+            "POST create duplicate env".to_string(),
+            Method::POST,
+            create,
+        )
+        .raw(JSON, r#"{"image": "busybox", "env": {"A": "1", "A": "2"}}"#)
+        .invalid("env.A"),
+    );
+    cases.push(
+        case(
+            "POST create unknown host".to_string(),
+            Method::POST,
+            format!("{create}?host=elsewhere"),
+        )
+        .json(&valid)
+        .expect(StatusCode::NOT_FOUND, "NOT_FOUND", Some("host")),
+    );
     let events_before: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
         .fetch_one(&app.pool)
         .await

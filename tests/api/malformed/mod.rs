@@ -23,6 +23,7 @@ const COVERED_ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/audit-logs"),
     ("GET", "/api/v1/events"),
     ("GET", "/api/v1/containers"),
+    ("POST", "/api/v1/containers"),
     ("GET", "/api/v1/containers/{id}"),
     ("DELETE", "/api/v1/containers/{id}"),
     ("GET", "/api/v1/containers/{id}/history"),
