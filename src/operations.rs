@@ -339,6 +339,25 @@ pub async fn reconcile(state: &AppState) -> anyhow::Result<Vec<Reconciled>> {
         else {
             continue;
         };
+        if event_type == "ContainerCreateRequested" {
+            let host = fields
+                .get("host")
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string();
+            match settle_create(state, &aggregate_id, &host, op_id).await {
+                Ok(Some(outcome)) => settled.push(Reconciled {
+                    aggregate_id,
+                    op_id,
+                    outcome,
+                }),
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::warn!(%aggregate_id, %op_id, error = format!("{error:#}"), "create left pending")
+                }
+            }
+            continue;
+        }
         let target: Option<(String, String)> = sqlx::query_as(
             "SELECT host, docker_id FROM container_ids WHERE aggregate_id = $1::uuid",
         )
@@ -416,6 +435,84 @@ pub async fn reconcile(state: &AppState) -> anyhow::Result<Vec<Reconciled>> {
         }
     }
     Ok(settled)
+}
+
+/// A create whose outcome was not recorded: the container carries the operation's label
+/// if Docker created it. Found: recorded as created (never created twice). Not found: failed.
+async fn settle_create(
+    state: &AppState,
+    aggregate_id: &str,
+    host: &str,
+    op_id: Uuid,
+) -> anyhow::Result<Option<&'static str>> {
+    use bollard::query_parameters::ListContainersOptions;
+    use std::collections::HashMap;
+
+    let Ok(docker) = state.docker.client(host) else {
+        return Ok(None);
+    };
+    let filters = HashMap::from([("label".to_string(), vec![format!("{OP_LABEL}={op_id}")])]);
+    let Ok(found) = docker
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            filters: Some(filters),
+            ..Default::default()
+        }))
+        .await
+    else {
+        return Ok(None);
+    };
+    let meta = CommandMeta {
+        actor_kind: Some("reconciler"),
+        ..CommandMeta::system()
+    }
+    .for_operation(op_id);
+    let (command, side_writes, outcome) = match found.first() {
+        Some(container) => {
+            let docker_id = container.id.clone().unwrap_or_default();
+            let name = container
+                .names
+                .as_ref()
+                .and_then(|names| names.first())
+                .map(|n| n.trim_start_matches('/').to_string())
+                .unwrap_or_default();
+            let aggregate: Uuid = aggregate_id.parse()?;
+            let mapping = SideWrite::MapContainer {
+                host: host.to_string(),
+                docker_id: docker_id.clone(),
+                aggregate_id: aggregate,
+            };
+            (
+                ContainerCommand::RecordCreated {
+                    op_id,
+                    docker_id,
+                    name,
+                    at: Utc::now(),
+                },
+                vec![mapping],
+                "done",
+            )
+        }
+        None => (
+            ContainerCommand::RecordFailed {
+                op_id,
+                code: "INTERRUPTED".into(),
+                message: "the server stopped before Docker created the container".into(),
+                at: Utc::now(),
+            },
+            vec![],
+            "failed",
+        ),
+    };
+    match state
+        .commands
+        .execute_with::<Container>(aggregate_id, command, &meta, side_writes)
+        .await
+    {
+        Ok(_) => Ok(Some(outcome)),
+        Err(CommandError::Conflict | CommandError::Rejected(_)) => Ok(None),
+        Err(other) => Err(anyhow::anyhow!("{other}")),
+    }
 }
 
 enum Observation {

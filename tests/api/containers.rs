@@ -821,3 +821,74 @@ async fn host_reaching_options_are_refused_and_leave_no_container() {
         .iter()
         .any(|e| e["username"] == "escaper" && e["resource_id"] == "POST /api/v1/containers"));
 }
+
+/// The server stops between a create request and its outcome: the container Docker made is
+/// found by its `dcp.op` label and recorded (never created twice); a create Docker never
+/// performed is recorded as failed.
+#[tokio::test]
+async fn an_interrupted_create_is_settled_without_a_duplicate() {
+    use dcp::commands::{CommandBus, CommandMeta};
+    use dcp_aggregates::container::{Container, ContainerCommand};
+
+    let app = spawn_app().await;
+    let run = Containers::new();
+    let bus = CommandBus::new(app.pool.clone());
+    let (made_op, lost_op) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    let (made, lost) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    for (aggregate, op_id) in [(made, made_op), (lost, lost_op)] {
+        let command = ContainerCommand::RequestCreate {
+            op_id,
+            host: "local".into(),
+            spec: serde_json::json!({"image": test_image()}),
+            at: chrono::Utc::now(),
+        };
+        bus.execute::<Container>(&aggregate.to_string(), command, &CommandMeta::system())
+            .await
+            .unwrap();
+    }
+    // Docker created the first one (with the operation's label) before the "crash".
+    let name = format!("half-made-{}", &run.run[..8]);
+    let label = format!("dcp.op={made_op}");
+    let run_label = format!("test.dcp-run={}", run.run);
+    let image = test_image();
+    let docker_id = docker(&[
+        "create", "--name", &name, "--label", &label, "--label", &run_label, &image, "sleep", "300",
+    ]);
+    let database_url = app.database_url.clone();
+    app.stop().await;
+
+    let restarted = spawn_app_on(database_url, |_| {}).await;
+    let history = restarted
+        .get_json(
+            &format!("/api/v1/containers/{docker_id}/history"),
+            &restarted.admin_token,
+        )
+        .await;
+    let types: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        ["ContainerCreateRequested", "ContainerCreated"],
+        "{history}"
+    );
+    assert_eq!(history[1]["actor_kind"], "reconciler");
+    assert_eq!(
+        docker(&["ps", "-aq", "--filter", &format!("label={label}")])
+            .lines()
+            .count(),
+        1,
+        "no duplicate container"
+    );
+    let lost_events: Vec<String> = sqlx::query_scalar(
+        "SELECT event_type FROM events WHERE aggregate_id = $1 ORDER BY sequence",
+    )
+    .bind(lost.to_string())
+    .fetch_all(&restarted.pool)
+    .await
+    .unwrap();
+    assert_eq!(lost_events, ["ContainerCreateRequested", "OperationFailed"]);
+}
