@@ -52,9 +52,9 @@ fn snake_case(name: &str) -> String {
 }
 
 /// The action name, resource type and resource id of an event.
-/// A container operation's audit action and phase: every step of `start` (requested,
+/// A container operation's audit action and phase (also used by the operations read model): every step of `start` (requested,
 /// succeeded, failed) is `container.start`, told apart by `details.outcome`.
-fn container_operation(event_type: &str, fields: &Value) -> Option<(String, &'static str)> {
+pub fn container_operation(event_type: &str, fields: &Value) -> Option<(String, &'static str)> {
     if event_type == "OperationFailed" {
         let operation = fields.get("operation").and_then(Value::as_str)?;
         return Some((format!("container.{operation}"), "failed"));

@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod log;
 pub mod metadata;
+pub mod operations;
 pub mod progress;
 pub mod runner;
 pub mod sessions;
@@ -25,5 +26,6 @@ pub fn all_projections() -> Vec<std::sync::Arc<dyn Projection>> {
         std::sync::Arc::new(users::UsersProjection),
         std::sync::Arc::new(sessions::SessionsProjection),
         std::sync::Arc::new(audit::AuditLogProjection),
+        std::sync::Arc::new(operations::OperationsProjection),
     ]
 }

@@ -17,6 +17,7 @@ pub mod health;
 pub mod images;
 pub mod networks;
 pub mod openapi;
+pub mod operations;
 pub mod permissions;
 pub mod positions;
 pub mod users;
@@ -118,6 +119,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(images::router())
         .merge(volumes::router())
         .merge(networks::router())
+        .merge(operations::router())
         .merge(audit::router())
         .merge(events::router())
         .merge(openapi::router())

@@ -68,6 +68,7 @@ pub const PERMISSIONS: &[RoutePermission] = &[
     ("POST", "/api/v1/containers/{id}/pause", OPERATE),
     ("POST", "/api/v1/containers/{id}/unpause", OPERATE),
     ("POST", "/api/v1/containers/{id}/rename", OPERATE),
+    ("GET", "/api/v1/operations/{id}", VIEW),
     ("GET", "/api/v1/images", VIEW),
     ("GET", "/api/v1/volumes", VIEW),
     ("GET", "/api/v1/networks", VIEW),

@@ -340,6 +340,19 @@ async fn the_lifecycle_through_the_api_is_recorded() {
         assert_eq!(outcome["operation"], action);
         assert_eq!(outcome["container_id"], id.as_str());
         assert_eq!(state(&id), expected, "after {action}");
+        let operation = app
+            .get_json_at(
+                &format!(
+                    "/api/v1/operations/{}",
+                    outcome["operation_id"].as_str().unwrap()
+                ),
+                &viewer,
+                outcome["position"].as_i64().unwrap(),
+            )
+            .await;
+        assert_eq!(operation["status"], "succeeded", "{operation}");
+        assert_eq!(operation["action"], format!("container.{action}"));
+        assert!(operation["duration_ms"].as_i64().unwrap() >= 0);
     }
     // Starting a running container is not an error (Docker: nothing to do).
     assert_eq!(
@@ -439,6 +452,22 @@ async fn the_lifecycle_through_the_api_is_recorded() {
     assert_eq!(failed["data"]["operation"], "delete");
     assert_eq!(failed["data"]["code"], "CONFLICT");
 
+    // The refused delete is a failed operation in the operations read model.
+    let failed_op = failed["operation_id"].as_str().unwrap().to_string();
+    let last_position = history.as_array().unwrap().last().unwrap()["global_position"]
+        .as_i64()
+        .unwrap();
+    let operation = app
+        .get_json_at(
+            &format!("/api/v1/operations/{failed_op}"),
+            &viewer,
+            last_position,
+        )
+        .await;
+    assert_eq!(operation["status"], "failed", "{operation}");
+    assert_eq!(operation["action"], "container.delete");
+    assert_eq!(operation["error_code"], "CONFLICT");
+    assert!(operation["error_message"].as_str().unwrap().len() > 3);
     // And the audit log has one action per verb, with the outcome in the details.
     let last = history.as_array().unwrap().last().unwrap()["global_position"]
         .as_i64()

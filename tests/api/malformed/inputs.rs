@@ -353,6 +353,18 @@ async fn container_operations_refuse_bad_input_before_touching_docker() {
             format!("{missing}/history?foo=1"),
         )
         .invalid("foo"),
+        case(
+            "operation bad id",
+            Method::GET,
+            "/api/v1/operations/not-a-uuid",
+        )
+        .invalid("id"),
+        case(
+            "operation missing",
+            Method::GET,
+            format!("/api/v1/operations/{}", uuid::Uuid::new_v4()),
+        )
+        .expect(StatusCode::NOT_FOUND, "NOT_FOUND", None),
         case("history missing", Method::GET, format!("{missing}/history")).expect(
             StatusCode::NOT_FOUND,
             "NOT_FOUND",

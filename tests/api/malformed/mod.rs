@@ -34,6 +34,7 @@ const COVERED_ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/containers/{id}/pause"),
     ("POST", "/api/v1/containers/{id}/unpause"),
     ("POST", "/api/v1/containers/{id}/rename"),
+    ("GET", "/api/v1/operations/{id}"),
     ("GET", "/api/v1/images"),
     ("GET", "/api/v1/volumes"),
     ("GET", "/api/v1/networks"),

@@ -1,0 +1,170 @@
+//! The `operations` read model: each Docker operation dcp was asked for, its timings and
+//! its outcome, for `GET /api/v1/operations/{id}`.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::audit::container_operation;
+use crate::log::StoredEvent;
+use crate::metadata;
+use crate::runner::Projection;
+
+/// Maintains `operations` from container events (and, later, image, volume and network ones).
+pub struct OperationsProjection;
+
+#[derive(Debug, Clone)]
+struct OperationRow {
+    id: Uuid,
+    action: String,
+    resource_type: String,
+    aggregate_id: String,
+    host: Option<String>,
+    status: String,
+    error_code: Option<String>,
+    error_message: Option<String>,
+    requested_by: Option<Uuid>,
+    requested_at: DateTime<Utc>,
+    completed_at: Option<DateTime<Utc>>,
+    last_position: i64,
+}
+
+#[async_trait::async_trait]
+impl Projection for OperationsProjection {
+    fn name(&self) -> &'static str {
+        "operations"
+    }
+
+    fn version(&self) -> i32 {
+        1
+    }
+
+    async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
+        sqlx::query("TRUNCATE operations").execute(conn).await?;
+        Ok(())
+    }
+
+    async fn apply_batch(
+        &self,
+        conn: &mut PgConnection,
+        events: &[StoredEvent],
+    ) -> anyhow::Result<()> {
+        // Requests and outcomes of this batch, folded in order; outcomes of earlier
+        // requests become updates.
+        let mut rows: HashMap<Uuid, OperationRow> = HashMap::new();
+        let mut outcomes: Vec<(
+            Uuid,
+            String,
+            Option<String>,
+            Option<String>,
+            DateTime<Utc>,
+            i64,
+        )> = Vec::new();
+        for event in events.iter().filter(|e| e.aggregate_type == "container") {
+            let fields = event
+                .payload
+                .get(&event.event_type)
+                .cloned()
+                .unwrap_or(Value::Null);
+            let Some(op_id) = fields
+                .get("op_id")
+                .and_then(Value::as_str)
+                .and_then(|v| v.parse::<Uuid>().ok())
+            else {
+                continue;
+            };
+            let Some((action, phase)) = container_operation(&event.event_type, &fields) else {
+                continue;
+            };
+            let text = |key: &str| fields.get(key).and_then(Value::as_str).map(str::to_string);
+            match phase {
+                "requested" => {
+                    rows.insert(
+                        op_id,
+                        OperationRow {
+                            id: op_id,
+                            action,
+                            resource_type: "container".into(),
+                            aggregate_id: event.aggregate_id.clone(),
+                            host: text("host"),
+                            status: "pending".into(),
+                            error_code: None,
+                            error_message: None,
+                            requested_by: event
+                                .meta(metadata::ACTOR_ID)
+                                .and_then(|id| id.parse().ok()),
+                            requested_at: event.recorded_at,
+                            completed_at: None,
+                            last_position: event.global_position,
+                        },
+                    );
+                }
+                "succeeded" | "failed" => {
+                    let status = if phase == "failed" {
+                        "failed"
+                    } else {
+                        "succeeded"
+                    };
+                    let (code, message) = (text("code"), text("message"));
+                    match rows.get_mut(&op_id) {
+                        Some(row) => {
+                            row.status = status.into();
+                            row.error_code = code;
+                            row.error_message = message;
+                            row.completed_at = Some(event.recorded_at);
+                            row.last_position = event.global_position;
+                        }
+                        None => outcomes.push((
+                            op_id,
+                            status.into(),
+                            code,
+                            message,
+                            event.recorded_at,
+                            event.global_position,
+                        )),
+                    }
+                }
+                _ => {}
+            }
+        }
+        for row in rows.into_values() {
+            sqlx::query(
+                "INSERT INTO operations (id, action, resource_type, aggregate_id, host, status, error_code, error_message, \
+                 requested_by, requested_at, completed_at, last_position) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(row.id)
+            .bind(&row.action)
+            .bind(&row.resource_type)
+            .bind(&row.aggregate_id)
+            .bind(&row.host)
+            .bind(&row.status)
+            .bind(&row.error_code)
+            .bind(&row.error_message)
+            .bind(row.requested_by)
+            .bind(row.requested_at)
+            .bind(row.completed_at)
+            .bind(row.last_position)
+            .execute(&mut *conn)
+            .await?;
+        }
+        for (id, status, code, message, at, position) in outcomes {
+            sqlx::query(
+                "UPDATE operations SET status = $2, error_code = $3, error_message = $4, completed_at = $5, last_position = $6 \
+                 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(status)
+            .bind(code)
+            .bind(message)
+            .bind(at)
+            .bind(position)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Ok(())
+    }
+}
