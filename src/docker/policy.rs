@@ -227,7 +227,7 @@ fn absolute_path(field: &str, path: &str) -> Result<(), PolicyError> {
     }
 }
 
-fn volume_name(field: &str, name: &str) -> Result<(), PolicyError> {
+pub fn volume_name(field: &str, name: &str) -> Result<(), PolicyError> {
     let mut chars = name.chars();
     let ok = (2..=128).contains(&name.len())
         && chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
@@ -242,8 +242,20 @@ fn volume_name(field: &str, name: &str) -> Result<(), PolicyError> {
     }
 }
 
+/// What the engine says about the named volumes and the network a request uses, looked up
+/// by the caller (the policy itself does no IO).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EngineFacts {
+    /// Existing named volumes that are not plain `local` volumes without options: a volume
+    /// with driver options can be a bind of a host path (`type=none,o=bind,device=/etc`).
+    pub host_backed_volumes: Vec<String>,
+    /// The request's network, if it exists and is not a plain `bridge` network (macvlan,
+    /// ipvlan and the like put the container on the host's own networks).
+    pub host_attached_network: Option<String>,
+}
+
 /// What in the request reaches beyond the container, by field.
-fn host_reaching(request: &CreateContainerRequest) -> Vec<&'static str> {
+fn host_reaching(request: &CreateContainerRequest, facts: &EngineFacts) -> Vec<&'static str> {
     let mut found = Vec::new();
     let set = |v: &Option<Vec<String>>| v.as_ref().is_some_and(|v| !v.is_empty());
     if request.privileged == Some(true) {
@@ -264,30 +276,42 @@ fn host_reaching(request: &CreateContainerRequest) -> Vec<&'static str> {
     if request.sysctls.as_ref().is_some_and(|s| !s.0.is_empty()) {
         found.push("sysctls");
     }
+    // Docker takes only `host` or `container:…` for the pid and uts namespaces; the ipc one
+    // also has safe values.
     for (field, mode) in [
         ("pid_mode", &request.pid_mode),
-        ("ipc_mode", &request.ipc_mode),
         ("uts_mode", &request.uts_mode),
     ] {
-        if mode
-            .as_deref()
-            .is_some_and(|m| !m.is_empty() && m != "private")
-        {
+        if mode.as_deref().is_some_and(|m| !m.is_empty()) {
             found.push(field);
         }
     }
     if request
+        .ipc_mode
+        .as_deref()
+        .is_some_and(|m| !["", "private", "shareable", "none"].contains(&m))
+    {
+        found.push("ipc_mode");
+    }
+    let special_network = request
         .network
         .as_deref()
-        .is_some_and(|n| n == "host" || n.starts_with("container:"))
-    {
+        .is_some_and(|n| n == "host" || n.starts_with("container:"));
+    if special_network || facts.host_attached_network.is_some() {
         found.push("network");
+    }
+    if !facts.host_backed_volumes.is_empty() {
+        found.push("volumes");
     }
     found
 }
 
 /// Validates the request and applies the role's policy.
-pub fn check(request: &CreateContainerRequest, role: Role) -> Result<(), PolicyError> {
+pub fn check(
+    request: &CreateContainerRequest,
+    role: Role,
+    facts: &EngineFacts,
+) -> Result<(), PolicyError> {
     validate_image(&request.image)?;
     if let Some(name) = &request.name {
         validate_container_name(name).map_err(|_| invalid("name", "name must be 2 to 128 characters: letters, digits, '_', '.', '-', starting with a letter or digit"))?;
@@ -370,8 +394,8 @@ pub fn check(request: &CreateContainerRequest, role: Role) -> Result<(), PolicyE
             "memory_bytes must be at least 6 MiB",
         ));
     }
-    if request.cpus.is_some_and(|c| !(c > 0.0 && c <= 1024.0)) {
-        return Err(invalid("cpus", "cpus must be more than 0 and at most 1024"));
+    if request.cpus.is_some_and(|c| !(0.01..=1024.0).contains(&c)) {
+        return Err(invalid("cpus", "cpus must be from 0.01 to 1024"));
     }
     if request.pids_limit.is_some_and(|p| p < 1) {
         return Err(invalid("pids_limit", "pids_limit must be positive"));
@@ -397,7 +421,7 @@ pub fn check(request: &CreateContainerRequest, role: Role) -> Result<(), PolicyE
     }) {
         return Err(invalid("user", "user is a name or uid, optionally :group"));
     }
-    let reaching = host_reaching(request);
+    let reaching = host_reaching(request, facts);
     let Some(first) = reaching.first() else {
         return Ok(());
     };
@@ -473,7 +497,10 @@ mod tests {
             "volumes": [{"source": "data", "target": "/data"}], "restart_policy": {"name": "unless-stopped"},
             "memory_bytes": 67108864, "cpus": 0.5, "pids_limit": 100, "network": "bridge", "privileged": false}),
         );
-        assert_eq!(check(&plain, Role::Operator), Ok(()));
+        assert_eq!(
+            check(&plain, Role::Operator, &EngineFacts::default()),
+            Ok(())
+        );
     }
 
     #[test]
@@ -504,40 +531,85 @@ mod tests {
         for (extra, field) in cases {
             let req = request(extra.clone());
             for role in [Role::Operator, Role::Viewer] {
-                match check(&req, role) {
+                match check(&req, role, &EngineFacts::default()) {
                     Err(PolicyError::Forbidden { field: f, .. }) => assert_eq!(f, field, "{extra}"),
                     other => panic!("{role} {extra}: {other:?}"),
                 }
             }
             assert!(
-                matches!(check(&req, Role::Admin), Err(PolicyError::Forbidden { .. })),
+                matches!(
+                    check(&req, Role::Admin, &EngineFacts::default()),
+                    Err(PolicyError::Forbidden { .. })
+                ),
                 "{extra}"
             );
             let mut allowed = extra.clone();
             allowed["allow_privileged"] = json!(true);
             allowed["reason"] = json!("debugging the host");
             assert_eq!(
-                check(&request(allowed.clone()), Role::Admin),
+                check(
+                    &request(allowed.clone()),
+                    Role::Admin,
+                    &EngineFacts::default()
+                ),
                 Ok(()),
                 "{allowed}"
             );
             assert!(matches!(
-                check(&request(allowed), Role::Operator),
+                check(&request(allowed), Role::Operator, &EngineFacts::default()),
                 Err(PolicyError::Forbidden { .. })
             ));
         }
     }
 
     #[test]
+    fn host_backed_volumes_and_host_attached_networks_reach_the_host() {
+        let req =
+            request(json!({"volumes": [{"source": "etc-bind", "target": "/x"}], "network": "lan"}));
+        let facts = EngineFacts {
+            host_backed_volumes: vec!["etc-bind".into()],
+            host_attached_network: Some("lan".into()),
+        };
+        match check(&req, Role::Operator, &facts) {
+            Err(PolicyError::Forbidden { message, .. }) => assert!(
+                message.contains("volumes") && message.contains("network"),
+                "{message}"
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(check(&req, Role::Operator, &EngineFacts::default()), Ok(()));
+        for (field, value) in [("pid_mode", "private"), ("uts_mode", "x")] {
+            let req = request(json!({ field: value }));
+            assert!(
+                matches!(
+                    check(&req, Role::Operator, &EngineFacts::default()),
+                    Err(PolicyError::Forbidden { .. })
+                ),
+                "{field}"
+            );
+        }
+        let shareable = request(json!({"ipc_mode": "shareable"}));
+        assert_eq!(
+            check(&shareable, Role::Operator, &EngineFacts::default()),
+            Ok(())
+        );
+        let tiny = request(json!({"cpus": 1e-12}));
+        assert!(matches!(
+            check(&tiny, Role::Operator, &EngineFacts::default()),
+            Err(PolicyError::Invalid { .. })
+        ));
+    }
+
+    #[test]
     fn volumes_are_names_not_paths() {
         let req = request(json!({"volumes": [{"source": "/etc", "target": "/x"}]}));
         assert!(matches!(
-            check(&req, Role::Admin),
+            check(&req, Role::Admin, &EngineFacts::default()),
             Err(PolicyError::Invalid { .. })
         ));
         let req = request(json!({"volumes": [{"source": "data", "target": "/x/../y"}]}));
         assert!(matches!(
-            check(&req, Role::Admin),
+            check(&req, Role::Admin, &EngineFacts::default()),
             Err(PolicyError::Invalid { .. })
         ));
     }
@@ -561,15 +633,27 @@ mod tests {
     #[test]
     fn reserved_labels_and_bad_env_names() {
         assert!(matches!(
-            check(&request(json!({"labels": {"dcp.op": "x"}})), Role::Admin),
+            check(
+                &request(json!({"labels": {"dcp.op": "x"}})),
+                Role::Admin,
+                &EngineFacts::default()
+            ),
             Err(PolicyError::Invalid { .. })
         ));
         assert!(matches!(
-            check(&request(json!({"env": {"lower": "x"}})), Role::Admin),
+            check(
+                &request(json!({"env": {"lower": "x"}})),
+                Role::Admin,
+                &EngineFacts::default()
+            ),
             Err(PolicyError::Invalid { .. })
         ));
         assert!(matches!(
-            check(&request(json!({"env": {"1ABC": "x"}})), Role::Admin),
+            check(
+                &request(json!({"env": {"1ABC": "x"}})),
+                Role::Admin,
+                &EngineFacts::default()
+            ),
             Err(PolicyError::Invalid { .. })
         ));
     }

@@ -338,7 +338,8 @@ async fn create_container(
     ApiJson(request): ApiJson<CreateContainerRequest>,
 ) -> ApiResult<Response> {
     let host = host_of(&state, &query.host)?;
-    match policy::check(&request, principal.role) {
+    let facts = engine_facts(&state, &host, &request).await?;
+    match policy::check(&request, principal.role, &facts) {
         Ok(()) => {}
         Err(PolicyError::Invalid { field, message }) => {
             return Err(ApiError::validation(field, message))
@@ -360,6 +361,63 @@ async fn create_container(
         ),
     )
     .into_response())
+}
+
+/// Looks up, on the engine, whether the request's named volumes and network reach the host.
+async fn engine_facts(
+    state: &AppState,
+    host: &str,
+    request: &CreateContainerRequest,
+) -> ApiResult<policy::EngineFacts> {
+    let docker = state.docker.client(host)?;
+    let mut facts = policy::EngineFacts::default();
+    // Only well-formed names are looked up; the policy refuses the others.
+    let named = request
+        .volumes
+        .iter()
+        .flatten()
+        .filter(|v| policy::volume_name("volumes.source", &v.source).is_ok());
+    for volume in named {
+        match docker.inspect_volume(&volume.source).await {
+            Ok(found) => {
+                if found.driver != "local" || !found.options.is_empty() {
+                    facts.host_backed_volumes.push(volume.source.clone());
+                }
+            }
+            // Missing: Docker creates a plain local volume.
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => {}
+            Err(error) => return Err(DockerError::from_bollard(host, error).into()),
+        }
+    }
+    if let Some(network) = request.network.as_deref().filter(|n| {
+        !matches!(*n, "bridge" | "none" | "default" | "host") && !n.starts_with("container:")
+    }) {
+        match docker
+            .inspect_network(
+                network,
+                None::<bollard::query_parameters::InspectNetworkOptions>,
+            )
+            .await
+        {
+            Ok(found) => {
+                if found.driver.as_deref() != Some("bridge") {
+                    facts.host_attached_network = Some(network.to_string());
+                }
+            }
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => {
+                return Err(ApiError::validation(
+                    "network",
+                    format!("no network named '{network}'"),
+                ));
+            }
+            Err(error) => return Err(DockerError::from_bollard(host, error).into()),
+        }
+    }
+    Ok(facts)
 }
 
 async fn record_denied_create(state: &AppState, principal: &Principal, context: &RequestContext) {

@@ -778,6 +778,33 @@ async fn host_reaching_options_are_refused_and_leave_no_container() {
             assert!(!container_exists(name), "{name} was created");
         }
     }
+    // A named volume that is really a bind of a host path is refused like a bind.
+    let bind_volume = format!("esc-bindvol-{}", &run.run[..8]);
+    docker(&[
+        "volume",
+        "create",
+        "-o",
+        "type=none",
+        "-o",
+        "o=bind",
+        "-o",
+        "device=/etc",
+        &bind_volume,
+    ]);
+    let name = format!("esc-volume-{}", &run.run[..8]);
+    let body = serde_json::json!({"image": image, "name": name, "volumes": [{"source": bind_volume, "target": "/host-etc"}]});
+    let response = app
+        .request(
+            reqwest::Method::POST,
+            "/api/v1/containers",
+            Some(&operator),
+            Some(body),
+        )
+        .await;
+    let refused = assert_error(response, StatusCode::FORBIDDEN, "FORBIDDEN").await;
+    assert_eq!(refused["error"]["field"], "volumes");
+    assert!(!container_exists(&name));
+    docker(&["volume", "rm", &bind_volume]);
     // Admins: refused without the flag and a reason, allowed with both, and the reason is recorded.
     let name = format!("esc-admin-{}", &run.run[..8]);
     let without = serde_json::json!({"image": image, "name": name, "labels": {"test.dcp-run": run.run}, "cap_add": ["NET_ADMIN"]});
