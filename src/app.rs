@@ -78,26 +78,16 @@ impl Application {
         let listener = TcpListener::bind(&settings.bind)
             .await
             .with_context(|| format!("Failed to bind {}", settings.bind))?;
-        let generated_logins = ensure_first_users(&state).await?;
-        // Operations the previous run left without an outcome are settled from Docker now.
-        match crate::operations::reconcile(&state).await {
-            Ok(settled) if !settled.is_empty() => {
-                tracing::info!(count = settled.len(), "settled interrupted operations")
-            }
-            Ok(_) => {}
-            Err(error) => tracing::error!(
-                error = format!("{error:#}"),
-                "Failed to reconcile interrupted operations"
-            ),
-        }
         let address = listener.local_addr()?;
+        let generated_logins = ensure_first_users(&state).await?;
+        let reconciler = spawn_reconciler(state.clone(), shutdown.clone());
         Ok(Application {
             address,
             listener,
             state,
             database,
             shutdown,
-            runners,
+            runners: runners.into_iter().chain([reconciler]).collect(),
             generated_logins,
         })
     }
@@ -145,6 +135,51 @@ impl Application {
         self.state.pool.close().await;
         self.database.close().await
     }
+}
+
+/// Advisory lock key: one reconciler at a time across replicas.
+const RECONCILER_LOCK: i64 = 0x0dc9_0000_0000_0003;
+
+/// Settles operations left without an outcome (a crash, an engine that stopped answering):
+/// at startup and then every 15 s, on one replica at a time.
+fn spawn_reconciler(state: AppState, shutdown: CancellationToken) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let settle_after = state.settings.operation_settle_after();
+        loop {
+            if let Err(error) = reconcile_once(&state, settle_after).await {
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    "reconciling operations failed; retrying"
+                );
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(std::time::Duration::from_secs(15)) => {}
+            }
+        }
+    })
+}
+
+async fn reconcile_once(state: &AppState, settle_after: std::time::Duration) -> anyhow::Result<()> {
+    let mut lock = state.pool.acquire().await?.detach();
+    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+        .bind(RECONCILER_LOCK)
+        .fetch_one(&mut lock)
+        .await?;
+    if locked {
+        let settled = crate::operations::reconcile(state, settle_after).await;
+        let _ = sqlx::Connection::close(lock).await;
+        let settled = settled?;
+        if !settled.is_empty() {
+            tracing::info!(
+                count = settled.len(),
+                "settled operations left without an outcome"
+            );
+        }
+    } else {
+        let _ = sqlx::Connection::close(lock).await;
+    }
+    Ok(())
 }
 
 /// One runner per projection; each takes its advisory lock or stands by.

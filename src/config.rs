@@ -74,6 +74,11 @@ pub struct Settings {
     #[arg(long, env = "DCP_REFRESH_REUSE_GRACE_SECS", default_value_t = 10)]
     pub refresh_reuse_grace_secs: u64,
 
+    /// Seconds after which an operation still without an outcome is settled from what Docker
+    /// shows (stop and restart add their own timeout).
+    #[arg(long, env = "DCP_OPERATION_SETTLE_AFTER_SECS", default_value_t = 90)]
+    pub operation_settle_after_secs: u64,
+
     /// Directory of the built web UI (`web/dist`).
     #[arg(long, env = "DCP_WEB_DIR", default_value = "web/dist")]
     pub web_dir: PathBuf,
@@ -106,6 +111,7 @@ impl Settings {
             access_token_ttl_secs: 600,
             session_ttl_secs: 7 * 24 * 3600,
             refresh_reuse_grace_secs: 10,
+            operation_settle_after_secs: 90,
             web_dir: PathBuf::from("web/dist"),
             db_max_connections: 16,
             secure_cookies: false,
@@ -118,6 +124,10 @@ impl Settings {
 
     pub fn refresh_reuse_grace(&self) -> Duration {
         Duration::from_secs(self.refresh_reuse_grace_secs.min(300))
+    }
+
+    pub fn operation_settle_after(&self) -> Duration {
+        Duration::from_secs(self.operation_settle_after_secs)
     }
 
     pub fn session_ttl(&self) -> Duration {

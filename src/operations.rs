@@ -18,10 +18,13 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::commands::{CommandError, CommandMeta};
-use crate::docker::DockerError;
+use std::time::Duration;
+
+use crate::docker::{DockerError, CALL_TIMEOUT};
 use crate::event_store::SideWrite;
 use crate::http::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::AppState;
+use dcp_aggregates::container::MAX_STOP_TIMEOUT;
 
 /// A Docker container and the aggregate that records what dcp does to it.
 #[derive(Debug, Clone)]
@@ -96,6 +99,19 @@ pub async fn resolve(
         .unwrap_or_default()
         .trim_start_matches('/')
         .to_string();
+    // A container dcp is still creating (or whose creation outcome was lost) belongs to
+    // the aggregate of that create: record the creation there instead of discovering it.
+    let op_label = inspect
+        .config
+        .as_ref()
+        .and_then(|c| c.labels.as_ref())
+        .and_then(|labels| labels.get(OP_LABEL))
+        .and_then(|op| op.parse::<Uuid>().ok());
+    if let Some(op_id) = op_label {
+        if aggregate_of(state, host, &docker_id).await?.is_none() {
+            claim_created(state, host, &docker_id, &name, op_id, meta).await?;
+        }
+    }
     for _ in 0..2 {
         if let Some(aggregate_id) = aggregate_of(state, host, &docker_id).await? {
             return Ok(ContainerTarget {
@@ -155,6 +171,55 @@ pub async fn resolve(
     ))
 }
 
+/// Records `docker_id` as the outcome of create `op_id`, if that create is still pending.
+async fn claim_created(
+    state: &AppState,
+    host: &str,
+    docker_id: &str,
+    name: &str,
+    op_id: Uuid,
+    meta: &CommandMeta,
+) -> ApiResult<()> {
+    let aggregate: Option<String> = sqlx::query_scalar(
+        "SELECT aggregate_id FROM events WHERE aggregate_type = 'container' AND event_type = 'ContainerCreateRequested' \
+         AND payload::jsonb -> 'ContainerCreateRequested' ->> 'op_id' = $1 LIMIT 1",
+    )
+    .bind(op_id.to_string())
+    .fetch_optional(&state.pool)
+    .await?;
+    let Some(aggregate) = aggregate else {
+        return Ok(());
+    };
+    let Ok(aggregate_id) = aggregate.parse::<Uuid>() else {
+        return Ok(());
+    };
+    let command = ContainerCommand::RecordCreated {
+        op_id,
+        docker_id: docker_id.to_string(),
+        name: name.to_string(),
+        at: Utc::now(),
+    };
+    let mapping = SideWrite::MapContainer {
+        host: host.to_string(),
+        docker_id: docker_id.to_string(),
+        aggregate_id,
+    };
+    match state
+        .commands
+        .execute_with::<Container>(
+            &aggregate,
+            command,
+            &meta.for_operation(op_id),
+            vec![mapping],
+        )
+        .await
+    {
+        // Recorded now, or by the creating request meanwhile, or the create ended otherwise.
+        Ok(_) | Err(CommandError::Conflict | CommandError::Rejected(_)) => Ok(()),
+        Err(other) => Err(container_error(other)),
+    }
+}
+
 async fn aggregate_of(
     state: &AppState,
     host: &str,
@@ -178,6 +243,14 @@ async fn call_docker(
     action: &ContainerAction,
 ) -> Result<(), DockerError> {
     let docker = state.docker.client(&target.host)?;
+    // Stopping waits for the container's own timeout first.
+    let docker = match action {
+        ContainerAction::Stop { timeout } | ContainerAction::Restart { timeout } => {
+            let wait = timeout.unwrap_or(MAX_STOP_TIMEOUT);
+            docker.with_timeout(CALL_TIMEOUT + Duration::from_secs(u64::from(wait)))
+        }
+        _ => docker,
+    };
     let id = target.docker_id.as_str();
     let seconds = |timeout: &Option<u32>| timeout.map(|t| t as i32);
     let result = match action {
@@ -267,6 +340,14 @@ pub async fn run_action(
         .await
         .map_err(container_error)?;
     let called = call_docker(state, target, &action).await;
+    if let Err(DockerError::Unavailable { .. }) = &called {
+        // The engine did not answer: the operation may or may not have happened. It stays
+        // pending, and the reconciler settles it from what Docker shows later.
+        let error: ApiError = called.unwrap_err().into();
+        return Err(
+            error.with_details(serde_json::json!({ "operation_id": op_id, "status": "pending" }))
+        );
+    }
     let (outcome, result): (ContainerCommand, Result<(), ApiError>) = match called {
         Ok(()) => (
             ContainerCommand::RecordDone {
@@ -312,12 +393,13 @@ pub struct Reconciled {
 }
 
 /// The pending operation of each container aggregate: the last event is a `…Requested`.
-async fn pending_operations(
-    state: &AppState,
-) -> Result<Vec<(String, String, serde_json::Value)>, sqlx::Error> {
+/// aggregate id, event type, payload, seconds since the request
+type PendingRow = (String, String, serde_json::Value, f64);
+
+async fn pending_operations(state: &AppState) -> Result<Vec<PendingRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT aggregate_id, event_type, payload::jsonb FROM ( \
-             SELECT DISTINCT ON (aggregate_id) aggregate_id, event_type, payload FROM events \
+        "SELECT aggregate_id, event_type, payload::jsonb, EXTRACT(EPOCH FROM now() - recorded_at)::float8 FROM ( \
+             SELECT DISTINCT ON (aggregate_id) aggregate_id, event_type, payload, recorded_at FROM events \
              WHERE aggregate_type = 'container' ORDER BY aggregate_id, sequence DESC) last \
          WHERE event_type LIKE '%Requested'",
     )
@@ -328,10 +410,26 @@ async fn pending_operations(
 /// Operations whose outcome was never recorded (the server stopped between the request
 /// and the outcome) are settled from what Docker shows now: done if the container is in
 /// the state the operation leads to, failed (`INTERRUPTED`) otherwise. Run at startup.
-pub async fn reconcile(state: &AppState) -> anyhow::Result<Vec<Reconciled>> {
+pub async fn reconcile(
+    state: &AppState,
+    settle_after: Duration,
+) -> anyhow::Result<Vec<Reconciled>> {
     let mut settled = Vec::new();
-    for (aggregate_id, event_type, payload) in pending_operations(state).await? {
+    for (aggregate_id, event_type, payload, age) in pending_operations(state).await? {
         let fields = payload.get(&event_type).cloned().unwrap_or_default();
+        // An operation may still be running on this or another replica: it is settled only
+        // once it is older than the longest its Docker call can take.
+        let stop_timeout = fields.get("timeout").and_then(|t| t.as_u64());
+        let longest = match event_type.as_str() {
+            "ContainerStopRequested" | "ContainerRestartRequested" => {
+                settle_after
+                    + Duration::from_secs(stop_timeout.unwrap_or(u64::from(MAX_STOP_TIMEOUT)))
+            }
+            _ => settle_after,
+        };
+        if age < longest.as_secs_f64() {
+            continue;
+        }
         let Some(op_id) = fields
             .get("op_id")
             .and_then(|v| v.as_str())
@@ -678,6 +776,8 @@ pub struct CreateOutcome {
     pub container_id: String,
     pub name: String,
     pub started: bool,
+    /// Why the start failed, when `start` was asked for and did not happen.
+    pub start_error: Option<String>,
     pub position: Option<i64>,
 }
 
@@ -767,6 +867,7 @@ pub async fn create_container(
         .map_err(container_error)?
         .map(|cursor| cursor.position);
     let mut started = false;
+    let mut start_error = None;
     if request.start == Some(true) {
         let target = ContainerTarget {
             host: host.to_string(),
@@ -774,9 +875,15 @@ pub async fn create_container(
             name: name.clone(),
             aggregate_id,
         };
-        let outcome = run_action(state, &target, ContainerAction::Start, &meta).await?;
-        started = true;
-        position = outcome.position.or(position);
+        // The container exists whatever the start does: a failed start is reported with it,
+        // not as a failed create (a client retrying would make a second container).
+        match run_action(state, &target, ContainerAction::Start, &meta).await {
+            Ok(outcome) => {
+                started = true;
+                position = outcome.position.or(position);
+            }
+            Err(error) => start_error = Some(format!("{}: {}", error.code.as_str(), error.message)),
+        }
     }
     Ok(CreateOutcome {
         operation_id: op_id,
@@ -784,6 +891,7 @@ pub async fn create_container(
         container_id: docker_id,
         name,
         started,
+        start_error,
         position,
     })
 }

@@ -13,12 +13,14 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::containers::{host_of, valid_reference, HostQuery};
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, ErrorCode};
+use super::extract::Auth;
 use super::extract::{ApiJson, ApiPath, ApiQuery, OptionalApiJson};
 use super::positions::Positioned;
 use super::AppState;
 use crate::commands::CommandMeta;
 use crate::operations::{resolve, run_action, OperationOutcome};
+use dcp_aggregates::Role;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -243,6 +245,19 @@ async fn delete_container(
     act(&state, &meta, &reference, &query.host, action).await
 }
 
+/// Replaces the values of `spec.env` with `<redacted>`.
+fn redact_env(data: &mut serde_json::Value) {
+    if let Some(env) = data
+        .get_mut("spec")
+        .and_then(|spec| spec.get_mut("env"))
+        .and_then(|env| env.as_object_mut())
+    {
+        for value in env.values_mut() {
+            *value = serde_json::Value::String("<redacted>".into());
+        }
+    }
+}
+
 /// One step of a container's history.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct HistoryEntry {
@@ -267,27 +282,35 @@ pub struct HistoryEntry {
     responses((status = 200, body = [HistoryEntry]), (status = 404)))]
 async fn history(
     State(state): State<AppState>,
+    Auth(principal): Auth,
+    meta: CommandMeta,
     ApiPath(reference): ApiPath<String>,
     ApiQuery(query): ApiQuery<HostQuery>,
 ) -> ApiResult<ApiJson<Vec<HistoryEntry>>> {
     check_reference(&reference)?;
     let host = host_of(&state, &query.host)?;
-    // A removed container cannot be inspected any more: look its id (or a unique prefix) up first.
-    let known: Vec<Uuid> = sqlx::query_scalar(
-        "SELECT aggregate_id FROM container_ids WHERE host = $1 AND docker_id LIKE $2 || '%' LIMIT 2",
-    )
-    .bind(&host)
-    .bind(reference.replace(['%', '_', '\\'], ""))
-    .fetch_all(&state.pool)
-    .await?;
-    let aggregate_id = match known.as_slice() {
-        [one] => *one,
-        _ => {
-            let meta = CommandMeta::system();
-            crate::operations::resolve(&state, &host, &reference, &meta)
-                .await?
-                .aggregate_id
+    // Docker resolves the reference as the CLI does (exact id, name, then id prefix). A
+    // removed container is gone from Docker: then its id (or a unique prefix) is looked up.
+    let aggregate_id = match crate::operations::resolve(&state, &host, &reference, &meta).await {
+        Ok(target) => target.aggregate_id,
+        Err(error) if error.code == ErrorCode::NotFound => {
+            let escaped = reference
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            let known: Vec<Uuid> = sqlx::query_scalar(
+                "SELECT aggregate_id FROM container_ids WHERE host = $1 AND docker_id LIKE $2 || '%' LIMIT 2",
+            )
+            .bind(&host)
+            .bind(escaped)
+            .fetch_all(&state.pool)
+            .await?;
+            match known.as_slice() {
+                [one] => *one,
+                _ => return Err(error),
+            }
         }
+        Err(error) => return Err(error),
     };
     let rows: Vec<(i64, i64, String, serde_json::Value, serde_json::Value, DateTime<Utc>)> = sqlx::query_as(
         "SELECT global_position, sequence, event_type, payload::jsonb, metadata::jsonb, recorded_at FROM events \
@@ -299,6 +322,8 @@ async fn history(
     if rows.is_empty() {
         return Err(ApiError::not_found("container"));
     }
+    // Environment values can be secrets: only admins see them.
+    let redact = principal.role != Role::Admin;
     let text = |meta: &serde_json::Value, key: &str| {
         meta.get(key).and_then(|v| v.as_str()).map(str::to_string)
     };
@@ -309,7 +334,13 @@ async fn history(
                     HistoryEntry {
                         global_position,
                         sequence,
-                        data: payload.get(&event_type).cloned().unwrap_or(payload),
+                        data: {
+                            let mut data = payload.get(&event_type).cloned().unwrap_or(payload);
+                            if redact {
+                                redact_env(&mut data);
+                            }
+                            data
+                        },
                         event_type,
                         operation_id: text(&metadata, "operation_id"),
                         actor_id: text(&metadata, "actor_id"),

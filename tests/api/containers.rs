@@ -554,7 +554,10 @@ async fn interrupted_operations_are_settled_at_the_next_start() {
     let database_url = app.database_url.clone();
     app.stop().await;
 
-    let restarted = spawn_app_on(database_url, |_| {}).await;
+    let restarted = spawn_app_on(database_url, |settings| {
+        settings.operation_settle_after_secs = 0
+    })
+    .await;
     let history = |id: String| {
         let app = &restarted;
         async move {
@@ -565,6 +568,23 @@ async fn interrupted_operations_are_settled_at_the_next_start() {
             .await
         }
     };
+    // The reconciler runs in the background: wait until both are settled.
+    let settled = |id: String| {
+        let history = &history;
+        async move {
+            let h = history(id).await;
+            let last = h.as_array().unwrap().last().unwrap()["event_type"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            (!last.ends_with("Requested")).then_some(())
+        }
+    };
+    eventually(std::time::Duration::from_secs(20), || {
+        settled(stopped.clone())
+    })
+    .await;
+    eventually(std::time::Duration::from_secs(20), || settled(idle.clone())).await;
     let stop_history = history(stopped.clone()).await;
     let last = stop_history.as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["event_type"], "ContainerStopped", "{stop_history}");
@@ -664,6 +684,10 @@ async fn operators_create_and_start_containers_within_the_safe_profile() {
         ]
     );
     assert_eq!(history[0]["data"]["spec"]["name"], name.as_str());
+    // Environment values are secrets to anyone but an admin.
+    assert_eq!(history[0]["data"]["spec"]["env"]["MODE"], "<redacted>");
+    let for_admin = app.get_json(&format!("/api/v1/containers/{id}/history"), &app.admin_token).await;
+    assert_eq!(for_admin[0]["data"]["spec"]["env"]["MODE"], "test");
     // The name is taken now: Docker's conflict is recorded and answered as 409.
     let again = serde_json::json!({"image": test_image(), "name": name});
     let response = app
@@ -913,13 +937,24 @@ async fn an_interrupted_create_is_settled_without_a_duplicate() {
     let database_url = app.database_url.clone();
     app.stop().await;
 
-    let restarted = spawn_app_on(database_url, |_| {}).await;
-    let history = restarted
-        .get_json(
-            &format!("/api/v1/containers/{docker_id}/history"),
-            &restarted.admin_token,
-        )
-        .await;
+    let restarted = spawn_app_on(database_url, |settings| {
+        settings.operation_settle_after_secs = 0
+    })
+    .await;
+    let history = eventually(std::time::Duration::from_secs(20), || {
+        let restarted = &restarted;
+        let docker_id = docker_id.clone();
+        async move {
+            let history = restarted
+                .get_json(
+                    &format!("/api/v1/containers/{docker_id}/history"),
+                    &restarted.admin_token,
+                )
+                .await;
+            (history.as_array().is_some_and(|h| h.len() == 2)).then_some(history)
+        }
+    })
+    .await;
     let types: Vec<&str> = history
         .as_array()
         .unwrap()
@@ -939,6 +974,19 @@ async fn an_interrupted_create_is_settled_without_a_duplicate() {
         1,
         "no duplicate container"
     );
+    eventually(std::time::Duration::from_secs(20), || {
+        let pool = restarted.pool.clone();
+        async move {
+            let count: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM events WHERE aggregate_id = $1")
+                    .bind(lost.to_string())
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+            (count == 2).then_some(())
+        }
+    })
+    .await;
     let lost_events: Vec<String> = sqlx::query_scalar(
         "SELECT event_type FROM events WHERE aggregate_id = $1 ORDER BY sequence",
     )
