@@ -469,6 +469,8 @@ pub async fn reconcile(
         let done = match (event_type.as_str(), &observed) {
             (_, Observation::Unknown) => None,
             ("ContainerRemoveRequested", Observation::Gone) => Some(true),
+            // A stopped `--rm` container removes itself.
+            ("ContainerStopRequested" | "ContainerKillRequested", Observation::Gone) => Some(true),
             (_, Observation::Gone) => Some(false),
             (
                 "ContainerStartRequested"

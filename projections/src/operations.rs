@@ -134,7 +134,9 @@ impl Projection for OperationsProjection {
             sqlx::query(
                 "INSERT INTO operations (id, action, resource_type, aggregate_id, host, status, error_code, error_message, \
                  requested_by, requested_at, completed_at, last_position) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (id) DO NOTHING",
+                 VALUES ($1, $2, $3, $4, \
+                 coalesce($5, (SELECT host FROM container_ids WHERE aggregate_id::text = $4)), \
+                 $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (id) DO NOTHING",
             )
             .bind(row.id)
             .bind(&row.action)

@@ -351,6 +351,7 @@ async fn the_lifecycle_through_the_api_is_recorded() {
             )
             .await;
         assert_eq!(operation["status"], "succeeded", "{operation}");
+        assert_eq!(operation["host"], "local", "{operation}");
         assert_eq!(operation["action"], format!("container.{action}"));
         assert!(operation["duration_ms"].as_i64().unwrap() >= 0);
     }
@@ -686,7 +687,12 @@ async fn operators_create_and_start_containers_within_the_safe_profile() {
     assert_eq!(history[0]["data"]["spec"]["name"], name.as_str());
     // Environment values are secrets to anyone but an admin.
     assert_eq!(history[0]["data"]["spec"]["env"]["MODE"], "<redacted>");
-    let for_admin = app.get_json(&format!("/api/v1/containers/{id}/history"), &app.admin_token).await;
+    let for_admin = app
+        .get_json(
+            &format!("/api/v1/containers/{id}/history"),
+            &app.admin_token,
+        )
+        .await;
     assert_eq!(for_admin[0]["data"]["spec"]["env"]["MODE"], "test");
     // The name is taken now: Docker's conflict is recorded and answered as 409.
     let again = serde_json::json!({"image": test_image(), "name": name});
