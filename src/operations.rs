@@ -4,7 +4,9 @@
 //!    committed means accepted);
 //! 2. Docker is called (within the request task, which runs to completion even if the
 //!    client leaves);
-//! 3. the outcome is recorded (`ContainerStarted`, … or `OperationFailed`) and answered.
+//! 3. the outcome is recorded (`ContainerStarted`, … or `OperationFailed`) and answered;
+//!    when the engine did not answer, the outcome is unknown and the operation stays pending
+//!    until [`reconcile`] settles it from what Docker shows.
 
 use bollard::query_parameters::{
     InspectContainerOptions, KillContainerOptions, RemoveContainerOptions, RenameContainerOptions,
@@ -317,8 +319,9 @@ async fn call_docker(
     }
 }
 
-/// Records the request, performs it on Docker and records the outcome. A Docker failure
-/// is recorded as `OperationFailed` and answered as its API error.
+/// Records the request, performs it on Docker and records the outcome. A refusal by Docker
+/// is recorded as `OperationFailed` and answered as its API error; an engine that does not
+/// answer leaves the operation pending for the reconciler (503, with the operation id).
 pub async fn run_action(
     state: &AppState,
     target: &ContainerTarget,
@@ -818,6 +821,14 @@ pub async fn create_container(
         .map_err(|error| DockerError::from_bollard(host, error));
     let created = match created {
         Ok(created) => created,
+        // No answer: Docker may have created it. The create stays pending; the reconciler
+        // finds the container by its label, or records the failure.
+        Err(error @ DockerError::Unavailable { .. }) => {
+            let api: ApiError = error.into();
+            return Err(
+                api.with_details(serde_json::json!({ "operation_id": op_id, "status": "pending" }))
+            );
+        }
         Err(error) => {
             let api: ApiError = match &error {
                 DockerError::Failed {
