@@ -391,7 +391,8 @@ async fn main() -> anyhow::Result<()> {
     }
     let elapsed = started.elapsed();
     println!(
-        "all 3 projections together from zero: {:.2} s, {:.0} events/s per projection",
+        "all {} projections together from zero: {:.2} s, {:.0} events/s per projection",
+        all_projections().len(),
         elapsed.as_secs_f64(),
         stored as f64 / elapsed.as_secs_f64()
     );
