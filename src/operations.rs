@@ -182,13 +182,22 @@ async fn claim_created(
     op_id: Uuid,
     meta: &CommandMeta,
 ) -> ApiResult<()> {
-    let aggregate: Option<String> = sqlx::query_scalar(
-        "SELECT aggregate_id FROM events WHERE aggregate_type = 'container' AND event_type = 'ContainerCreateRequested' \
-         AND payload::jsonb -> 'ContainerCreateRequested' ->> 'op_id' = $1 LIMIT 1",
-    )
-    .bind(op_id.to_string())
-    .fetch_optional(&state.pool)
-    .await?;
+    // The operations read model, or (when it has not caught up with a create made a moment
+    // ago) the store itself.
+    let mut aggregate: Option<String> =
+        sqlx::query_scalar("SELECT aggregate_id FROM operations WHERE id = $1")
+            .bind(op_id)
+            .fetch_optional(&state.pool)
+            .await?;
+    if aggregate.is_none() {
+        aggregate = sqlx::query_scalar(
+            "SELECT aggregate_id FROM events WHERE aggregate_type = 'container' AND event_type = 'ContainerCreateRequested' \
+             AND payload::jsonb -> 'ContainerCreateRequested' ->> 'op_id' = $1 LIMIT 1",
+        )
+        .bind(op_id.to_string())
+        .fetch_optional(&state.pool)
+        .await?;
+    }
     let Some(aggregate) = aggregate else {
         return Ok(());
     };
@@ -400,11 +409,15 @@ pub struct Reconciled {
 type PendingRow = (String, String, serde_json::Value, f64);
 
 async fn pending_operations(state: &AppState) -> Result<Vec<PendingRow>, sqlx::Error> {
+    // The operations read model names the candidates (an indexed read, not a scan of the
+    // store); each one's last event says whether it is really still pending.
     sqlx::query_as(
-        "SELECT aggregate_id, event_type, payload::jsonb, EXTRACT(EPOCH FROM now() - recorded_at)::float8 FROM ( \
-             SELECT DISTINCT ON (aggregate_id) aggregate_id, event_type, payload, recorded_at FROM events \
-             WHERE aggregate_type = 'container' ORDER BY aggregate_id, sequence DESC) last \
-         WHERE event_type LIKE '%Requested'",
+        "SELECT o.aggregate_id, e.event_type, e.payload::jsonb, EXTRACT(EPOCH FROM now() - e.recorded_at)::float8 \
+         FROM operations o CROSS JOIN LATERAL ( \
+             SELECT event_type, payload, recorded_at FROM events \
+             WHERE aggregate_type = 'container' AND aggregate_id = o.aggregate_id \
+             ORDER BY sequence DESC LIMIT 1) e \
+         WHERE o.status = 'pending' AND e.event_type LIKE '%Requested'",
     )
     .fetch_all(&state.pool)
     .await

@@ -106,6 +106,19 @@ pub trait DockerHosts: Send + Sync {
     /// A client for `host` (cheap to clone, shares its connection pool).
     fn client(&self, host: &str) -> Result<Docker, DockerError>;
 
+    /// Whether `host`'s engine answers `/_ping` within [`PING_TIMEOUT`] (cheap: for readiness).
+    async fn ping(&self, host: &str) -> Result<(), DockerError> {
+        let docker = self.client(host)?;
+        match tokio::time::timeout(PING_TIMEOUT, docker.ping()).await {
+            Err(_) => Err(DockerError::Unavailable {
+                host: host.to_string(),
+                message: format!("no answer within {PING_TIMEOUT:?}"),
+            }),
+            Ok(Err(error)) => Err(DockerError::from_bollard(host, error)),
+            Ok(Ok(_)) => Ok(()),
+        }
+    }
+
     /// Version and counts of `host`'s engine, within [`PING_TIMEOUT`].
     async fn status(&self, host: &str) -> Result<EngineStatus, DockerError> {
         let docker = self.client(host)?;

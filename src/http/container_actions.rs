@@ -85,115 +85,75 @@ pub struct RenameRequest {
     pub name: String,
 }
 
-macro_rules! simple_action {
-    ($handler:ident, $path:literal, $summary:literal, $action:expr) => {
+/// A handler for `POST /api/v1/containers/{id}/<action>`: an optional JSON body of type
+/// `$options` (absent: its default) turned into the action by `$to_action`.
+macro_rules! container_action {
+    ($handler:ident, $path:literal, $summary:literal, $options:ty, $to_action:expr) => {
         #[doc = $summary]
         #[utoipa::path(post, path = $path, tag = "containers",
             params(("id" = String, Path, description = "full id, unique id prefix or name"), HostQuery),
-            request_body(content = NoOptions, description = "optional"),
+            request_body(content = $options, description = "optional"),
             responses((status = 200, body = OperationOutcome), (status = 404), (status = 409), (status = 502), (status = 503)))]
         async fn $handler(
             State(state): State<AppState>,
             meta: CommandMeta,
             ApiPath(reference): ApiPath<String>,
             ApiQuery(query): ApiQuery<HostQuery>,
-            OptionalApiJson(_body): OptionalApiJson<NoOptions>,
+            OptionalApiJson(body): OptionalApiJson<$options>,
         ) -> ApiResult<Response> {
-            act(&state, &meta, &reference, &query.host, $action).await
+            let to_action: fn($options) -> ContainerAction = $to_action;
+            let action = to_action(body.unwrap_or_default());
+            act(&state, &meta, &reference, &query.host, action).await
         }
     };
 }
 
-simple_action!(
+container_action!(
     start,
     "/api/v1/containers/{id}/start",
     "Start a container.",
-    ContainerAction::Start
+    NoOptions,
+    |_| ContainerAction::Start
 );
-simple_action!(
+container_action!(
     pause,
     "/api/v1/containers/{id}/pause",
     "Pause a container.",
-    ContainerAction::Pause
+    NoOptions,
+    |_| ContainerAction::Pause
 );
-simple_action!(
+container_action!(
     unpause,
     "/api/v1/containers/{id}/unpause",
     "Unpause a container.",
-    ContainerAction::Unpause
+    NoOptions,
+    |_| ContainerAction::Unpause
 );
-
-/// Stop a container.
-#[utoipa::path(post, path = "/api/v1/containers/{id}/stop", tag = "containers",
-    params(("id" = String, Path, description = "full id, unique id prefix or name"), HostQuery),
-    request_body(content = StopOptions, description = "optional"),
-    responses((status = 200, body = OperationOutcome), (status = 404), (status = 409), (status = 502), (status = 503)))]
-async fn stop(
-    State(state): State<AppState>,
-    meta: CommandMeta,
-    ApiPath(reference): ApiPath<String>,
-    ApiQuery(query): ApiQuery<HostQuery>,
-    OptionalApiJson(body): OptionalApiJson<StopOptions>,
-) -> ApiResult<Response> {
-    let timeout = body.unwrap_or_default().timeout;
-    act(
-        &state,
-        &meta,
-        &reference,
-        &query.host,
-        ContainerAction::Stop { timeout },
-    )
-    .await
-}
-
-/// Restart a container.
-#[utoipa::path(post, path = "/api/v1/containers/{id}/restart", tag = "containers",
-    params(("id" = String, Path, description = "full id, unique id prefix or name"), HostQuery),
-    request_body(content = StopOptions, description = "optional"),
-    responses((status = 200, body = OperationOutcome), (status = 404), (status = 409), (status = 502), (status = 503)))]
-async fn restart(
-    State(state): State<AppState>,
-    meta: CommandMeta,
-    ApiPath(reference): ApiPath<String>,
-    ApiQuery(query): ApiQuery<HostQuery>,
-    OptionalApiJson(body): OptionalApiJson<StopOptions>,
-) -> ApiResult<Response> {
-    let timeout = body.unwrap_or_default().timeout;
-    act(
-        &state,
-        &meta,
-        &reference,
-        &query.host,
-        ContainerAction::Restart { timeout },
-    )
-    .await
-}
-
-/// Send a signal to a container.
-#[utoipa::path(post, path = "/api/v1/containers/{id}/kill", tag = "containers",
-    params(("id" = String, Path, description = "full id, unique id prefix or name"), HostQuery),
-    request_body(content = KillOptions, description = "optional"),
-    responses((status = 200, body = OperationOutcome), (status = 404), (status = 409), (status = 502), (status = 503)))]
-async fn kill(
-    State(state): State<AppState>,
-    meta: CommandMeta,
-    ApiPath(reference): ApiPath<String>,
-    ApiQuery(query): ApiQuery<HostQuery>,
-    OptionalApiJson(body): OptionalApiJson<KillOptions>,
-) -> ApiResult<Response> {
-    let signal = body
-        .unwrap_or_default()
-        .signal
-        .unwrap_or_else(|| "SIGKILL".into());
-    act(
-        &state,
-        &meta,
-        &reference,
-        &query.host,
-        ContainerAction::Kill { signal },
-    )
-    .await
-}
+container_action!(
+    stop,
+    "/api/v1/containers/{id}/stop",
+    "Stop a container.",
+    StopOptions,
+    |o| ContainerAction::Stop { timeout: o.timeout }
+);
+container_action!(
+    restart,
+    "/api/v1/containers/{id}/restart",
+    "Restart a container.",
+    StopOptions,
+    |o| { ContainerAction::Restart { timeout: o.timeout } }
+);
+container_action!(
+    kill,
+    "/api/v1/containers/{id}/kill",
+    "Send a signal to a container (default SIGKILL).",
+    KillOptions,
+    |o| {
+        ContainerAction::Kill {
+            signal: o.signal.unwrap_or_else(|| "SIGKILL".into()),
+        }
+    }
+);
 
 /// Rename a container.
 #[utoipa::path(post, path = "/api/v1/containers/{id}/rename", tag = "containers",

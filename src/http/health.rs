@@ -56,7 +56,7 @@ async fn database_check(state: &AppState) -> Result<f64, String> {
 #[utoipa::path(get, path = "/health/ready", tag = "health",
     responses((status = 200, description = "ready"), (status = 503, description = "a dependency is not ready")))]
 async fn ready(State(state): State<AppState>) -> impl IntoResponse {
-    let (database, docker) = tokio::join!(database_check(&state), state.docker.status(LOCAL_HOST));
+    let (database, docker) = tokio::join!(database_check(&state), state.docker.ping(LOCAL_HOST));
     let (database, docker) = (database.is_ok(), docker.is_ok());
     let ready = database && docker;
     let status = if ready {
