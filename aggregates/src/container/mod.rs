@@ -155,6 +155,14 @@ pub enum ContainerCommand {
         action: ContainerAction,
         at: DateTime<Utc>,
     },
+    /// Docker reported a lifecycle change no dcp operation explains (`start`, `die`,
+    /// `destroy`, `oom`, …); `time_nano` is Docker's event time.
+    Observe {
+        action: String,
+        time_nano: i64,
+        attributes: std::collections::BTreeMap<String, String>,
+        at: DateTime<Utc>,
+    },
     /// The operation `op_id` succeeded.
     RecordDone { op_id: Uuid, at: DateTime<Utc> },
     /// The operation `op_id` failed; `code` is the API error code, `message` Docker's words.
@@ -263,6 +271,15 @@ pub enum ContainerEvent {
         op_id: Uuid,
         removed_at: DateTime<Utc>,
     },
+    /// A lifecycle change made outside dcp, as Docker reported it.
+    ContainerObserved {
+        action: String,
+        /// The exit code of a `die`.
+        exit_code: Option<i64>,
+        time_nano: i64,
+        attributes: std::collections::BTreeMap<String, String>,
+        observed_at: DateTime<Utc>,
+    },
     /// Any requested operation that did not happen.
     OperationFailed {
         op_id: Uuid,
@@ -295,6 +312,7 @@ impl DomainEvent for ContainerEvent {
             ContainerEvent::ContainerRenamed { .. } => "ContainerRenamed",
             ContainerEvent::ContainerRemoveRequested { .. } => "ContainerRemoveRequested",
             ContainerEvent::ContainerRemoved { .. } => "ContainerRemoved",
+            ContainerEvent::ContainerObserved { .. } => "ContainerObserved",
             ContainerEvent::OperationFailed { .. } => "OperationFailed",
         };
         name.to_string()
@@ -349,6 +367,8 @@ pub struct Container {
     pending: Option<PendingOperation>,
     /// Operations that have an outcome, for idempotent re-recording.
     finished: Vec<Uuid>,
+    /// `(time_nano, action)` of the Docker events already recorded.
+    observed: Vec<(i64, String)>,
 }
 
 /// How many finished operation ids a container remembers (re-recordings come soon after).
@@ -458,6 +478,39 @@ impl Container {
                 self.require_idle()?;
                 validate(&action)?;
                 requested(op_id, action, at)
+            }
+            ContainerCommand::Observe {
+                action,
+                time_nano,
+                attributes,
+                at,
+            } => {
+                if !self.known {
+                    return Err(ContainerError::NotFound);
+                }
+                crate::operation::validate_docker_action(&action).map_err(|_| {
+                    ContainerError::Invalid {
+                        field: "action",
+                        message: format!("'{action}' is not a Docker event action"),
+                    }
+                })?;
+                if self
+                    .observed
+                    .iter()
+                    .any(|(t, a)| *t == time_nano && *a == action)
+                {
+                    return Ok(vec![]);
+                }
+                let exit_code = attributes
+                    .get("exitCode")
+                    .and_then(|code| code.parse().ok());
+                ContainerEvent::ContainerObserved {
+                    action,
+                    exit_code,
+                    time_nano,
+                    attributes,
+                    observed_at: at,
+                }
             }
             ContainerCommand::RecordDone { op_id, at } => {
                 let Some(pending) = self.outcome_for(op_id)? else {
@@ -673,6 +726,26 @@ impl Aggregate for Container {
             E::ContainerRemoved { op_id, .. } => {
                 self.removed = true;
                 self.finish(op_id);
+            }
+            E::ContainerObserved {
+                action,
+                time_nano,
+                attributes,
+                ..
+            } => {
+                match action.as_str() {
+                    "destroy" => self.removed = true,
+                    "rename" => {
+                        if let Some(name) = attributes.get("name") {
+                            self.name = name.trim_start_matches('/').to_string();
+                        }
+                    }
+                    _ => {}
+                }
+                self.observed.push((time_nano, action));
+                if self.observed.len() > REMEMBERED_OPERATIONS {
+                    self.observed.remove(0);
+                }
             }
             E::ContainerStarted { op_id, .. }
             | E::ContainerStopped { op_id, .. }

@@ -479,3 +479,60 @@ fn events_serialise_with_stable_names_and_verbs() {
     .unwrap();
     assert_eq!(action, json!({"action": "kill", "signal": "HUP"}));
 }
+
+fn observe(action: &str, time_nano: i64, attributes: &[(&str, &str)]) -> ContainerCommand {
+    ContainerCommand::Observe {
+        action: action.into(),
+        time_nano,
+        attributes: attributes
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        at: at(),
+    }
+}
+
+#[test]
+fn an_observed_die_keeps_its_exit_code_and_is_recorded_once() {
+    let observed = ContainerEvent::ContainerObserved {
+        action: "die".into(),
+        exit_code: Some(137),
+        time_nano: 7,
+        attributes: [("exitCode".to_string(), "137".to_string())].into(),
+        observed_at: at(),
+    };
+    ContainerTest::with(())
+        .given(live())
+        .when(observe("die", 7, &[("exitCode", "137")]))
+        .then_expect_events(vec![observed.clone()]);
+    let mut again = live();
+    again.push(observed);
+    ContainerTest::with(())
+        .given(again)
+        .when(observe("die", 7, &[("exitCode", "137")]))
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn an_observed_destroy_ends_the_container() {
+    let mut events = live();
+    events.push(ContainerEvent::ContainerObserved {
+        action: "destroy".into(),
+        exit_code: None,
+        time_nano: 8,
+        attributes: Default::default(),
+        observed_at: at(),
+    });
+    ContainerTest::with(())
+        .given(events)
+        .when(request(ContainerAction::Start))
+        .then_expect_error(ContainerError::NotFound);
+}
+
+#[test]
+fn an_unknown_container_is_discovered_before_it_is_observed() {
+    ContainerTest::with(())
+        .given_no_previous_events()
+        .when(observe("start", 1, &[]))
+        .then_expect_error(ContainerError::NotFound);
+}

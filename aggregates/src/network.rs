@@ -1,0 +1,558 @@
+//! The `Network` aggregate: networks dcp creates, removes, connects containers to and
+//! disconnects them from, and the ones Docker reports created or destroyed outside it.
+//!
+//! One aggregate per `(host, network name)` (see [`crate::resource_key`]).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::{Aggregate, DomainEvent};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::operation::{
+    validate_docker_action, validate_labels, validate_name, OperationSlot, ResourceError,
+};
+
+/// What the pending operation does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NetworkOperation {
+    Create,
+    Remove,
+    Connect,
+    Disconnect,
+}
+
+impl NetworkOperation {
+    /// The verb in audit actions: `network.<verb>`.
+    pub fn verb(&self) -> &'static str {
+        match self {
+            NetworkOperation::Create => "create",
+            NetworkOperation::Remove => "delete",
+            NetworkOperation::Connect => "connect",
+            NetworkOperation::Disconnect => "disconnect",
+        }
+    }
+}
+
+/// The drivers dcp creates networks with.
+pub const DRIVERS: &[&str] = &["bridge", "macvlan", "ipvlan", "overlay"];
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum NetworkCommand {
+    /// Create `name` on `host`; the request is already policy-checked.
+    RequestCreate {
+        op_id: Uuid,
+        host: String,
+        name: String,
+        driver: String,
+        internal: bool,
+        attachable: bool,
+        subnet: Option<String>,
+        gateway: Option<String>,
+        labels: BTreeMap<String, String>,
+        reason: Option<String>,
+        at: DateTime<Utc>,
+    },
+    /// Remove it (the caller found it on the engine).
+    RequestRemove {
+        op_id: Uuid,
+        host: String,
+        name: String,
+        network_id: String,
+        at: DateTime<Utc>,
+    },
+    /// Connect a container (the caller resolved it).
+    RequestConnect {
+        op_id: Uuid,
+        host: String,
+        name: String,
+        container_id: String,
+        container_name: String,
+        aliases: Vec<String>,
+        at: DateTime<Utc>,
+    },
+    RequestDisconnect {
+        op_id: Uuid,
+        host: String,
+        name: String,
+        container_id: String,
+        container_name: String,
+        force: bool,
+        at: DateTime<Utc>,
+    },
+    /// The pending operation happened; `network_id` is Docker's id of a created network.
+    RecordDone {
+        op_id: Uuid,
+        network_id: Option<String>,
+        at: DateTime<Utc>,
+    },
+    RecordFailed {
+        op_id: Uuid,
+        code: String,
+        message: String,
+        at: DateTime<Utc>,
+    },
+    /// Docker reported a change dcp did not make.
+    Observe {
+        host: String,
+        name: String,
+        network_id: String,
+        action: String,
+        time_nano: i64,
+        attributes: BTreeMap<String, String>,
+        at: DateTime<Utc>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum NetworkEvent {
+    NetworkCreateRequested {
+        op_id: Uuid,
+        host: String,
+        name: String,
+        driver: String,
+        internal: bool,
+        attachable: bool,
+        subnet: Option<String>,
+        gateway: Option<String>,
+        labels: BTreeMap<String, String>,
+        reason: Option<String>,
+        requested_at: DateTime<Utc>,
+    },
+    NetworkCreated {
+        op_id: Uuid,
+        network_id: String,
+        created_at: DateTime<Utc>,
+    },
+    NetworkRemoveRequested {
+        op_id: Uuid,
+        host: String,
+        name: String,
+        network_id: String,
+        requested_at: DateTime<Utc>,
+    },
+    NetworkRemoved {
+        op_id: Uuid,
+        removed_at: DateTime<Utc>,
+    },
+    NetworkConnectRequested {
+        op_id: Uuid,
+        host: String,
+        name: String,
+        container_id: String,
+        container_name: String,
+        aliases: Vec<String>,
+        requested_at: DateTime<Utc>,
+    },
+    NetworkConnected {
+        op_id: Uuid,
+        connected_at: DateTime<Utc>,
+    },
+    NetworkDisconnectRequested {
+        op_id: Uuid,
+        host: String,
+        name: String,
+        container_id: String,
+        container_name: String,
+        force: bool,
+        requested_at: DateTime<Utc>,
+    },
+    NetworkDisconnected {
+        op_id: Uuid,
+        disconnected_at: DateTime<Utc>,
+    },
+    OperationFailed {
+        op_id: Uuid,
+        operation: String,
+        code: String,
+        message: String,
+        failed_at: DateTime<Utc>,
+    },
+    /// A Docker event for this network that no dcp operation explains.
+    NetworkObserved {
+        host: String,
+        name: String,
+        network_id: String,
+        action: String,
+        time_nano: i64,
+        attributes: BTreeMap<String, String>,
+        observed_at: DateTime<Utc>,
+    },
+}
+
+impl DomainEvent for NetworkEvent {
+    fn event_type(&self) -> String {
+        match self {
+            NetworkEvent::NetworkCreateRequested { .. } => "NetworkCreateRequested",
+            NetworkEvent::NetworkCreated { .. } => "NetworkCreated",
+            NetworkEvent::NetworkRemoveRequested { .. } => "NetworkRemoveRequested",
+            NetworkEvent::NetworkRemoved { .. } => "NetworkRemoved",
+            NetworkEvent::NetworkConnectRequested { .. } => "NetworkConnectRequested",
+            NetworkEvent::NetworkConnected { .. } => "NetworkConnected",
+            NetworkEvent::NetworkDisconnectRequested { .. } => "NetworkDisconnectRequested",
+            NetworkEvent::NetworkDisconnected { .. } => "NetworkDisconnected",
+            NetworkEvent::OperationFailed { .. } => "OperationFailed",
+            NetworkEvent::NetworkObserved { .. } => "NetworkObserved",
+        }
+        .to_string()
+    }
+
+    fn event_version(&self) -> String {
+        crate::EVENT_VERSION_1.to_string()
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Network {
+    host: String,
+    name: String,
+    network_id: Option<String>,
+    operations: OperationSlot<NetworkOperation>,
+}
+
+impl Network {
+    fn decide(&self, command: NetworkCommand) -> Result<Vec<NetworkEvent>, ResourceError> {
+        let event = match command {
+            NetworkCommand::RequestCreate {
+                op_id,
+                host,
+                name,
+                driver,
+                internal,
+                attachable,
+                subnet,
+                gateway,
+                labels,
+                reason,
+                at,
+            } => {
+                self.operations.require_idle()?;
+                validate_name("name", &name)?;
+                if !DRIVERS.contains(&driver.as_str()) {
+                    return Err(ResourceError::Invalid {
+                        field: "driver",
+                        message: format!("driver must be one of {}", DRIVERS.join(", ")),
+                    });
+                }
+                validate_labels(labels.keys())?;
+                NetworkEvent::NetworkCreateRequested {
+                    op_id,
+                    host,
+                    name,
+                    driver,
+                    internal,
+                    attachable,
+                    subnet,
+                    gateway,
+                    labels,
+                    reason,
+                    requested_at: at,
+                }
+            }
+            NetworkCommand::RequestRemove {
+                op_id,
+                host,
+                name,
+                network_id,
+                at,
+            } => {
+                self.operations.require_idle()?;
+                NetworkEvent::NetworkRemoveRequested {
+                    op_id,
+                    host,
+                    name,
+                    network_id,
+                    requested_at: at,
+                }
+            }
+            NetworkCommand::RequestConnect {
+                op_id,
+                host,
+                name,
+                container_id,
+                container_name,
+                aliases,
+                at,
+            } => {
+                self.operations.require_idle()?;
+                for alias in &aliases {
+                    validate_name("aliases", alias)?;
+                }
+                NetworkEvent::NetworkConnectRequested {
+                    op_id,
+                    host,
+                    name,
+                    container_id,
+                    container_name,
+                    aliases,
+                    requested_at: at,
+                }
+            }
+            NetworkCommand::RequestDisconnect {
+                op_id,
+                host,
+                name,
+                container_id,
+                container_name,
+                force,
+                at,
+            } => {
+                self.operations.require_idle()?;
+                NetworkEvent::NetworkDisconnectRequested {
+                    op_id,
+                    host,
+                    name,
+                    container_id,
+                    container_name,
+                    force,
+                    requested_at: at,
+                }
+            }
+            NetworkCommand::RecordDone {
+                op_id,
+                network_id,
+                at,
+            } => match self.operations.outcome_for(op_id)? {
+                None => return Ok(vec![]),
+                Some(NetworkOperation::Create) => NetworkEvent::NetworkCreated {
+                    op_id,
+                    network_id: network_id.unwrap_or_default(),
+                    created_at: at,
+                },
+                Some(NetworkOperation::Remove) => NetworkEvent::NetworkRemoved {
+                    op_id,
+                    removed_at: at,
+                },
+                Some(NetworkOperation::Connect) => NetworkEvent::NetworkConnected {
+                    op_id,
+                    connected_at: at,
+                },
+                Some(NetworkOperation::Disconnect) => NetworkEvent::NetworkDisconnected {
+                    op_id,
+                    disconnected_at: at,
+                },
+            },
+            NetworkCommand::RecordFailed {
+                op_id,
+                code,
+                message,
+                at,
+            } => match self.operations.outcome_for(op_id)? {
+                None => return Ok(vec![]),
+                Some(operation) => NetworkEvent::OperationFailed {
+                    op_id,
+                    operation: operation.verb().to_string(),
+                    code,
+                    message,
+                    failed_at: at,
+                },
+            },
+            NetworkCommand::Observe {
+                host,
+                name,
+                network_id,
+                action,
+                time_nano,
+                attributes,
+                at,
+            } => {
+                validate_docker_action(&action)?;
+                if self.operations.seen(time_nano, &action) {
+                    return Ok(vec![]);
+                }
+                NetworkEvent::NetworkObserved {
+                    host,
+                    name,
+                    network_id,
+                    action,
+                    time_nano,
+                    attributes,
+                    observed_at: at,
+                }
+            }
+        };
+        Ok(vec![event])
+    }
+}
+
+impl Aggregate for Network {
+    const TYPE: &'static str = "network";
+    type Command = NetworkCommand;
+    type Event = NetworkEvent;
+    type Error = ResourceError;
+    type Services = ();
+
+    async fn handle(
+        &mut self,
+        command: NetworkCommand,
+        _services: &(),
+        sink: &EventSink<Self>,
+    ) -> Result<(), ResourceError> {
+        for event in self.decide(command)? {
+            sink.write(event, self).await;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, event: NetworkEvent) {
+        use NetworkEvent as E;
+        let mut begin = |op_id, host, name, operation| {
+            self.host = host;
+            self.name = name;
+            self.operations.begin(op_id, operation);
+        };
+        match event {
+            E::NetworkCreateRequested {
+                op_id, host, name, ..
+            } => begin(op_id, host, name, NetworkOperation::Create),
+            E::NetworkRemoveRequested {
+                op_id, host, name, ..
+            } => begin(op_id, host, name, NetworkOperation::Remove),
+            E::NetworkConnectRequested {
+                op_id, host, name, ..
+            } => begin(op_id, host, name, NetworkOperation::Connect),
+            E::NetworkDisconnectRequested {
+                op_id, host, name, ..
+            } => begin(op_id, host, name, NetworkOperation::Disconnect),
+            E::NetworkCreated {
+                op_id, network_id, ..
+            } => {
+                self.network_id = Some(network_id);
+                self.operations.finish(op_id);
+            }
+            E::NetworkRemoved { op_id, .. } => {
+                self.network_id = None;
+                self.operations.finish(op_id);
+            }
+            E::NetworkConnected { op_id, .. }
+            | E::NetworkDisconnected { op_id, .. }
+            | E::OperationFailed { op_id, .. } => self.operations.finish(op_id),
+            E::NetworkObserved {
+                host,
+                name,
+                network_id,
+                action,
+                time_nano,
+                ..
+            } => {
+                self.host = host;
+                self.name = name;
+                self.network_id = (action != "destroy").then_some(network_id);
+                self.operations.remember(time_nano, &action);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use cqrs_es::test::TestFramework;
+
+    type NetworkTest = TestFramework<Network>;
+
+    fn at() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 2, 3, 4, 5, 6).unwrap()
+    }
+
+    const OP: Uuid = Uuid::from_u128(1);
+    const OTHER: Uuid = Uuid::from_u128(2);
+
+    fn connect_requested() -> NetworkEvent {
+        NetworkEvent::NetworkConnectRequested {
+            op_id: OP,
+            host: "local".into(),
+            name: "backend".into(),
+            container_id: "abc".into(),
+            container_name: "web".into(),
+            aliases: vec!["api".into()],
+            requested_at: at(),
+        }
+    }
+
+    #[test]
+    fn each_operation_records_its_own_outcome() {
+        NetworkTest::with(())
+            .given(vec![connect_requested()])
+            .when(NetworkCommand::RecordDone {
+                op_id: OP,
+                network_id: None,
+                at: at(),
+            })
+            .then_expect_events(vec![NetworkEvent::NetworkConnected {
+                op_id: OP,
+                connected_at: at(),
+            }]);
+        NetworkTest::with(())
+            .given(vec![connect_requested()])
+            .when(NetworkCommand::RequestDisconnect {
+                op_id: OTHER,
+                host: "local".into(),
+                name: "backend".into(),
+                container_id: "abc".into(),
+                container_name: "web".into(),
+                force: false,
+                at: at(),
+            })
+            .then_expect_error(ResourceError::OperationInProgress(OP));
+        NetworkTest::with(())
+            .given(vec![connect_requested()])
+            .when(NetworkCommand::RecordFailed {
+                op_id: OP,
+                code: "DOCKER_OPERATION_FAILED".into(),
+                message: "already connected".into(),
+                at: at(),
+            })
+            .then_expect_events(vec![NetworkEvent::OperationFailed {
+                op_id: OP,
+                operation: "connect".into(),
+                code: "DOCKER_OPERATION_FAILED".into(),
+                message: "already connected".into(),
+                failed_at: at(),
+            }]);
+    }
+
+    #[test]
+    fn create_checks_driver_and_aliases() {
+        let create = |driver: &str| NetworkCommand::RequestCreate {
+            op_id: OP,
+            host: "local".into(),
+            name: "backend".into(),
+            driver: driver.into(),
+            internal: false,
+            attachable: false,
+            subnet: None,
+            gateway: None,
+            labels: BTreeMap::new(),
+            reason: None,
+            at: at(),
+        };
+        assert!(Network::default().decide(create("bridge")).is_ok());
+        assert!(matches!(
+            Network::default().decide(create("host")),
+            Err(ResourceError::Invalid {
+                field: "driver",
+                ..
+            })
+        ));
+        let connect = NetworkCommand::RequestConnect {
+            op_id: OP,
+            host: "local".into(),
+            name: "backend".into(),
+            container_id: "abc".into(),
+            container_name: "web".into(),
+            aliases: vec!["bad alias".into()],
+            at: at(),
+        };
+        assert!(matches!(
+            Network::default().decide(connect),
+            Err(ResourceError::Invalid {
+                field: "aliases",
+                ..
+            })
+        ));
+    }
+}

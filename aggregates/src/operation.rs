@@ -1,0 +1,149 @@
+//! What the Docker resource aggregates (`Image`, `Volume`, `Network`) share: one operation
+//! at a time, outcomes recorded once, and observed Docker events recorded once.
+//!
+//! These aggregates do not decide whether a resource exists: Docker is the truth for that,
+//! and the caller looks it up before it sends a command. They decide what may be asked
+//! while something else is in flight, and keep the record idempotent when the runner, the
+//! reconciler and the Docker event watcher all report the same thing.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Why a command on a Docker resource was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResourceError {
+    #[error("operation {0} is still in progress on this resource")]
+    OperationInProgress(Uuid),
+    #[error("no operation {0} is in progress on this resource")]
+    UnknownOperation(Uuid),
+    #[error("{message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+}
+
+/// How many finished operations and observed Docker events an aggregate remembers to
+/// recognise a repeat (repeats come soon after the original).
+const REMEMBERED: usize = 32;
+
+/// The operation in flight on a resource and the ones recently finished.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OperationSlot<K> {
+    pending: Option<(Uuid, K)>,
+    finished: Vec<Uuid>,
+    /// `(time_nano, action)` of the Docker events already recorded.
+    observed: Vec<(i64, String)>,
+}
+
+impl<K> Default for OperationSlot<K> {
+    fn default() -> Self {
+        OperationSlot {
+            pending: None,
+            finished: Vec::new(),
+            observed: Vec::new(),
+        }
+    }
+}
+
+impl<K: Clone> OperationSlot<K> {
+    /// Refuses a new operation while one is in flight.
+    pub fn require_idle(&self) -> Result<(), ResourceError> {
+        match &self.pending {
+            Some((op_id, _)) => Err(ResourceError::OperationInProgress(*op_id)),
+            None => Ok(()),
+        }
+    }
+
+    /// The kind of the pending operation `op_id`; `Ok(None)` when its outcome is already
+    /// recorded (recording it again is a no-op).
+    pub fn outcome_for(&self, op_id: Uuid) -> Result<Option<K>, ResourceError> {
+        match &self.pending {
+            Some((pending, kind)) if *pending == op_id => Ok(Some(kind.clone())),
+            _ if self.finished.contains(&op_id) => Ok(None),
+            _ => Err(ResourceError::UnknownOperation(op_id)),
+        }
+    }
+
+    pub fn pending(&self) -> Option<&(Uuid, K)> {
+        self.pending.as_ref()
+    }
+
+    pub fn begin(&mut self, op_id: Uuid, kind: K) {
+        self.pending = Some((op_id, kind));
+    }
+
+    pub fn finish(&mut self, op_id: Uuid) {
+        if matches!(&self.pending, Some((pending, _)) if *pending == op_id) {
+            self.pending = None;
+        }
+        self.finished.push(op_id);
+        if self.finished.len() > REMEMBERED {
+            self.finished.remove(0);
+        }
+    }
+
+    /// Whether this Docker event was recorded already (the watcher resumes with an
+    /// overlap after a restart).
+    pub fn seen(&self, time_nano: i64, action: &str) -> bool {
+        self.observed
+            .iter()
+            .any(|(t, a)| *t == time_nano && a == action)
+    }
+
+    pub fn remember(&mut self, time_nano: i64, action: &str) {
+        self.observed.push((time_nano, action.to_string()));
+        if self.observed.len() > REMEMBERED {
+            self.observed.remove(0);
+        }
+    }
+}
+
+/// Docker's event actions are short lowercase words (`create`, `destroy`, `exec_die`, …).
+pub fn validate_docker_action(action: &str) -> Result<(), ResourceError> {
+    let ok = (1..=32).contains(&action.len())
+        && action
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c == '_' || c == ' ' || c == ':');
+    if ok {
+        Ok(())
+    } else {
+        Err(ResourceError::Invalid {
+            field: "action",
+            message: format!("'{action}' is not a Docker event action"),
+        })
+    }
+}
+
+/// Labels on resources dcp creates: `dcp.` is reserved for the platform's own.
+pub fn validate_labels<'a>(
+    mut keys: impl Iterator<Item = &'a String>,
+) -> Result<(), ResourceError> {
+    if let Some(reserved) = keys.find(|k| k.starts_with("dcp.") || k.is_empty()) {
+        return Err(ResourceError::Invalid {
+            field: "labels",
+            message: format!(
+                "label '{reserved}': the dcp. prefix is reserved and keys are not empty"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Docker's rule for volume and network names: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, 2–128 characters.
+pub fn validate_name(field: &'static str, name: &str) -> Result<(), ResourceError> {
+    let mut chars = name.chars();
+    let ok = (2..=128).contains(&name.len())
+        && chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ResourceError::Invalid {
+            field,
+            message: format!(
+                "{field} must be 2 to 128 characters: letters, digits, '_', '.', '-', starting with a letter or digit"
+            ),
+        })
+    }
+}
