@@ -81,13 +81,22 @@ impl Application {
         let address = listener.local_addr()?;
         let generated_logins = ensure_first_users(&state).await?;
         let reconciler = spawn_reconciler(state.clone(), shutdown.clone());
+        let watchers = if settings.watch_docker_events {
+            crate::docker::watcher::spawn_watchers(state.clone(), shutdown.clone())
+        } else {
+            vec![]
+        };
         Ok(Application {
             address,
             listener,
             state,
             database,
             shutdown,
-            runners: runners.into_iter().chain([reconciler]).collect(),
+            runners: runners
+                .into_iter()
+                .chain([reconciler])
+                .chain(watchers)
+                .collect(),
             generated_logins,
         })
     }
@@ -167,14 +176,12 @@ async fn reconcile_once(state: &AppState, settle_after: std::time::Duration) -> 
         .fetch_one(&mut lock)
         .await?;
     if locked {
-        let settled = crate::operations::reconcile(state, settle_after).await;
+        let containers = crate::operations::reconcile(state, settle_after).await;
+        let resources = crate::resources::reconcile(state, settle_after).await;
         let _ = sqlx::Connection::close(lock).await;
-        let settled = settled?;
-        if !settled.is_empty() {
-            tracing::info!(
-                count = settled.len(),
-                "settled operations left without an outcome"
-            );
+        let count = containers?.len() + resources?;
+        if count > 0 {
+            tracing::info!(count, "settled operations left without an outcome");
         }
     } else {
         let _ = sqlx::Connection::close(lock).await;

@@ -8,8 +8,11 @@ use crate::event_store::{cqrs, tracking_appends, Cqrs, SideWrite};
 use cqrs_es::{Aggregate, AggregateError};
 use dcp_aggregates::access_attempt::AccessAttempt;
 use dcp_aggregates::container::Container;
+use dcp_aggregates::image::Image;
+use dcp_aggregates::network::Network;
 use dcp_aggregates::session::Session;
 use dcp_aggregates::user::User;
+use dcp_aggregates::volume::Volume;
 use dcp_projections::{metadata, LogCursor, LogWaker};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -213,6 +216,9 @@ pub struct CommandBus {
     sessions: Arc<Cqrs<Session>>,
     access_attempts: Arc<Cqrs<AccessAttempt>>,
     containers: Arc<Cqrs<Container>>,
+    images: Arc<Cqrs<Image>>,
+    volumes: Arc<Cqrs<Volume>>,
+    networks: Arc<Cqrs<Network>>,
 }
 
 /// Gives access to the framework of one aggregate type.
@@ -238,6 +244,24 @@ impl CqrsFor<Container> for CommandBus {
     }
 }
 
+impl CqrsFor<Image> for CommandBus {
+    fn cqrs(&self) -> &Cqrs<Image> {
+        &self.images
+    }
+}
+
+impl CqrsFor<Volume> for CommandBus {
+    fn cqrs(&self) -> &Cqrs<Volume> {
+        &self.volumes
+    }
+}
+
+impl CqrsFor<Network> for CommandBus {
+    fn cqrs(&self) -> &Cqrs<Network> {
+        &self.networks
+    }
+}
+
 impl CqrsFor<AccessAttempt> for CommandBus {
     fn cqrs(&self) -> &Cqrs<AccessAttempt> {
         &self.access_attempts
@@ -252,6 +276,9 @@ impl CommandBus {
             sessions: Arc::new(cqrs(pool.clone(), ())),
             access_attempts: Arc::new(cqrs(pool.clone(), ())),
             containers: Arc::new(cqrs(pool.clone(), ())),
+            images: Arc::new(cqrs(pool.clone(), ())),
+            volumes: Arc::new(cqrs(pool.clone(), ())),
+            networks: Arc::new(cqrs(pool.clone(), ())),
             doorbell: EventDoorbell::start(pool),
             local_waker: None,
         }

@@ -79,6 +79,10 @@ pub struct Settings {
     #[arg(long, env = "DCP_OPERATION_SETTLE_AFTER_SECS", default_value_t = 90)]
     pub operation_settle_after_secs: u64,
 
+    /// Follow each engine's event stream and record changes made outside dcp.
+    #[arg(long, env = "DCP_WATCH_DOCKER_EVENTS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub watch_docker_events: bool,
+
     /// Directory of the built web UI (`web/dist`).
     #[arg(long, env = "DCP_WEB_DIR", default_value = "web/dist")]
     pub web_dir: PathBuf,
@@ -112,6 +116,8 @@ impl Settings {
             session_ttl_secs: 7 * 24 * 3600,
             refresh_reuse_grace_secs: 10,
             operation_settle_after_secs: 90,
+            // Test servers share one engine: only the tests about observed changes watch it.
+            watch_docker_events: false,
             web_dir: PathBuf::from("web/dist"),
             db_max_connections: 16,
             secure_cookies: false,

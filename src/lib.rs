@@ -16,5 +16,6 @@ pub mod embedded_pg;
 pub mod event_store;
 pub mod http;
 pub mod operations;
+pub mod resources;
 pub mod secrets;
 pub mod telemetry;

@@ -51,56 +51,111 @@ fn snake_case(name: &str) -> String {
     out
 }
 
-/// The action name, resource type and resource id of an event.
-/// A container operation's audit action and phase (also used by the operations read model): every step of `start` (requested,
-/// succeeded, failed) is `container.start`, told apart by `details.outcome`.
-pub fn container_operation(event_type: &str, fields: &Value) -> Option<(String, &'static str)> {
+/// The Docker operations' events: event type → (verb, phase). Every step of one
+/// operation (requested, succeeded, failed) shares the audit action `<resource>.<verb>`,
+/// told apart by `details.outcome`.
+const OPERATION_EVENTS: &[(&str, &str, &str, &str)] = &[
+    (
+        "container",
+        "ContainerCreateRequested",
+        "create",
+        "requested",
+    ),
+    ("container", "ContainerCreated", "create", "succeeded"),
+    ("container", "ContainerStartRequested", "start", "requested"),
+    ("container", "ContainerStarted", "start", "succeeded"),
+    ("container", "ContainerStopRequested", "stop", "requested"),
+    ("container", "ContainerStopped", "stop", "succeeded"),
+    (
+        "container",
+        "ContainerRestartRequested",
+        "restart",
+        "requested",
+    ),
+    ("container", "ContainerRestarted", "restart", "succeeded"),
+    ("container", "ContainerKillRequested", "kill", "requested"),
+    ("container", "ContainerKilled", "kill", "succeeded"),
+    ("container", "ContainerPauseRequested", "pause", "requested"),
+    ("container", "ContainerPaused", "pause", "succeeded"),
+    (
+        "container",
+        "ContainerUnpauseRequested",
+        "unpause",
+        "requested",
+    ),
+    ("container", "ContainerUnpaused", "unpause", "succeeded"),
+    (
+        "container",
+        "ContainerRenameRequested",
+        "rename",
+        "requested",
+    ),
+    ("container", "ContainerRenamed", "rename", "succeeded"),
+    (
+        "container",
+        "ContainerRemoveRequested",
+        "delete",
+        "requested",
+    ),
+    ("container", "ContainerRemoved", "delete", "succeeded"),
+    ("container", "ContainerDiscovered", "observed", "discovered"),
+    ("container", "ContainerObserved", "observed", "observed"),
+    ("image", "ImagePullRequested", "pull", "requested"),
+    ("image", "ImagePulled", "pull", "succeeded"),
+    ("image", "ImageRemoveRequested", "delete", "requested"),
+    ("image", "ImageRemoved", "delete", "succeeded"),
+    ("image", "ImageObserved", "observed", "observed"),
+    ("volume", "VolumeCreateRequested", "create", "requested"),
+    ("volume", "VolumeCreated", "create", "succeeded"),
+    ("volume", "VolumeRemoveRequested", "delete", "requested"),
+    ("volume", "VolumeRemoved", "delete", "succeeded"),
+    ("volume", "VolumeObserved", "observed", "observed"),
+    ("network", "NetworkCreateRequested", "create", "requested"),
+    ("network", "NetworkCreated", "create", "succeeded"),
+    ("network", "NetworkRemoveRequested", "delete", "requested"),
+    ("network", "NetworkRemoved", "delete", "succeeded"),
+    ("network", "NetworkConnectRequested", "connect", "requested"),
+    ("network", "NetworkConnected", "connect", "succeeded"),
+    (
+        "network",
+        "NetworkDisconnectRequested",
+        "disconnect",
+        "requested",
+    ),
+    ("network", "NetworkDisconnected", "disconnect", "succeeded"),
+    ("network", "NetworkObserved", "observed", "observed"),
+];
+
+/// The resource types whose events are Docker operations.
+pub const OPERATION_RESOURCES: &[&str] = &["container", "image", "volume", "network"];
+
+/// A Docker operation event's audit action and phase (`requested`, `succeeded`, `failed`,
+/// `observed`, `discovered`); also used by the operations read model.
+pub fn operation_event(
+    aggregate_type: &str,
+    event_type: &str,
+    fields: &Value,
+) -> Option<(String, &'static str)> {
+    if !OPERATION_RESOURCES.contains(&aggregate_type) {
+        return None;
+    }
     if event_type == "OperationFailed" {
         let operation = fields.get("operation").and_then(Value::as_str)?;
-        return Some((format!("container.{operation}"), "failed"));
+        return Some((format!("{aggregate_type}.{operation}"), "failed"));
     }
-    if event_type == "ContainerDiscovered" {
-        return Some(("container.observed".into(), "discovered"));
-    }
-    let verb = |stem: &str| match stem {
-        "Create" => "create",
-        "Start" => "start",
-        "Stop" => "stop",
-        "Restart" => "restart",
-        "Kill" => "kill",
-        "Pause" => "pause",
-        "Unpause" => "unpause",
-        "Rename" => "rename",
-        _ => "delete",
-    };
-    let name = event_type.strip_prefix("Container")?;
-    if let Some(stem) = name.strip_suffix("Requested") {
-        return Some((format!("container.{}", verb(stem)), "requested"));
-    }
-    let stem = match name {
-        "Created" => "Create",
-        "Started" => "Start",
-        "Stopped" => "Stop",
-        "Restarted" => "Restart",
-        "Killed" => "Kill",
-        "Paused" => "Pause",
-        "Unpaused" => "Unpause",
-        "Renamed" => "Rename",
-        "Removed" => "Remove",
-        _ => return None,
-    };
-    Some((format!("container.{}", verb(stem)), "succeeded"))
+    OPERATION_EVENTS
+        .iter()
+        .find(|(resource, name, _, _)| *resource == aggregate_type && *name == event_type)
+        .map(|(resource, _, verb, phase)| (format!("{resource}.{verb}"), *phase))
 }
 
 fn classify(event: &StoredEvent, fields: &Value) -> (String, Option<String>, Option<String>) {
-    if event.aggregate_type == "container" {
-        if let Some((action, _)) = container_operation(&event.event_type, fields) {
-            return (
-                action,
-                Some("container".into()),
-                Some(event.aggregate_id.clone()),
-            );
-        }
+    if let Some((action, _)) = operation_event(&event.aggregate_type, &event.event_type, fields) {
+        return (
+            action,
+            Some(event.aggregate_type.clone()),
+            Some(event.aggregate_id.clone()),
+        );
     }
     let aggregate = (
         event.aggregate_type.as_str(),
@@ -210,12 +265,12 @@ fn raw_audit_entry(event: &StoredEvent) -> AuditEntry {
         if let Some(kind) = event.meta(metadata::ACTOR_KIND) {
             map.insert("actor_kind".into(), json!(kind));
         }
-        if event.aggregate_type == "container" {
-            if let Some((_, outcome)) =
-                container_operation(&event.event_type, &Value::Object(map.clone()))
-            {
-                map.insert("outcome".into(), json!(outcome));
-            }
+        if let Some((_, outcome)) = operation_event(
+            &event.aggregate_type,
+            &event.event_type,
+            &Value::Object(map.clone()),
+        ) {
+            map.insert("outcome".into(), json!(outcome));
         }
     }
     AuditEntry {
@@ -431,6 +486,93 @@ mod tests {
             assert_eq!(entry.action, action, "{event_type}");
             assert_eq!(entry.details["outcome"], outcome, "{event_type}");
             assert_eq!(entry.resource_type.as_deref(), Some("container"));
+        }
+    }
+
+    #[test]
+    fn image_volume_and_network_operations_have_their_actions() {
+        let cases = [
+            (
+                "image",
+                "ImagePullRequested",
+                json!({}),
+                "image.pull",
+                "requested",
+            ),
+            (
+                "image",
+                "OperationFailed",
+                json!({"operation": "pull"}),
+                "image.pull",
+                "failed",
+            ),
+            (
+                "image",
+                "ImageRemoved",
+                json!({}),
+                "image.delete",
+                "succeeded",
+            ),
+            (
+                "image",
+                "ImageObserved",
+                json!({"action": "pull"}),
+                "image.observed",
+                "observed",
+            ),
+            (
+                "volume",
+                "VolumeCreated",
+                json!({}),
+                "volume.create",
+                "succeeded",
+            ),
+            (
+                "volume",
+                "VolumeRemoveRequested",
+                json!({}),
+                "volume.delete",
+                "requested",
+            ),
+            (
+                "network",
+                "NetworkConnectRequested",
+                json!({}),
+                "network.connect",
+                "requested",
+            ),
+            (
+                "network",
+                "NetworkDisconnected",
+                json!({}),
+                "network.disconnect",
+                "succeeded",
+            ),
+            (
+                "network",
+                "NetworkRemoved",
+                json!({}),
+                "network.delete",
+                "succeeded",
+            ),
+            (
+                "container",
+                "ContainerObserved",
+                json!({"action": "die"}),
+                "container.observed",
+                "observed",
+            ),
+        ];
+        for (aggregate_type, event_type, fields, action, outcome) in cases {
+            let entry = audit_entry(&event(
+                aggregate_type,
+                event_type,
+                json!({ event_type: fields }),
+                json!({}),
+            ));
+            assert_eq!(entry.action, action, "{event_type}");
+            assert_eq!(entry.details["outcome"], outcome, "{event_type}");
+            assert_eq!(entry.resource_type.as_deref(), Some(aggregate_type));
         }
     }
 

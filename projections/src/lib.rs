@@ -6,6 +6,7 @@
 //! in one transaction, so its effects happen exactly once.
 
 pub mod audit;
+pub mod containers;
 pub mod log;
 pub mod metadata;
 pub mod operations;
@@ -27,5 +28,6 @@ pub fn all_projections() -> Vec<std::sync::Arc<dyn Projection>> {
         std::sync::Arc::new(sessions::SessionsProjection),
         std::sync::Arc::new(audit::AuditLogProjection),
         std::sync::Arc::new(operations::OperationsProjection),
+        std::sync::Arc::new(containers::ContainersProjection),
     ]
 }

@@ -8,12 +8,12 @@ use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::audit::container_operation;
+use crate::audit::{operation_event, OPERATION_RESOURCES};
 use crate::log::StoredEvent;
 use crate::metadata;
 use crate::runner::Projection;
 
-/// Maintains `operations` from container events (and, later, image, volume and network ones).
+/// Maintains `operations` from container, image, volume and network events.
 pub struct OperationsProjection;
 
 #[derive(Debug, Clone)]
@@ -30,6 +30,37 @@ struct OperationRow {
     requested_at: DateTime<Utc>,
     completed_at: Option<DateTime<Utc>>,
     last_position: i64,
+    targets: Vec<String>,
+}
+
+/// An outcome of an operation requested in an earlier batch.
+#[derive(Debug, Clone)]
+struct Outcome {
+    id: Uuid,
+    status: String,
+    code: Option<String>,
+    message: Option<String>,
+    at: DateTime<Utc>,
+    position: i64,
+    targets: Vec<String>,
+}
+
+/// The Docker ids and names an event names (see the `targets` column).
+fn targets_of(fields: &Value) -> Vec<String> {
+    [
+        "docker_id",
+        "name",
+        "reference",
+        "image_id",
+        "network_id",
+        "container_id",
+        "container_name",
+    ]
+    .iter()
+    .filter_map(|key| fields.get(*key).and_then(Value::as_str))
+    .filter(|value| !value.is_empty())
+    .map(str::to_string)
+    .collect()
 }
 
 #[async_trait::async_trait]
@@ -39,7 +70,8 @@ impl Projection for OperationsProjection {
     }
 
     fn version(&self) -> i32 {
-        1
+        // 2: targets, and image, volume and network operations.
+        2
     }
 
     async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
@@ -55,15 +87,11 @@ impl Projection for OperationsProjection {
         // Requests and outcomes of this batch, folded in order; outcomes of earlier
         // requests become updates.
         let mut rows: HashMap<Uuid, OperationRow> = HashMap::new();
-        let mut outcomes: Vec<(
-            Uuid,
-            String,
-            Option<String>,
-            Option<String>,
-            DateTime<Utc>,
-            i64,
-        )> = Vec::new();
-        for event in events.iter().filter(|e| e.aggregate_type == "container") {
+        let mut outcomes: Vec<Outcome> = Vec::new();
+        for event in events
+            .iter()
+            .filter(|e| OPERATION_RESOURCES.contains(&e.aggregate_type.as_str()))
+        {
             let fields = event
                 .payload
                 .get(&event.event_type)
@@ -76,7 +104,9 @@ impl Projection for OperationsProjection {
             else {
                 continue;
             };
-            let Some((action, phase)) = container_operation(&event.event_type, &fields) else {
+            let Some((action, phase)) =
+                operation_event(&event.aggregate_type, &event.event_type, &fields)
+            else {
                 continue;
             };
             let text = |key: &str| fields.get(key).and_then(Value::as_str).map(str::to_string);
@@ -87,7 +117,7 @@ impl Projection for OperationsProjection {
                         OperationRow {
                             id: op_id,
                             action,
-                            resource_type: "container".into(),
+                            resource_type: event.aggregate_type.clone(),
                             aggregate_id: event.aggregate_id.clone(),
                             host: text("host"),
                             status: "pending".into(),
@@ -99,6 +129,7 @@ impl Projection for OperationsProjection {
                             requested_at: event.recorded_at,
                             completed_at: None,
                             last_position: event.global_position,
+                            targets: targets_of(&fields),
                         },
                     );
                 }
@@ -116,15 +147,17 @@ impl Projection for OperationsProjection {
                             row.error_message = message;
                             row.completed_at = Some(event.recorded_at);
                             row.last_position = event.global_position;
+                            row.targets.extend(targets_of(&fields));
                         }
-                        None => outcomes.push((
-                            op_id,
-                            status.into(),
+                        None => outcomes.push(Outcome {
+                            id: op_id,
+                            status: status.into(),
                             code,
                             message,
-                            event.recorded_at,
-                            event.global_position,
-                        )),
+                            at: event.recorded_at,
+                            position: event.global_position,
+                            targets: targets_of(&fields),
+                        }),
                     }
                 }
                 _ => {}
@@ -133,10 +166,12 @@ impl Projection for OperationsProjection {
         for row in rows.into_values() {
             sqlx::query(
                 "INSERT INTO operations (id, action, resource_type, aggregate_id, host, status, error_code, error_message, \
-                 requested_by, requested_at, completed_at, last_position) \
+                 requested_by, requested_at, completed_at, last_position, targets) \
                  VALUES ($1, $2, $3, $4, \
                  coalesce($5, (SELECT host FROM container_ids WHERE aggregate_id::text = $4)), \
-                 $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (id) DO NOTHING",
+                 $6, $7, $8, $9, $10, $11, $12, \
+                 $13 || coalesce((SELECT array_agg(docker_id) FROM container_ids WHERE aggregate_id::text = $4), '{}')) \
+                 ON CONFLICT (id) DO NOTHING",
             )
             .bind(row.id)
             .bind(&row.action)
@@ -150,20 +185,22 @@ impl Projection for OperationsProjection {
             .bind(row.requested_at)
             .bind(row.completed_at)
             .bind(row.last_position)
+            .bind(&row.targets)
             .execute(&mut *conn)
             .await?;
         }
-        for (id, status, code, message, at, position) in outcomes {
+        for outcome in outcomes {
             sqlx::query(
-                "UPDATE operations SET status = $2, error_code = $3, error_message = $4, completed_at = $5, last_position = $6 \
-                 WHERE id = $1",
+                "UPDATE operations SET status = $2, error_code = $3, error_message = $4, completed_at = $5, last_position = $6, \
+                 targets = targets || $7 WHERE id = $1",
             )
-            .bind(id)
-            .bind(status)
-            .bind(code)
-            .bind(message)
-            .bind(at)
-            .bind(position)
+            .bind(outcome.id)
+            .bind(outcome.status)
+            .bind(outcome.code)
+            .bind(outcome.message)
+            .bind(outcome.at)
+            .bind(outcome.position)
+            .bind(outcome.targets)
             .execute(&mut *conn)
             .await?;
         }

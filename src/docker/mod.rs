@@ -12,6 +12,8 @@ use serde::Serialize;
 use crate::http::error::{ApiError, ErrorCode};
 
 pub mod policy;
+pub mod resource_policy;
+pub mod watcher;
 
 /// The id of the engine dcp runs next to.
 pub const LOCAL_HOST: &str = "local";

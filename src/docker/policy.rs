@@ -422,13 +422,29 @@ pub fn check(
         return Err(invalid("user", "user is a name or uid, optionally :group"));
     }
     let reaching = host_reaching(request, facts);
+    gate(
+        role,
+        &reaching,
+        request.allow_privileged,
+        request.reason.as_deref(),
+    )
+}
+
+/// The role rule for options that reach the host: operators and viewers never, admins
+/// only with `allow_privileged: true` and a non-empty `reason`.
+pub fn gate(
+    role: Role,
+    reaching: &[&str],
+    allow_privileged: Option<bool>,
+    reason: Option<&str>,
+) -> Result<(), PolicyError> {
     let Some(first) = reaching.first() else {
         return Ok(());
     };
     match role {
         Role::Admin => {
-            let reason = request.reason.as_deref().map(str::trim).unwrap_or_default();
-            if request.allow_privileged == Some(true) && !reason.is_empty() {
+            let reason = reason.map(str::trim).unwrap_or_default();
+            if allow_privileged == Some(true) && !reason.is_empty() {
                 return Ok(());
             }
             Err(PolicyError::Forbidden {

@@ -23,7 +23,7 @@ use crate::auth::principal::Principal;
 use crate::commands::CommandMeta;
 use crate::docker::policy::{self, CreateContainerRequest, PolicyError};
 use crate::docker::{DockerError, LOCAL_HOST};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use dcp_aggregates::access_attempt::{AccessAttempt, AccessAttemptCommand};
 
@@ -73,6 +73,85 @@ pub struct ContainerView {
     pub status: String,
     pub ports: Vec<PortView>,
     pub labels: BTreeMap<String, String>,
+    /// What dcp knows about it; absent for a container dcp has not seen yet.
+    pub platform: Option<PlatformView>,
+}
+
+/// The platform's record of a container (the `containers` read model).
+#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+pub struct PlatformView {
+    /// The container's aggregate id (its history's key).
+    pub aggregate_id: String,
+    /// `dcp` (created through dcp) or `docker` (found on the engine).
+    pub origin: String,
+    pub created_by: Option<uuid::Uuid>,
+    pub created_by_name: Option<String>,
+    /// When dcp created it or first saw it.
+    pub known_since: DateTime<Utc>,
+    /// The last operation through dcp, e.g. `container.stop`.
+    pub last_action: Option<String>,
+    /// `pending`, `succeeded` or `failed`.
+    pub last_status: Option<String>,
+    pub last_operation_id: Option<uuid::Uuid>,
+    pub last_at: Option<DateTime<Utc>>,
+    pub last_by_name: Option<String>,
+}
+
+/// Projections read by the container list and inspect.
+pub const CONTAINERS: &[&str] = &["containers"];
+
+/// The platform records of `docker_ids` on `host`.
+async fn platform_records(
+    state: &AppState,
+    host: &str,
+    docker_ids: Vec<String>,
+) -> ApiResult<HashMap<String, PlatformView>> {
+    if docker_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    Ok(sqlx::query_as::<_, PlatformRow>(
+        "SELECT docker_id, aggregate_id, origin, created_by, created_by_name, known_since, last_action, last_status, \
+         last_operation_id, last_at, last_by_name FROM containers WHERE host = $1 AND docker_id = ANY($2)",
+    )
+    .bind(host)
+    .bind(docker_ids)
+    .fetch_all(&state.pool)
+    .await?
+    .into_iter()
+    .map(|row| (row.docker_id.clone(), row.into()))
+    .collect())
+}
+
+#[derive(sqlx::FromRow)]
+struct PlatformRow {
+    docker_id: String,
+    aggregate_id: String,
+    origin: String,
+    created_by: Option<uuid::Uuid>,
+    created_by_name: Option<String>,
+    known_since: DateTime<Utc>,
+    last_action: Option<String>,
+    last_status: Option<String>,
+    last_operation_id: Option<uuid::Uuid>,
+    last_at: Option<DateTime<Utc>>,
+    last_by_name: Option<String>,
+}
+
+impl From<PlatformRow> for PlatformView {
+    fn from(row: PlatformRow) -> Self {
+        PlatformView {
+            aggregate_id: row.aggregate_id,
+            origin: row.origin,
+            created_by: row.created_by,
+            created_by_name: row.created_by_name,
+            known_since: row.known_since,
+            last_action: row.last_action,
+            last_status: row.last_status,
+            last_operation_id: row.last_operation_id,
+            last_at: row.last_at,
+            last_by_name: row.last_by_name,
+        }
+    }
 }
 
 fn view(host: &str, summary: bollard::models::ContainerSummary) -> ContainerView {
@@ -108,6 +187,7 @@ fn view(host: &str, summary: bollard::models::ContainerSummary) -> ContainerView
             })
             .collect(),
         labels: summary.labels.unwrap_or_default().into_iter().collect(),
+        platform: None,
     }
 }
 
@@ -167,8 +247,10 @@ pub fn host_of(state: &AppState, host: &Option<String>) -> ApiResult<String> {
     responses((status = 200, body = ContainerList), (status = 502), (status = 503)))]
 async fn list_containers(
     State(state): State<AppState>,
+    headers: HeaderMap,
     ApiQuery(query): ApiQuery<ContainerListQuery>,
 ) -> ApiResult<ApiJson<ContainerList>> {
+    state.settle_request(&headers, CONTAINERS).await?;
     let host = host_of(&state, &query.host)?;
     let limit = query.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
@@ -228,7 +310,12 @@ async fn list_containers(
             .then_with(|| a.name.cmp(&b.name))
     });
     let total = items.len();
-    let items = items.into_iter().skip(offset).take(limit).collect();
+    let mut items: Vec<ContainerView> = items.into_iter().skip(offset).take(limit).collect();
+    let mut records =
+        platform_records(&state, &host, items.iter().map(|c| c.id.clone()).collect()).await?;
+    for item in &mut items {
+        item.platform = records.remove(&item.id);
+    }
     Ok(ApiJson(ContainerList {
         items,
         total,
@@ -261,6 +348,8 @@ pub struct ContainerDetail {
     /// Docker's inspect document, unchanged.
     #[schema(value_type = Object)]
     pub inspect: serde_json::Value,
+    /// What dcp knows about it; absent for a container dcp has not seen yet.
+    pub platform: Option<PlatformView>,
 }
 
 /// Inspect a container by id, id prefix or name.
@@ -269,6 +358,7 @@ pub struct ContainerDetail {
     responses((status = 200, body = ContainerDetail), (status = 404), (status = 502), (status = 503)))]
 async fn get_container(
     State(state): State<AppState>,
+    headers: HeaderMap,
     ApiPath(reference): ApiPath<String>,
     ApiQuery(query): ApiQuery<HostQuery>,
 ) -> ApiResult<ApiJson<ContainerDetail>> {
@@ -300,11 +390,16 @@ async fn get_container(
         .trim_start_matches('/')
         .to_string();
     let inspect = serde_json::to_value(&inspect).map_err(|e| ApiError::internal(e.into()))?;
+    state.settle_request(&headers, CONTAINERS).await?;
+    let platform = platform_records(&state, &host, vec![id.clone()])
+        .await?
+        .remove(&id);
     Ok(ApiJson(ContainerDetail {
         host,
         id,
         name,
         inspect,
+        platform,
     }))
 }
 
@@ -341,13 +436,10 @@ async fn create_container(
     let facts = engine_facts(&state, &host, &request).await?;
     match policy::check(&request, principal.role, &facts) {
         Ok(()) => {}
-        Err(PolicyError::Invalid { field, message }) => {
-            return Err(ApiError::validation(field, message))
-        }
-        Err(PolicyError::Forbidden { field, message }) => {
-            // A refused option is a denied request: recorded like one.
-            record_denied_create(&state, &principal, &context).await;
-            return Err(ApiError::forbidden(message).with_field(field));
+        Err(refused) => {
+            return Err(
+                policy_refusal(&state, &principal, &context, "/api/v1/containers", refused).await,
+            )
         }
     }
     let outcome = crate::operations::create_container(&state, &host, request, &meta).await?;
@@ -420,13 +512,37 @@ async fn engine_facts(
     Ok(facts)
 }
 
-async fn record_denied_create(state: &AppState, principal: &Principal, context: &RequestContext) {
+/// The answer to a request the policy refused: 400 for a bad value; 403 for an option
+/// the role may not use, which is recorded like any denied request.
+pub(super) async fn policy_refusal(
+    state: &AppState,
+    principal: &Principal,
+    context: &RequestContext,
+    route: &str,
+    refused: PolicyError,
+) -> ApiError {
+    match refused {
+        PolicyError::Invalid { field, message } => ApiError::validation(field, message),
+        PolicyError::Forbidden { field, message } => {
+            record_denied_create(state, principal, context, route).await;
+            ApiError::forbidden(message).with_field(field)
+        }
+    }
+}
+
+/// Records a create refused by the policy as a denied request (`access.denied`).
+pub(super) async fn record_denied_create(
+    state: &AppState,
+    principal: &Principal,
+    context: &RequestContext,
+    route: &str,
+) {
     let command = AccessAttemptCommand::RecordDeniedRequest {
         user_id: principal.user_id,
         role: principal.role,
         method: "POST".into(),
-        route: "/api/v1/containers".into(),
-        path: "/api/v1/containers".into(),
+        route: route.into(),
+        path: route.into(),
         at: chrono::Utc::now(),
     };
     let meta = CommandMeta::from_request(context, Some(principal));

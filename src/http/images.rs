@@ -10,14 +10,24 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+
 use super::containers::host_of;
-use super::error::ApiResult;
-use super::extract::{ApiJson, ApiQuery};
+use super::error::{ApiError, ApiResult};
+use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::positions::Positioned;
 use super::AppState;
+use crate::commands::CommandMeta;
+use crate::docker::policy::validate_image;
 use crate::docker::DockerError;
+use crate::resources::{AcceptedOperation, ResourceOutcome};
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_images))
+    OpenApiRouter::new()
+        .routes(routes!(list_images))
+        .routes(routes!(pull_image))
+        .routes(routes!(delete_image))
 }
 
 /// An image as the list shows it.
@@ -94,4 +104,108 @@ async fn list_images(
             .then_with(|| a.id.cmp(&b.id))
     });
     Ok(ApiJson(views))
+}
+
+/// `POST /api/v1/images/pull`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PullRequest {
+    /// Repository, e.g. `nginx` or `registry.local:5000/team/app` (a tag or digest may be
+    /// included instead of `tag`).
+    pub image: String,
+    /// Tag (default `latest`).
+    pub tag: Option<String>,
+    /// The Docker host (default `local`).
+    pub host: Option<String>,
+}
+
+/// Pull an image. Answers 202 at once with the operation id; the pull's per-layer
+/// progress and its outcome are at `GET /api/v1/operations/{id}`.
+#[utoipa::path(post, path = "/api/v1/images/pull", tag = "images", request_body = PullRequest,
+    responses((status = 202, body = AcceptedOperation), (status = 400), (status = 404), (status = 503)))]
+async fn pull_image(
+    State(state): State<AppState>,
+    meta: CommandMeta,
+    ApiJson(request): ApiJson<PullRequest>,
+) -> ApiResult<Response> {
+    let reference = match &request.tag {
+        Some(tag) => {
+            let last = request.image.rsplit('/').next().unwrap_or_default();
+            if request.image.contains('@') || last.contains(':') {
+                return Err(ApiError::validation(
+                    "tag",
+                    "give the tag either in image or in tag, not both",
+                ));
+            }
+            format!("{}:{tag}", request.image)
+        }
+        None => request.image.clone(),
+    };
+    if validate_image(&reference).is_err() {
+        let field = if request.tag.is_some() && validate_image(&request.image).is_ok() {
+            "tag"
+        } else {
+            "image"
+        };
+        return Err(ApiError::validation(
+            field,
+            "image must be a reference like name:tag or registry:5000/team/name@sha256:…",
+        ));
+    }
+    let host = host_of(&state, &request.host)?;
+    let accepted = crate::resources::pull_image(&state, &host, &reference, &meta).await?;
+    let location = accepted.location.clone();
+    Ok(Positioned(
+        accepted.position,
+        (
+            StatusCode::ACCEPTED,
+            [(header::LOCATION, location)],
+            ApiJson(accepted),
+        ),
+    )
+    .into_response())
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteImageQuery {
+    /// The Docker host (default `local`).
+    pub host: Option<String>,
+    /// Remove it even if containers use it or it has several tags (default false).
+    pub force: Option<bool>,
+}
+
+/// Remove an image (or one of its tags).
+#[utoipa::path(delete, path = "/api/v1/images/{id}", tag = "images",
+    params(("id" = String, Path, description = "image id, unique id prefix, or a reference such as `app:1` (percent-encode '/' as %2F)"), DeleteImageQuery),
+    responses((status = 200, body = ResourceOutcome), (status = 400), (status = 404), (status = 409), (status = 502), (status = 503)))]
+async fn delete_image(
+    State(state): State<AppState>,
+    meta: CommandMeta,
+    ApiPath(reference): ApiPath<String>,
+    ApiQuery(query): ApiQuery<DeleteImageQuery>,
+) -> ApiResult<Response> {
+    let id_like = reference
+        .strip_prefix("sha256:")
+        .unwrap_or(&reference)
+        .chars()
+        .all(|c| c.is_ascii_hexdigit());
+    if !(id_like && !reference.is_empty() && reference.len() <= 71)
+        && validate_image(&reference).is_err()
+    {
+        return Err(ApiError::validation(
+            "id",
+            "an image id, id prefix or reference",
+        ));
+    }
+    let host = host_of(&state, &query.host)?;
+    let outcome = crate::resources::remove_image(
+        &state,
+        &host,
+        &reference,
+        query.force.unwrap_or(false),
+        &meta,
+    )
+    .await?;
+    Ok(Positioned(outcome.position, ApiJson(outcome)).into_response())
 }

@@ -3,21 +3,32 @@
 use std::collections::BTreeMap;
 
 use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use bollard::query_parameters::ListNetworksOptions;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::containers::host_of;
-use super::error::ApiResult;
-use super::extract::{ApiJson, ApiQuery};
+use super::containers::{host_of, policy_refusal, valid_reference, HostQuery};
+use super::context::RequestContext;
+use super::error::{ApiError, ApiResult};
+use super::extract::{ApiJson, ApiPath, ApiQuery, Auth};
+use super::positions::Positioned;
 use super::volumes::HostOnlyQuery;
 use super::AppState;
+use crate::commands::CommandMeta;
+use crate::docker::resource_policy::{check_network, CreateNetworkRequest};
 use crate::docker::DockerError;
+use crate::resources::ResourceOutcome;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_networks))
+    OpenApiRouter::new()
+        .routes(routes!(list_networks, create_network))
+        .routes(routes!(delete_network))
+        .routes(routes!(connect))
+        .routes(routes!(disconnect))
 }
 
 /// A network as the list shows it.
@@ -64,4 +75,182 @@ async fn list_networks(
         .collect();
     views.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(ApiJson(views))
+}
+
+/// Create a network. Operators get `bridge` (and `overlay`) networks; `macvlan` and
+/// `ipvlan`, which sit on the host's own networks, need an admin with `allow_privileged`
+/// and a `reason`.
+#[utoipa::path(post, path = "/api/v1/networks", tag = "networks", params(HostQuery), request_body = CreateNetworkRequest,
+    responses((status = 201, body = ResourceOutcome), (status = 400), (status = 403), (status = 409), (status = 502), (status = 503)))]
+async fn create_network(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    meta: CommandMeta,
+    context: RequestContext,
+    ApiQuery(query): ApiQuery<HostQuery>,
+    ApiJson(request): ApiJson<CreateNetworkRequest>,
+) -> ApiResult<Response> {
+    let host = host_of(&state, &query.host)?;
+    let spec = match check_network(request, principal.role) {
+        Ok(spec) => spec,
+        Err(refused) => {
+            return Err(
+                policy_refusal(&state, &principal, &context, "/api/v1/networks", refused).await,
+            )
+        }
+    };
+    let outcome = crate::resources::create_network(&state, &host, spec, &meta).await?;
+    let location = format!(
+        "/api/v1/networks/{}",
+        outcome.docker_id.clone().unwrap_or_default()
+    );
+    Ok(Positioned(
+        outcome.position,
+        (
+            StatusCode::CREATED,
+            [(header::LOCATION, location)],
+            ApiJson(outcome),
+        ),
+    )
+    .into_response())
+}
+
+fn check_network_reference(reference: &str) -> ApiResult<()> {
+    if valid_reference(reference) {
+        Ok(())
+    } else {
+        Err(ApiError::validation(
+            "id",
+            "a network id, id prefix or name",
+        ))
+    }
+}
+
+/// Remove a network (not Docker's own `bridge`, `host`, `none`).
+#[utoipa::path(delete, path = "/api/v1/networks/{id}", tag = "networks",
+    params(("id" = String, Path, description = "id, id prefix or name"), HostQuery),
+    responses((status = 200, body = ResourceOutcome), (status = 403), (status = 404), (status = 409), (status = 502), (status = 503)))]
+async fn delete_network(
+    State(state): State<AppState>,
+    meta: CommandMeta,
+    ApiPath(reference): ApiPath<String>,
+    ApiQuery(query): ApiQuery<HostQuery>,
+) -> ApiResult<Response> {
+    check_network_reference(&reference)?;
+    let host = host_of(&state, &query.host)?;
+    let outcome = crate::resources::remove_network(&state, &host, &reference, &meta).await?;
+    Ok(Positioned(outcome.position, ApiJson(outcome)).into_response())
+}
+
+/// `POST /api/v1/networks/{id}/connect`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectRequest {
+    /// The container: full id, unique id prefix or name.
+    pub container: String,
+    /// Extra DNS names of the container on this network.
+    pub aliases: Option<Vec<String>>,
+}
+
+/// `POST /api/v1/networks/{id}/disconnect`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DisconnectRequest {
+    /// The container: full id, unique id prefix or name.
+    pub container: String,
+    /// Disconnect even if the container is not running cleanly (default false).
+    pub force: Option<bool>,
+}
+
+async fn attach(
+    state: &AppState,
+    meta: &CommandMeta,
+    reference: &str,
+    host: &Option<String>,
+    container: &str,
+    connect: Option<Vec<String>>,
+    force: bool,
+) -> ApiResult<Response> {
+    check_network_reference(reference)?;
+    if !valid_reference(container) {
+        return Err(ApiError::validation(
+            "container",
+            "a container id, id prefix or name",
+        ));
+    }
+    if let Some(aliases) = &connect {
+        if aliases.len() > 32 {
+            return Err(ApiError::validation("aliases", "at most 32 aliases"));
+        }
+        if let Some(bad) = aliases
+            .iter()
+            .find(|a| dcp_aggregates::operation::validate_name("aliases", a).is_err())
+        {
+            return Err(ApiError::validation(
+                "aliases",
+                format!("'{bad}' is not a valid alias (letters, digits, '_', '.', '-')"),
+            ));
+        }
+    }
+    let host = host_of(state, host)?;
+    let target = crate::operations::resolve(state, &host, container, meta)
+        .await
+        .map_err(|error| match error.field {
+            None if error.code == super::error::ErrorCode::NotFound => {
+                error.with_field("container")
+            }
+            _ => error,
+        })?;
+    let outcome =
+        crate::resources::attach_network(state, &host, reference, &target, connect, force, meta)
+            .await?;
+    Ok(Positioned(outcome.position, ApiJson(outcome)).into_response())
+}
+
+/// Connect a container to a network.
+#[utoipa::path(post, path = "/api/v1/networks/{id}/connect", tag = "networks",
+    params(("id" = String, Path, description = "id, id prefix or name"), HostQuery), request_body = ConnectRequest,
+    responses((status = 200, body = ResourceOutcome), (status = 400), (status = 404), (status = 409), (status = 502), (status = 503)))]
+async fn connect(
+    State(state): State<AppState>,
+    meta: CommandMeta,
+    ApiPath(reference): ApiPath<String>,
+    ApiQuery(query): ApiQuery<HostQuery>,
+    ApiJson(request): ApiJson<ConnectRequest>,
+) -> ApiResult<Response> {
+    let aliases = request.aliases.unwrap_or_default();
+    attach(
+        &state,
+        &meta,
+        &reference,
+        &query.host,
+        &request.container,
+        Some(aliases),
+        false,
+    )
+    .await
+}
+
+/// Disconnect a container from a network.
+#[utoipa::path(post, path = "/api/v1/networks/{id}/disconnect", tag = "networks",
+    params(("id" = String, Path, description = "id, id prefix or name"), HostQuery), request_body = DisconnectRequest,
+    responses((status = 200, body = ResourceOutcome), (status = 400), (status = 404), (status = 409), (status = 502), (status = 503)))]
+async fn disconnect(
+    State(state): State<AppState>,
+    meta: CommandMeta,
+    ApiPath(reference): ApiPath<String>,
+    ApiQuery(query): ApiQuery<HostQuery>,
+    ApiJson(request): ApiJson<DisconnectRequest>,
+) -> ApiResult<Response> {
+    let force = request.force.unwrap_or(false);
+    attach(
+        &state,
+        &meta,
+        &reference,
+        &query.host,
+        &request.container,
+        None,
+        force,
+    )
+    .await
 }

@@ -39,6 +39,12 @@ pub struct OperationView {
     pub completed_at: Option<DateTime<Utc>>,
     /// Milliseconds from request to outcome.
     pub duration_ms: Option<i64>,
+    /// The Docker ids and names the operation touched.
+    pub targets: Vec<String>,
+    /// Progress so far of a long operation (an image pull: `status`, and per layer
+    /// `status`, `current` and `total` bytes); absent for the others.
+    #[schema(value_type = Option<Object>)]
+    pub progress: Option<serde_json::Value>,
 }
 
 /// A Docker operation, by its id (`operation_id` in command responses and history).
@@ -52,8 +58,9 @@ async fn get_operation(
     state.settle_request(&headers, OPERATIONS).await?;
     sqlx::query_as(
         "SELECT id, action, resource_type, aggregate_id, host, status, error_code, error_message, requested_by, \
-         requested_at, completed_at, (EXTRACT(EPOCH FROM (completed_at - requested_at)) * 1000)::bigint AS duration_ms \
-         FROM operations WHERE id = $1",
+         requested_at, completed_at, (EXTRACT(EPOCH FROM (completed_at - requested_at)) * 1000)::bigint AS duration_ms, \
+         targets, (SELECT progress FROM operation_progress p WHERE p.op_id = o.id) AS progress \
+         FROM operations o WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(&state.pool)

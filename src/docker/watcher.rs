@@ -1,0 +1,510 @@
+//! The Docker event watcher: records what happens on an engine without dcp asking.
+//!
+//! One watcher per host (an advisory lock makes one replica watch each host) follows
+//! Docker's event stream for container lifecycle changes (`create`, `start`, `die` with
+//! its exit code, `stop`, `kill`, `destroy`, `rename`, `oom`, `pause`, `unpause`,
+//! `restart`), image pulls and deletions, and volume and network creation and removal.
+//!
+//! - **Not recorded twice.** An event caused by a dcp operation — one pending, or finished
+//!   moments before the event, on the same Docker object, whose verb produces that Docker
+//!   action ([`produced_by`]) — is skipped: the operation's own events already tell it. The
+//!   watcher first waits for the operations read model to reach the log head, so a
+//!   request recorded just before Docker acted is seen. Everything else becomes a
+//!   `…Observed` event (audit `<resource>.observed`, actor kind `docker`); a container
+//!   dcp has not seen before is discovered first.
+//! - **Resumes.** The time of the last handled event is kept per host; after a restart or
+//!   an engine outage the stream is reopened with `since` that time, and the aggregates
+//!   drop events they already recorded (same Docker time and action).
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use bollard::models::{EventMessage, EventMessageTypeEnum};
+use bollard::query_parameters::EventsOptions;
+use chrono::Utc;
+use dcp_aggregates::container::{Container, ContainerCommand};
+use dcp_aggregates::image::{Image, ImageCommand};
+use dcp_aggregates::network::{Network, NetworkCommand};
+use dcp_aggregates::resource_key;
+use dcp_aggregates::volume::{Volume, VolumeCommand};
+use dcp_projections::GlobalLogReader;
+use futures_util::StreamExt;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::commands::{CommandError, CommandMeta};
+use crate::event_store::SideWrite;
+use crate::http::AppState;
+use crate::operations::OP_LABEL;
+use crate::resources::normalize_reference;
+
+/// Container actions recorded when made outside dcp.
+pub const CONTAINER_ACTIONS: &[&str] = &[
+    "create", "start", "die", "stop", "kill", "destroy", "rename", "oom", "pause", "unpause",
+    "restart",
+];
+const IMAGE_ACTIONS: &[&str] = &["pull", "delete", "untag"];
+const VOLUME_ACTIONS: &[&str] = &["create", "destroy"];
+const NETWORK_ACTIONS: &[&str] = &["create", "destroy"];
+
+/// How far apart (seconds) a dcp operation and a Docker event may be and still be one thing.
+const SLACK_SECS: f64 = 3.0;
+
+/// Whether dcp's operation `verb` on a `resource` makes Docker report `action`.
+pub fn produced_by(resource: &str, verb: &str, action: &str) -> bool {
+    let produced: &[&str] = match (resource, verb) {
+        ("container", "create") => &["create"],
+        ("container", "start") => &["start"],
+        ("container", "stop") => &["kill", "die", "stop"],
+        ("container", "restart") => &["kill", "die", "stop", "start", "restart"],
+        ("container", "kill") => &["kill", "die"],
+        ("container", "pause") => &["pause"],
+        ("container", "unpause") => &["unpause"],
+        ("container", "rename") => &["rename"],
+        ("container", "delete") => &["kill", "die", "stop", "destroy"],
+        ("image", "pull") => &["pull", "tag"],
+        ("image", "delete") => &["untag", "delete"],
+        ("volume", "create") => &["create"],
+        ("volume", "delete") => &["destroy"],
+        ("network", "create") => &["create"],
+        ("network", "delete") => &["destroy"],
+        _ => &[],
+    };
+    produced.contains(&action)
+}
+
+/// Advisory lock keys: one watcher per host across replicas.
+fn lock_key(host: &str) -> i64 {
+    let id = resource_key("docker-event-watcher", host, "");
+    i64::from_be_bytes(id.as_bytes()[..8].try_into().unwrap_or_default())
+}
+
+/// Starts one watcher per known host.
+pub fn spawn_watchers(state: AppState, shutdown: CancellationToken) -> Vec<JoinHandle<()>> {
+    state
+        .docker
+        .host_ids()
+        .into_iter()
+        .map(|host| {
+            let state = state.clone();
+            let shutdown = shutdown.clone();
+            tokio::spawn(async move { watch_host(state, host, shutdown).await })
+        })
+        .collect()
+}
+
+async fn watch_host(state: AppState, host: String, shutdown: CancellationToken) {
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        let outcome = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            outcome = watch_while_holding_lock(&state, &host, &shutdown) => outcome,
+        };
+        match outcome {
+            Ok(Watched::Events) => backoff = Duration::from_millis(500),
+            Ok(Watched::NotLeader) => backoff = Duration::from_secs(5),
+            Err(error) => {
+                tracing::warn!(%host, error = format!("{error:#}"), "Docker event watcher interrupted; resuming");
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(backoff) => {}
+        }
+    }
+}
+
+enum Watched {
+    /// The stream ended after delivering events; reopen it at once.
+    Events,
+    /// Another replica watches this host.
+    NotLeader,
+}
+
+async fn watch_while_holding_lock(
+    state: &AppState,
+    host: &str,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Watched> {
+    let mut lock = state.pool.acquire().await?.detach();
+    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+        .bind(lock_key(host))
+        .fetch_one(&mut lock)
+        .await?;
+    if !locked {
+        let _ = sqlx::Connection::close(lock).await;
+        return Ok(Watched::NotLeader);
+    }
+    let result = follow(state, host, shutdown).await;
+    // Closing the session releases the lock.
+    let _ = sqlx::Connection::close(lock).await;
+    result
+}
+
+/// Follows the event stream from the stored cursor until it ends or fails.
+async fn follow(
+    state: &AppState,
+    host: &str,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Watched> {
+    let docker = state.docker.client(host)?;
+    // The stream has no end: it must not be cut by the per-call timeout.
+    let docker = docker.with_timeout(Duration::from_secs(u64::from(u32::MAX)));
+    let stored: Option<i64> =
+        sqlx::query_scalar("SELECT time_nano FROM docker_event_cursors WHERE host = $1")
+            .bind(host)
+            .fetch_optional(&state.pool)
+            .await?;
+    // First start: from now (what already exists is discovered when it is used).
+    let since_nano = match stored {
+        Some(nano) => nano,
+        None => {
+            let now = Utc::now().timestamp_nanos_opt().unwrap_or_default();
+            save_cursor(state, host, now).await?;
+            now
+        }
+    };
+    let filters = HashMap::from([
+        (
+            "type".to_string(),
+            vec![
+                "container".to_string(),
+                "image".to_string(),
+                "volume".to_string(),
+                "network".to_string(),
+            ],
+        ),
+        (
+            "event".to_string(),
+            CONTAINER_ACTIONS
+                .iter()
+                .chain(IMAGE_ACTIONS)
+                .chain(VOLUME_ACTIONS)
+                .chain(NETWORK_ACTIONS)
+                .map(|a| a.to_string())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect(),
+        ),
+    ]);
+    let options = EventsOptions {
+        since: Some(format!(
+            "{}.{:09}",
+            since_nano.div_euclid(1_000_000_000),
+            since_nano.rem_euclid(1_000_000_000)
+        )),
+        until: None,
+        filters: Some(filters),
+    };
+    let mut stream = docker.events(Some(options));
+    tracing::info!(%host, since_nano, "watching Docker events");
+    loop {
+        let next = tokio::select! {
+            _ = shutdown.cancelled() => return Ok(Watched::Events),
+            next = stream.next() => next,
+        };
+        let Some(message) = next else {
+            return Ok(Watched::Events);
+        };
+        let message = message.map_err(|e| anyhow::anyhow!("the event stream failed: {e}"))?;
+        let time_nano = message
+            .time_nano
+            .or(message.time.map(|t| t * 1_000_000_000))
+            .unwrap_or_default();
+        handle(state, host, message).await?;
+        if time_nano > 0 {
+            save_cursor(state, host, time_nano).await?;
+        }
+    }
+}
+
+async fn save_cursor(state: &AppState, host: &str, time_nano: i64) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO docker_event_cursors (host, time_nano) VALUES ($1, $2) \
+         ON CONFLICT (host) DO UPDATE SET time_nano = GREATEST(docker_event_cursors.time_nano, EXCLUDED.time_nano), updated_at = now()",
+    )
+    .bind(host)
+    .bind(time_nano)
+    .execute(&state.pool)
+    .await?;
+    Ok(())
+}
+
+/// Whether a dcp operation explains this Docker event.
+async fn caused_by_dcp(
+    state: &AppState,
+    host: &str,
+    resource: &str,
+    targets: &[String],
+    action: &str,
+    time_nano: i64,
+) -> anyhow::Result<bool> {
+    // Requests are committed before Docker is called: once the operations read model has
+    // reached the log head, every operation that could explain this event is in it.
+    let head: Option<i64> = sqlx::query_scalar(
+        "SELECT global_position FROM events ORDER BY transaction_id DESC, global_position DESC LIMIT 1",
+    )
+    .fetch_optional(&state.pool)
+    .await?;
+    if let Some(head) = head {
+        let cursor = GlobalLogReader::cursor_of(&state.pool, head).await?;
+        state
+            .settle(cursor, crate::http::operations::OPERATIONS)
+            .await
+            .map_err(|e| anyhow::anyhow!("the operations read model lags: {}", e.message))?;
+    }
+    let seconds = time_nano as f64 / 1e9;
+    let actions: Vec<String> = sqlx::query_scalar(
+        "SELECT action FROM operations WHERE host = $1 AND resource_type = $2 AND targets && $3 \
+         AND requested_at <= to_timestamp($4) + make_interval(secs => $5) \
+         AND coalesce(completed_at, now()) >= to_timestamp($4) - make_interval(secs => $5)",
+    )
+    .bind(host)
+    .bind(resource)
+    .bind(targets)
+    .bind(seconds)
+    .bind(SLACK_SECS)
+    .fetch_all(&state.pool)
+    .await?;
+    Ok(actions.iter().any(|full| {
+        full.split_once('.')
+            .is_some_and(|(_, verb)| produced_by(resource, verb, action))
+    }))
+}
+
+fn watcher_meta() -> CommandMeta {
+    CommandMeta {
+        actor_kind: Some("docker"),
+        actor_username: Some("docker".into()),
+        ..CommandMeta::system()
+    }
+}
+
+/// Records one Docker event unless dcp caused it.
+async fn handle(state: &AppState, host: &str, message: EventMessage) -> anyhow::Result<()> {
+    let action = message.action.clone().unwrap_or_default();
+    // `exec_start: sh`, `health_status: healthy`: the action is the first word.
+    let action = action
+        .split(':')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    let actor = message.actor.clone().unwrap_or_default();
+    let id = actor.id.clone().unwrap_or_default();
+    let attributes: BTreeMap<String, String> = actor
+        .attributes
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    let time_nano = message
+        .time_nano
+        .or(message.time.map(|t| t * 1_000_000_000))
+        .unwrap_or_default();
+    let name = attributes.get("name").cloned().unwrap_or_default();
+    let at = Utc::now();
+    let meta = watcher_meta();
+    let (resource, targets) = match message.typ {
+        Some(EventMessageTypeEnum::CONTAINER) => ("container", vec![id.clone()]),
+        Some(EventMessageTypeEnum::IMAGE) => ("image", vec![id.clone(), normalize_reference(&id)]),
+        Some(EventMessageTypeEnum::VOLUME) => ("volume", vec![id.clone()]),
+        Some(EventMessageTypeEnum::NETWORK) => ("network", vec![id.clone(), name.clone()]),
+        _ => return Ok(()),
+    };
+    if id.is_empty() || time_nano == 0 {
+        return Ok(());
+    }
+    // A container dcp creates carries the creating operation's label.
+    let labelled = attributes.get(OP_LABEL).is_some();
+    if resource == "container" && action == "create" && labelled {
+        return Ok(());
+    }
+    if caused_by_dcp(state, host, resource, &targets, &action, time_nano).await? {
+        return Ok(());
+    }
+    let result = match resource {
+        "container" => {
+            return observe_container(state, host, &id, &action, time_nano, attributes, &meta).await
+        }
+        "image" => {
+            // A pull names the reference; a delete or untag names the image id.
+            let reference = if action == "pull" {
+                normalize_reference(&id)
+            } else {
+                id.clone()
+            };
+            let aggregate = resource_key("image", host, &reference).to_string();
+            let command = ImageCommand::Observe {
+                host: host.to_string(),
+                reference,
+                action,
+                time_nano,
+                attributes,
+                at,
+            };
+            state
+                .commands
+                .execute::<Image>(&aggregate, command, &meta)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }
+        "volume" => {
+            let aggregate = resource_key("volume", host, &id).to_string();
+            let command = VolumeCommand::Observe {
+                host: host.to_string(),
+                name: id.clone(),
+                action,
+                time_nano,
+                attributes,
+                at,
+            };
+            state
+                .commands
+                .execute::<Volume>(&aggregate, command, &meta)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }
+        _ => {
+            let network_name = if name.is_empty() { id.clone() } else { name };
+            let aggregate = resource_key("network", host, &network_name).to_string();
+            let command = NetworkCommand::Observe {
+                host: host.to_string(),
+                name: network_name,
+                network_id: id.clone(),
+                action,
+                time_nano,
+                attributes,
+                at,
+            };
+            state
+                .commands
+                .execute::<Network>(&aggregate, command, &meta)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }
+    };
+    // A refusal (an invalid action name) is logged and skipped: it must not stop the watcher.
+    if let Err(error) = result {
+        tracing::warn!(%host, %id, %error, "a Docker event was not recorded");
+    }
+    Ok(())
+}
+
+async fn observe_container(
+    state: &AppState,
+    host: &str,
+    docker_id: &str,
+    action: &str,
+    time_nano: i64,
+    attributes: BTreeMap<String, String>,
+    meta: &CommandMeta,
+) -> anyhow::Result<()> {
+    let known: Option<Uuid> = sqlx::query_scalar(
+        "SELECT aggregate_id FROM container_ids WHERE host = $1 AND docker_id = $2",
+    )
+    .bind(host)
+    .bind(docker_id)
+    .fetch_optional(&state.pool)
+    .await?;
+    let aggregate_id = match known {
+        Some(id) => id,
+        None => {
+            // Found by inspecting it when it still exists (this also settles a dcp create
+            // whose outcome was lost); from the event's attributes when it is already gone.
+            match crate::operations::resolve(state, host, docker_id, meta).await {
+                Ok(target) => {
+                    if action == "create" {
+                        // The discovery is the record of an outside create.
+                        return Ok(());
+                    }
+                    target.aggregate_id
+                }
+                Err(error) if error.code == crate::http::error::ErrorCode::NotFound => {
+                    let aggregate_id = Uuid::now_v7();
+                    let command = ContainerCommand::Discover {
+                        host: host.to_string(),
+                        docker_id: docker_id.to_string(),
+                        name: attributes.get("name").cloned().unwrap_or_default(),
+                        image: attributes.get("image").cloned().unwrap_or_default(),
+                        state: action.to_string(),
+                        at: Utc::now(),
+                    };
+                    let mapping = SideWrite::MapContainer {
+                        host: host.to_string(),
+                        docker_id: docker_id.to_string(),
+                        aggregate_id,
+                    };
+                    match state
+                        .commands
+                        .execute_with::<Container>(
+                            &aggregate_id.to_string(),
+                            command,
+                            meta,
+                            vec![mapping],
+                        )
+                        .await
+                    {
+                        Ok(_) => {}
+                        // Discovered meanwhile (a request resolving it): observe on theirs.
+                        Err(CommandError::Conflict) => {}
+                        Err(other) => anyhow::bail!("discovering container {docker_id}: {other}"),
+                    }
+                    if action == "create" {
+                        return Ok(());
+                    }
+                    match sqlx::query_scalar(
+                        "SELECT aggregate_id FROM container_ids WHERE host = $1 AND docker_id = $2",
+                    )
+                    .bind(host)
+                    .bind(docker_id)
+                    .fetch_optional(&state.pool)
+                    .await?
+                    {
+                        Some(id) => id,
+                        None => return Ok(()),
+                    }
+                }
+                Err(error) => anyhow::bail!("resolving container {docker_id}: {}", error.message),
+            }
+        }
+    };
+    let command = ContainerCommand::Observe {
+        action: action.to_string(),
+        time_nano,
+        attributes,
+        at: Utc::now(),
+    };
+    if let Err(error) = state
+        .commands
+        .execute::<Container>(&aggregate_id.to_string(), command, meta)
+        .await
+    {
+        tracing::warn!(%host, %docker_id, %error, "a Docker container event was not recorded");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::produced_by;
+
+    #[test]
+    fn dcp_operations_explain_the_docker_events_they_cause() {
+        assert!(produced_by("container", "stop", "die"));
+        assert!(produced_by("container", "restart", "start"));
+        assert!(produced_by("container", "delete", "destroy"));
+        assert!(produced_by("image", "delete", "untag"));
+        assert!(produced_by("network", "delete", "destroy"));
+        // An out-of-memory kill is never dcp's doing, nor a start during a stop.
+        assert!(!produced_by("container", "stop", "oom"));
+        assert!(!produced_by("container", "stop", "start"));
+        assert!(!produced_by("container", "start", "die"));
+        assert!(!produced_by("volume", "create", "destroy"));
+    }
+}
