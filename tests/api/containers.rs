@@ -9,11 +9,11 @@ use uuid::Uuid;
 
 use crate::common::*;
 
-fn test_image() -> String {
+pub(crate) fn test_image() -> String {
     std::env::var("DCP_TEST_DOCKER_IMAGE").unwrap_or_else(|_| "dcp-test/busybox:latest".into())
 }
 
-fn docker(args: &[&str]) -> String {
+pub(crate) fn docker(args: &[&str]) -> String {
     let output = Command::new("docker")
         .args(args)
         .output()
@@ -27,18 +27,18 @@ fn docker(args: &[&str]) -> String {
 }
 
 /// Containers made for one test, labelled with its run id and removed when dropped.
-struct Containers {
-    run: String,
+pub(crate) struct Containers {
+    pub(crate) run: String,
 }
 
 impl Containers {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Containers {
             run: Uuid::new_v4().simple().to_string(),
         }
     }
 
-    fn start(&self, name: &str, extra: &[&str]) -> String {
+    pub(crate) fn start(&self, name: &str, extra: &[&str]) -> String {
         let name = format!("{name}-{}", &self.run[..8]);
         let label = format!("test.dcp-run={}", self.run);
         let image = test_image();

@@ -118,7 +118,10 @@ async fn health_checks() {
         .iter()
         .map(|p| p["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["audit_log", "operations", "sessions", "users"]);
+    assert_eq!(
+        names,
+        ["audit_log", "containers", "operations", "sessions", "users"]
+    );
     assert!(projections.iter().all(|p| p["lag"].is_i64()));
     assert!(
         detailed["components"]["log_horizon"]["status"].is_string(),

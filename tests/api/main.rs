@@ -10,4 +10,5 @@ mod http;
 mod malformed;
 mod openapi;
 mod permissions;
+mod resources;
 mod users;

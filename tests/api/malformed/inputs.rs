@@ -448,3 +448,137 @@ async fn container_operations_refuse_bad_input_before_touching_docker() {
         "a refused container operation wrote events"
     );
 }
+
+#[tokio::test]
+async fn image_volume_and_network_operations_refuse_bad_input_before_touching_docker() {
+    let app = spawn_app().await;
+    let post = |path: &str| case(format!("POST {path}"), Method::POST, path);
+    let delete = |path: &str| case(format!("DELETE {path}"), Method::DELETE, path);
+    let pull = "/api/v1/images/pull";
+    let volumes = "/api/v1/volumes";
+    let networks = "/api/v1/networks";
+    let missing_network = "/api/v1/networks/no-such-network-for-malformed-tests";
+    let mut cases = vec![
+        post(pull).json(&json!({"tag": "1"})).invalid("image"),
+        post(pull)
+            .json(&json!({"image": "UPPER/case"}))
+            .invalid("image"),
+        post(pull)
+            .json(&json!({"image": "busybox", "tag": "bad tag"}))
+            .invalid("tag"),
+        post(pull)
+            .json(&json!({"image": "busybox:1", "tag": "2"}))
+            .invalid("tag"),
+        post(pull)
+            .json(&json!({"image": "busybox", "Image": "x"}))
+            .invalid("Image"),
+        post(pull)
+            .json(&json!({"image": "busybox", "host": "elsewhere"}))
+            .expect(StatusCode::NOT_FOUND, "NOT_FOUND", Some("host")),
+        delete("/api/v1/images/-rf").invalid("id"),
+        delete("/api/v1/images/no-such-image-for-malformed-tests").expect(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            None,
+        ),
+        delete("/api/v1/images/abc?force=maybe").invalid("force"),
+        delete("/api/v1/images/abc?foo=1").invalid("foo"),
+        post(volumes)
+            .json(&json!({"name": "../etc"}))
+            .invalid("name"),
+        post(volumes).json(&json!({})).invalid("name"),
+        post(volumes)
+            .json(&json!({"name": "v1", "Name": "v2"}))
+            .invalid("Name"),
+        post(volumes)
+            .raw(JSON, r#"{"name": "v1", "name": "v2"}"#)
+            .invalid("name"),
+        post(volumes)
+            .raw(
+                JSON,
+                r#"{"name": "v1", "driver_opts": {"o": "size=1m", "o": "bind"}}"#,
+            )
+            .invalid("driver_opts.o"),
+        post(volumes)
+            .json(&json!({"name": "v1", "labels": {"dcp.op": "forged"}}))
+            .invalid("labels"),
+        post(volumes)
+            .json(&json!({"name": "v1", "driver": "local/../x"}))
+            .invalid("driver"),
+        post(&format!("{volumes}?host=elsewhere"))
+            .json(&json!({"name": "v1"}))
+            .expect(StatusCode::NOT_FOUND, "NOT_FOUND", Some("host")),
+        delete("/api/v1/volumes/-bad").invalid("name"),
+        delete("/api/v1/volumes/no-such-volume-for-malformed-tests").expect(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            None,
+        ),
+        delete("/api/v1/volumes/v1?force=sure").invalid("force"),
+        post(networks)
+            .json(&json!({"name": "host"}))
+            .invalid("name"),
+        post(networks)
+            .json(&json!({"name": "n1", "driver": "host"}))
+            .invalid("driver"),
+        post(networks)
+            .json(&json!({"name": "n1", "subnet": "10.0.0.0/99"}))
+            .invalid("subnet"),
+        post(networks)
+            .json(&json!({"name": "n1", "gateway": "10.0.0.1"}))
+            .invalid("gateway"),
+        post(networks)
+            .json(&json!({"name": "n1", "internal": "yes"}))
+            .invalid("internal"),
+        post(networks)
+            .json(&json!({"name": "n1", "Driver": "bridge"}))
+            .invalid("Driver"),
+        delete("/api/v1/networks/-rf").invalid("id"),
+        delete(missing_network).expect(StatusCode::NOT_FOUND, "NOT_FOUND", None),
+        delete("/api/v1/networks/bridge").expect(StatusCode::FORBIDDEN, "FORBIDDEN", None),
+        post("/api/v1/networks/-rf/connect")
+            .json(&json!({"container": "x1"}))
+            .invalid("id"),
+        post(&format!("{missing_network}/connect"))
+            .json(&json!({}))
+            .invalid("container"),
+        post(&format!("{missing_network}/connect"))
+            .json(&json!({"container": "-x"}))
+            .invalid("container"),
+        post(&format!("{missing_network}/connect"))
+            .json(&json!({"container": "x1", "aliases": ["bad alias"]}))
+            .invalid("aliases"),
+        post(&format!("{missing_network}/disconnect"))
+            .json(&json!({"container": "x1", "force": "yes"}))
+            .invalid("force"),
+        post(&format!("{missing_network}/disconnect"))
+            .json(&json!({"container": "x1", "extra": true}))
+            .invalid("extra"),
+    ];
+    cases.extend(body_cases(Method::POST, pull, &json!({"image": "busybox"})));
+    cases.extend(body_cases(Method::POST, volumes, &json!({"name": "v1"})));
+    cases.extend(body_cases(Method::POST, networks, &json!({"name": "n1"})));
+    cases.extend(body_cases(
+        Method::POST,
+        &format!("{missing_network}/connect"),
+        &json!({"container": "x1"}),
+    ));
+    cases.extend(body_cases(
+        Method::POST,
+        &format!("{missing_network}/disconnect"),
+        &json!({"container": "x1"}),
+    ));
+    let events_before: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    run_cases(&app, Some(&app.admin_token), cases).await;
+    let events_after: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        events_before, events_after,
+        "a refused image, volume or network operation wrote events"
+    );
+}

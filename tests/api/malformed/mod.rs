@@ -36,8 +36,16 @@ const COVERED_ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/containers/{id}/rename"),
     ("GET", "/api/v1/operations/{id}"),
     ("GET", "/api/v1/images"),
+    ("POST", "/api/v1/images/pull"),
+    ("DELETE", "/api/v1/images/{id}"),
     ("GET", "/api/v1/volumes"),
+    ("POST", "/api/v1/volumes"),
+    ("DELETE", "/api/v1/volumes/{name}"),
     ("GET", "/api/v1/networks"),
+    ("POST", "/api/v1/networks"),
+    ("DELETE", "/api/v1/networks/{id}"),
+    ("POST", "/api/v1/networks/{id}/connect"),
+    ("POST", "/api/v1/networks/{id}/disconnect"),
 ];
 
 const JSON: Option<&str> = Some("application/json");
