@@ -48,8 +48,44 @@ const IMAGE_ACTIONS: &[&str] = &["pull", "delete", "untag"];
 const VOLUME_ACTIONS: &[&str] = &["create", "destroy"];
 const NETWORK_ACTIONS: &[&str] = &["create", "destroy"];
 
-/// How far apart (seconds) a dcp operation and a Docker event may be and still be one thing.
-const SLACK_SECS: f64 = 3.0;
+/// How far apart (seconds) a dcp operation and a Docker event may be and still be one
+/// thing (some events trail the API answer: the `die` after a `kill`).
+const SLACK_SECS: f64 = 2.0;
+
+/// Which Docker actions each recent dcp operation has already explained: while an
+/// operation runs it explains any number of the actions it produces (a stop may send two
+/// signals); once it has finished, only those it has not explained yet, once each — so
+/// the same change made with the CLI a moment later is still recorded.
+/// An operation that finished before the stream was (re)opened explained its events
+/// before that point: it explains none of the events that follow.
+#[derive(Default)]
+struct Attribution {
+    explained: HashMap<Uuid, Vec<String>>,
+    order: std::collections::VecDeque<Uuid>,
+    /// Seconds since the epoch (Docker's clock) from which this stream delivers events.
+    opened_at: f64,
+}
+
+impl Attribution {
+    const REMEMBERED: usize = 4096;
+
+    fn explains(&mut self, op_id: Uuid, action: &str, finished_before: bool) -> bool {
+        let explained = self.explained.entry(op_id).or_insert_with(|| {
+            self.order.push_back(op_id);
+            Vec::new()
+        });
+        if finished_before && explained.iter().any(|a| a == action) {
+            return false;
+        }
+        explained.push(action.to_string());
+        while self.order.len() > Self::REMEMBERED {
+            if let Some(old) = self.order.pop_front() {
+                self.explained.remove(&old);
+            }
+        }
+        true
+    }
+}
 
 /// Whether dcp's operation `verb` on a `resource` makes Docker report `action`.
 pub fn produced_by(resource: &str, verb: &str, action: &str) -> bool {
@@ -199,6 +235,10 @@ async fn follow(
         filters: Some(filters),
     };
     let mut stream = docker.events(Some(options));
+    let mut attribution = Attribution {
+        opened_at: since_nano as f64 / 1e9,
+        ..Attribution::default()
+    };
     tracing::info!(%host, since_nano, "watching Docker events");
     loop {
         let next = tokio::select! {
@@ -213,7 +253,7 @@ async fn follow(
             .time_nano
             .or(message.time.map(|t| t * 1_000_000_000))
             .unwrap_or_default();
-        handle(state, host, message).await?;
+        handle(state, host, message, &mut attribution).await?;
         if time_nano > 0 {
             save_cursor(state, host, time_nano).await?;
         }
@@ -235,6 +275,7 @@ async fn save_cursor(state: &AppState, host: &str, time_nano: i64) -> Result<(),
 /// Whether a dcp operation explains this Docker event.
 async fn caused_by_dcp(
     state: &AppState,
+    attribution: &mut Attribution,
     host: &str,
     resource: &str,
     targets: &[String],
@@ -256,10 +297,13 @@ async fn caused_by_dcp(
             .map_err(|e| anyhow::anyhow!("the operations read model lags: {}", e.message))?;
     }
     let seconds = time_nano as f64 / 1e9;
-    let actions: Vec<String> = sqlx::query_scalar(
-        "SELECT action FROM operations WHERE host = $1 AND resource_type = $2 AND targets && $3 \
+    let candidates: Vec<(Uuid, String, bool, Option<f64>)> = sqlx::query_as(
+        "SELECT id, action, coalesce(completed_at < to_timestamp($4), false), \
+         EXTRACT(EPOCH FROM completed_at)::float8 FROM operations \
+         WHERE host = $1 AND resource_type = $2 AND targets && $3 \
          AND requested_at <= to_timestamp($4) + make_interval(secs => $5) \
-         AND coalesce(completed_at, now()) >= to_timestamp($4) - make_interval(secs => $5)",
+         AND coalesce(completed_at, now()) >= to_timestamp($4) - make_interval(secs => $5) \
+         ORDER BY requested_at",
     )
     .bind(host)
     .bind(resource)
@@ -268,10 +312,18 @@ async fn caused_by_dcp(
     .bind(SLACK_SECS)
     .fetch_all(&state.pool)
     .await?;
-    Ok(actions.iter().any(|full| {
-        full.split_once('.')
-            .is_some_and(|(_, verb)| produced_by(resource, verb, action))
-    }))
+    for (op_id, full, finished_before, completed_at) in candidates {
+        if completed_at.is_some_and(|at| at < attribution.opened_at) {
+            continue;
+        }
+        let produces = full
+            .split_once('.')
+            .is_some_and(|(_, verb)| produced_by(resource, verb, action));
+        if produces && attribution.explains(op_id, action, finished_before) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 fn watcher_meta() -> CommandMeta {
@@ -283,7 +335,12 @@ fn watcher_meta() -> CommandMeta {
 }
 
 /// Records one Docker event unless dcp caused it.
-async fn handle(state: &AppState, host: &str, message: EventMessage) -> anyhow::Result<()> {
+async fn handle(
+    state: &AppState,
+    host: &str,
+    message: EventMessage,
+    attribution: &mut Attribution,
+) -> anyhow::Result<()> {
     let action = message.action.clone().unwrap_or_default();
     // `exec_start: sh`, `health_status: healthy`: the action is the first word.
     let action = action
@@ -322,7 +379,17 @@ async fn handle(state: &AppState, host: &str, message: EventMessage) -> anyhow::
     if resource == "container" && action == "create" && labelled {
         return Ok(());
     }
-    if caused_by_dcp(state, host, resource, &targets, &action, time_nano).await? {
+    if caused_by_dcp(
+        state,
+        attribution,
+        host,
+        resource,
+        &targets,
+        &action,
+        time_nano,
+    )
+    .await?
+    {
         return Ok(());
     }
     let result = match resource {
@@ -492,7 +559,22 @@ async fn observe_container(
 
 #[cfg(test)]
 mod tests {
-    use super::produced_by;
+    use super::{produced_by, Attribution};
+    use uuid::Uuid;
+
+    #[test]
+    fn a_finished_operation_explains_each_action_once() {
+        let mut attribution = Attribution::default();
+        let stop = Uuid::from_u128(1);
+        // While it runs: two signals are both the stop's.
+        assert!(attribution.explains(stop, "kill", false));
+        assert!(attribution.explains(stop, "kill", false));
+        assert!(attribution.explains(stop, "die", false));
+        // After it: a trailing event it has not explained yet is still its own…
+        assert!(attribution.explains(stop, "stop", true));
+        // …but a second `die` is someone else's.
+        assert!(!attribution.explains(stop, "die", true));
+    }
 
     #[test]
     fn dcp_operations_explain_the_docker_events_they_cause() {

@@ -8,6 +8,7 @@ mod auth;
 mod containers;
 mod http;
 mod malformed;
+mod observed;
 mod openapi;
 mod permissions;
 mod resources;
