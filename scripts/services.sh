@@ -17,6 +17,7 @@
 #
 # At the end it writes "$DCP_SERVICES_DIR/env", to be sourced by the test command:
 #   export DCP_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:55432/postgres
+#   export DCP_TEST_DOCKERD_OWNED=1   (dockerd was started by this script: tests may restart it)
 #
 # Each service is a function service_NAME that installs, starts and waits for readiness, and
 # exports its settings with export_setting; nats, dockerd, sshd and a registry go in the same way.
@@ -301,11 +302,21 @@ service_dockerd() {
         docker_remove_stale_pid_files
         log "starting dockerd"
         setsid dockerd >"$SERVICES_DIR/dockerd.log" 2>&1 </dev/null &
+        echo $! >"$SERVICES_DIR/dockerd.started"
         wait_until dockerd docker_ready || fail_with_log "$SERVICES_DIR/dockerd.log" "dockerd did not start"
     fi
     docker_build_test_image
     log "dockerd is ready ($(docker version --format '{{.Server.Version}}'))"
     export_setting DCP_TEST_DOCKER_IMAGE "$TEST_IMAGE"
+    # Tests that stop and restart the engine only touch a dockerd this script started (never
+    # one a developer runs for their own containers): they restart it with this script.
+    local started
+    started=$(cat "$SERVICES_DIR/dockerd.started" 2>/dev/null || true)
+    if [[ -n $started && $started == "$(cat /var/run/docker.pid 2>/dev/null || true)" ]]; then
+        export_setting DCP_TEST_DOCKERD_OWNED 1
+    else
+        export_setting DCP_TEST_DOCKERD_OWNED 0
+    fi
 }
 
 # --- registry -----------------------------------------------------------------------------------

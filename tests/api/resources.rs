@@ -411,10 +411,17 @@ fn seed_registry_image(repository: &str, tag: &str) -> String {
     reference
 }
 
-async fn wait_for_operation(app: &TestApp, op_id: &str) -> Value {
+/// Polls an accepted operation (read at its request's position) until it has an outcome.
+async fn wait_for_operation(app: &TestApp, accepted: &Value) -> Value {
+    let op_id = accepted["operation_id"].as_str().unwrap();
+    let position = accepted["position"].as_i64().unwrap();
     eventually(Duration::from_secs(60), || async {
         let operation = app
-            .get_json(&format!("/api/v1/operations/{op_id}"), &app.admin_token)
+            .get_json_at(
+                &format!("/api/v1/operations/{op_id}"),
+                &app.admin_token,
+                position,
+            )
             .await;
         (operation["status"] != "pending").then_some(operation)
     })
@@ -451,7 +458,7 @@ async fn images_are_pulled_from_a_registry_with_progress_and_removed() {
     let op_id = accepted["operation_id"].as_str().unwrap().to_string();
     assert_eq!(accepted["location"], format!("/api/v1/operations/{op_id}"));
 
-    let operation = wait_for_operation(&app, &op_id).await;
+    let operation = wait_for_operation(&app, &accepted).await;
     assert_eq!(operation["status"], "succeeded", "{operation}");
     assert_eq!(operation["action"], "image.pull");
     let layers = operation["progress"]["layers"]
@@ -481,7 +488,7 @@ async fn images_are_pulled_from_a_registry_with_progress_and_removed() {
         .await;
     assert_eq!(missing.status(), StatusCode::ACCEPTED);
     let missing: Value = missing.json().await.unwrap();
-    let failed = wait_for_operation(&app, missing["operation_id"].as_str().unwrap()).await;
+    let failed = wait_for_operation(&app, &missing).await;
     assert_eq!(failed["status"], "failed", "{failed}");
     assert_eq!(failed["error_code"], "NOT_FOUND", "{failed}");
     assert!(failed["error_message"].as_str().unwrap().len() > 5);
@@ -534,4 +541,104 @@ async fn images_are_pulled_from_a_registry_with_progress_and_removed() {
     assert!(has_entry(&entries, "image.pull", "failed", "imgops"));
     assert!(has_entry(&entries, "image.delete", "failed", "imgops"));
     assert!(has_entry(&entries, "image.delete", "succeeded", "imgops"));
+}
+
+/// The server stops between a request and its outcome: at the next start each operation
+/// gets the outcome Docker shows — created (found by its `dcp.op` label), or failed.
+#[tokio::test]
+async fn interrupted_resource_operations_are_settled_at_the_next_start() {
+    use dcp::commands::{CommandBus, CommandMeta};
+    use dcp_aggregates::network::{Network, NetworkCommand};
+    use dcp_aggregates::resource_key;
+    use dcp_aggregates::volume::{Volume, VolumeCommand};
+
+    let app = spawn_app().await;
+    let run = Uuid::new_v4().simple().to_string()[..8].to_string();
+    let volume = format!("dcp-test-crash-vol-{run}");
+    let network = format!("dcp-test-crash-net-{run}");
+    let _leftovers = Leftovers {
+        volumes: vec![volume.clone()],
+        networks: vec![network.clone()],
+        images: vec![],
+    };
+    let bus = CommandBus::new(app.pool.clone());
+    let (volume_op, network_op) = (Uuid::now_v7(), Uuid::now_v7());
+    let meta = CommandMeta::system();
+    bus.execute::<Volume>(
+        &resource_key("volume", "local", &volume).to_string(),
+        VolumeCommand::RequestCreate {
+            op_id: volume_op,
+            host: "local".into(),
+            name: volume.clone(),
+            driver: "local".into(),
+            driver_opts: Default::default(),
+            labels: Default::default(),
+            reason: None,
+            at: chrono::Utc::now(),
+        },
+        &meta.for_operation(volume_op),
+    )
+    .await
+    .unwrap();
+    bus.execute::<Network>(
+        &resource_key("network", "local", &network).to_string(),
+        NetworkCommand::RequestCreate {
+            op_id: network_op,
+            host: "local".into(),
+            name: network.clone(),
+            driver: "bridge".into(),
+            internal: false,
+            attachable: false,
+            subnet: None,
+            gateway: None,
+            labels: Default::default(),
+            reason: None,
+            at: chrono::Utc::now(),
+        },
+        &meta.for_operation(network_op),
+    )
+    .await
+    .unwrap();
+    // Docker created the volume before the "crash"; the network was never created.
+    docker(&[
+        "volume",
+        "create",
+        "--label",
+        &format!("dcp.op={volume_op}"),
+        &volume,
+    ]);
+    let database_url = app.database_url.clone();
+    app.stop().await;
+
+    let restarted = spawn_app_on(database_url, |settings| {
+        settings.operation_settle_after_secs = 0
+    })
+    .await;
+    let settled = |op_id: Uuid| {
+        let app = &restarted;
+        async move {
+            let operation = app
+                .get_json(&format!("/api/v1/operations/{op_id}"), &app.admin_token)
+                .await;
+            (operation["status"] == "succeeded" || operation["status"] == "failed")
+                .then_some(operation)
+        }
+    };
+    let created = eventually(Duration::from_secs(30), || settled(volume_op)).await;
+    assert_eq!(created["status"], "succeeded", "{created}");
+    assert_eq!(created["action"], "volume.create");
+    let failed = eventually(Duration::from_secs(30), || settled(network_op)).await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert_eq!(failed["error_code"], "INTERRUPTED");
+    assert!(!docker_ok(&["network", "inspect", &network]));
+    // Settled operations free their resources for new ones.
+    let again = restarted
+        .request(
+            Method::POST,
+            "/api/v1/networks",
+            Some(&restarted.admin_token),
+            Some(json!({"name": network})),
+        )
+        .await;
+    assert_eq!(again.status(), StatusCode::CREATED);
 }
