@@ -417,7 +417,7 @@ async fn pending_operations(state: &AppState) -> Result<Vec<PendingRow>, sqlx::E
              SELECT event_type, payload, recorded_at FROM events \
              WHERE aggregate_type = 'container' AND aggregate_id = o.aggregate_id \
              ORDER BY sequence DESC LIMIT 1) e \
-         WHERE o.status = 'pending' AND e.event_type LIKE '%Requested'",
+         WHERE o.status = 'pending' AND o.resource_type = 'container' AND e.event_type LIKE '%Requested'",
     )
     .fetch_all(&state.pool)
     .await

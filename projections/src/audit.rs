@@ -587,12 +587,7 @@ mod tests {
         assert_eq!(denied.action, "access.denied");
         assert_eq!(denied.resource_id.as_deref(), Some("POST /api/v1/users"));
         // An event type without its own mapping still gets an entry.
-        let other = audit_entry(&event(
-            "volume",
-            "VolumeCreateRequested",
-            json!({}),
-            json!({}),
-        ));
-        assert_eq!(other.action, "volume.volume_create_requested");
+        let other = audit_entry(&event("host", "HostAdded", json!({}), json!({})));
+        assert_eq!(other.action, "host.host_added");
     }
 }

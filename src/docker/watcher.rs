@@ -375,7 +375,7 @@ async fn handle(
         return Ok(());
     }
     // A container dcp creates carries the creating operation's label.
-    let labelled = attributes.get(OP_LABEL).is_some();
+    let labelled = attributes.contains_key(OP_LABEL);
     if resource == "container" && action == "create" && labelled {
         return Ok(());
     }
