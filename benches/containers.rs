@@ -3,7 +3,8 @@
 //!
 //! Run: `scripts/services.sh && source /tmp/dcp-services/env && cargo bench --bench containers`
 //! (`DCP_BENCH_CONTAINERS`, default 1000; `DCP_BENCH_ROUNDS`, default 50.) The containers are
-//! created (not started) with the label `dcp.bench=containers` and removed at the end.
+//! created (not started) with the label `dcp.bench=containers` and removed at the end; the
+//! server discovers each one first, so every listed row is merged with its platform record.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -16,6 +17,7 @@ use bollard::query_parameters::{
 use bollard::Docker;
 use dcp::app::Application;
 use dcp::config::Settings;
+use futures_util::StreamExt;
 use serde_json::{json, Value};
 use sqlx::{Connection, PgConnection};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -179,6 +181,56 @@ async fn main() -> anyhow::Result<()> {
         .to_string();
     let url = format!("{address}/api/v1/containers?all=true&limit=1000");
 
+    // The platform knows every container (as after dcp created or discovered them), so each
+    // row of the list is merged with its record in the `containers` read model.
+    let ids: Vec<String> = docker
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            filters: Some(HashMap::from([(
+                "label".to_string(),
+                vec![LABEL.to_string()],
+            )])),
+            ..Default::default()
+        }))
+        .await?
+        .into_iter()
+        .filter_map(|c| c.id)
+        .collect();
+    let started = Instant::now();
+    let discovered = futures_util::stream::iter(ids.iter().map(|id| {
+        let (client, token, address) = (&client, &token, &address);
+        async move {
+            client
+                .get(format!("{address}/api/v1/containers/{id}/history"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .map(|r| r.status().is_success())
+        }
+    }))
+    .buffer_unordered(8)
+    .collect::<Vec<_>>()
+    .await;
+    anyhow::ensure!(
+        discovered.iter().all(|ok| matches!(ok, Ok(true))),
+        "discovering the containers failed"
+    );
+    let mut db = PgConnection::connect(&format!("{base}/{name}")).await?;
+    loop {
+        let known: i64 = sqlx::query_scalar("SELECT count(*) FROM containers")
+            .fetch_one(&mut db)
+            .await?;
+        if known as usize >= ids.len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    println!(
+        "{} containers known to the platform (discovered in {:.1} s)",
+        ids.len(),
+        started.elapsed().as_secs_f64()
+    );
+
     // Warm up both paths, then alternate them so both see the same engine state.
     raw_list(&socket).await?;
     client
@@ -189,7 +241,7 @@ async fn main() -> anyhow::Result<()> {
         .bytes()
         .await?;
     let (mut raw, mut api) = (Vec::with_capacity(rounds), Vec::with_capacity(rounds));
-    let mut listed = 0;
+    let (mut listed, mut merged) = (0, 0);
     for _ in 0..rounds {
         let started = Instant::now();
         let bytes = raw_list(&socket).await?;
@@ -205,8 +257,14 @@ async fn main() -> anyhow::Result<()> {
         api.push(started.elapsed());
         anyhow::ensure!(bytes > 0);
         listed = page["total"].as_u64().unwrap_or(0);
+        merged = page["items"]
+            .as_array()
+            .map(|items| items.iter().filter(|c| c["platform"].is_object()).count())
+            .unwrap_or(0);
     }
-    println!("the engine holds {listed} containers in all");
+    println!(
+        "the engine holds {listed} containers in all; {merged} listed with their platform record"
+    );
     let raw_p50 = report("Docker GET /containers/json?all=1 (socket)", raw);
     let api_p50 = report("dcp GET /api/v1/containers?all=true", api);
     println!(

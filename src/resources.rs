@@ -421,12 +421,19 @@ pub async fn create_network(
     })
 }
 
-/// A network found on the engine: its id and name.
+/// A network found on the engine.
+pub struct FoundNetwork {
+    pub id: String,
+    pub name: String,
+    pub driver: String,
+}
+
+/// Finds a network by id, id prefix or name.
 pub async fn find_network(
     state: &AppState,
     host: &str,
     reference: &str,
-) -> ApiResult<(String, String)> {
+) -> ApiResult<FoundNetwork> {
     let docker = state.docker.client(host)?;
     let found = docker
         .inspect_network(
@@ -440,7 +447,11 @@ pub async fn find_network(
             } => ApiError::not_found("network"),
             other => other.into(),
         })?;
-    Ok((found.id.unwrap_or_default(), found.name.unwrap_or_default()))
+    Ok(FoundNetwork {
+        id: found.id.unwrap_or_default(),
+        name: found.name.unwrap_or_default(),
+        driver: found.driver.unwrap_or_default(),
+    })
 }
 
 /// Docker's own networks, which no one removes.
@@ -452,7 +463,11 @@ pub async fn remove_network(
     reference: &str,
     meta: &CommandMeta,
 ) -> ApiResult<ResourceOutcome> {
-    let (network_id, name) = find_network(state, host, reference).await?;
+    let FoundNetwork {
+        id: network_id,
+        name,
+        ..
+    } = find_network(state, host, reference).await?;
     if PREDEFINED_NETWORKS.contains(&name.as_str()) {
         return Err(ApiError::new(
             ErrorCode::Forbidden,
@@ -488,7 +503,13 @@ pub async fn remove_network(
     })
 }
 
-/// Connects (`connect: true`) or disconnects a container, resolved by the caller.
+/// Networks on the host's own networks: connecting a container to one reaches the host.
+pub const HOST_ATTACHED_DRIVERS: &[&str] = &["macvlan", "ipvlan", "host"];
+
+/// Connects (`connect: Some(aliases)`) or disconnects a container, resolved by the caller.
+/// Only admins connect containers to host-attached networks (`macvlan`, `ipvlan`), as only
+/// they may create containers on them.
+#[allow(clippy::too_many_arguments)]
 pub async fn attach_network(
     state: &AppState,
     host: &str,
@@ -496,9 +517,23 @@ pub async fn attach_network(
     container: &crate::operations::ContainerTarget,
     connect: Option<Vec<String>>,
     force: bool,
+    role: dcp_aggregates::Role,
     meta: &CommandMeta,
 ) -> ApiResult<ResourceOutcome> {
-    let (network_id, name) = find_network(state, host, reference).await?;
+    let FoundNetwork {
+        id: network_id,
+        name,
+        driver,
+    } = find_network(state, host, reference).await?;
+    if connect.is_some()
+        && HOST_ATTACHED_DRIVERS.contains(&driver.as_str())
+        && role != dcp_aggregates::Role::Admin
+    {
+        return Err(ApiError::forbidden(format!(
+            "'{name}' is a {driver} network on the host's own network: only admins connect containers to it"
+        ))
+        .with_field("id"));
+    }
     let docker = state.docker.client(host)?;
     let operation = network_operation(state, host, &name, meta);
     let op_id = operation.op_id;

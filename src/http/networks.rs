@@ -162,8 +162,10 @@ pub struct DisconnectRequest {
     pub force: Option<bool>,
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn attach(
     state: &AppState,
+    principal: &crate::auth::principal::Principal,
     meta: &CommandMeta,
     reference: &str,
     host: &Option<String>,
@@ -201,18 +203,27 @@ async fn attach(
             }
             _ => error,
         })?;
-    let outcome =
-        crate::resources::attach_network(state, &host, reference, &target, connect, force, meta)
-            .await?;
+    let outcome = crate::resources::attach_network(
+        state,
+        &host,
+        reference,
+        &target,
+        connect,
+        force,
+        principal.role,
+        meta,
+    )
+    .await?;
     Ok(Positioned(outcome.position, ApiJson(outcome)).into_response())
 }
 
-/// Connect a container to a network.
+/// Connect a container to a network (to a `macvlan` or `ipvlan` network: admins only).
 #[utoipa::path(post, path = "/api/v1/networks/{id}/connect", tag = "networks",
     params(("id" = String, Path, description = "id, id prefix or name"), HostQuery), request_body = ConnectRequest,
-    responses((status = 200, body = ResourceOutcome), (status = 400), (status = 404), (status = 409), (status = 502), (status = 503)))]
+    responses((status = 200, body = ResourceOutcome), (status = 400), (status = 403), (status = 404), (status = 409), (status = 502), (status = 503)))]
 async fn connect(
     State(state): State<AppState>,
+    Auth(principal): Auth,
     meta: CommandMeta,
     ApiPath(reference): ApiPath<String>,
     ApiQuery(query): ApiQuery<HostQuery>,
@@ -221,6 +232,7 @@ async fn connect(
     let aliases = request.aliases.unwrap_or_default();
     attach(
         &state,
+        &principal,
         &meta,
         &reference,
         &query.host,
@@ -237,6 +249,7 @@ async fn connect(
     responses((status = 200, body = ResourceOutcome), (status = 400), (status = 404), (status = 409), (status = 502), (status = 503)))]
 async fn disconnect(
     State(state): State<AppState>,
+    Auth(principal): Auth,
     meta: CommandMeta,
     ApiPath(reference): ApiPath<String>,
     ApiQuery(query): ApiQuery<HostQuery>,
@@ -245,6 +258,7 @@ async fn disconnect(
     let force = request.force.unwrap_or(false);
     attach(
         &state,
+        &principal,
         &meta,
         &reference,
         &query.host,
