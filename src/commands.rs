@@ -306,6 +306,38 @@ impl CommandBus {
         self.execute_with::<A>(id, command, meta, vec![]).await
     }
 
+    /// Like [`execute_with`](Self::execute_with), tried again (a few times) when another
+    /// command on the same aggregate committed first. Only for commands that are right
+    /// whatever was appended meanwhile: an operation's outcome (a Docker event observed at
+    /// the same moment must not make dcp forget what Docker did), an observed change.
+    pub async fn execute_retrying<A>(
+        &self,
+        id: &str,
+        command: A::Command,
+        meta: &CommandMeta,
+        side_writes: Vec<SideWrite>,
+    ) -> Result<Option<LogCursor>, CommandError<A::Error>>
+    where
+        A: Aggregate,
+        A::Command: Clone,
+        Self: CqrsFor<A>,
+    {
+        const ATTEMPTS: u64 = 5;
+        let mut attempt = 1;
+        loop {
+            match self
+                .execute_with::<A>(id, command.clone(), meta, side_writes.clone())
+                .await
+            {
+                Err(CommandError::Conflict) if attempt < ATTEMPTS => {
+                    tokio::time::sleep(std::time::Duration::from_millis(5 * attempt)).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Like [`execute`](Self::execute), with side-table writes that commit in the same
     /// transaction as the events (and not at all if the command emits none).
     #[tracing::instrument(skip_all, fields(aggregate = A::TYPE, id = %id))]

@@ -217,7 +217,7 @@ async fn claim_created(
     };
     match state
         .commands
-        .execute_with::<Container>(
+        .execute_retrying::<Container>(
             &aggregate,
             command,
             &meta.for_operation(op_id),
@@ -381,7 +381,7 @@ pub async fn run_action(
     };
     let cursor: Option<LogCursor> = state
         .commands
-        .execute::<Container>(&aggregate, outcome, &meta)
+        .execute_retrying::<Container>(&aggregate, outcome, &meta, vec![])
         .await
         .map_err(container_error)?;
     result?;
@@ -404,20 +404,23 @@ pub struct Reconciled {
     pub outcome: &'static str,
 }
 
-/// The pending operation of each container aggregate: the last event is a `…Requested`.
+/// The container operations without an outcome, each with its request event.
 /// aggregate id, event type, payload, seconds since the request
 type PendingRow = (String, String, serde_json::Value, f64);
 
 async fn pending_operations(state: &AppState) -> Result<Vec<PendingRow>, sqlx::Error> {
     // The operations read model names the candidates (an indexed read, not a scan of the
-    // store); each one's last event says whether it is really still pending.
+    // store); the request is found by its operation id, whatever was recorded after it (an
+    // observed change does not hide it). One whose outcome the read model has not applied
+    // yet is settled again harmlessly: recording an outcome twice changes nothing.
     sqlx::query_as(
         "SELECT o.aggregate_id, e.event_type, e.payload::jsonb, EXTRACT(EPOCH FROM now() - e.recorded_at)::float8 \
          FROM operations o CROSS JOIN LATERAL ( \
              SELECT event_type, payload, recorded_at FROM events \
-             WHERE aggregate_type = 'container' AND aggregate_id = o.aggregate_id \
+             WHERE aggregate_type = o.resource_type AND aggregate_id = o.aggregate_id \
+             AND event_type LIKE '%Requested' AND payload::jsonb -> event_type ->> 'op_id' = o.id::text \
              ORDER BY sequence DESC LIMIT 1) e \
-         WHERE o.status = 'pending' AND o.resource_type = 'container' AND e.event_type LIKE '%Requested'",
+         WHERE o.status = 'pending' AND o.resource_type = 'container'",
     )
     .fetch_all(&state.pool)
     .await
@@ -533,7 +536,7 @@ pub async fn reconcile(
         };
         match state
             .commands
-            .execute::<Container>(&aggregate_id, command, &meta)
+            .execute_retrying::<Container>(&aggregate_id, command, &meta, vec![])
             .await
         {
             Ok(_) => settled.push(Reconciled {
@@ -622,7 +625,7 @@ async fn settle_create(
     };
     match state
         .commands
-        .execute_with::<Container>(aggregate_id, command, &meta, side_writes)
+        .execute_retrying::<Container>(aggregate_id, command, &meta, side_writes)
         .await
     {
         Ok(_) => Ok(Some(outcome)),
@@ -860,7 +863,7 @@ pub async fn create_container(
             };
             state
                 .commands
-                .execute::<Container>(&aggregate, failed, &meta)
+                .execute_retrying::<Container>(&aggregate, failed, &meta, vec![])
                 .await
                 .map_err(container_error)?;
             return Err(api);
@@ -888,7 +891,7 @@ pub async fn create_container(
     };
     let mut position = state
         .commands
-        .execute_with::<Container>(&aggregate, recorded, &meta, vec![mapping])
+        .execute_retrying::<Container>(&aggregate, recorded, &meta, vec![mapping])
         .await
         .map_err(container_error)?
         .map(|cursor| cursor.position);

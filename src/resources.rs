@@ -106,6 +106,7 @@ struct Operation<'a, A: Aggregate> {
 impl<A> Operation<'_, A>
 where
     A: Aggregate<Error = ResourceError>,
+    A::Command: Clone,
     CommandBus: CqrsFor<A>,
 {
     async fn record(&self, command: A::Command) -> ApiResult<Option<i64>> {
@@ -113,6 +114,21 @@ where
             .state
             .commands
             .execute::<A>(&self.aggregate_id, command, &self.meta)
+            .await
+            .map_err(|e| resource_error(self.what, e))?
+            .map(|cursor| cursor.position))
+    }
+
+    /// Records an outcome: what Docker did is recorded even when an observed change was
+    /// appended to the same aggregate at the same moment.
+    async fn record_outcome(&self, command: A::Command) -> ApiResult<Option<i64>>
+    where
+        A::Command: Clone,
+    {
+        Ok(self
+            .state
+            .commands
+            .execute_retrying::<A>(&self.aggregate_id, command, &self.meta, vec![])
             .await
             .map_err(|e| resource_error(self.what, e))?
             .map(|cursor| cursor.position))
@@ -129,13 +145,13 @@ where
         self.record(request).await?;
         match call.await {
             Ok(value) => {
-                let position = self.record(done(&value)).await?;
+                let position = self.record_outcome(done(&value)).await?;
                 Ok((value, position))
             }
             Err(error @ DockerError::Unavailable { .. }) => Err(left_pending(error, self.op_id)),
             Err(error) => {
-                let api: ApiError = error.clone().into();
-                self.record((self.failed)(
+                let api = refusal(&error);
+                self.record_outcome((self.failed)(
                     self.op_id,
                     api.code.as_str().to_string(),
                     error.to_string(),
@@ -144,6 +160,19 @@ where
                 Err(api)
             }
         }
+    }
+}
+
+/// Docker's answer to a refused change. Its 403 means "not in this state" (a network with
+/// containers attached, a container already connected): a conflict with the resource's
+/// state, not a failure of the engine.
+fn refusal(error: &DockerError) -> ApiError {
+    match error {
+        DockerError::Failed {
+            status: 403,
+            message,
+        } => ApiError::conflict(message.clone()).with_details(json!({ "docker_status": 403 })),
+        other => other.clone().into(),
     }
 }
 
@@ -503,37 +532,22 @@ pub async fn remove_network(
     })
 }
 
-/// Networks on the host's own networks: connecting a container to one reaches the host.
-pub const HOST_ATTACHED_DRIVERS: &[&str] = &["macvlan", "ipvlan", "host"];
-
-/// Connects (`connect: Some(aliases)`) or disconnects a container, resolved by the caller.
-/// Only admins connect containers to host-attached networks (`macvlan`, `ipvlan`), as only
-/// they may create containers on them.
-#[allow(clippy::too_many_arguments)]
+/// Connects (`connect: Some(aliases)`) or disconnects a container; the caller found both
+/// and applied the role's policy.
 pub async fn attach_network(
     state: &AppState,
     host: &str,
-    reference: &str,
+    network: FoundNetwork,
     container: &crate::operations::ContainerTarget,
     connect: Option<Vec<String>>,
     force: bool,
-    role: dcp_aggregates::Role,
     meta: &CommandMeta,
 ) -> ApiResult<ResourceOutcome> {
     let FoundNetwork {
         id: network_id,
         name,
-        driver,
-    } = find_network(state, host, reference).await?;
-    if connect.is_some()
-        && HOST_ATTACHED_DRIVERS.contains(&driver.as_str())
-        && role != dcp_aggregates::Role::Admin
-    {
-        return Err(ApiError::forbidden(format!(
-            "'{name}' is a {driver} network on the host's own network: only admins connect containers to it"
-        ))
-        .with_field("id"));
-    }
+        ..
+    } = network;
     let docker = state.docker.client(host)?;
     let operation = network_operation(state, host, &name, meta);
     let op_id = operation.op_id;
@@ -636,7 +650,7 @@ pub async fn pull_image(
     meta: &CommandMeta,
 ) -> ApiResult<AcceptedOperation> {
     // Fails fast on an unknown or unreachable host, before anything is recorded.
-    state.docker.client(host)?;
+    state.docker.ping(host).await?;
     let reference = normalize_reference(reference);
     let op_id = Uuid::now_v7();
     let aggregate_id = resource_key("image", host, &reference).to_string();
@@ -683,7 +697,7 @@ pub async fn pull_image(
                 image_failed(op_id, code.as_str().to_string(), message)
             }
         };
-        if let Err(error) = operation.record(command).await {
+        if let Err(error) = operation.record_outcome(command).await {
             tracing::error!(%op_id, error = %error.message, "Failed to record the outcome of an image pull");
         }
     });
@@ -872,9 +886,18 @@ pub async fn remove_image(
         }
     })?;
     let image_id = found.id.clone().unwrap_or_default();
-    let by_id = image_id
-        .trim_start_matches("sha256:")
-        .starts_with(reference.trim_start_matches("sha256:"));
+    // Docker resolves a name before an id prefix: `cafe` is the tag `cafe:latest` if the
+    // image has it, even when the id starts with `cafe`.
+    let tagged = found
+        .repo_tags
+        .iter()
+        .flatten()
+        .any(|tag| *tag == normalize_reference(reference));
+    let by_id = !tagged
+        && !reference.contains('@')
+        && image_id
+            .trim_start_matches("sha256:")
+            .starts_with(reference.trim_start_matches("sha256:"));
     // The aggregate of the tag removed, or of the image itself when removed by id.
     let key = if by_id {
         image_id.clone()
@@ -936,31 +959,41 @@ pub async fn remove_image(
 // ---------------------------------------------------------------------------------------
 // Reconciliation
 
-/// resource type, aggregate id, event type, payload, seconds since the request
-type PendingRow = (String, String, String, serde_json::Value, f64);
+/// resource type, aggregate id, event type, payload, seconds since the request, seconds
+/// since the last progress (pulls)
+type PendingRow = (String, String, String, serde_json::Value, f64, Option<f64>);
 
 /// Image, volume and network operations left without an outcome are settled from what
 /// Docker shows now: done if the resource is in the state the operation leads to, failed
 /// (`INTERRUPTED`) if not, left pending if the engine cannot tell. Returns how many were settled.
 pub async fn reconcile(state: &AppState, settle_after: Duration) -> anyhow::Result<usize> {
+    // Progress matters while an operation runs; a week later the outcome says it all.
+    sqlx::query("DELETE FROM operation_progress WHERE updated_at < now() - interval '7 days'")
+        .execute(&state.pool)
+        .await?;
     let rows: Vec<PendingRow> = sqlx::query_as(
-        "SELECT o.resource_type, o.aggregate_id, e.event_type, e.payload::jsonb, EXTRACT(EPOCH FROM now() - e.recorded_at)::float8 \
+        "SELECT o.resource_type, o.aggregate_id, e.event_type, e.payload::jsonb, EXTRACT(EPOCH FROM now() - e.recorded_at)::float8, \
+         (SELECT EXTRACT(EPOCH FROM now() - p.updated_at)::float8 FROM operation_progress p WHERE p.op_id = o.id) \
          FROM operations o CROSS JOIN LATERAL ( \
              SELECT event_type, payload, recorded_at FROM events \
              WHERE aggregate_type = o.resource_type AND aggregate_id = o.aggregate_id \
+             AND event_type LIKE '%Requested' AND payload::jsonb -> event_type ->> 'op_id' = o.id::text \
              ORDER BY sequence DESC LIMIT 1) e \
-         WHERE o.status = 'pending' AND o.resource_type IN ('image', 'volume', 'network') \
-         AND e.event_type LIKE '%Requested'",
+         WHERE o.status = 'pending' AND o.resource_type IN ('image', 'volume', 'network')",
     )
     .fetch_all(&state.pool)
     .await?;
     let mut settled = 0;
-    for (resource_type, aggregate_id, event_type, payload, age) in rows {
-        // A pull may run long; it is settled only when clearly abandoned.
-        let wait = if event_type == "ImagePullRequested" {
-            settle_after + PULL_IDLE_TIMEOUT
+    for (resource_type, aggregate_id, event_type, payload, age, progress_age) in rows {
+        // A pull may run long: it is settled only once it has made no progress for longer
+        // than a running pull may stay silent.
+        let (age, wait) = if event_type == "ImagePullRequested" {
+            (
+                progress_age.map_or(age, |p| p.min(age)),
+                settle_after + PULL_IDLE_TIMEOUT,
+            )
         } else {
-            settle_after
+            (age, settle_after)
         };
         if age < wait.as_secs_f64() {
             continue;
@@ -1006,8 +1039,9 @@ pub async fn reconcile(state: &AppState, settle_after: Duration) -> anyhow::Resu
                     .as_ref()
                     .map(|v| v.mountpoint.clone())
                     .unwrap_or_default();
-                let present = found(inspect.map(|v| op_label(Some(&v.labels))));
                 let creating = event_type == "VolumeCreateRequested";
+                // Created: the volume carries this operation's label. Removed: it is gone.
+                let present = found(inspect.map(|v| !creating || op_label(Some(&v.labels))));
                 let command = match present {
                     None => continue,
                     Some(true) if creating => VolumeCommand::RecordCreated {
@@ -1023,7 +1057,7 @@ pub async fn reconcile(state: &AppState, settle_after: Duration) -> anyhow::Resu
                 };
                 state
                     .commands
-                    .execute::<Volume>(&aggregate_id, command, &meta)
+                    .execute_retrying::<Volume>(&aggregate_id, command, &meta, vec![])
                     .await
                     .map(|_| ())
                     .map_err(|e| e.to_string())
@@ -1052,9 +1086,23 @@ pub async fn reconcile(state: &AppState, settle_after: Duration) -> anyhow::Resu
                 let present = match event_type.as_str() {
                     "NetworkCreateRequested" => found(inspect.map(|n| op_label(n.labels.as_ref()))),
                     "NetworkRemoveRequested" => found(inspect.map(|_| true)),
-                    _ => found(
-                        inspect.map(|n| n.containers.is_some_and(|c| c.contains_key(&container))),
-                    ),
+                    // Attached: the container lists the network (the network itself lists
+                    // running endpoints only).
+                    _ => {
+                        let network_name = text("name");
+                        let attached = docker
+                            .inspect_container(
+                                &container,
+                                None::<bollard::query_parameters::InspectContainerOptions>,
+                            )
+                            .await
+                            .map(|c| {
+                                c.network_settings
+                                    .and_then(|n| n.networks)
+                                    .is_some_and(|n| n.contains_key(&network_name))
+                            });
+                        found(attached)
+                    }
                 };
                 let done = match (event_type.as_str(), present) {
                     (_, None) => continue,
@@ -1074,18 +1122,15 @@ pub async fn reconcile(state: &AppState, settle_after: Duration) -> anyhow::Resu
                 };
                 state
                     .commands
-                    .execute::<Network>(&aggregate_id, command, &meta)
+                    .execute_retrying::<Network>(&aggregate_id, command, &meta, vec![])
                     .await
                     .map(|_| ())
                     .map_err(|e| e.to_string())
             }
             "ImagePullRequested" | "ImageRemoveRequested" => {
                 let pulling = event_type == "ImagePullRequested";
-                let reference = if pulling {
-                    text("reference")
-                } else {
-                    text("image_id")
-                };
+                // The pulled reference; the removed tag, or the image id when removed by id.
+                let reference = text("reference");
                 let inspect = docker.inspect_image(&reference).await;
                 let image_id = inspect.as_ref().ok().and_then(|i| i.id.clone());
                 let command = match (found(inspect.map(|_| true)), pulling) {
@@ -1097,17 +1142,28 @@ pub async fn reconcile(state: &AppState, settle_after: Duration) -> anyhow::Resu
                         layers: 0,
                         at: Utc::now(),
                     },
-                    (Some(false), false) => ImageCommand::RecordRemoved {
-                        op_id,
-                        deleted: vec![text("image_id")],
-                        untagged: vec![],
-                        at: Utc::now(),
-                    },
+                    (Some(false), false) => {
+                        let by_id = reference == text("image_id");
+                        ImageCommand::RecordRemoved {
+                            op_id,
+                            deleted: if by_id {
+                                vec![reference.clone()]
+                            } else {
+                                vec![]
+                            },
+                            untagged: if by_id {
+                                vec![]
+                            } else {
+                                vec![reference.clone()]
+                            },
+                            at: Utc::now(),
+                        }
+                    }
                     _ => image_failed(op_id, "INTERRUPTED".into(), interrupted),
                 };
                 state
                     .commands
-                    .execute::<Image>(&aggregate_id, command, &meta)
+                    .execute_retrying::<Image>(&aggregate_id, command, &meta, vec![])
                     .await
                     .map(|_| ())
                     .map_err(|e| e.to_string())

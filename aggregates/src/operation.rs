@@ -130,6 +130,24 @@ pub fn validate_labels<'a>(
     Ok(())
 }
 
+/// A volume driver: `local`, or a plugin reference such as `vieux/sshfs:latest`.
+pub fn validate_driver(driver: &str) -> Result<(), ResourceError> {
+    let mut chars = driver.chars();
+    let ok = (1..=255).contains(&driver.len())
+        && chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '/' | ':'))
+        && !driver.contains("..");
+    if ok {
+        Ok(())
+    } else {
+        Err(ResourceError::Invalid {
+            field: "driver",
+            message: "driver must be `local` or a plugin reference such as vieux/sshfs:latest"
+                .into(),
+        })
+    }
+}
+
 /// Docker's rule for volume and network names: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, 2–128 characters.
 pub fn validate_name(field: &'static str, name: &str) -> Result<(), ResourceError> {
     let mut chars = name.chars();

@@ -167,7 +167,7 @@ impl Volume {
             } => {
                 self.operations.require_idle()?;
                 validate_name("name", &name)?;
-                validate_name("driver", &driver)?;
+                crate::operation::validate_driver(&driver)?;
                 validate_labels(labels.keys())?;
                 VolumeEvent::VolumeCreateRequested {
                     op_id,

@@ -45,8 +45,16 @@ struct Outcome {
     targets: Vec<String>,
 }
 
-/// The Docker ids and names an event names (see the `targets` column).
+/// The Docker ids and names an event names (see the `targets` column), including the named
+/// volumes a container create mounts (Docker creates the missing ones).
 fn targets_of(fields: &Value) -> Vec<String> {
+    let volumes = fields
+        .get("spec")
+        .and_then(|spec| spec.get("volumes"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|volume| volume.get("source").and_then(Value::as_str));
     [
         "docker_id",
         "name",
@@ -58,6 +66,7 @@ fn targets_of(fields: &Value) -> Vec<String> {
     ]
     .iter()
     .filter_map(|key| fields.get(*key).and_then(Value::as_str))
+    .chain(volumes)
     .filter(|value| !value.is_empty())
     .map(str::to_string)
     .collect()
@@ -70,8 +79,8 @@ impl Projection for OperationsProjection {
     }
 
     fn version(&self) -> i32 {
-        // 2: targets, and image, volume and network operations.
-        2
+        // 2: targets, and image, volume and network operations; 3: a create's volumes.
+        3
     }
 
     async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
@@ -168,9 +177,9 @@ impl Projection for OperationsProjection {
                 "INSERT INTO operations (id, action, resource_type, aggregate_id, host, status, error_code, error_message, \
                  requested_by, requested_at, completed_at, last_position, targets) \
                  VALUES ($1, $2, $3, $4, \
-                 coalesce($5, (SELECT host FROM container_ids WHERE aggregate_id::text = $4)), \
+                 coalesce($5, (SELECT host FROM container_ids WHERE aggregate_id = $4::uuid)), \
                  $6, $7, $8, $9, $10, $11, $12, \
-                 $13 || coalesce((SELECT array_agg(docker_id) FROM container_ids WHERE aggregate_id::text = $4), '{}')) \
+                 $13 || coalesce((SELECT array_agg(docker_id) FROM container_ids WHERE aggregate_id = $4::uuid), '{}')) \
                  ON CONFLICT (id) DO NOTHING",
             )
             .bind(row.id)

@@ -246,8 +246,9 @@ pub fn volume_name(field: &str, name: &str) -> Result<(), PolicyError> {
 /// by the caller (the policy itself does no IO).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EngineFacts {
-    /// Existing named volumes that are not plain `local` volumes without options: a volume
-    /// with driver options can be a bind of a host path (`type=none,o=bind,device=/etc`).
+    /// Existing named volumes that are not plain `local` volumes (without options, or tmpfs
+    /// ones): a volume with driver options can be a bind of a host path
+    /// (`type=none,o=bind,device=/etc`).
     pub host_backed_volumes: Vec<String>,
     /// The request's network, if it exists and is not a plain `bridge` network (macvlan,
     /// ipvlan and the like put the container on the host's own networks).

@@ -3,9 +3,11 @@
 //! Like the container request, they are platform-owned types (unknown fields, duplicate
 //! and case-variant keys refused) turned into Docker configuration field by field.
 //! Operators get plain resources: a `local` volume without options (or a tmpfs one) and a
-//! `bridge` network. What reaches the host — volume driver options that mount a host path
-//! or device, volume plugins, `macvlan`/`ipvlan` networks that sit on the host's own
-//! networks — needs an admin with `allow_privileged: true` and a `reason`.
+//! `bridge` network on an address range Docker picks. What reaches the host — volume driver
+//! options that mount a host path or device, volume plugins, networks of other drivers
+//! (`macvlan`/`ipvlan` sit on the host's own networks), a chosen subnet (it becomes a route
+//! on the host and can shadow the host's own networks) — needs an admin with
+//! `allow_privileged: true` and a `reason`.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -25,7 +27,8 @@ use crate::resources::{NetworkSpec, VolumeSpec};
 pub struct CreateVolumeRequest {
     /// Letters, digits, `_`, `.`, `-`; 2–128 characters.
     pub name: String,
-    /// `local` (default) or a volume plugin (admins, with `allow_privileged`).
+    /// `local` (default) or a volume plugin such as `vieux/sshfs:latest` (admins, with
+    /// `allow_privileged`).
     pub driver: Option<String>,
     /// Driver options. For operators only a tmpfs: `type=tmpfs`, `device=tmpfs`,
     /// `o=size=…,mode=…,uid=…,gid=…`.
@@ -46,12 +49,13 @@ pub struct CreateVolumeRequest {
 pub struct CreateNetworkRequest {
     /// Letters, digits, `_`, `.`, `-`; 2–128 characters.
     pub name: String,
-    /// `bridge` (default); `macvlan`, `ipvlan` (admins, with `allow_privileged`), `overlay`.
+    /// `bridge` (default); `macvlan`, `ipvlan`, `overlay` (admins, with `allow_privileged`).
     pub driver: Option<String>,
     /// No route outside the network.
     pub internal: Option<bool>,
     pub attachable: Option<bool>,
-    /// CIDR, e.g. `172.30.0.0/24`.
+    /// CIDR, e.g. `172.30.0.0/24` (admins, with `allow_privileged`: it becomes a route on the
+    /// host). Absent: Docker picks a free range.
     pub subnet: Option<String>,
     /// An address in the subnet.
     pub gateway: Option<String>,
@@ -78,7 +82,7 @@ fn resource_invalid(error: dcp_aggregates::operation::ResourceError) -> PolicyEr
 }
 
 /// A tmpfs volume's options: nothing of the host is mounted.
-fn is_tmpfs(options: &BTreeMap<String, String>) -> bool {
+pub fn is_tmpfs(options: &BTreeMap<String, String>) -> bool {
     let allowed_mount_options = ["size", "mode", "uid", "gid", "nr_inodes"];
     options.get("type").map(String::as_str) == Some("tmpfs")
         && options.get("device").is_none_or(|d| d == "tmpfs")
@@ -92,6 +96,51 @@ fn is_tmpfs(options: &BTreeMap<String, String>) -> bool {
                     .is_some_and(|(key, _)| allowed_mount_options.contains(&key))
             })
         })
+}
+
+/// A network in CIDR form: an address with no host bits set, and a prefix length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Cidr {
+    network: IpAddr,
+    bits: u8,
+}
+
+impl Cidr {
+    /// The prefix mask of `bits` ones in an address `width` bits wide.
+    fn mask(width: u32, bits: u8) -> u128 {
+        let all = u128::MAX >> (128 - width);
+        if bits == 0 {
+            0
+        } else {
+            (u128::MAX << (width - u32::from(bits))) & all
+        }
+    }
+
+    fn contains(&self, address: IpAddr) -> bool {
+        let (network, address, width) = match (self.network, address) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                (u128::from(u32::from(n)), u128::from(u32::from(a)), 32)
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => (u128::from(n), u128::from(a), 128),
+            _ => return false,
+        };
+        let mask = Self::mask(width, self.bits);
+        network & mask == address & mask
+    }
+}
+
+fn parse_cidr(text: &str) -> Option<Cidr> {
+    let (address, bits) = text.split_once('/')?;
+    let network: IpAddr = address.parse().ok()?;
+    let bits: u8 = bits.parse().ok()?;
+    let (value, width) = match network {
+        IpAddr::V4(v4) => (u128::from(u32::from(v4)), 32),
+        IpAddr::V6(v6) => (u128::from(v6), 128),
+    };
+    if u32::from(bits) > width || value & !Cidr::mask(width, bits) != 0 {
+        return None;
+    }
+    Some(Cidr { network, bits })
 }
 
 fn check_text(field: &str, value: &str, max: usize) -> Result<(), PolicyError> {
@@ -118,7 +167,7 @@ fn check_map(field: &str, map: &BTreeMap<String, String>) -> Result<(), PolicyEr
 pub fn check_volume(request: CreateVolumeRequest, role: Role) -> Result<VolumeSpec, PolicyError> {
     validate_name("name", &request.name).map_err(resource_invalid)?;
     let driver = request.driver.clone().unwrap_or_else(|| "local".into());
-    validate_name("driver", &driver).map_err(resource_invalid)?;
+    dcp_aggregates::operation::validate_driver(&driver).map_err(resource_invalid)?;
     let driver_opts = request.driver_opts.clone().unwrap_or_default().0;
     let labels = request.labels.clone().unwrap_or_default().0;
     check_map("driver_opts", &driver_opts)?;
@@ -170,37 +219,33 @@ pub fn check_network(
     check_map("labels", &labels)?;
     validate_labels(labels.keys()).map_err(resource_invalid)?;
     let subnet = match &request.subnet {
-        Some(subnet) => {
-            let ok = subnet.split_once('/').is_some_and(|(ip, bits)| {
-                let bits = bits.parse::<u8>();
-                match ip.parse::<IpAddr>() {
-                    Ok(IpAddr::V4(_)) => bits.is_ok_and(|b| b <= 32),
-                    Ok(IpAddr::V6(_)) => bits.is_ok_and(|b| b <= 128),
-                    Err(_) => false,
-                }
-            });
-            if !ok {
-                return Err(invalid(
-                    "subnet",
-                    "subnet must be a CIDR such as 172.30.0.0/24",
-                ));
-            }
-            Some(subnet.clone())
-        }
+        Some(subnet) => Some(parse_cidr(subnet).ok_or_else(|| {
+            invalid(
+                "subnet",
+                "subnet must be a network in CIDR form such as 172.30.0.0/24",
+            )
+        })?),
         None => None,
     };
     if let Some(gateway) = &request.gateway {
-        if gateway.parse::<IpAddr>().is_err() {
+        let Ok(address) = gateway.parse::<IpAddr>() else {
             return Err(invalid("gateway", "gateway must be an IP address"));
-        }
-        if subnet.is_none() {
-            return Err(invalid("gateway", "a gateway needs a subnet"));
+        };
+        match subnet {
+            None => return Err(invalid("gateway", "a gateway needs a subnet")),
+            Some(network) if !network.contains(address) => {
+                return Err(invalid("gateway", "the gateway must be inside the subnet"))
+            }
+            Some(_) => {}
         }
     }
-    let reaching: Vec<&str> = match driver.as_str() {
-        "macvlan" | "ipvlan" => vec!["driver"],
-        _ => vec![],
-    };
+    let mut reaching: Vec<&str> = Vec::new();
+    if driver != "bridge" {
+        reaching.push("driver");
+    }
+    if subnet.is_some() {
+        reaching.push("subnet");
+    }
     gate(
         role,
         &reaching,
@@ -212,7 +257,7 @@ pub fn check_network(
         driver,
         internal: request.internal.unwrap_or(false),
         attachable: request.attachable.unwrap_or(false),
-        subnet,
+        subnet: request.subnet,
         gateway: request.gateway,
         labels,
         reason: request
@@ -242,6 +287,7 @@ mod tests {
             json!({"name": "disk", "driver_opts": {"type": "ext4", "device": "/dev/sda1"}}),
             json!({"name": "nfs", "driver_opts": {"type": "nfs", "o": "addr=10.0.0.1", "device": ":/export"}}),
             json!({"name": "plug", "driver": "rexray"}),
+            json!({"name": "plug", "driver": "vieux/sshfs:latest"}),
         ] {
             let refused = check_volume(volume(reaching.clone()), Role::Operator);
             assert!(
@@ -294,10 +340,43 @@ mod tests {
             serde_json::from_value(body).unwrap()
         };
         assert!(check_network(
-            network(json!({"name": "backend", "subnet": "172.30.0.0/24", "gateway": "172.30.0.1"})),
+            network(json!({"name": "backend", "internal": true})),
             Role::Operator
         )
         .is_ok());
+        // A chosen subnet becomes a route on the host.
+        assert!(matches!(
+            check_network(
+                network(
+                    json!({"name": "backend", "subnet": "172.30.0.0/24", "gateway": "172.30.0.1"})
+                ),
+                Role::Operator
+            ),
+            Err(PolicyError::Forbidden { .. })
+        ));
+        assert!(check_network(
+            network(
+                json!({"name": "backend", "subnet": "172.30.0.0/24", "gateway": "172.30.0.1",
+                "allow_privileged": true, "reason": "fixed addresses for the VPN"})
+            ),
+            Role::Admin
+        )
+        .is_ok());
+        assert!(check_network(
+            network(
+                json!({"name": "v6", "subnet": "fd00:1::/64", "gateway": "fd00:1::1",
+                "allow_privileged": true, "reason": "IPv6 lab"})
+            ),
+            Role::Admin
+        )
+        .is_ok());
+        assert!(matches!(
+            check_network(
+                network(json!({"name": "ov", "driver": "overlay"})),
+                Role::Operator
+            ),
+            Err(PolicyError::Forbidden { .. })
+        ));
         assert!(matches!(
             check_network(
                 network(json!({"name": "lan", "driver": "macvlan"})),
@@ -315,7 +394,10 @@ mod tests {
             json!({"name": "x y"}),
             json!({"name": "n1", "driver": "host"}),
             json!({"name": "n1", "subnet": "10.0.0.0/33"}),
+            json!({"name": "n1", "subnet": "10.0.0.1/24"}),
             json!({"name": "n1", "gateway": "10.0.0.1"}),
+            json!({"name": "n1", "subnet": "10.0.0.0/24", "gateway": "10.0.1.1"}),
+            json!({"name": "n1", "subnet": "fd00::/64", "gateway": "10.0.0.1"}),
         ] {
             assert!(
                 matches!(

@@ -52,6 +52,10 @@ const NETWORK_ACTIONS: &[&str] = &["create", "destroy"];
 /// thing (some events trail the API answer: the `die` after a `kill`).
 const SLACK_SECS: f64 = 2.0;
 
+/// The longest a dcp operation can explain Docker events for (a long pull reports `pull`
+/// when it ends); older operations are not looked at.
+const LONGEST_OPERATION_SECS: f64 = 3600.0;
+
 /// Which Docker actions each recent dcp operation has already explained: while an
 /// operation runs it explains any number of the actions it produces (a stop may send two
 /// signals); once it has finished, only those it has not explained yet, once each — so
@@ -87,9 +91,21 @@ impl Attribution {
     }
 }
 
-/// Whether dcp's operation `verb` on a `resource` makes Docker report `action`.
-pub fn produced_by(resource: &str, verb: &str, action: &str) -> bool {
-    let produced: &[&str] = match (resource, verb) {
+/// Whether dcp's operation `verb` on an `operation_resource` makes Docker report `action` on
+/// an `event_resource` (a container create also creates the named volumes it mounts).
+pub fn produced_by(
+    operation_resource: &str,
+    verb: &str,
+    event_resource: &str,
+    action: &str,
+) -> bool {
+    if operation_resource == "container" && event_resource == "volume" {
+        return verb == "create" && action == "create";
+    }
+    if operation_resource != event_resource {
+        return false;
+    }
+    let produced: &[&str] = match (operation_resource, verb) {
         ("container", "create") => &["create"],
         ("container", "start") => &["start"],
         ("container", "stop") => &["kill", "die", "stop"],
@@ -235,6 +251,8 @@ async fn follow(
         filters: Some(filters),
     };
     let mut stream = docker.events(Some(options));
+    // Docker's `since` is inclusive: the last event handled comes again; it is skipped.
+    let handled_until = stored.unwrap_or(i64::MIN);
     let mut attribution = Attribution {
         opened_at: since_nano as f64 / 1e9,
         ..Attribution::default()
@@ -253,6 +271,9 @@ async fn follow(
             .time_nano
             .or(message.time.map(|t| t * 1_000_000_000))
             .unwrap_or_default();
+        if time_nano <= handled_until {
+            continue;
+        }
         handle(state, host, message, &mut attribution).await?;
         if time_nano > 0 {
             save_cursor(state, host, time_nano).await?;
@@ -272,18 +293,9 @@ async fn save_cursor(state: &AppState, host: &str, time_nano: i64) -> Result<(),
     Ok(())
 }
 
-/// Whether a dcp operation explains this Docker event.
-async fn caused_by_dcp(
-    state: &AppState,
-    attribution: &mut Attribution,
-    host: &str,
-    resource: &str,
-    targets: &[String],
-    action: &str,
-    time_nano: i64,
-) -> anyhow::Result<bool> {
-    // Requests are committed before Docker is called: once the operations read model has
-    // reached the log head, every operation that could explain this event is in it.
+/// Waits until the operations read model has reached the log head. Requests are committed
+/// before Docker is called, so then every operation that could explain an event is in it.
+async fn settle_operations(state: &AppState) -> anyhow::Result<()> {
     let head: Option<i64> = sqlx::query_scalar(
         "SELECT global_position FROM events ORDER BY transaction_id DESC, global_position DESC LIMIT 1",
     )
@@ -296,29 +308,50 @@ async fn caused_by_dcp(
             .await
             .map_err(|e| anyhow::anyhow!("the operations read model lags: {}", e.message))?;
     }
+    Ok(())
+}
+
+/// Whether a dcp operation explains this Docker event (the read model is settled).
+async fn caused_by_dcp(
+    state: &AppState,
+    attribution: &mut Attribution,
+    host: &str,
+    resource: &str,
+    targets: &[String],
+    action: &str,
+    time_nano: i64,
+) -> anyhow::Result<bool> {
     let seconds = time_nano as f64 / 1e9;
-    let candidates: Vec<(Uuid, String, bool, Option<f64>)> = sqlx::query_as(
-        "SELECT id, action, coalesce(completed_at < to_timestamp($4), false), \
+    // Volumes are also created by the containers that mount them.
+    let resources: Vec<&str> = if resource == "volume" {
+        vec!["volume", "container"]
+    } else {
+        vec![resource]
+    };
+    let candidates: Vec<(Uuid, String, String, bool, Option<f64>)> = sqlx::query_as(
+        "SELECT id, resource_type, action, coalesce(completed_at < to_timestamp($4), false), \
          EXTRACT(EPOCH FROM completed_at)::float8 FROM operations \
-         WHERE host = $1 AND resource_type = $2 AND targets && $3 \
+         WHERE host = $1 AND resource_type = ANY($2) AND targets && $3 \
          AND requested_at <= to_timestamp($4) + make_interval(secs => $5) \
+         AND requested_at >= to_timestamp($4) - make_interval(secs => $6) \
          AND coalesce(completed_at, now()) >= to_timestamp($4) - make_interval(secs => $5) \
          ORDER BY requested_at",
     )
     .bind(host)
-    .bind(resource)
+    .bind(&resources)
     .bind(targets)
     .bind(seconds)
     .bind(SLACK_SECS)
+    .bind(LONGEST_OPERATION_SECS)
     .fetch_all(&state.pool)
     .await?;
-    for (op_id, full, finished_before, completed_at) in candidates {
+    for (op_id, operation_resource, full, finished_before, completed_at) in candidates {
         if completed_at.is_some_and(|at| at < attribution.opened_at) {
             continue;
         }
         let produces = full
             .split_once('.')
-            .is_some_and(|(_, verb)| produced_by(resource, verb, action));
+            .is_some_and(|(_, verb)| produced_by(&operation_resource, verb, resource, action));
         if produces && attribution.explains(op_id, action, finished_before) {
             return Ok(true);
         }
@@ -332,6 +365,29 @@ fn watcher_meta() -> CommandMeta {
         actor_username: Some("docker".into()),
         ..CommandMeta::system()
     }
+}
+
+/// The names an image event's id can stand for: Docker reports pulls by the familiar
+/// reference (`busybox:latest` for `docker.io/library/busybox`), dcp records the reference
+/// as it was asked for.
+fn image_names(id: &str) -> Vec<String> {
+    let familiar = normalize_reference(id);
+    let mut names = vec![id.to_string(), familiar.clone()];
+    if !familiar.starts_with("sha256:") {
+        let first = familiar.split('/').next().unwrap_or_default();
+        let has_registry = familiar.contains('/')
+            && (first.contains('.') || first.contains(':') || first == "localhost");
+        if !has_registry {
+            names.push(format!("docker.io/{familiar}"));
+            names.push(format!("index.docker.io/{familiar}"));
+            if !familiar.contains('/') {
+                names.push(format!("library/{familiar}"));
+                names.push(format!("docker.io/library/{familiar}"));
+                names.push(format!("index.docker.io/library/{familiar}"));
+            }
+        }
+    }
+    names
 }
 
 /// Records one Docker event unless dcp caused it.
@@ -366,7 +422,7 @@ async fn handle(
     let meta = watcher_meta();
     let (resource, targets) = match message.typ {
         Some(EventMessageTypeEnum::CONTAINER) => ("container", vec![id.clone()]),
-        Some(EventMessageTypeEnum::IMAGE) => ("image", vec![id.clone(), normalize_reference(&id)]),
+        Some(EventMessageTypeEnum::IMAGE) => ("image", image_names(&id)),
         Some(EventMessageTypeEnum::VOLUME) => ("volume", vec![id.clone()]),
         Some(EventMessageTypeEnum::NETWORK) => ("network", vec![id.clone(), name.clone()]),
         _ => return Ok(()),
@@ -374,10 +430,22 @@ async fn handle(
     if id.is_empty() || time_nano == 0 {
         return Ok(());
     }
-    // A container dcp creates carries the creating operation's label.
-    let labelled = attributes.contains_key(OP_LABEL);
-    if resource == "container" && action == "create" && labelled {
-        return Ok(());
+    settle_operations(state).await?;
+    // A container dcp creates carries the creating operation's label (checked against the
+    // operations: anyone can set a label with the CLI).
+    if let Some(op_id) = attributes
+        .get(OP_LABEL)
+        .and_then(|v| v.parse::<Uuid>().ok())
+    {
+        let ours: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM operations WHERE id = $1 AND action = 'container.create')",
+        )
+        .bind(op_id)
+        .fetch_one(&state.pool)
+        .await?;
+        if resource == "container" && action == "create" && ours {
+            return Ok(());
+        }
     }
     if caused_by_dcp(
         state,
@@ -414,10 +482,8 @@ async fn handle(
             };
             state
                 .commands
-                .execute::<Image>(&aggregate, command, &meta)
+                .execute_retrying::<Image>(&aggregate, command, &meta, vec![])
                 .await
-                .map(|_| ())
-                .map_err(|e| e.to_string())
         }
         "volume" => {
             let aggregate = resource_key("volume", host, &id).to_string();
@@ -431,10 +497,8 @@ async fn handle(
             };
             state
                 .commands
-                .execute::<Volume>(&aggregate, command, &meta)
+                .execute_retrying::<Volume>(&aggregate, command, &meta, vec![])
                 .await
-                .map(|_| ())
-                .map_err(|e| e.to_string())
         }
         _ => {
             let network_name = if name.is_empty() { id.clone() } else { name };
@@ -450,17 +514,31 @@ async fn handle(
             };
             state
                 .commands
-                .execute::<Network>(&aggregate, command, &meta)
+                .execute_retrying::<Network>(&aggregate, command, &meta, vec![])
                 .await
-                .map(|_| ())
-                .map_err(|e| e.to_string())
         }
     };
-    // A refusal (an invalid action name) is logged and skipped: it must not stop the watcher.
-    if let Err(error) = result {
-        tracing::warn!(%host, %id, %error, "a Docker event was not recorded");
+    recorded(result, host, &id)
+}
+
+/// A refusal (an event the aggregate does not take, e.g. a malformed action) is logged and
+/// skipped: it must not stop the watcher. Any other failure (the database) stops this
+/// pass before the cursor moves, so the event is handled again when the stream reopens.
+fn recorded<E: std::error::Error>(
+    result: Result<Option<dcp_projections::LogCursor>, CommandError<E>>,
+    host: &str,
+    id: &str,
+) -> anyhow::Result<()> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(CommandError::Rejected(error)) => {
+            tracing::warn!(%host, %id, %error, "a Docker event was not recorded");
+            Ok(())
+        }
+        Err(other) => Err(anyhow::anyhow!(
+            "recording a Docker event for {id}: {other}"
+        )),
     }
-    Ok(())
 }
 
 async fn observe_container(
@@ -547,19 +625,16 @@ async fn observe_container(
         attributes,
         at: Utc::now(),
     };
-    if let Err(error) = state
+    let result = state
         .commands
-        .execute::<Container>(&aggregate_id.to_string(), command, meta)
-        .await
-    {
-        tracing::warn!(%host, %docker_id, %error, "a Docker container event was not recorded");
-    }
-    Ok(())
+        .execute_retrying::<Container>(&aggregate_id.to_string(), command, meta, vec![])
+        .await;
+    recorded(result, host, docker_id)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{produced_by, Attribution};
+    use super::{image_names, produced_by, Attribution};
     use uuid::Uuid;
 
     #[test]
@@ -578,15 +653,35 @@ mod tests {
 
     #[test]
     fn dcp_operations_explain_the_docker_events_they_cause() {
-        assert!(produced_by("container", "stop", "die"));
-        assert!(produced_by("container", "restart", "start"));
-        assert!(produced_by("container", "delete", "destroy"));
-        assert!(produced_by("image", "delete", "untag"));
-        assert!(produced_by("network", "delete", "destroy"));
+        let container = |verb, action| produced_by("container", verb, "container", action);
+        assert!(container("stop", "die"));
+        assert!(container("restart", "start"));
+        assert!(container("delete", "destroy"));
+        assert!(produced_by("image", "delete", "image", "untag"));
+        assert!(produced_by("network", "delete", "network", "destroy"));
+        // A create makes the named volumes it mounts.
+        assert!(produced_by("container", "create", "volume", "create"));
+        assert!(!produced_by("container", "start", "volume", "create"));
         // An out-of-memory kill is never dcp's doing, nor a start during a stop.
-        assert!(!produced_by("container", "stop", "oom"));
-        assert!(!produced_by("container", "stop", "start"));
-        assert!(!produced_by("container", "start", "die"));
-        assert!(!produced_by("volume", "create", "destroy"));
+        assert!(!container("stop", "oom"));
+        assert!(!container("stop", "start"));
+        assert!(!container("start", "die"));
+        assert!(!produced_by("volume", "create", "volume", "destroy"));
+        assert!(!produced_by("network", "create", "container", "create"));
+    }
+
+    #[test]
+    fn image_events_match_the_reference_as_it_was_asked_for() {
+        let names = image_names("busybox:latest");
+        assert!(names.contains(&"docker.io/library/busybox:latest".to_string()));
+        assert!(names.contains(&"library/busybox:latest".to_string()));
+        let names = image_names("127.0.0.1:5000/team/app:1");
+        assert_eq!(
+            names,
+            ["127.0.0.1:5000/team/app:1", "127.0.0.1:5000/team/app:1"]
+        );
+        let names = image_names("team/app");
+        assert!(names.contains(&"docker.io/team/app:latest".to_string()));
+        assert!(!names.contains(&"docker.io/library/team/app:latest".to_string()));
     }
 }

@@ -472,7 +472,12 @@ async fn engine_facts(
     for volume in named {
         match docker.inspect_volume(&volume.source).await {
             Ok(found) => {
-                if found.driver != "local" || !found.options.is_empty() {
+                // A tmpfs volume holds nothing of the host; other options can mount a
+                // host path or device.
+                let options: BTreeMap<String, String> = found.options.into_iter().collect();
+                if found.driver != "local"
+                    || !(options.is_empty() || crate::docker::resource_policy::is_tmpfs(&options))
+                {
                     facts.host_backed_volumes.push(volume.source.clone());
                 }
             }

@@ -162,10 +162,30 @@ pub struct DisconnectRequest {
     pub force: Option<bool>,
 }
 
+/// Connecting a container to a network other than a plain `bridge` one (`macvlan`,
+/// `ipvlan`, overlay, plugins) reaches beyond the host's container bridge: admins only, as
+/// for creating a container on it.
+fn network_reach(
+    role: dcp_aggregates::Role,
+    network: &crate::resources::FoundNetwork,
+) -> Result<(), crate::docker::policy::PolicyError> {
+    if network.driver == "bridge" || role == dcp_aggregates::Role::Admin {
+        return Ok(());
+    }
+    Err(crate::docker::policy::PolicyError::Forbidden {
+        field: "id".into(),
+        message: format!(
+            "'{}' is a {} network: only admins connect containers to networks other than bridge ones",
+            network.name, network.driver
+        ),
+    })
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn attach(
     state: &AppState,
     principal: &crate::auth::principal::Principal,
+    context: &RequestContext,
     meta: &CommandMeta,
     reference: &str,
     host: &Option<String>,
@@ -195,6 +215,15 @@ async fn attach(
         }
     }
     let host = host_of(state, host)?;
+    // The network first: a refused or impossible request records nothing (not even the
+    // discovery of the container).
+    let network = crate::resources::find_network(state, &host, reference).await?;
+    if connect.is_some() {
+        let route = "/api/v1/networks/{id}/connect";
+        if let Err(refused) = network_reach(principal.role, &network) {
+            return Err(policy_refusal(state, principal, context, route, refused).await);
+        }
+    }
     let target = crate::operations::resolve(state, &host, container, meta)
         .await
         .map_err(|error| match error.field {
@@ -203,27 +232,20 @@ async fn attach(
             }
             _ => error,
         })?;
-    let outcome = crate::resources::attach_network(
-        state,
-        &host,
-        reference,
-        &target,
-        connect,
-        force,
-        principal.role,
-        meta,
-    )
-    .await?;
+    let outcome =
+        crate::resources::attach_network(state, &host, network, &target, connect, force, meta)
+            .await?;
     Ok(Positioned(outcome.position, ApiJson(outcome)).into_response())
 }
 
-/// Connect a container to a network (to a `macvlan` or `ipvlan` network: admins only).
+/// Connect a container to a network (to one other than a `bridge` network: admins only).
 #[utoipa::path(post, path = "/api/v1/networks/{id}/connect", tag = "networks",
     params(("id" = String, Path, description = "id, id prefix or name"), HostQuery), request_body = ConnectRequest,
     responses((status = 200, body = ResourceOutcome), (status = 400), (status = 403), (status = 404), (status = 409), (status = 502), (status = 503)))]
 async fn connect(
     State(state): State<AppState>,
     Auth(principal): Auth,
+    context: RequestContext,
     meta: CommandMeta,
     ApiPath(reference): ApiPath<String>,
     ApiQuery(query): ApiQuery<HostQuery>,
@@ -233,6 +255,7 @@ async fn connect(
     attach(
         &state,
         &principal,
+        &context,
         &meta,
         &reference,
         &query.host,
@@ -250,6 +273,7 @@ async fn connect(
 async fn disconnect(
     State(state): State<AppState>,
     Auth(principal): Auth,
+    context: RequestContext,
     meta: CommandMeta,
     ApiPath(reference): ApiPath<String>,
     ApiQuery(query): ApiQuery<HostQuery>,
@@ -259,6 +283,7 @@ async fn disconnect(
     attach(
         &state,
         &principal,
+        &context,
         &meta,
         &reference,
         &query.host,
@@ -267,4 +292,31 @@ async fn disconnect(
         force,
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::network_reach;
+    use crate::resources::FoundNetwork;
+    use dcp_aggregates::Role;
+
+    #[test]
+    fn only_bridge_networks_are_open_to_operators() {
+        let network = |driver: &str| FoundNetwork {
+            id: "n".into(),
+            name: "net".into(),
+            driver: driver.into(),
+        };
+        assert!(network_reach(Role::Operator, &network("bridge")).is_ok());
+        for driver in ["macvlan", "ipvlan", "overlay", "weave"] {
+            assert!(
+                network_reach(Role::Operator, &network(driver)).is_err(),
+                "{driver}"
+            );
+            assert!(
+                network_reach(Role::Admin, &network(driver)).is_ok(),
+                "{driver}"
+            );
+        }
+    }
 }

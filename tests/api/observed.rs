@@ -195,7 +195,23 @@ async fn changes_made_outside_dcp_are_recorded_once_and_after_a_restart() {
     times.dedup();
     assert_eq!(times.len(), before, "an observed change was recorded twice");
 
-    // Volumes and networks made with the CLI are observed too.
+    // A named volume Docker creates for a container dcp creates is part of that create, not
+    // an outside change.
+    let auto_volume = format!("dcp-test-auto-{}", &run.run[..8]);
+    let created = app
+        .request(
+            Method::POST,
+            "/api/v1/containers",
+            Some(&operator),
+            Some(json!({"image": crate::containers::test_image(),
+                "labels": {"test.dcp-run": run.run},
+                "volumes": [{"source": auto_volume, "target": "/data"}]})),
+        )
+        .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+
+    // Volumes made with the CLI are observed (and, handled in order, tell us the watcher has
+    // judged the auto-created one by then).
     let volume = format!("dcp-test-observed-{}", &run.run[..8]);
     docker(&["volume", "create", &volume]);
     docker(&["volume", "rm", &volume]);
@@ -213,4 +229,20 @@ async fn changes_made_outside_dcp_are_recorded_once_and_after_a_restart() {
     })
     .await;
     assert_eq!(volume_events, ["create", "destroy"]);
+    let auto_observed: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE aggregate_type = 'volume' \
+         AND payload::jsonb -> 'VolumeObserved' ->> 'name' = $1",
+    )
+    .bind(&auto_volume)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        auto_observed, 0,
+        "the create's own volume was recorded as observed"
+    );
+    drop(run);
+    let _ = std::process::Command::new("docker")
+        .args(["volume", "rm", "-f", &auto_volume])
+        .output();
 }
