@@ -947,20 +947,27 @@ async fn an_interrupted_create_is_settled_without_a_duplicate() {
         settings.operation_settle_after_secs = 0
     })
     .await;
-    let history = eventually(std::time::Duration::from_secs(20), || {
-        let restarted = &restarted;
-        let docker_id = docker_id.clone();
+    // Waits on the store, not the API: reading the container through the API would claim
+    // the create itself (also correct, but then it is not the reconciler's doing).
+    eventually(std::time::Duration::from_secs(20), || {
+        let pool = restarted.pool.clone();
         async move {
-            let history = restarted
-                .get_json(
-                    &format!("/api/v1/containers/{docker_id}/history"),
-                    &restarted.admin_token,
-                )
-                .await;
-            (history.as_array().is_some_and(|h| h.len() == 2)).then_some(history)
+            let count: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM events WHERE aggregate_id = $1")
+                    .bind(made.to_string())
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+            (count == 2).then_some(())
         }
     })
     .await;
+    let history = restarted
+        .get_json(
+            &format!("/api/v1/containers/{docker_id}/history"),
+            &restarted.admin_token,
+        )
+        .await;
     let types: Vec<&str> = history
         .as_array()
         .unwrap()
