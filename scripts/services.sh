@@ -4,7 +4,7 @@
 #
 # Usage: scripts/services.sh [SERVICE]...      (default: every known service)
 # Services: postgres, dockerd (with the test image dcp-test/busybox:latest), registry (a local
-# Docker registry on 127.0.0.1 holding that image, for pulls)
+# Docker registry on 127.0.0.1 holding that image, for pulls), nats (nats-server with JetStream)
 #
 # Run it as root (it installs Debian packages and runs servers as their unprivileged users). As
 # another user it only checks that the packages are there, and runs the servers as that user.
@@ -13,6 +13,7 @@
 #   DCP_SERVICES_DIR        where the services keep data, logs and sockets (default /tmp/dcp-services)
 #   DCP_TEST_PG_PORT        TCP port of the test PostgreSQL on 127.0.0.1 (default 55432)
 #   DCP_TEST_REGISTRY_PORT  TCP port of the test registry on 127.0.0.1 (default 55000)
+#   DCP_TEST_NATS_PORT      TCP port of the test NATS on 127.0.0.1 (default 54222; monitoring on +4000)
 #   DCP_SERVICES_TIMEOUT    seconds to wait for a service to become ready (default 60)
 #
 # At the end it writes "$DCP_SERVICES_DIR/env", to be sourced by the test command:
@@ -25,7 +26,7 @@ set -euo pipefail
 
 SERVICES_DIR="${DCP_SERVICES_DIR:-/tmp/dcp-services}"
 TIMEOUT="${DCP_SERVICES_TIMEOUT:-60}"
-KNOWN_SERVICES=(postgres dockerd registry)
+KNOWN_SERVICES=(postgres dockerd registry nats)
 
 log() { printf 'services: %s\n' "$*" >&2; }
 die() {
@@ -361,6 +362,30 @@ EOF_CONFIG
 }
 
 # --- main ---------------------------------------------------------------------------------------
+
+# --- nats ---------------------------------------------------------------------------------------
+
+NATS_PORT="${DCP_TEST_NATS_PORT:-54222}"
+NATS_MONITOR_PORT=$((NATS_PORT + 4000))
+
+nats_ready() { curl -fsS -o /dev/null "http://127.0.0.1:$NATS_MONITOR_PORT/healthz"; }
+
+# nats-server with JetStream on 127.0.0.1, its store under the services dir. Tests that restart
+# NATS run their own nats-server (the binary is exported) and leave this one alone.
+service_nats() {
+    command -v nats-server >/dev/null || install_packages nats-server
+    command -v curl >/dev/null || install_packages curl
+    if ! nats_ready; then
+        mkdir -p "$SERVICES_DIR/nats"
+        log "starting nats-server on 127.0.0.1:$NATS_PORT"
+        setsid nats-server -a 127.0.0.1 -p "$NATS_PORT" -m "$NATS_MONITOR_PORT" -js \
+            -sd "$SERVICES_DIR/nats" >"$SERVICES_DIR/nats.log" 2>&1 </dev/null &
+        wait_until nats nats_ready || fail_with_log "$SERVICES_DIR/nats.log" "nats-server did not start"
+    fi
+    log "nats is ready on 127.0.0.1:$NATS_PORT"
+    export_setting DCP_TEST_NATS_URL "nats://127.0.0.1:$NATS_PORT"
+    export_setting DCP_TEST_NATS_SERVER "$(command -v nats-server)"
+}
 
 main() {
     local services=("$@") service

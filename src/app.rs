@@ -46,7 +46,14 @@ impl Application {
             .await
             .context("Failed to listen for event notifications")?;
         let progress = ProjectionProgress::new(pool.clone(), waker.clone());
-        let runners = start_projection_runners(&pool, &waker, &progress, &shutdown);
+        let mut runners = start_projection_runners(&pool, &waker, &progress, &shutdown);
+        let bus = crate::bus::connect(settings.nats_url.as_deref(), shutdown.clone())
+            .await
+            .context("Failed to connect to NATS")?;
+        runners.push(
+            crate::bus::relay::Relay::new(pool.clone(), bus.clone(), waker.clone())
+                .spawn(shutdown.clone()),
+        );
         let jwt_secret = crate::secrets::jwt_secret(&settings)?;
         let state = AppState(Arc::new(AppInner {
             commands: CommandBus::new(pool.clone()).with_local_waker(waker.clone()),
@@ -68,6 +75,7 @@ impl Application {
             settings: settings.clone(),
             started_at: Instant::now(),
             admin_changes: tokio::sync::Mutex::new(()),
+            bus,
             docker: Arc::new(crate::docker::LocalDocker::new(
                 settings.docker_host.as_deref(),
             )),

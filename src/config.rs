@@ -79,6 +79,11 @@ pub struct Settings {
     #[arg(long, env = "DCP_OPERATION_SETTLE_AFTER_SECS", default_value_t = 90)]
     pub operation_settle_after_secs: u64,
 
+    /// NATS server(s) with JetStream for the event bus (`nats://host:4222`, comma-separated
+    /// for a cluster). Unset: an in-process bus (single node).
+    #[arg(long, env = "NATS_URL")]
+    pub nats_url: Option<String>,
+
     /// Follow each engine's event stream and record changes made outside dcp.
     #[arg(long, env = "DCP_WATCH_DOCKER_EVENTS", default_value_t = true, action = clap::ArgAction::Set)]
     pub watch_docker_events: bool,
@@ -116,6 +121,7 @@ impl Settings {
             session_ttl_secs: 7 * 24 * 3600,
             refresh_reuse_grace_secs: 10,
             operation_settle_after_secs: 90,
+            nats_url: None,
             // Test servers share one engine: only the tests about observed changes watch it.
             watch_docker_events: false,
             web_dir: PathBuf::from("web/dist"),

@@ -1,5 +1,5 @@
-//! Health checks: `/health` (load balancers), `/health/live`, `/health/ready` (database, Docker)
-//! and `/health/detailed` (admins: versions, latencies, projection lag).
+//! Health checks: `/health` (load balancers), `/health/live`, `/health/ready` (database, Docker,
+//! event bus) and `/health/detailed` (admins: versions, latencies, projection and relay lag).
 
 use std::time::Instant;
 
@@ -52,13 +52,17 @@ async fn database_check(state: &AppState) -> Result<f64, String> {
     }
 }
 
-/// Ready to serve: the database and the local Docker engine answer.
+/// Ready to serve: the database, the local Docker engine and the event bus answer.
 #[utoipa::path(get, path = "/health/ready", tag = "health",
     responses((status = 200, description = "ready"), (status = 503, description = "a dependency is not ready")))]
 async fn ready(State(state): State<AppState>) -> impl IntoResponse {
-    let (database, docker) = tokio::join!(database_check(&state), state.docker.ping(LOCAL_HOST));
-    let (database, docker) = (database.is_ok(), docker.is_ok());
-    let ready = database && docker;
+    let (database, docker, bus) = tokio::join!(
+        database_check(&state),
+        state.docker.ping(LOCAL_HOST),
+        state.bus.check()
+    );
+    let (database, docker, bus) = (database.is_ok(), docker.is_ok(), bus.is_ok());
+    let ready = database && docker && bus;
     let status = if ready {
         StatusCode::OK
     } else {
@@ -67,7 +71,7 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     let check = |ok: bool| if ok { "ready" } else { "not_ready" };
     let body = json!({
         "ready": ready,
-        "checks": { "database": check(database), "docker": check(docker) },
+        "checks": { "database": check(database), "docker": check(docker), "bus": check(bus) },
         "timestamp": Utc::now(),
     });
     (status, ApiJson(body))
@@ -118,10 +122,31 @@ async fn detailed(State(state): State<AppState>) -> ApiJson<Value> {
         }),
         Err(error) => json!({ "status": "unhealthy", "error": error.to_string() }),
     };
+    let bus = match (
+        state.bus.check().await,
+        crate::bus::relay::relay_status(&state.pool, state.bus.kind()).await,
+    ) {
+        (Ok(()), Ok(relay)) => {
+            let status = if relay.lag > 1000 {
+                "lagging"
+            } else {
+                "healthy"
+            };
+            json!({ "status": status, "kind": state.bus.kind(), "relay": relay })
+        }
+        (Err(error), relay) => json!({
+            "status": "unhealthy", "kind": state.bus.kind(), "error": error.to_string(),
+            "relay": relay.ok(),
+        }),
+        (Ok(()), Err(error)) => {
+            json!({ "status": "unhealthy", "kind": state.bus.kind(), "error": format!("{error:#}") })
+        }
+    };
     let healthy = database["status"] == "healthy"
         && projections["status"] == "healthy"
         && horizon["status"] == "healthy"
-        && docker["status"] == "healthy";
+        && docker["status"] == "healthy"
+        && bus["status"] == "healthy";
     ApiJson(json!({
         "status": if healthy { "healthy" } else { "unhealthy" },
         "timestamp": Utc::now(),
@@ -132,6 +157,7 @@ async fn detailed(State(state): State<AppState>) -> ApiJson<Value> {
             "docker": docker,
             "projections": projections,
             "log_horizon": horizon,
+            "bus": bus,
         },
     }))
 }

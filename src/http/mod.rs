@@ -51,6 +51,8 @@ pub struct AppInner {
     pub pool: PgPool,
     /// Docker engines by host id.
     pub docker: Arc<dyn crate::docker::DockerHosts>,
+    /// Where events leave the server (NATS, or in-process).
+    pub bus: Arc<dyn crate::bus::EventBus>,
     pub commands: CommandBus,
     pub progress: ProjectionProgress,
     pub tokens: TokenKeys,

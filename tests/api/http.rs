@@ -105,6 +105,7 @@ async fn health_checks() {
     let ready: Value = ready.json().await.unwrap();
     assert_eq!(ready["checks"]["database"], "ready");
     assert_eq!(ready["checks"]["docker"], "ready", "{ready}");
+    assert_eq!(ready["checks"]["bus"], "ready", "{ready}");
     let detailed = app.get_json("/health/detailed", &app.admin_token).await;
     assert_eq!(
         detailed["components"]["database"]["status"], "healthy",
@@ -127,6 +128,10 @@ async fn health_checks() {
         detailed["components"]["log_horizon"]["status"].is_string(),
         "{detailed}"
     );
+    // Without NATS_URL the bus is in-process, and the relay publishes every event to it.
+    let bus = &detailed["components"]["bus"];
+    assert_eq!(bus["kind"], "in-process", "{detailed}");
+    assert!(bus["relay"]["lag"].is_i64(), "{detailed}");
     let docker = &detailed["components"]["docker"];
     assert_eq!(docker["status"], "healthy", "{detailed}");
     assert!(
