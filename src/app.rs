@@ -47,11 +47,11 @@ impl Application {
             .context("Failed to listen for event notifications")?;
         let progress = ProjectionProgress::new(pool.clone(), waker.clone());
         let mut runners = start_projection_runners(&pool, &waker, &progress, &shutdown);
-        let bus = crate::bus::connect(settings.nats_url.as_deref(), shutdown.clone())
+        let bus = crate::realtime::bus::connect(settings.nats_url.as_deref(), shutdown.clone())
             .await
             .context("Failed to connect to NATS")?;
         runners.push(
-            crate::bus::relay::Relay::new(pool.clone(), bus.clone(), waker.clone())
+            crate::realtime::bus::relay::Relay::new(pool.clone(), bus.clone(), waker.clone())
                 .spawn(shutdown.clone()),
         );
         let jwt_secret = crate::secrets::jwt_secret(&settings)?;
@@ -75,7 +75,8 @@ impl Application {
             settings: settings.clone(),
             started_at: Instant::now(),
             admin_changes: tokio::sync::Mutex::new(()),
-            bus,
+            sockets: Arc::new(crate::realtime::gateway::Registry::default()),
+            bus: bus.clone(),
             docker: Arc::new(crate::docker::LocalDocker::new(
                 settings.docker_host.as_deref(),
             )),
@@ -89,6 +90,9 @@ impl Application {
         let address = listener.local_addr()?;
         let generated_logins = ensure_first_users(&state).await?;
         let reconciler = spawn_reconciler(state.clone(), shutdown.clone());
+        let revoker = state
+            .sockets
+            .spawn_revoker(bus.subscribe(), shutdown.clone());
         let watchers = if settings.watch_docker_events {
             crate::docker::watcher::spawn_watchers(state.clone(), shutdown.clone())
         } else {
@@ -102,7 +106,7 @@ impl Application {
             shutdown,
             runners: runners
                 .into_iter()
-                .chain([reconciler])
+                .chain([reconciler, revoker])
                 .chain(watchers)
                 .collect(),
             generated_logins,

@@ -124,7 +124,7 @@ async fn detailed(State(state): State<AppState>) -> ApiJson<Value> {
     };
     let bus = match (
         state.bus.check().await,
-        crate::bus::relay::relay_status(&state.pool, state.bus.kind()).await,
+        crate::realtime::bus::relay::relay_status(&state.pool, state.bus.kind()).await,
     ) {
         (Ok(()), Ok(relay)) => {
             let status = if relay.lag > 1000 {

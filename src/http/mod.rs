@@ -52,7 +52,9 @@ pub struct AppInner {
     /// Docker engines by host id.
     pub docker: Arc<dyn crate::docker::DockerHosts>,
     /// Where events leave the server (NATS, or in-process).
-    pub bus: Arc<dyn crate::bus::EventBus>,
+    pub bus: Arc<dyn crate::realtime::bus::EventBus>,
+    /// The WebSockets open on this server.
+    pub sockets: Arc<crate::realtime::gateway::Registry>,
     pub commands: CommandBus,
     pub progress: ProjectionProgress,
     pub tokens: TokenKeys,
@@ -124,6 +126,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(operations::router())
         .merge(audit::router())
         .merge(events::router())
+        .merge(crate::realtime::tickets::router())
         .merge(openapi::router())
 }
 
@@ -206,7 +209,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/{*rest}", axum::routing::any(not_found))
         .route("/health/{*rest}", axum::routing::any(not_found))
         .route("/ws/{*rest}", axum::routing::any(not_found));
+    let gateway = crate::realtime::gateway::router().with_state(state.clone());
     api.with_state(state)
+        .merge(gateway)
         .merge(api_not_found)
         .fallback_service(web_ui(&settings))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

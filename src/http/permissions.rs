@@ -69,6 +69,7 @@ pub const PERMISSIONS: &[RoutePermission] = &[
     ("POST", "/api/v1/containers/{id}/unpause", OPERATE),
     ("POST", "/api/v1/containers/{id}/rename", OPERATE),
     ("GET", "/api/v1/operations/{id}", VIEW),
+    ("POST", "/api/v1/ws-tickets", VIEW),
     ("GET", "/api/v1/images", VIEW),
     ("POST", "/api/v1/images/pull", OPERATE),
     ("DELETE", "/api/v1/images/{id}", OPERATE),

@@ -11,5 +11,6 @@ mod malformed;
 mod observed;
 mod openapi;
 mod permissions;
+mod realtime;
 mod resources;
 mod users;

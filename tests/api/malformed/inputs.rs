@@ -582,3 +582,46 @@ async fn image_volume_and_network_operations_refuse_bad_input_before_touching_do
         "a refused image, volume or network operation wrote events"
     );
 }
+
+#[tokio::test]
+async fn ticket_requests_are_validated() {
+    let app = spawn_app().await;
+    let path = "/api/v1/ws-tickets";
+    let post = |name: &str| case(format!("POST {path} {name}"), Method::POST, path);
+    let mut cases = vec![
+        post("no purpose").json(&json!({})).invalid("purpose"),
+        post("unknown purpose")
+            .json(&json!({"purpose": "everything"}))
+            .invalid("purpose"),
+        post("case variant")
+            .json(&json!({"Purpose": "events"}))
+            .invalid("Purpose"),
+        post("resource for events")
+            .json(&json!({"purpose": "events", "resource_id": "web"}))
+            .invalid("resource_id"),
+        post("no resource for logs")
+            .json(&json!({"purpose": "container.logs"}))
+            .invalid("resource_id"),
+        post("bad resource")
+            .json(&json!({"purpose": "container.stats", "resource_id": "../etc"}))
+            .invalid("resource_id"),
+        post("duplicate key")
+            .raw(JSON, r#"{"purpose": "events", "purpose": "task"}"#)
+            .invalid("purpose"),
+    ];
+    cases.extend(body_cases(
+        Method::POST,
+        path,
+        &json!({"purpose": "events"}),
+    ));
+    let before: i64 = sqlx::query_scalar("SELECT count(*) FROM ws_tickets")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    run_cases(&app, Some(&app.admin_token), cases).await;
+    let after: i64 = sqlx::query_scalar("SELECT count(*) FROM ws_tickets")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(before, after, "a refused ticket request stored a ticket");
+}

@@ -46,6 +46,7 @@ const COVERED_ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/api/v1/networks/{id}"),
     ("POST", "/api/v1/networks/{id}/connect"),
     ("POST", "/api/v1/networks/{id}/disconnect"),
+    ("POST", "/api/v1/ws-tickets"),
 ];
 
 const JSON: Option<&str> = Some("application/json");

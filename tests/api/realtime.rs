@@ -1,0 +1,284 @@
+//! `/ws/events` with a browser-like client: the ticket flow, refused tickets and origins,
+//! events filtered per role, replay with `?after=` (no gap, no duplicate), and logout
+//! closing the socket with 1008.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::common::*;
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+async fn ticket(app: &TestApp, token: &str, body: Value) -> String {
+    let response = app
+        .request(Method::POST, "/api/v1/ws-tickets", Some(token), Some(body))
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["expires_in"], 30);
+    body["ticket"].as_str().unwrap().to_string()
+}
+
+fn ws_url(app: &TestApp, path: &str) -> String {
+    format!("{}{path}", app.address.replacen("http://", "ws://", 1))
+}
+
+/// Connects with the ticket in `Sec-WebSocket-Protocol` (as a browser does); the HTTP
+/// status of a refused handshake otherwise.
+async fn connect(
+    app: &TestApp,
+    path: &str,
+    ticket: Option<&str>,
+    origin: Option<&str>,
+) -> Result<Socket, u16> {
+    let mut request = ws_url(app, path).into_client_request().unwrap();
+    if let Some(ticket) = ticket {
+        request.headers_mut().insert(
+            "sec-websocket-protocol",
+            HeaderValue::from_str(&format!("dcp.ticket.{ticket}")).unwrap(),
+        );
+    }
+    if let Some(origin) = origin {
+        request
+            .headers_mut()
+            .insert("origin", HeaderValue::from_str(origin).unwrap());
+    }
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((socket, response)) => {
+            if let Some(ticket) = ticket {
+                assert_eq!(
+                    response.headers()["sec-websocket-protocol"],
+                    format!("dcp.ticket.{ticket}").as_str(),
+                    "the server answers with the offered protocol"
+                );
+            }
+            Ok(socket)
+        }
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            Err(response.status().as_u16())
+        }
+        Err(other) => panic!("connect failed: {other}"),
+    }
+}
+
+/// The next JSON message (pings are answered by the library).
+async fn next_json(socket: &mut Socket) -> Value {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("a message within 10 s")
+            .expect("the socket is open")
+            .expect("a frame");
+        match message {
+            Message::Text(text) => return serde_json::from_str(&text).unwrap(),
+            Message::Close(frame) => panic!("closed: {frame:?}"),
+            _ => continue,
+        }
+    }
+}
+
+/// Events until (and including) one with `event_type` on `aggregate_id`.
+async fn events_until(socket: &mut Socket, event_type: &str, aggregate_id: &str) -> Vec<Value> {
+    let mut events = Vec::new();
+    loop {
+        let message = next_json(socket).await;
+        assert_eq!(message["type"], "event", "{message}");
+        let event = message["event"].clone();
+        let done = event["type"] == event_type && event["aggregate"]["id"] == aggregate_id;
+        events.push(event);
+        if done {
+            return events;
+        }
+    }
+}
+
+#[tokio::test]
+async fn events_reach_sockets_per_role_with_replay_and_revocation() {
+    let app = spawn_app().await;
+    let (viewer_user, viewer) = app.user_with_token("wsviewer", "viewer").await;
+    let admin = app.admin_token.clone();
+
+    // Tickets: single use, bound to their purpose, exec refused to viewers.
+    let refused = app
+        .request(
+            Method::POST,
+            "/api/v1/ws-tickets",
+            Some(&viewer),
+            Some(json!({"purpose": "container.exec", "resource_id": "web"})),
+        )
+        .await;
+    assert_error(refused, StatusCode::FORBIDDEN, "FORBIDDEN").await;
+    let missing = app
+        .request(
+            Method::POST,
+            "/api/v1/ws-tickets",
+            Some(&viewer),
+            Some(json!({"purpose": "container.logs"})),
+        )
+        .await;
+    assert_error(missing, StatusCode::BAD_REQUEST, "VALIDATION_ERROR").await;
+    assert_eq!(
+        connect(&app, "/ws/events", None, None).await.err(),
+        Some(401)
+    );
+    let once = ticket(&app, &viewer, json!({"purpose": "events"})).await;
+    let mut viewer_socket = connect(&app, "/ws/events", Some(&once), None)
+        .await
+        .unwrap();
+    assert_eq!(next_json(&mut viewer_socket).await["type"], "ready");
+    assert_eq!(
+        connect(&app, "/ws/events", Some(&once), None).await.err(),
+        Some(401),
+        "a ticket opens one socket"
+    );
+    let expired = ticket(&app, &admin, json!({"purpose": "events"})).await;
+    sqlx::query(
+        "UPDATE ws_tickets SET expires_at = now() - interval '1 second' WHERE used_at IS NULL",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        connect(&app, "/ws/events", Some(&expired), None)
+            .await
+            .err(),
+        Some(401)
+    );
+    let foreign = ticket(&app, &admin, json!({"purpose": "events"})).await;
+    assert_eq!(
+        connect(
+            &app,
+            "/ws/events",
+            Some(&foreign),
+            Some("https://evil.example")
+        )
+        .await
+        .err(),
+        Some(403),
+        "a page from another origin"
+    );
+    // The ticket may also come as ?ticket= (non-browser clients), from an allowed origin.
+    let query_ticket = ticket(&app, &admin, json!({"purpose": "events"})).await;
+    let mut admin_socket = connect(
+        &app,
+        &format!("/ws/events?ticket={query_ticket}"),
+        None,
+        Some("http://localhost:5173"),
+    )
+    .await
+    .unwrap();
+    let ready = next_json(&mut admin_socket).await;
+    assert_eq!(ready["type"], "ready");
+    let start: i64 = sqlx::query_scalar("SELECT coalesce(max(global_position), 0) FROM events")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+
+    // A user created by an admin reaches the admin's socket, not the viewer's; a change the
+    // viewer may see (its own profile) reaches both.
+    let created = app
+        .create_user("wsnewcomer", "viewer", "wsnewcomer-password-1")
+        .await;
+    let created_id = created["id"].as_str().unwrap().to_string();
+    let viewer_id = viewer_user["id"].as_str().unwrap().to_string();
+    let seen = events_until(&mut admin_socket, "UserCreated", &created_id).await;
+    assert!(seen.iter().all(|e| e["envelope_version"] == 1));
+    let renamed = app
+        .request(
+            Method::PATCH,
+            &format!("/api/v1/users/{viewer_id}"),
+            Some(&admin),
+            Some(json!({"full_name": "Viewer Renamed"})),
+        )
+        .await;
+    assert_eq!(renamed.status(), StatusCode::OK);
+    let viewer_events = events_until(&mut viewer_socket, "UserProfileUpdated", &viewer_id).await;
+    assert!(
+        viewer_events
+            .iter()
+            .all(|e| e["aggregate"]["id"] != created_id.as_str()),
+        "a viewer saw another user's events: {viewer_events:?}"
+    );
+    let admin_events = events_until(&mut admin_socket, "UserProfileUpdated", &viewer_id).await;
+    assert!(!admin_events.is_empty());
+
+    // Resume from a position: the stored events after it, then live — no gap, no duplicate.
+    let resume_ticket = ticket(&app, &admin, json!({"purpose": "events"})).await;
+    let mut resumed = connect(
+        &app,
+        &format!("/ws/events?after={start}"),
+        Some(&resume_ticket),
+        None,
+    )
+    .await
+    .unwrap();
+    let mut positions = Vec::new();
+    loop {
+        let message = next_json(&mut resumed).await;
+        match message["type"].as_str() {
+            Some("event") => positions.push(message["event"]["global_position"].as_i64().unwrap()),
+            Some("ready") => break,
+            other => panic!("unexpected {other:?}: {message}"),
+        }
+    }
+    let later = app
+        .create_user("wslater", "viewer", "wslater-password-1")
+        .await;
+    let later_id = later["id"].as_str().unwrap().to_string();
+    let live = events_until(&mut resumed, "UserCreated", &later_id).await;
+    positions.extend(live.iter().map(|e| e["global_position"].as_i64().unwrap()));
+    let last = *positions.last().unwrap();
+    let stored: Vec<i64> = sqlx::query_scalar(
+        "SELECT global_position FROM events WHERE global_position > $1 AND global_position <= $2 \
+         ORDER BY transaction_id, global_position",
+    )
+    .bind(start)
+    .bind(last)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        positions, stored,
+        "replay then live: every event once, in log order"
+    );
+    let unknown = ticket(&app, &admin, json!({"purpose": "events"})).await;
+    let mut refused = connect(&app, "/ws/events?after=999999999", Some(&unknown), None)
+        .await
+        .unwrap();
+    let error = next_json(&mut refused).await;
+    assert_eq!(error["type"], "error", "{error}");
+    assert_eq!(error["fatal"], true);
+    assert!(error["timestamp"].is_string() && error["reconnect"].is_boolean());
+
+    // Logout closes the user's sockets with 1008, within a second.
+    let logout = app
+        .request(Method::POST, "/api/v1/auth/logout", Some(&viewer), None)
+        .await;
+    assert!(logout.status().is_success());
+    let closed = tokio::time::timeout(Duration::from_secs(1), async {
+        loop {
+            match viewer_socket.next().await {
+                Some(Ok(Message::Close(frame))) => return frame,
+                Some(Ok(_)) => continue,
+                other => panic!("no close frame: {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("closed within a second");
+    assert_eq!(closed.map(|f| f.code), Some(CloseCode::Policy));
+    // The admin's sockets stay open.
+    admin_socket
+        .send(Message::Ping(Default::default()))
+        .await
+        .unwrap();
+}
