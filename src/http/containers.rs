@@ -325,7 +325,7 @@ async fn list_containers(
 }
 
 /// A container reference: a full id, a unique id prefix or a name.
-pub(super) fn valid_reference(reference: &str) -> bool {
+pub fn valid_reference(reference: &str) -> bool {
     let mut chars = reference.chars();
     (1..=255).contains(&reference.len())
         && chars.next().is_some_and(|c| c.is_ascii_alphanumeric())

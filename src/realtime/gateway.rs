@@ -190,7 +190,9 @@ pub fn visible(principal: &Principal, envelope: &Envelope) -> bool {
 
 /// The routes of the gateway (outside `/api/v1`: tickets, not bearer tokens).
 pub fn router() -> Router<AppState> {
-    Router::new().route("/ws/events", get(events_socket))
+    Router::new()
+        .route("/ws/events", get(events_socket))
+        .merge(super::streams::router())
 }
 
 /// `{"type":"error",…}` as the original design has it.

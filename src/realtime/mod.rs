@@ -3,4 +3,5 @@
 
 pub mod bus;
 pub mod gateway;
+pub mod streams;
 pub mod tickets;

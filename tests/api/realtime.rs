@@ -282,3 +282,208 @@ async fn events_reach_sockets_per_role_with_replay_and_revocation() {
         .await
         .unwrap();
 }
+
+/// Reads messages until one of `kind`; returns everything read.
+async fn until_type(socket: &mut Socket, kind: &str) -> Vec<Value> {
+    let mut messages = Vec::new();
+    loop {
+        let message = next_json(socket).await;
+        let done = message["type"] == kind;
+        messages.push(message);
+        if done {
+            return messages;
+        }
+    }
+}
+
+#[tokio::test]
+async fn container_logs_and_stats_and_task_progress_stream_over_sockets() {
+    use crate::containers::{docker, test_image, Containers};
+
+    let app = spawn_app().await;
+    let (_, viewer) = app.user_with_token("streamviewer", "viewer").await;
+    let run = Containers::new();
+    let name = format!("talker-{}", &run.run[..8]);
+    let label = format!("test.dcp-run={}", run.run);
+    docker(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--label",
+        &label,
+        "--memory",
+        "64m",
+        &test_image(),
+        "sh",
+        "-c",
+        "for i in 1 2 3; do echo out-$i; echo err-$i >&2; done; while :; do :; done",
+    ]);
+
+    // Logs: the whole history with stdout and stderr marked, then the end.
+    let logs_ticket = ticket(
+        &app,
+        &viewer,
+        json!({"purpose": "container.logs", "resource_id": name}),
+    )
+    .await;
+    let mut logs = connect(
+        &app,
+        &format!("/ws/containers/{name}/logs?tail=all&follow=false&timestamps=true"),
+        Some(&logs_ticket),
+        None,
+    )
+    .await
+    .unwrap();
+    let messages = until_type(&mut logs, "end").await;
+    let lines: Vec<(String, String)> = messages
+        .iter()
+        .filter(|m| m["type"] == "log")
+        .map(|m| {
+            assert!(
+                m["timestamp"].as_str().is_some_and(|t| t.contains('T')),
+                "{m}"
+            );
+            (
+                m["stream"].as_str().unwrap().to_string(),
+                m["data"].as_str().unwrap().trim_end().to_string(),
+            )
+        })
+        .collect();
+    for i in 1..=3 {
+        assert!(
+            lines.contains(&("stdout".into(), format!("out-{i}"))),
+            "{lines:?}"
+        );
+        assert!(
+            lines.contains(&("stderr".into(), format!("err-{i}"))),
+            "{lines:?}"
+        );
+    }
+    // Following: a line written now arrives.
+    let follow_ticket = ticket(
+        &app,
+        &viewer,
+        json!({"purpose": "container.logs", "resource_id": name}),
+    )
+    .await;
+    let mut follow = connect(
+        &app,
+        &format!("/ws/containers/{name}/logs?tail=0"),
+        Some(&follow_ticket),
+        None,
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    docker(&["exec", &name, "sh", "-c", "echo live-line > /proc/1/fd/1"]);
+    let live = next_json(&mut follow).await;
+    assert_eq!(live["type"], "log", "{live}");
+    assert_eq!(live["data"].as_str().unwrap().trim_end(), "live-line");
+    // A ticket opens only the socket it was made for.
+    let wrong = ticket(
+        &app,
+        &viewer,
+        json!({"purpose": "container.logs", "resource_id": name}),
+    )
+    .await;
+    assert_eq!(
+        connect(
+            &app,
+            &format!("/ws/containers/{name}/stats"),
+            Some(&wrong),
+            None
+        )
+        .await
+        .err(),
+        Some(401)
+    );
+
+    // Stats: one sample a second, with the limit Docker enforces and a busy CPU.
+    let stats_ticket = ticket(
+        &app,
+        &viewer,
+        json!({"purpose": "container.stats", "resource_id": name}),
+    )
+    .await;
+    let mut stats = connect(
+        &app,
+        &format!("/ws/containers/{name}/stats"),
+        Some(&stats_ticket),
+        None,
+    )
+    .await
+    .unwrap();
+    let first = next_json(&mut stats).await;
+    let second = next_json(&mut stats).await;
+    let third = next_json(&mut stats).await;
+    assert_eq!(second["type"], "stats", "{second}");
+    assert_eq!(second["memory"]["limit"], 64 * 1024 * 1024, "{second}");
+    let docker_limit = docker(&["inspect", "--format", "{{.HostConfig.Memory}}", &name]);
+    assert_eq!(docker_limit, (64 * 1024 * 1024).to_string());
+    assert!(
+        third["cpu_percent"].as_f64().unwrap() > 30.0,
+        "a busy loop uses a CPU: {third}"
+    );
+    let docker_pids = docker(&["stats", "--no-stream", "--format", "{{.PIDs}}", &name]);
+    assert_eq!(
+        third["pids"].as_u64().unwrap().to_string(),
+        docker_pids,
+        "{third}"
+    );
+    let docker_mem = docker(&["stats", "--no-stream", "--format", "{{.MemUsage}}", &name]);
+    assert!(docker_mem.ends_with("/ 64MiB"), "{docker_mem}");
+    assert!(second["memory"]["usage"].as_u64().unwrap() > 0);
+    let first_at =
+        chrono::DateTime::parse_from_rfc3339(first["timestamp"].as_str().unwrap()).unwrap();
+    let third_at =
+        chrono::DateTime::parse_from_rfc3339(third["timestamp"].as_str().unwrap()).unwrap();
+    let spacing = (third_at - first_at).num_milliseconds();
+    assert!(
+        (1000..=4000).contains(&spacing),
+        "two samples {spacing} ms apart"
+    );
+
+    // A task: an image pull's per-layer progress, then its outcome.
+    let registry = std::env::var("DCP_TEST_REGISTRY").unwrap_or_else(|_| "127.0.0.1:55000".into());
+    let repository = format!("{registry}/dcp-test/task-{}", &run.run[..8]);
+    let reference = crate::resources::seed_registry_image(&repository, "1");
+    let accepted = app
+        .request(
+            Method::POST,
+            "/api/v1/images/pull",
+            Some(&app.admin_token),
+            Some(json!({"image": reference})),
+        )
+        .await;
+    assert_eq!(accepted.status(), StatusCode::ACCEPTED);
+    let accepted: Value = accepted.json().await.unwrap();
+    let op_id = accepted["operation_id"].as_str().unwrap().to_string();
+    let task_ticket = ticket(
+        &app,
+        &viewer,
+        json!({"purpose": "task", "resource_id": op_id}),
+    )
+    .await;
+    let mut task = connect(
+        &app,
+        &format!("/ws/tasks/{op_id}"),
+        Some(&task_ticket),
+        None,
+    )
+    .await
+    .unwrap();
+    let messages = until_type(&mut task, "complete").await;
+    let complete = messages.last().unwrap();
+    assert_eq!(complete["status"], "succeeded", "{complete}");
+    assert_eq!(complete["action"], "image.pull");
+    assert!(
+        complete["progress"]["layers"]
+            .as_object()
+            .is_some_and(|l| !l.is_empty()),
+        "{complete}"
+    );
+    let _ = std::process::Command::new("docker")
+        .args(["rmi", "-f", &reference])
+        .output();
+}

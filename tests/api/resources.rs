@@ -413,7 +413,7 @@ async fn networks_are_created_connected_disconnected_and_removed() {
 
 /// Builds a one-file image, pushes it to the test registry under `repository:tag` and
 /// removes the local copy, so a pull really downloads it.
-fn seed_registry_image(repository: &str, tag: &str) -> String {
+pub(crate) fn seed_registry_image(repository: &str, tag: &str) -> String {
     let dir = temp_dir();
     std::fs::write(dir.join("hello.txt"), Uuid::new_v4().to_string()).unwrap();
     let tar = dir.join("rootfs.tar");
