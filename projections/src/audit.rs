@@ -100,6 +100,8 @@ const OPERATION_EVENTS: &[(&str, &str, &str, &str)] = &[
     ("container", "ContainerRemoved", "delete", "succeeded"),
     ("container", "ContainerDiscovered", "observed", "discovered"),
     ("container", "ContainerObserved", "observed", "observed"),
+    ("container", "ContainerExecStarted", "exec", "started"),
+    ("container", "ContainerExecEnded", "exec", "ended"),
     ("image", "ImagePullRequested", "pull", "requested"),
     ("image", "ImagePulled", "pull", "succeeded"),
     ("image", "ImageRemoveRequested", "delete", "requested"),

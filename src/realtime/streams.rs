@@ -1,5 +1,6 @@
 //! Live streams over WebSockets: `/ws/tasks/{id}` (an operation's progress and outcome),
-//! `/ws/containers/{id}/logs` and `/ws/containers/{id}/stats`.
+//! `/ws/containers/{id}/logs`, `/ws/containers/{id}/stats` and `/ws/containers/{id}/exec`
+//! (an interactive terminal: binary frames both ways, `{"type":"resize","cols","rows"}`).
 //!
 //! Each needs a ticket for its purpose and resource (the `{id}` as written in the path).
 //! Streams apply back-pressure end to end: the next item is read from Docker only once the
@@ -35,6 +36,7 @@ pub fn router() -> Router<AppState> {
         .route("/ws/tasks/{id}", get(task_socket))
         .route("/ws/containers/{id}/logs", get(logs_socket))
         .route("/ws/containers/{id}/stats", get(stats_socket))
+        .route("/ws/containers/{id}/exec", get(exec_socket))
 }
 
 type Sink = SplitSink<WebSocket, Message>;
@@ -626,6 +628,273 @@ async fn stats_session(
                 close(&mut sink, 1000, "end of stats").await;
                 return;
             }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Exec
+
+/// The command an exec session runs: bash where the image has it, else sh.
+pub const SHELL_DETECTION: &str =
+    "if command -v bash >/dev/null 2>&1; then exec bash; else exec sh; fi";
+
+/// The largest frame a terminal client may send (keystrokes and pastes).
+pub const MAX_EXEC_FRAME: usize = 64 * 1024;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecQuery {
+    pub ticket: Option<String>,
+    pub host: Option<String>,
+    /// Initial terminal size.
+    pub cols: Option<u16>,
+    pub rows: Option<u16>,
+}
+
+/// A text frame from the terminal client.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+enum ExecControl {
+    Resize { cols: u16, rows: u16 },
+    Input { data: String },
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn exec_socket(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    context: crate::http::context::RequestContext,
+    Path(reference): Path<String>,
+    query: Result<Query<ExecQuery>, axum::extract::rejection::QueryRejection>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let query = match query {
+        Ok(Query(query)) => query,
+        Err(rejection) => return query_error(rejection),
+    };
+    if query.cols == Some(0) || query.rows == Some(0) {
+        return ApiError::validation("cols", "the terminal size is at least 1×1").into_response();
+    }
+    let host = match crate::http::containers::host_of(&state, &query.host) {
+        Ok(host) => host,
+        Err(error) => return error.into_response(),
+    };
+    let (principal, registration, protocol) = match authorize(
+        &state,
+        &headers,
+        query.ticket.as_deref(),
+        Purpose::ContainerExec,
+        Some(&reference),
+    )
+    .await
+    {
+        Ok(admitted) => admitted,
+        Err(error) => return error.into_response(),
+    };
+    if !crate::http::containers::valid_reference(&reference) {
+        return ApiError::validation("id", "a container id, id prefix or name").into_response();
+    }
+    // The session is recorded on the container's history: the container is resolved (and
+    // discovered if dcp has not seen it) as for any operation.
+    let meta = crate::commands::CommandMeta::from_request(&context, Some(&principal));
+    let target = match crate::operations::resolve(&state, &host, &reference, &meta).await {
+        Ok(target) => target,
+        Err(error) => return error.into_response(),
+    };
+    let upgrade = match protocol {
+        Some(protocol) => upgrade.protocols([protocol]),
+        None => upgrade,
+    };
+    let size = (query.cols.unwrap_or(80), query.rows.unwrap_or(24));
+    upgrade
+        .max_message_size(MAX_EXEC_FRAME)
+        .max_frame_size(MAX_EXEC_FRAME)
+        .on_upgrade(move |socket| exec_session(state, socket, registration, target, meta, size))
+        .into_response()
+}
+
+async fn exec_session(
+    state: AppState,
+    socket: WebSocket,
+    mut registration: Registration,
+    target: crate::operations::ContainerTarget,
+    meta: crate::commands::CommandMeta,
+    (cols, rows): (u16, u16),
+) {
+    use bollard::exec::{CreateExecOptions, ResizeExecOptions, StartExecOptions, StartExecResults};
+    use dcp_aggregates::container::{Container, ContainerCommand};
+    use tokio::io::AsyncWriteExt;
+
+    let (mut sink, mut incoming) = socket.split();
+    let fail = |message: String| error_message("EXEC_FAILED", &message, false, true);
+    let Ok(docker) = state.docker.client(&target.host) else {
+        return;
+    };
+    let docker = docker.with_timeout(Duration::from_secs(u64::from(u32::MAX)));
+    let command = vec![
+        "/bin/sh".to_string(),
+        "-c".to_string(),
+        SHELL_DETECTION.to_string(),
+    ];
+    let created = docker
+        .create_exec(
+            &target.docker_id,
+            CreateExecOptions {
+                attach_stdin: Some(true),
+                attach_stdout: Some(true),
+                attach_stderr: Some(true),
+                tty: Some(true),
+                env: Some(vec!["TERM=xterm-256color".to_string()]),
+                cmd: Some(command.clone()),
+                ..Default::default()
+            },
+        )
+        .await;
+    let exec_id = match created {
+        Ok(created) => created.id,
+        Err(error) => {
+            let _ = sink
+                .send(Message::Text(
+                    fail(format!("Failed to start a shell: {error}")).into(),
+                ))
+                .await;
+            close(&mut sink, 1011, "exec failed").await;
+            return;
+        }
+    };
+    let started = docker
+        .start_exec(
+            &exec_id,
+            Some(StartExecOptions {
+                detach: false,
+                tty: true,
+                output_capacity: None,
+            }),
+        )
+        .await;
+    let (mut output, mut input) = match started {
+        Ok(StartExecResults::Attached { output, input }) => (output, input),
+        Ok(StartExecResults::Detached) | Err(_) => {
+            let _ = sink
+                .send(Message::Text(
+                    fail("Failed to attach to the shell".into()).into(),
+                ))
+                .await;
+            close(&mut sink, 1011, "exec failed").await;
+            return;
+        }
+    };
+    let _ = docker
+        .resize_exec(
+            &exec_id,
+            ResizeExecOptions {
+                height: rows,
+                width: cols,
+            },
+        )
+        .await;
+    let aggregate = target.aggregate_id.to_string();
+    let started_at = tokio::time::Instant::now();
+    let record_start = ContainerCommand::RecordExecStarted {
+        exec_id: exec_id.clone(),
+        command: command.clone(),
+        at: Utc::now(),
+    };
+    if let Err(error) = state
+        .commands
+        .execute_retrying::<Container>(&aggregate, record_start, &meta, vec![])
+        .await
+    {
+        tracing::error!(%error, "Failed to record an exec session");
+    }
+    let _ = sink
+        .send(Message::Text(
+            json!({ "type": "started", "exec_id": exec_id, "command": command })
+                .to_string()
+                .into(),
+        ))
+        .await;
+    let mut policy_close: Option<&'static str> = None;
+    loop {
+        tokio::select! {
+            changed = registration.closed.changed() => {
+                policy_close = if changed.is_ok() { *registration.closed.borrow() } else { Some("closed") };
+                break;
+            }
+            chunk = output.next() => match chunk {
+                Some(Ok(chunk)) => {
+                    let bytes = chunk.into_bytes();
+                    if !matches!(
+                        tokio::time::timeout(SEND_TIMEOUT, sink.send(Message::Binary(bytes))).await,
+                        Ok(Ok(()))
+                    ) {
+                        break;
+                    }
+                }
+                // The shell exited.
+                Some(Err(_)) | None => break,
+            },
+            message = incoming.next() => match message {
+                // Input goes straight to the shell: written before the next frame is read,
+                // so a fast typist is slowed down, never buffered for.
+                Some(Ok(Message::Binary(bytes))) => {
+                    if input.write_all(&bytes).await.is_err() {
+                        break;
+                    }
+                }
+                Some(Ok(Message::Text(text))) => match serde_json::from_str::<ExecControl>(&text) {
+                    Ok(ExecControl::Resize { cols, rows }) if cols > 0 && rows > 0 => {
+                        let _ = docker
+                            .resize_exec(&exec_id, ResizeExecOptions { height: rows, width: cols })
+                            .await;
+                    }
+                    Ok(ExecControl::Input { data }) => {
+                        if input.write_all(data.as_bytes()).await.is_err() {
+                            break;
+                        }
+                    }
+                    _ => {
+                        let message = error_message(
+                            "VALIDATION_ERROR",
+                            "text frames are {\"type\":\"resize\",\"cols\",\"rows\"} or {\"type\":\"input\",\"data\"}",
+                            false,
+                            false,
+                        );
+                        let _ = sink.send(Message::Text(message.into())).await;
+                    }
+                },
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+    // Closing stdin ends an interactive shell that is still running.
+    let _ = input.shutdown().await;
+    drop(input);
+    let exit_code = match docker.inspect_exec(&exec_id).await {
+        Ok(inspect) if inspect.running == Some(true) => None,
+        Ok(inspect) => inspect.exit_code,
+        Err(_) => None,
+    };
+    let record_end = ContainerCommand::RecordExecEnded {
+        exec_id: exec_id.clone(),
+        exit_code,
+        duration_ms: started_at.elapsed().as_millis() as i64,
+        at: Utc::now(),
+    };
+    if let Err(error) = state
+        .commands
+        .execute_retrying::<Container>(&aggregate, record_end, &meta, vec![])
+        .await
+    {
+        tracing::error!(%error, "Failed to record the end of an exec session");
+    }
+    match policy_close {
+        Some(reason) => close(&mut sink, super::gateway::CLOSE_POLICY, reason).await,
+        None => {
+            let _ = send_json(&mut sink, json!({ "type": "exit", "exit_code": exit_code })).await;
+            close(&mut sink, 1000, "the shell exited").await;
         }
     }
 }

@@ -487,3 +487,126 @@ async fn container_logs_and_stats_and_task_progress_stream_over_sockets() {
         .args(["rmi", "-f", &reference])
         .output();
 }
+
+/// Binary output of an exec socket until `needle` appears; the text read so far.
+async fn read_until(socket: &mut Socket, needle: &str) -> String {
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !text.contains(needle) {
+        let message = tokio::time::timeout_at(deadline, socket.next())
+            .await
+            .unwrap_or_else(|_| panic!("'{needle}' not seen in {text:?}"))
+            .expect("open")
+            .expect("a frame");
+        match message {
+            Message::Binary(bytes) => text.push_str(&String::from_utf8_lossy(&bytes)),
+            Message::Text(other) => text.push_str(&format!("\n[text {other}]\n")),
+            Message::Close(frame) => panic!("closed: {frame:?} after {text:?}"),
+            _ => {}
+        }
+    }
+    text
+}
+
+#[tokio::test]
+async fn an_exec_terminal_runs_commands_resizes_and_reports_the_exit_code() {
+    use crate::containers::Containers;
+
+    let app = spawn_app().await;
+    let (_, operator) = app.user_with_token("termops", "operator").await;
+    let run = Containers::new();
+    let id = run.start("term", &[]);
+    let exec_ticket = ticket(
+        &app,
+        &operator,
+        json!({"purpose": "container.exec", "resource_id": id}),
+    )
+    .await;
+    let mut terminal = connect(
+        &app,
+        &format!("/ws/containers/{id}/exec?cols=80&rows=24"),
+        Some(&exec_ticket),
+        None,
+    )
+    .await
+    .unwrap();
+    let started = next_json(&mut terminal).await;
+    assert_eq!(started["type"], "started", "{started}");
+
+    terminal
+        .send(Message::Binary("echo hel''lo\n".into()))
+        .await
+        .unwrap();
+    // The shell echoes the typed line (with the quotes); the output has none.
+    read_until(&mut terminal, "hello\r\n").await;
+    terminal
+        .send(Message::Text(
+            json!({"type": "resize", "cols": 100, "rows": 40})
+                .to_string()
+                .into(),
+        ))
+        .await
+        .unwrap();
+    terminal
+        .send(Message::Binary("stty size\n".into()))
+        .await
+        .unwrap();
+    read_until(&mut terminal, "40 100").await;
+    terminal
+        .send(Message::Text(
+            json!({"type": "input", "data": "exit 3\n"})
+                .to_string()
+                .into(),
+        ))
+        .await
+        .unwrap();
+    let mut exit = None;
+    while let Some(Ok(message)) = terminal.next().await {
+        match message {
+            Message::Text(text) => {
+                let value: Value = serde_json::from_str(&text).unwrap();
+                if value["type"] == "exit" {
+                    exit = Some(value);
+                }
+            }
+            Message::Close(frame) => {
+                assert_eq!(frame.map(|f| f.code), Some(CloseCode::Normal));
+                break;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(exit.expect("an exit message")["exit_code"], 3);
+
+    // The session is in the container's history, with who, what and how it ended.
+    let history = eventually(Duration::from_secs(10), || async {
+        let history = app
+            .get_json(
+                &format!("/api/v1/containers/{id}/history"),
+                &app.admin_token,
+            )
+            .await;
+        history
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["event_type"] == "ContainerExecEnded")
+            .then_some(history)
+    })
+    .await;
+    let started = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event_type"] == "ContainerExecStarted")
+        .unwrap();
+    assert_eq!(started["actor_username"], "termops");
+    let ended = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event_type"] == "ContainerExecEnded")
+        .unwrap();
+    assert_eq!(ended["data"]["exit_code"], 3);
+    assert!(ended["data"]["duration_ms"].as_i64().unwrap() > 0);
+}

@@ -163,6 +163,19 @@ pub enum ContainerCommand {
         attributes: std::collections::BTreeMap<String, String>,
         at: DateTime<Utc>,
     },
+    /// An interactive exec session opened (`command` is what runs, e.g. the detected shell).
+    RecordExecStarted {
+        exec_id: String,
+        command: Vec<String>,
+        at: DateTime<Utc>,
+    },
+    /// The exec session ended.
+    RecordExecEnded {
+        exec_id: String,
+        exit_code: Option<i64>,
+        duration_ms: i64,
+        at: DateTime<Utc>,
+    },
     /// The operation `op_id` succeeded.
     RecordDone { op_id: Uuid, at: DateTime<Utc> },
     /// The operation `op_id` failed; `code` is the API error code, `message` Docker's words.
@@ -280,6 +293,18 @@ pub enum ContainerEvent {
         attributes: std::collections::BTreeMap<String, String>,
         observed_at: DateTime<Utc>,
     },
+    /// An interactive exec session opened by the event's actor.
+    ContainerExecStarted {
+        exec_id: String,
+        command: Vec<String>,
+        started_at: DateTime<Utc>,
+    },
+    ContainerExecEnded {
+        exec_id: String,
+        exit_code: Option<i64>,
+        duration_ms: i64,
+        ended_at: DateTime<Utc>,
+    },
     /// Any requested operation that did not happen.
     OperationFailed {
         op_id: Uuid,
@@ -313,6 +338,8 @@ impl DomainEvent for ContainerEvent {
             ContainerEvent::ContainerRemoveRequested { .. } => "ContainerRemoveRequested",
             ContainerEvent::ContainerRemoved { .. } => "ContainerRemoved",
             ContainerEvent::ContainerObserved { .. } => "ContainerObserved",
+            ContainerEvent::ContainerExecStarted { .. } => "ContainerExecStarted",
+            ContainerEvent::ContainerExecEnded { .. } => "ContainerExecEnded",
             ContainerEvent::OperationFailed { .. } => "OperationFailed",
         };
         name.to_string()
@@ -510,6 +537,34 @@ impl Container {
                     time_nano,
                     attributes,
                     observed_at: at,
+                }
+            }
+            ContainerCommand::RecordExecStarted {
+                exec_id,
+                command,
+                at,
+            } => {
+                self.require_live()?;
+                ContainerEvent::ContainerExecStarted {
+                    exec_id,
+                    command,
+                    started_at: at,
+                }
+            }
+            ContainerCommand::RecordExecEnded {
+                exec_id,
+                exit_code,
+                duration_ms,
+                at,
+            } => {
+                if !self.known {
+                    return Err(ContainerError::NotFound);
+                }
+                ContainerEvent::ContainerExecEnded {
+                    exec_id,
+                    exit_code,
+                    duration_ms,
+                    ended_at: at,
                 }
             }
             ContainerCommand::RecordDone { op_id, at } => {
@@ -747,6 +802,7 @@ impl Aggregate for Container {
                     self.observed.remove(0);
                 }
             }
+            E::ContainerExecStarted { .. } | E::ContainerExecEnded { .. } => {}
             E::ContainerStarted { op_id, .. }
             | E::ContainerStopped { op_id, .. }
             | E::ContainerRestarted { op_id, .. }

@@ -536,3 +536,28 @@ fn an_unknown_container_is_discovered_before_it_is_observed() {
         .when(observe("start", 1, &[]))
         .then_expect_error(ContainerError::NotFound);
 }
+
+#[test]
+fn exec_sessions_are_recorded_on_live_containers() {
+    let started = ContainerEvent::ContainerExecStarted {
+        exec_id: "e1".into(),
+        command: vec!["sh".into()],
+        started_at: at(),
+    };
+    ContainerTest::with(())
+        .given(live())
+        .when(ContainerCommand::RecordExecStarted {
+            exec_id: "e1".into(),
+            command: vec!["sh".into()],
+            at: at(),
+        })
+        .then_expect_events(vec![started]);
+    ContainerTest::with(())
+        .given_no_previous_events()
+        .when(ContainerCommand::RecordExecStarted {
+            exec_id: "e1".into(),
+            command: vec!["sh".into()],
+            at: at(),
+        })
+        .then_expect_error(ContainerError::NotFound);
+}
