@@ -158,6 +158,7 @@ async fn detailed(State(state): State<AppState>) -> ApiJson<Value> {
             "projections": projections,
             "log_horizon": horizon,
             "bus": bus,
+            "websockets": { "status": "healthy", "open": state.sockets.open_sockets() },
         },
     }))
 }
