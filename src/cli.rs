@@ -1,4 +1,5 @@
-//! The command line: `dcp [serve]`, `dcp projections status|rebuild NAME`, `dcp replay`.
+//! The command line: `dcp [serve]`, `dcp projections status|rebuild NAME`, `dcp replay`,
+//! `dcp subscribe`, `dcp users reset-password`.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -37,6 +38,19 @@ pub enum Command {
         #[command(subcommand)]
         action: UserAction,
     },
+    /// Follow the events on NATS (`NATS_URL`) as a durable consumer and print them as
+    /// NDJSON: resumes where it stopped, each event once. An example for integrations.
+    Subscribe {
+        /// The durable consumer's name (one per integration).
+        #[arg(long, default_value = "dcp-subscribe")]
+        durable: String,
+        /// A subject filter, e.g. `dcp.events.container.>` (default: every event).
+        #[arg(long)]
+        subject: Option<String>,
+        /// Stop after this many events (default: follow forever).
+        #[arg(long)]
+        limit: Option<u64>,
+    },
     /// Print stored events as NDJSON in global log order.
     Replay {
         /// Start after the event at this global position.
@@ -67,6 +81,25 @@ pub enum ProjectionAction {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(cli.settings).await,
+        Command::Subscribe {
+            durable,
+            subject,
+            limit,
+        } => {
+            let url =
+                cli.settings.nats_url.as_deref().context(
+                    "dcp subscribe needs NATS_URL (the in-process bus has no subscribers)",
+                )?;
+            let mut out = std::io::stdout().lock();
+            crate::realtime::bus::subscriber::subscribe(
+                url,
+                &durable,
+                subject.as_deref(),
+                limit,
+                &mut out,
+            )
+            .await
+        }
         Command::Projections { action } => {
             let (pool, database) = db::open_for_tool(&cli.settings).await?;
             db::migrate(&pool).await?;

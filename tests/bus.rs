@@ -271,6 +271,42 @@ async fn every_event_reaches_a_nats_subscriber_once_across_relay_and_nats_restar
         processed.len()
     );
 
+    // `dcp subscribe`, the example subscriber: a durable consumer that resumes where it
+    // stopped, one JSON envelope per line.
+    let subscribe = |limit: usize| {
+        let output = Command::new(env!("CARGO_BIN_EXE_dcp"))
+            .args([
+                "subscribe",
+                "--durable",
+                "cli-example",
+                "--limit",
+                &limit.to_string(),
+            ])
+            .env("NATS_URL", &url)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout)
+            .unwrap()
+            .lines()
+            .map(|line| {
+                let envelope: Value = serde_json::from_str(line).unwrap();
+                assert_eq!(envelope["envelope_version"], 1);
+                envelope["event_id"].as_str().unwrap().to_string()
+            })
+            .collect::<Vec<_>>()
+    };
+    let first = subscribe(10);
+    let second = subscribe(10);
+    let in_order: Vec<String> = stored.iter().map(|(id, ..)| id.clone()).collect();
+    assert_eq!(first, in_order[..10], "the first ten events, in log order");
+    assert_eq!(second, in_order[10..20], "resumed after the first ten");
+
     // The relay reports no lag once it has published everything.
     let detailed = app.get_json("/health/detailed", &app.admin_token).await;
     let bus = &detailed["components"]["bus"];

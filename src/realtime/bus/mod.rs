@@ -10,6 +10,7 @@
 
 pub mod envelope;
 pub mod relay;
+pub mod subscriber;
 
 use std::sync::Arc;
 use std::time::Duration;
