@@ -188,6 +188,18 @@ pub fn visible(principal: &Principal, envelope: &Envelope) -> bool {
     }
 }
 
+/// Socket buffers: small (tungstenite's defaults are 128 KiB each way, which is 256 KiB
+/// per idle socket); frames are flushed one by one anyway, and clients only send small
+/// control messages and keystrokes.
+pub fn sized(upgrade: WebSocketUpgrade) -> WebSocketUpgrade {
+    upgrade
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_write_buffer_size(1024 * 1024)
+        .max_message_size(64 * 1024)
+        .max_frame_size(64 * 1024)
+}
+
 /// The routes of the gateway (outside `/api/v1`: tickets, not bearer tokens).
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -322,8 +334,8 @@ async fn events_socket(
         Err(error) => return error.into_response(),
     };
     let upgrade = match protocol {
-        Some(protocol) => upgrade.protocols([protocol]),
-        None => upgrade,
+        Some(protocol) => sized(upgrade).protocols([protocol]),
+        None => sized(upgrade),
     };
     upgrade
         .on_upgrade(move |socket| async move {

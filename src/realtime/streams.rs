@@ -110,8 +110,8 @@ async fn task_socket(
         Err(error) => return error.into_response(),
     };
     let upgrade = match protocol {
-        Some(protocol) => upgrade.protocols([protocol]),
-        None => upgrade,
+        Some(protocol) => super::gateway::sized(upgrade).protocols([protocol]),
+        None => super::gateway::sized(upgrade),
     };
     upgrade
         .on_upgrade(move |socket| task_session(state, socket, registration, op_id))
@@ -304,8 +304,8 @@ async fn logs_socket(
         ..Default::default()
     };
     let upgrade = match protocol {
-        Some(protocol) => upgrade.protocols([protocol]),
-        None => upgrade,
+        Some(protocol) => super::gateway::sized(upgrade).protocols([protocol]),
+        None => super::gateway::sized(upgrade),
     };
     upgrade
         .on_upgrade(move |socket| logs_session(state, socket, registration, host, id, options))
@@ -561,8 +561,8 @@ async fn stats_socket(
         Err(error) => return error.into_response(),
     };
     let upgrade = match protocol {
-        Some(protocol) => upgrade.protocols([protocol]),
-        None => upgrade,
+        Some(protocol) => super::gateway::sized(upgrade).protocols([protocol]),
+        None => super::gateway::sized(upgrade),
     };
     upgrade
         .on_upgrade(move |socket| stats_session(state, socket, registration, host, id))
@@ -639,9 +639,6 @@ async fn stats_session(
 pub const SHELL_DETECTION: &str =
     "if command -v bash >/dev/null 2>&1; then exec bash; else exec sh; fi";
 
-/// The largest frame a terminal client may send (keystrokes and pastes).
-pub const MAX_EXEC_FRAME: usize = 64 * 1024;
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExecQuery {
@@ -703,13 +700,11 @@ async fn exec_socket(
         Err(error) => return error.into_response(),
     };
     let upgrade = match protocol {
-        Some(protocol) => upgrade.protocols([protocol]),
-        None => upgrade,
+        Some(protocol) => super::gateway::sized(upgrade).protocols([protocol]),
+        None => super::gateway::sized(upgrade),
     };
     let size = (query.cols.unwrap_or(80), query.rows.unwrap_or(24));
     upgrade
-        .max_message_size(MAX_EXEC_FRAME)
-        .max_frame_size(MAX_EXEC_FRAME)
         .on_upgrade(move |socket| exec_session(state, socket, registration, target, meta, size))
         .into_response()
 }
