@@ -281,6 +281,36 @@ async fn events_reach_sockets_per_role_with_replay_and_revocation() {
         .send(Message::Ping(Default::default()))
         .await
         .unwrap();
+
+    // A demotion closes the user's sockets too (what they may see has changed).
+    let (demoted_user, demoted) = app.user_with_token("wsdemoted", "operator").await;
+    let demoted_ticket = ticket(&app, &demoted, json!({"purpose": "events"})).await;
+    let mut demoted_socket = connect(&app, "/ws/events", Some(&demoted_ticket), None)
+        .await
+        .unwrap();
+    assert_eq!(next_json(&mut demoted_socket).await["type"], "ready");
+    let demoted_id = demoted_user["id"].as_str().unwrap();
+    let changed = app
+        .request(
+            Method::PATCH,
+            &format!("/api/v1/users/{demoted_id}"),
+            Some(&admin),
+            Some(json!({"role": "viewer"})),
+        )
+        .await;
+    assert_eq!(changed.status(), StatusCode::OK);
+    let closed = tokio::time::timeout(Duration::from_secs(1), async {
+        loop {
+            match demoted_socket.next().await {
+                Some(Ok(Message::Close(frame))) => return frame,
+                Some(Ok(_)) => continue,
+                other => panic!("no close frame: {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("closed within a second of the demotion");
+    assert_eq!(closed.map(|f| f.code), Some(CloseCode::Policy));
 }
 
 /// Reads messages until one of `kind`; returns everything read.
