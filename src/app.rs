@@ -90,9 +90,10 @@ impl Application {
         let address = listener.local_addr()?;
         let generated_logins = ensure_first_users(&state).await?;
         let reconciler = spawn_reconciler(state.clone(), shutdown.clone());
-        let revoker = state
-            .sockets
-            .spawn_revoker(bus.subscribe(), shutdown.clone());
+        let revoker =
+            state
+                .sockets
+                .spawn_revoker(bus.subscribe(), state.pool.clone(), shutdown.clone());
         let watchers = if settings.watch_docker_events {
             crate::docker::watcher::spawn_watchers(state.clone(), shutdown.clone())
         } else {

@@ -19,6 +19,9 @@ pub const MIN_PASSWORD_LEN: usize = 8;
 /// The longest password accepted (hashing cost must stay bounded).
 pub const MAX_PASSWORD_LEN: usize = 256;
 
+/// The most hashing threads (each keeps 19 MiB of working memory).
+pub const MAX_HASHING_THREADS: usize = 4;
+
 /// Hashes and verifies passwords on its own threads, a few at a time.
 #[derive(Clone)]
 pub struct PasswordHasher {
@@ -109,7 +112,10 @@ fn with_memory<T>(blocks: usize, work: impl FnOnce(&mut [argon2::Block]) -> T) -
         if memory.len() != blocks {
             *memory = vec![argon2::Block::new(); blocks];
         }
-        work(&mut memory[..])
+        let result = work(&mut memory[..]);
+        // The working memory holds values derived from the password: not left behind.
+        memory.fill(argon2::Block::new());
+        result
     })
 }
 
@@ -149,8 +155,9 @@ fn verify_blocking(password: &[u8], phc: &str) -> bool {
     let Ok(algorithm) = argon2::Algorithm::try_from(hash.algorithm.as_str()) else {
         return false;
     };
+    // A PHC string without `v=` is version 0x10, as the reference implementation has it.
     let version = match hash.version.map(argon2::Version::try_from) {
-        None => argon2::Version::V0x13,
+        None => argon2::Version::V0x10,
         Some(Ok(version)) => version,
         Some(Err(_)) => return false,
     };
@@ -169,15 +176,27 @@ fn verify_blocking(password: &[u8], phc: &str) -> bool {
 }
 
 impl PasswordHasher {
-    /// `concurrency` hashes may run at once (each takes ~19 MiB and one core).
+    /// `concurrency` hashes may run at once (each takes ~19 MiB, kept by its thread, and one
+    /// core); at most [`MAX_HASHING_THREADS`].
     pub fn new(concurrency: usize) -> anyhow::Result<Self> {
+        let concurrency = concurrency.clamp(1, MAX_HASHING_THREADS);
+        let workers = start_workers(concurrency)?;
+        // Made on a hashing thread, in the memory it keeps anyway.
         let dummy = uuid::Uuid::new_v4().to_string();
+        let (reply, result) = std::sync::mpsc::channel();
+        workers
+            .send(Box::new(move || {
+                let _ = reply.send(hash_blocking(dummy.as_bytes()));
+            }))
+            .map_err(|_| anyhow::anyhow!("the hashing threads stopped"))?;
+        let dummy_hash = result
+            .recv()
+            .context("the hashing thread failed")?
+            .context("Failed to prepare the dummy hash")?;
         Ok(PasswordHasher {
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
-            dummy_hash: Arc::new(
-                hash_blocking(dummy.as_bytes()).context("Failed to prepare the dummy hash")?,
-            ),
-            workers: start_workers(concurrency.max(1))?,
+            permits: Arc::new(Semaphore::new(concurrency)),
+            dummy_hash: Arc::new(dummy_hash),
+            workers,
         })
     }
 

@@ -27,7 +27,6 @@ use dcp_aggregates::image::{Image, ImageCommand};
 use dcp_aggregates::network::{Network, NetworkCommand};
 use dcp_aggregates::resource_key;
 use dcp_aggregates::volume::{Volume, VolumeCommand};
-use dcp_projections::GlobalLogReader;
 use futures_util::StreamExt;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -296,19 +295,10 @@ async fn save_cursor(state: &AppState, host: &str, time_nano: i64) -> Result<(),
 /// Waits until the operations read model has reached the log head. Requests are committed
 /// before Docker is called, so then every operation that could explain an event is in it.
 async fn settle_operations(state: &AppState) -> anyhow::Result<()> {
-    let head: Option<i64> = sqlx::query_scalar(
-        "SELECT global_position FROM events ORDER BY transaction_id DESC, global_position DESC LIMIT 1",
-    )
-    .fetch_optional(&state.pool)
-    .await?;
-    if let Some(head) = head {
-        let cursor = GlobalLogReader::cursor_of(&state.pool, head).await?;
-        state
-            .settle(cursor, crate::http::operations::OPERATIONS)
-            .await
-            .map_err(|e| anyhow::anyhow!("the operations read model lags: {}", e.message))?;
-    }
-    Ok(())
+    state
+        .settle_to_head(crate::http::operations::OPERATIONS)
+        .await
+        .map_err(|e| anyhow::anyhow!("the operations read model lags: {}", e.message))
 }
 
 /// Whether a dcp operation explains this Docker event (the read model is settled).

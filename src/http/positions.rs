@@ -53,6 +53,20 @@ impl AppState {
         .with_details(serde_json::json!({ "position": cursor.position })))
     }
 
+    /// Waits until `projections` have applied every event committed so far.
+    pub async fn settle_to_head(&self, projections: &[&str]) -> ApiResult<()> {
+        let head: Option<i64> = sqlx::query_scalar(
+            "SELECT global_position FROM events ORDER BY transaction_id DESC, global_position DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(head) = head {
+            let cursor = GlobalLogReader::cursor_of(&self.pool, head).await?;
+            self.settle(cursor, projections).await?;
+        }
+        Ok(())
+    }
+
     /// Honours `X-Dcp-Min-Position` on a read.
     pub async fn settle_request(&self, headers: &HeaderMap, projections: &[&str]) -> ApiResult<()> {
         let Some(value) = headers.get(MIN_POSITION_HEADER) else {

@@ -62,6 +62,7 @@ pub const CLOSE_TRY_AGAIN: u16 = 1013;
 struct Entry {
     user_id: Uuid,
     session_id: Uuid,
+    role: Role,
     close: watch::Sender<Option<&'static str>>,
 }
 
@@ -105,6 +106,7 @@ impl Registry {
             Entry {
                 user_id: principal.user_id,
                 session_id: principal.session_id,
+                role: principal.role,
                 close,
             },
         );
@@ -147,10 +149,42 @@ impl Registry {
         }
     }
 
+    /// Checks every open socket's session and role against the read models and closes
+    /// those that changed (after the revoker missed events).
+    pub async fn recheck(&self, pool: &sqlx::PgPool) {
+        let open: Vec<(Uuid, Uuid, Role)> = match self.sockets.lock() {
+            Ok(sockets) => sockets
+                .values()
+                .map(|e| (e.user_id, e.session_id, e.role))
+                .collect(),
+            Err(_) => return,
+        };
+        let mut checked: HashMap<(Uuid, Uuid), Option<Role>> = HashMap::new();
+        for (user_id, session_id, _) in open {
+            if checked.contains_key(&(user_id, session_id)) {
+                continue;
+            }
+            let now = match crate::auth::principal::load_principal(pool, user_id, session_id).await
+            {
+                Ok(Ok(principal)) => Some(principal.role),
+                Ok(Err(_)) => None,
+                // The database is away: the next check decides.
+                Err(_) => continue,
+            };
+            checked.insert((user_id, session_id), now);
+        }
+        self.close_where("the session or role changed", |e| {
+            checked
+                .get(&(e.user_id, e.session_id))
+                .is_some_and(|now| *now != Some(e.role))
+        });
+    }
+
     /// Follows the bus on this server and applies every event (spawned once at start).
     pub fn spawn_revoker(
         self: &Arc<Self>,
         mut events: broadcast::Receiver<Arc<Envelope>>,
+        pool: sqlx::PgPool,
         shutdown: tokio_util::sync::CancellationToken,
     ) -> tokio::task::JoinHandle<()> {
         let registry = self.clone();
@@ -163,7 +197,12 @@ impl Registry {
                 match received {
                     Ok(envelope) => registry.apply(&envelope),
                     Err(broadcast::error::RecvError::Lagged(missed)) => {
-                        tracing::warn!(missed, "the socket revoker fell behind the bus");
+                        // What it missed may have been a logout: every socket is checked.
+                        tracing::warn!(
+                            missed,
+                            "the socket revoker fell behind the bus; checking every socket"
+                        );
+                        registry.recheck(&pool).await;
                     }
                     Err(broadcast::error::RecvError::Closed) => return,
                 }
@@ -294,6 +333,26 @@ pub async fn authorize(
             format!("at most {MAX_SOCKETS_PER_USER} open sockets per user"),
         )
     })?;
+    // Registered first, then checked once more against read models that include every
+    // event so far: a logout or demotion committed around the handshake either reaches
+    // this registered socket through the bus or is seen here.
+    state
+        .settle_to_head(crate::http::positions::SESSIONS)
+        .await?;
+    match crate::auth::principal::load_principal(
+        &state.pool,
+        principal.user_id,
+        principal.session_id,
+    )
+    .await?
+    {
+        Ok(now) if now.role == principal.role => {}
+        _ => {
+            return Err(ApiError::authentication(
+                "the session changed; ask for a new ticket",
+            ))
+        }
+    }
     Ok((principal, registration, protocol))
 }
 
@@ -401,8 +460,14 @@ async fn events_session(
             Ok(true) => {}
             Ok(false) => return,
             Err(message) => {
+                let internal = message.contains("INTERNAL_ERROR");
                 let _ = send(&mut sink, message).await;
-                close(&mut sink, CLOSE_POLICY, "replay refused").await;
+                close(
+                    &mut sink,
+                    if internal { 1011 } else { 1000 },
+                    "replay refused",
+                )
+                .await;
                 return;
             }
         }
@@ -493,11 +558,27 @@ async fn replay(
             }
         }
     };
-    let mut conn = state.pool.acquire().await.map_err(internal)?;
+    // Too far behind: said before anything is sent.
+    let behind = GlobalLogReader::count_after(&state.pool, cursor)
+        .await
+        .map_err(internal)?;
+    if behind > REPLAY_LIMIT as i64 {
+        return Err(error_message(
+            "RESYNC_REQUIRED",
+            &format!("{behind} events to replay (more than {REPLAY_LIMIT}): load the current state from the API, then reconnect without ?after"),
+            false,
+            true,
+        ));
+    }
     loop {
-        let batch = GlobalLogReader::read_batch(&mut conn, cursor, 500)
-            .await
-            .map_err(internal)?;
+        // A connection per batch, released before sending: a client that reads slowly
+        // holds no database connection.
+        let batch = {
+            let mut conn = state.pool.acquire().await.map_err(internal)?;
+            GlobalLogReader::read_batch(&mut conn, cursor, 500)
+                .await
+                .map_err(internal)?
+        };
         let Some(last) = batch.last() else {
             return Ok(true);
         };

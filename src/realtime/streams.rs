@@ -635,6 +635,65 @@ async fn stats_session(
 // ---------------------------------------------------------------------------------------
 // Exec
 
+/// What in a running container's configuration reaches the host.
+async fn host_reach(
+    state: &AppState,
+    host: &str,
+    reference: &str,
+) -> Result<Vec<&'static str>, ApiError> {
+    let docker = state.docker.client(host)?;
+    let inspect = docker
+        .inspect_container(reference, None::<InspectContainerOptions>)
+        .await
+        .map_err(|error| match DockerError::from_bollard(host, error) {
+            DockerError::Failed {
+                status: 400 | 404, ..
+            } => ApiError::not_found("container"),
+            other => other.into(),
+        })?;
+    let Some(config) = inspect.host_config else {
+        return Ok(vec![]);
+    };
+    let mut reaching = Vec::new();
+    let set = |v: &Option<Vec<String>>| v.as_ref().is_some_and(|v| !v.is_empty());
+    if config.privileged == Some(true) {
+        reaching.push("privileged");
+    }
+    if set(&config.cap_add) {
+        reaching.push("cap_add");
+    }
+    if config.devices.as_ref().is_some_and(|d| !d.is_empty()) {
+        reaching.push("devices");
+    }
+    if set(&config.security_opt) {
+        reaching.push("security_opt");
+    }
+    // A bind (`/host/path:/target`) names a host path; a named volume does not start with '/'.
+    let host_bind = config.binds.iter().flatten().any(|b| b.starts_with('/'))
+        || config
+            .mounts
+            .iter()
+            .flatten()
+            .any(|m| m.typ == Some(bollard::models::MountType::BIND));
+    if host_bind {
+        reaching.push("binds");
+    }
+    for (field, mode) in [
+        ("pid_mode", &config.pid_mode),
+        ("uts_mode", &config.uts_mode),
+        ("ipc_mode", &config.ipc_mode),
+        ("network", &config.network_mode),
+    ] {
+        if mode
+            .as_deref()
+            .is_some_and(|m| m == "host" || m.starts_with("container:"))
+        {
+            reaching.push(field);
+        }
+    }
+    Ok(reaching)
+}
+
 /// The command an exec session runs: bash where the image has it, else sh.
 pub const SHELL_DETECTION: &str =
     "if command -v bash >/dev/null 2>&1; then exec bash; else exec sh; fi";
@@ -695,6 +754,29 @@ async fn exec_socket(
     // The session is recorded on the container's history: the container is resolved (and
     // discovered if dcp has not seen it) as for any operation.
     let meta = crate::commands::CommandMeta::from_request(&context, Some(&principal));
+    // A shell in a container that reaches the host (privileged, host paths, host
+    // namespaces, devices) is a shell on the host: admins only, as creating one is.
+    if principal.role != dcp_aggregates::Role::Admin {
+        match host_reach(&state, &host, &reference).await {
+            Ok(reaching) if reaching.is_empty() => {}
+            Ok(reaching) => {
+                let refused = crate::docker::policy::PolicyError::Forbidden {
+                    field: "id".into(),
+                    message: format!(
+                        "this container reaches the host ({}): only admins open a shell in it",
+                        reaching.join(", ")
+                    ),
+                };
+                let route = "/ws/containers/{id}/exec";
+                return crate::http::containers::policy_refusal_public(
+                    &state, &principal, &context, route, refused,
+                )
+                .await
+                .into_response();
+            }
+            Err(error) => return error.into_response(),
+        }
+    }
     let target = match crate::operations::resolve(&state, &host, &reference, &meta).await {
         Ok(target) => target,
         Err(error) => return error.into_response(),
@@ -758,6 +840,25 @@ async fn exec_session(
             return;
         }
     };
+    let aggregate = target.aggregate_id.to_string();
+    let started_at = tokio::time::Instant::now();
+    let record_start = ContainerCommand::RecordExecStarted {
+        exec_id: exec_id.clone(),
+        command: command.clone(),
+        at: Utc::now(),
+    };
+    // Recorded before the shell runs: no session without its audit entry.
+    if let Err(error) = state
+        .commands
+        .execute_retrying::<Container>(&aggregate, record_start, &meta, vec![])
+        .await
+    {
+        tracing::error!(%error, "Failed to record an exec session; not starting it");
+        let message = fail("the session could not be recorded; try again".into());
+        let _ = sink.send(Message::Text(message.into())).await;
+        close(&mut sink, 1011, "exec not recorded").await;
+        return;
+    }
     let started = docker
         .start_exec(
             &exec_id,
@@ -789,20 +890,6 @@ async fn exec_session(
             },
         )
         .await;
-    let aggregate = target.aggregate_id.to_string();
-    let started_at = tokio::time::Instant::now();
-    let record_start = ContainerCommand::RecordExecStarted {
-        exec_id: exec_id.clone(),
-        command: command.clone(),
-        at: Utc::now(),
-    };
-    if let Err(error) = state
-        .commands
-        .execute_retrying::<Container>(&aggregate, record_start, &meta, vec![])
-        .await
-    {
-        tracing::error!(%error, "Failed to record an exec session");
-    }
     let _ = sink
         .send(Message::Text(
             json!({ "type": "started", "exec_id": exec_id, "command": command })
@@ -834,7 +921,7 @@ async fn exec_session(
                 // Input goes straight to the shell: written before the next frame is read,
                 // so a fast typist is slowed down, never buffered for.
                 Some(Ok(Message::Binary(bytes))) => {
-                    if input.write_all(&bytes).await.is_err() {
+                    if !matches!(tokio::time::timeout(SEND_TIMEOUT, input.write_all(&bytes)).await, Ok(Ok(()))) {
                         break;
                     }
                 }
@@ -845,7 +932,7 @@ async fn exec_session(
                             .await;
                     }
                     Ok(ExecControl::Input { data }) => {
-                        if input.write_all(data.as_bytes()).await.is_err() {
+                        if !matches!(tokio::time::timeout(SEND_TIMEOUT, input.write_all(data.as_bytes())).await, Ok(Ok(()))) {
                             break;
                         }
                     }

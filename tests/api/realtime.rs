@@ -563,6 +563,26 @@ async fn an_exec_terminal_runs_commands_resizes_and_reports_the_exit_code() {
     let started = next_json(&mut terminal).await;
     assert_eq!(started["type"], "started", "{started}");
 
+    // A container that reaches the host is a shell on the host: not for operators.
+    let privileged = run.start("host-term", &["-v", "/tmp:/host-tmp:ro"]);
+    let refused = ticket(
+        &app,
+        &operator,
+        json!({"purpose": "container.exec", "resource_id": privileged}),
+    )
+    .await;
+    assert_eq!(
+        connect(
+            &app,
+            &format!("/ws/containers/{privileged}/exec"),
+            Some(&refused),
+            None
+        )
+        .await
+        .err(),
+        Some(403)
+    );
+
     terminal
         .send(Message::Binary("echo hel''lo\n".into()))
         .await

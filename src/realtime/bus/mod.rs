@@ -146,13 +146,36 @@ impl NatsBus {
             .map_err(|e| BusError::Unavailable(format!("stream {STREAM}: {e}")))
     }
 
-    /// Forwards what the relay (on any replica) publishes to this server's sockets.
+    /// Forwards what the relay (on any replica) publishes to this server's sockets, from
+    /// an ordered JetStream consumer: the stream holds each event once (no repeat of a
+    /// republished batch), and after a reconnect the consumer resumes at the next stream
+    /// sequence (nothing published meanwhile is missed).
     async fn fan_out(self: Arc<Self>, shutdown: CancellationToken) {
         loop {
-            let mut subscription = match self.client.subscribe(SUBJECTS).await {
-                Ok(subscription) => subscription,
+            let consumer = async {
+                self.ensure_stream().await?;
+                let stream = self
+                    .jetstream
+                    .get_stream(STREAM)
+                    .await
+                    .map_err(|e| BusError::Unavailable(e.to_string()))?;
+                stream
+                    .create_consumer(jetstream::consumer::push::OrderedConfig {
+                        deliver_subject: self.client.new_inbox(),
+                        filter_subject: SUBJECTS.to_string(),
+                        deliver_policy: jetstream::consumer::DeliverPolicy::New,
+                        ..Default::default()
+                    })
+                    .await
+                    .map_err(|e| BusError::Unavailable(e.to_string()))?
+                    .messages()
+                    .await
+                    .map_err(|e| BusError::Unavailable(e.to_string()))
+            };
+            let mut messages = match consumer.await {
+                Ok(messages) => messages,
                 Err(error) => {
-                    tracing::warn!(%error, "subscribing to the event bus failed; retrying");
+                    tracing::warn!(%error, "following the event stream failed; retrying");
                     tokio::select! {
                         _ = shutdown.cancelled() => return,
                         _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
@@ -162,16 +185,23 @@ impl NatsBus {
             loop {
                 let message = tokio::select! {
                     _ = shutdown.cancelled() => return,
-                    message = subscription.next() => message,
+                    message = messages.next() => message,
                 };
-                let Some(message) = message else { break };
-                match serde_json::from_slice::<Envelope>(&message.payload) {
-                    Ok(envelope) => {
-                        let _ = self.local.send(Arc::new(envelope));
+                match message {
+                    Some(Ok(message)) => match serde_json::from_slice::<Envelope>(&message.payload)
+                    {
+                        Ok(envelope) => {
+                            let _ = self.local.send(Arc::new(envelope));
+                        }
+                        Err(error) => {
+                            tracing::warn!(%error, subject = %message.subject, "an event on the bus is not an envelope")
+                        }
+                    },
+                    Some(Err(error)) => {
+                        tracing::warn!(%error, "the event stream consumer failed; recreating it");
+                        break;
                     }
-                    Err(error) => {
-                        tracing::warn!(%error, subject = %message.subject, "an event on the bus is not an envelope")
-                    }
+                    None => break,
                 }
             }
         }

@@ -31,6 +31,9 @@ pub async fn subscribe(
     limit: Option<u64>,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
+    if limit == Some(0) {
+        return Ok(());
+    }
     let client = async_nats::ConnectOptions::new()
         .name(format!("dcp-subscriber-{durable}"))
         .retry_on_initial_connect()
