@@ -492,7 +492,16 @@ async fn events_session(
             }
             received = live.recv() => match received {
                 Ok(envelope) => {
-                    if replayed.remove(&envelope.event_id) || !visible(&principal, &envelope) {
+                    if !replayed.is_empty() {
+                        if replayed.remove(&envelope.event_id) {
+                            continue;
+                        }
+                        // Live events come in log order, and the replay covered everything up
+                        // to its end: the first one it did not have is past it, and so is
+                        // every one after it.
+                        replayed = HashSet::new();
+                    }
+                    if !visible(&principal, &envelope) {
                         continue;
                     }
                     last_position = Some(envelope.global_position);
