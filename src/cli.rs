@@ -1,5 +1,5 @@
 //! The command line: `dcp [serve]`, `dcp projections status|rebuild NAME`, `dcp replay`,
-//! `dcp subscribe`, `dcp users reset-password`.
+//! `dcp subscribe`, `dcp audit verify`, `dcp users reset-password`.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -51,6 +51,12 @@ pub enum Command {
         #[arg(long)]
         limit: Option<u64>,
     },
+    /// Check the audit log's hash chain; names the first entry that was changed, removed,
+    /// inserted or moved (exit code 1).
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
     /// Print stored events as NDJSON in global log order.
     Replay {
         /// Start after the event at this global position.
@@ -60,6 +66,12 @@ pub enum Command {
         #[arg(long)]
         limit: Option<u64>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditAction {
+    /// Walk the chain and recompute every entry's hash.
+    Verify,
 }
 
 #[derive(Debug, Subcommand)]
@@ -81,6 +93,25 @@ pub enum ProjectionAction {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(cli.settings).await,
+        Command::Audit {
+            action: AuditAction::Verify,
+        } => {
+            let (pool, database) = db::open_for_tool(&cli.settings).await?;
+            db::migrate(&pool).await?;
+            let report = dcp_projections::audit::verify_chain(&pool).await;
+            pool.close().await;
+            database.close().await?;
+            let report = report?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            if report.valid {
+                Ok(())
+            } else {
+                anyhow::bail!(
+                    "the audit chain is broken at entry {}",
+                    report.first_invalid.map(|i| i.seq).unwrap_or_default()
+                )
+            }
+        }
         Command::Subscribe {
             durable,
             subject,

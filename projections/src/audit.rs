@@ -301,7 +301,8 @@ impl Projection for AuditLogProjection {
     }
 
     fn version(&self) -> i32 {
-        1
+        // 2: every entry carries its hash chain.
+        2
     }
 
     async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
@@ -317,6 +318,20 @@ impl Projection for AuditLogProjection {
         events: &[StoredEvent],
     ) -> anyhow::Result<()> {
         let entries: Vec<AuditEntry> = events.iter().map(audit_entry).collect();
+        // The chain continues from the last entry stored (this runner is the only writer).
+        let mut previous: String =
+            sqlx::query_scalar("SELECT hash FROM audit_logs ORDER BY seq DESC LIMIT 1")
+                .fetch_optional(&mut *conn)
+                .await?
+                .flatten()
+                .unwrap_or_default();
+        let hashes: Vec<String> = entries
+            .iter()
+            .map(|entry| {
+                previous = chain_hash(&previous, &canonical(entry));
+                previous.clone()
+            })
+            .collect();
         macro_rules! column {
             ($field:ident) => {
                 entries.iter().map(|e| e.$field.clone()).collect::<Vec<_>>()
@@ -325,11 +340,11 @@ impl Projection for AuditLogProjection {
         // unnest keeps array order, and WITH ORDINALITY makes `seq` follow the log order.
         sqlx::query(
             "INSERT INTO audit_logs (id, global_position, user_id, username, role, action, resource_type, \
-             resource_id, details, ip_address, user_agent, request_id, created_at) \
-             SELECT id, pos, uid, uname, role, action, rtype, rid, details, ip::inet, ua, rqid, at \
+             resource_id, details, ip_address, user_agent, request_id, created_at, hash) \
+             SELECT id, pos, uid, uname, role, action, rtype, rid, details, ip::inet, ua, rqid, at, hash \
              FROM unnest($1::uuid[], $2::bigint[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[], \
-             $8::text[], $9::jsonb[], $10::text[], $11::text[], $12::text[], $13::timestamptz[]) \
-             WITH ORDINALITY AS e(id, pos, uid, uname, role, action, rtype, rid, details, ip, ua, rqid, at, n) \
+             $8::text[], $9::jsonb[], $10::text[], $11::text[], $12::text[], $13::timestamptz[], $14::text[]) \
+             WITH ORDINALITY AS e(id, pos, uid, uname, role, action, rtype, rid, details, ip, ua, rqid, at, hash, n) \
              ORDER BY n",
         )
         .bind(column!(id))
@@ -345,9 +360,167 @@ impl Projection for AuditLogProjection {
         .bind(column!(user_agent))
         .bind(column!(request_id))
         .bind(column!(created_at))
+        .bind(hashes)
         .execute(conn)
         .await?;
         Ok(())
+    }
+}
+
+/// The text an entry's hash is computed over: its fields in a fixed order, as JSON (the
+/// details' keys sorted), the time to the microsecond the database keeps.
+pub fn canonical(entry: &AuditEntry) -> String {
+    serde_json::json!([
+        entry.id,
+        entry.global_position,
+        entry.user_id,
+        entry.username,
+        entry.role,
+        entry.action,
+        entry.resource_type,
+        entry.resource_id,
+        entry.details,
+        entry.ip_address,
+        entry.user_agent,
+        entry.request_id,
+        entry
+            .created_at
+            .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+            .to_string(),
+    ])
+    .to_string()
+}
+
+/// `hex(sha256(previous hash ‖ "\n" ‖ canonical entry))`; the first entry's previous hash is "".
+pub fn chain_hash(previous: &str, canonical: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    hasher.update(previous.as_bytes());
+    hasher.update(b"\n");
+    hasher.update(canonical.as_bytes());
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The result of walking the audit chain.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ChainReport {
+    /// True when every entry matches its hash and follows the one before it.
+    pub valid: bool,
+    /// Entries checked (up to and including the first invalid one).
+    pub checked: i64,
+    /// The hash of the last valid entry.
+    pub last_hash: Option<String>,
+    /// The first entry that does not match: changed, or not following the entry before it
+    /// (one was removed, inserted or moved).
+    pub first_invalid: Option<InvalidEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct InvalidEntry {
+    pub seq: i64,
+    pub id: Uuid,
+    pub global_position: i64,
+    pub action: String,
+    pub stored_hash: Option<String>,
+    pub expected_hash: String,
+}
+
+type ChainRow = (
+    i64,
+    Uuid,
+    i64,
+    Option<Uuid>,
+    Option<String>,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<String>,
+    Value,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    DateTime<Utc>,
+    Option<String>,
+);
+
+/// Walks the whole audit log in order and recomputes every hash.
+pub async fn verify_chain(pool: &sqlx::PgPool) -> anyhow::Result<ChainReport> {
+    let mut previous = String::new();
+    let mut checked = 0i64;
+    let mut after = 0i64;
+    loop {
+        let rows: Vec<ChainRow> = sqlx::query_as(
+            "SELECT seq, id, global_position, user_id, username, role, action, resource_type, resource_id, details, \
+             host(ip_address), user_agent, request_id, created_at, hash FROM audit_logs WHERE seq > $1 ORDER BY seq LIMIT 5000",
+        )
+        .bind(after)
+        .fetch_all(pool)
+        .await?;
+        let Some(last) = rows.last() else {
+            return Ok(ChainReport {
+                valid: true,
+                checked,
+                last_hash: (!previous.is_empty()).then_some(previous),
+                first_invalid: None,
+            });
+        };
+        after = last.0;
+        for row in rows {
+            let (
+                seq,
+                id,
+                global_position,
+                user_id,
+                username,
+                role,
+                action,
+                resource_type,
+                resource_id,
+                details,
+                ip_address,
+                user_agent,
+                request_id,
+                created_at,
+                stored,
+            ) = row;
+            let entry = AuditEntry {
+                id,
+                global_position,
+                user_id,
+                username,
+                role,
+                action: action.clone(),
+                resource_type,
+                resource_id,
+                details,
+                ip_address,
+                user_agent,
+                request_id,
+                created_at,
+            };
+            let expected = chain_hash(&previous, &canonical(&entry));
+            checked += 1;
+            if stored.as_deref() != Some(expected.as_str()) {
+                return Ok(ChainReport {
+                    valid: false,
+                    checked,
+                    last_hash: (!previous.is_empty()).then_some(previous),
+                    first_invalid: Some(InvalidEntry {
+                        seq,
+                        id,
+                        global_position,
+                        action,
+                        stored_hash: stored,
+                        expected_hash: expected,
+                    }),
+                });
+            }
+            previous = expected;
+        }
     }
 }
 
@@ -576,6 +749,23 @@ mod tests {
             assert_eq!(entry.details["outcome"], outcome, "{event_type}");
             assert_eq!(entry.resource_type.as_deref(), Some(aggregate_type));
         }
+    }
+
+    #[test]
+    fn each_hash_covers_the_entry_and_the_one_before() {
+        let entry = audit_entry(&event(
+            "user",
+            "UserCreated",
+            json!({"UserCreated": {"username": "ann"}}),
+            json!({}),
+        ));
+        let first = chain_hash("", &canonical(&entry));
+        assert_eq!(first.len(), 64);
+        assert_eq!(first, chain_hash("", &canonical(&entry)), "deterministic");
+        assert_ne!(chain_hash(&first, &canonical(&entry)), first, "chained");
+        let mut changed = entry.clone();
+        changed.details = json!({"username": "bob"});
+        assert_ne!(chain_hash("", &canonical(&changed)), first);
     }
 
     #[test]

@@ -18,7 +18,9 @@ use super::positions::AUDIT;
 use super::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_audit_logs))
+    OpenApiRouter::new()
+        .routes(routes!(list_audit_logs))
+        .routes(routes!(verify_audit_chain))
 }
 
 /// One audit entry.
@@ -300,4 +302,40 @@ mod tests {
         assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(csv_field("=cmd()"), "\"'=cmd()\"");
     }
+}
+
+/// The result of walking the audit chain.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ChainReportView {
+    /// True when every entry matches its hash and follows the one before it.
+    pub valid: bool,
+    pub checked: i64,
+    pub last_hash: Option<String>,
+    /// The first entry that does not match (changed, or not following the one before it:
+    /// an entry was removed, inserted or moved).
+    #[schema(value_type = Option<Object>)]
+    pub first_invalid: Option<serde_json::Value>,
+}
+
+/// Verify the audit log's hash chain: every entry carries
+/// `sha256(previous hash ‖ "\n" ‖ canonical entry)`; an edited, removed, inserted or
+/// reordered entry breaks it, and the first entry that does not match is named.
+#[utoipa::path(get, path = "/api/v1/audit-logs/verify", tag = "audit",
+    responses((status = 200, body = ChainReportView)))]
+async fn verify_audit_chain(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> ApiResult<ApiJson<ChainReportView>> {
+    state.settle_request(&headers, AUDIT).await?;
+    let report = dcp_projections::audit::verify_chain(&state.pool)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(ApiJson(ChainReportView {
+        valid: report.valid,
+        checked: report.checked,
+        last_hash: report.last_hash,
+        first_invalid: report
+            .first_invalid
+            .and_then(|invalid| serde_json::to_value(invalid).ok()),
+    }))
 }

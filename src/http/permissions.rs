@@ -82,6 +82,7 @@ pub const PERMISSIONS: &[RoutePermission] = &[
     ("POST", "/api/v1/networks/{id}/connect", OPERATE),
     ("POST", "/api/v1/networks/{id}/disconnect", OPERATE),
     ("GET", "/api/v1/audit-logs", ADMIN),
+    ("GET", "/api/v1/audit-logs/verify", ADMIN),
     ("GET", "/api/v1/events", ADMIN),
 ];
 

@@ -459,3 +459,105 @@ async fn behind_a_trusted_proxy_the_forwarded_client_is_audited() {
     .await;
     assert_eq!(entry["ip_address"], "198.51.100.7");
 }
+
+/// The chain report once the audit log has caught up with every event.
+async fn chain(app: &TestApp) -> Value {
+    let head: i64 = sqlx::query_scalar("SELECT max(global_position) FROM events")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    app.get_json_at("/api/v1/audit-logs/verify", &app.admin_token, head)
+        .await
+}
+
+#[tokio::test]
+async fn the_audit_chain_names_the_first_changed_removed_or_moved_entry() {
+    let app = spawn_app().await;
+    for i in 0..8 {
+        app.create_user(&format!("chain{i}"), "viewer", "chain-password-1")
+            .await;
+    }
+    let report = chain(&app).await;
+    assert_eq!(report["valid"], true, "{report}");
+    let entries: Vec<(i64, serde_json::Value, String)> =
+        sqlx::query_as("SELECT seq, details, action FROM audit_logs ORDER BY seq")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(report["checked"], entries.len() as i64);
+    assert!(entries.len() >= 8, "{entries:?}");
+    let exec = |sql: String| {
+        let pool = app.pool.clone();
+        async move { sqlx::query(&sql).execute(&pool).await.unwrap() }
+    };
+
+    // Edited: that entry is named.
+    let edited = entries[3].0;
+    exec(format!(
+        "UPDATE audit_logs SET details = details || '{{\"forged\": true}}' WHERE seq = {edited}"
+    ))
+    .await;
+    let report = chain(&app).await;
+    assert_eq!(report["valid"], false, "{report}");
+    assert_eq!(report["first_invalid"]["seq"], edited);
+    sqlx::query("UPDATE audit_logs SET details = $1 WHERE seq = $2")
+        .bind(&entries[3].1)
+        .bind(edited)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(chain(&app).await["valid"], true, "restored");
+
+    // Moved (two entries swap places): the first of them is named.
+    let (first, second) = (entries[5].0, entries[6].0);
+    sqlx::query(
+        "UPDATE audit_logs SET action = CASE seq WHEN $1 THEN $4 ELSE $3 END, \
+         details = CASE seq WHEN $1 THEN $6::jsonb ELSE $5::jsonb END WHERE seq IN ($1, $2)",
+    )
+    .bind(first)
+    .bind(second)
+    .bind(&entries[5].2)
+    .bind(&entries[6].2)
+    .bind(&entries[5].1)
+    .bind(&entries[6].1)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let report = chain(&app).await;
+    assert_eq!(report["first_invalid"]["seq"], first, "{report}");
+    sqlx::query(
+        "UPDATE audit_logs SET action = CASE seq WHEN $1 THEN $3 ELSE $4 END, \
+         details = CASE seq WHEN $1 THEN $5::jsonb ELSE $6::jsonb END WHERE seq IN ($1, $2)",
+    )
+    .bind(first)
+    .bind(second)
+    .bind(&entries[5].2)
+    .bind(&entries[6].2)
+    .bind(&entries[5].1)
+    .bind(&entries[6].1)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(chain(&app).await["valid"], true, "restored");
+
+    // Removed: the entry after the gap is named.
+    exec(format!(
+        "DELETE FROM audit_logs WHERE seq = {}",
+        entries[7].0
+    ))
+    .await;
+    let report = chain(&app).await;
+    assert_eq!(report["valid"], false);
+    assert_eq!(report["first_invalid"]["seq"], entries[8].0, "{report}");
+
+    // The command line says the same, with a failing exit code.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_dcp"))
+        .args(["audit", "verify"])
+        .env("DATABASE_URL", &app.database_url)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let printed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(printed["first_invalid"]["seq"], entries[8].0);
+}
