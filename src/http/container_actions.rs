@@ -205,19 +205,6 @@ async fn delete_container(
     act(&state, &meta, &reference, &query.host, action).await
 }
 
-/// Replaces the values of `spec.env` with `<redacted>`.
-fn redact_env(data: &mut serde_json::Value) {
-    if let Some(env) = data
-        .get_mut("spec")
-        .and_then(|spec| spec.get_mut("env"))
-        .and_then(|env| env.as_object_mut())
-    {
-        for value in env.values_mut() {
-            *value = serde_json::Value::String("<redacted>".into());
-        }
-    }
-}
-
 /// One step of a container's history.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct HistoryEntry {
@@ -297,7 +284,7 @@ async fn history(
                         data: {
                             let mut data = payload.get(&event_type).cloned().unwrap_or(payload);
                             if redact {
-                                redact_env(&mut data);
+                                crate::realtime::bus::envelope::redact(&mut data);
                             }
                             data
                         },

@@ -517,20 +517,9 @@ async fn engine_facts(
     Ok(facts)
 }
 
-/// [`policy_refusal`] for the WebSocket gateway.
-pub async fn policy_refusal_public(
-    state: &AppState,
-    principal: &Principal,
-    context: &RequestContext,
-    route: &str,
-    refused: PolicyError,
-) -> ApiError {
-    policy_refusal(state, principal, context, route, refused).await
-}
-
 /// The answer to a request the policy refused: 400 for a bad value; 403 for an option
 /// the role may not use, which is recorded like any denied request.
-pub(super) async fn policy_refusal(
+pub async fn policy_refusal(
     state: &AppState,
     principal: &Principal,
     context: &RequestContext,

@@ -239,6 +239,14 @@ pub fn sized(upgrade: WebSocketUpgrade) -> WebSocketUpgrade {
         .max_frame_size(64 * 1024)
 }
 
+/// The upgrade with our buffer sizes, answering with the ticket's subprotocol if it came as one.
+pub fn answer(upgrade: WebSocketUpgrade, protocol: Option<String>) -> WebSocketUpgrade {
+    match protocol {
+        Some(protocol) => sized(upgrade).protocols([protocol]),
+        None => sized(upgrade),
+    }
+}
+
 /// The routes of the gateway (outside `/api/v1`: tickets, not bearer tokens).
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -392,10 +400,7 @@ async fn events_socket(
         Ok(admitted) => admitted,
         Err(error) => return error.into_response(),
     };
-    let upgrade = match protocol {
-        Some(protocol) => sized(upgrade).protocols([protocol]),
-        None => sized(upgrade),
-    };
+    let upgrade = answer(upgrade, protocol);
     upgrade
         .on_upgrade(move |socket| async move {
             events_session(state, socket, principal, registration, query.after).await

@@ -109,10 +109,7 @@ async fn task_socket(
         Ok(admitted) => admitted,
         Err(error) => return error.into_response(),
     };
-    let upgrade = match protocol {
-        Some(protocol) => super::gateway::sized(upgrade).protocols([protocol]),
-        None => super::gateway::sized(upgrade),
-    };
+    let upgrade = super::gateway::answer(upgrade, protocol);
     upgrade
         .on_upgrade(move |socket| task_session(state, socket, registration, op_id))
         .into_response()
@@ -197,6 +194,23 @@ async fn task_session(
 // ---------------------------------------------------------------------------------------
 // Container streams
 
+/// Checks a container stream's host and ticket and finds its container: the host, the
+/// container's full id, the socket's registration and the subprotocol to answer with.
+async fn open_container_stream(
+    state: &AppState,
+    headers: &HeaderMap,
+    ticket: &Option<String>,
+    host: &Option<String>,
+    purpose: Purpose,
+    reference: &str,
+) -> Result<(String, String, Registration, Option<String>), ApiError> {
+    let host = crate::http::containers::host_of(state, host)?;
+    let (_, registration, protocol) =
+        authorize(state, headers, ticket.as_deref(), purpose, Some(reference)).await?;
+    let id = container_id(state, &host, reference).await?;
+    Ok((host, id, registration, protocol))
+}
+
 /// The container a stream is for: its full id, or the error to answer.
 async fn container_id(state: &AppState, host: &str, reference: &str) -> Result<String, ApiError> {
     if !crate::http::containers::valid_reference(reference) {
@@ -274,24 +288,17 @@ async fn logs_socket(
         Some(Some(since)) => since,
         None => 0,
     };
-    let host = match crate::http::containers::host_of(&state, &query.host) {
-        Ok(host) => host,
-        Err(error) => return error.into_response(),
-    };
-    let (_, registration, protocol) = match authorize(
+    let (host, id, registration, protocol) = match open_container_stream(
         &state,
         &headers,
-        query.ticket.as_deref(),
+        &query.ticket,
+        &query.host,
         Purpose::ContainerLogs,
-        Some(&reference),
+        &reference,
     )
     .await
     {
-        Ok(admitted) => admitted,
-        Err(error) => return error.into_response(),
-    };
-    let id = match container_id(&state, &host, &reference).await {
-        Ok(id) => id,
+        Ok(opened) => opened,
         Err(error) => return error.into_response(),
     };
     let options = LogsOptions {
@@ -303,10 +310,7 @@ async fn logs_socket(
         tail,
         ..Default::default()
     };
-    let upgrade = match protocol {
-        Some(protocol) => super::gateway::sized(upgrade).protocols([protocol]),
-        None => super::gateway::sized(upgrade),
-    };
+    let upgrade = super::gateway::answer(upgrade, protocol);
     upgrade
         .on_upgrade(move |socket| logs_session(state, socket, registration, host, id, options))
         .into_response()
@@ -540,30 +544,20 @@ async fn stats_socket(
         Ok(Query(query)) => query,
         Err(rejection) => return query_error(rejection),
     };
-    let host = match crate::http::containers::host_of(&state, &query.host) {
-        Ok(host) => host,
-        Err(error) => return error.into_response(),
-    };
-    let (_, registration, protocol) = match authorize(
+    let (host, id, registration, protocol) = match open_container_stream(
         &state,
         &headers,
-        query.ticket.as_deref(),
+        &query.ticket,
+        &query.host,
         Purpose::ContainerStats,
-        Some(&reference),
+        &reference,
     )
     .await
     {
-        Ok(admitted) => admitted,
+        Ok(opened) => opened,
         Err(error) => return error.into_response(),
     };
-    let id = match container_id(&state, &host, &reference).await {
-        Ok(id) => id,
-        Err(error) => return error.into_response(),
-    };
-    let upgrade = match protocol {
-        Some(protocol) => super::gateway::sized(upgrade).protocols([protocol]),
-        None => super::gateway::sized(upgrade),
-    };
+    let upgrade = super::gateway::answer(upgrade, protocol);
     upgrade
         .on_upgrade(move |socket| stats_session(state, socket, registration, host, id))
         .into_response()
@@ -768,7 +762,7 @@ async fn exec_socket(
                     ),
                 };
                 let route = "/ws/containers/{id}/exec";
-                return crate::http::containers::policy_refusal_public(
+                return crate::http::containers::policy_refusal(
                     &state, &principal, &context, route, refused,
                 )
                 .await
@@ -781,10 +775,7 @@ async fn exec_socket(
         Ok(target) => target,
         Err(error) => return error.into_response(),
     };
-    let upgrade = match protocol {
-        Some(protocol) => super::gateway::sized(upgrade).protocols([protocol]),
-        None => super::gateway::sized(upgrade),
-    };
+    let upgrade = super::gateway::answer(upgrade, protocol);
     let size = (query.cols.unwrap_or(80), query.rows.unwrap_or(24));
     upgrade
         .on_upgrade(move |socket| exec_session(state, socket, registration, target, meta, size))
