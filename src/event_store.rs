@@ -14,10 +14,11 @@
 use std::cell::{Cell, RefCell};
 
 use cqrs_es::persist::{
-    PersistedEventRepository, PersistedEventStore, PersistenceError, ReplayStream, SerializedEvent,
-    SerializedSnapshot,
+    EventUpcaster, PersistedEventRepository, PersistedEventStore, PersistenceError, ReplayStream,
+    SerializedEvent, SerializedSnapshot,
 };
 use cqrs_es::{Aggregate, CqrsFramework};
+use dcp_aggregates::versioning;
 use dcp_projections::LogCursor;
 use postgres_es::PostgresEventRepository;
 use serde_json::Value;
@@ -28,13 +29,43 @@ use uuid::Uuid;
 pub type Cqrs<A> = CqrsFramework<A, PersistedEventStore<EventRepository, A>>;
 
 /// The framework for aggregate `A`; read models are built from the global log, so no
-/// cqrs-es queries are attached.
+/// cqrs-es queries are attached. Stored events of older versions load through
+/// [`dcp_aggregates::versioning`].
 pub fn cqrs<A: Aggregate>(pool: PgPool, services: A::Services) -> Cqrs<A> {
+    let upcaster: Box<dyn EventUpcaster> = Box::new(StoredShapeUpcaster {
+        aggregate_type: A::TYPE,
+    });
     CqrsFramework::new(
-        PersistedEventStore::new_event_store(EventRepository::new(pool)),
+        PersistedEventStore::new_event_store(EventRepository::new(pool))
+            .with_upcasters(vec![upcaster]),
         vec![],
         services,
     )
+}
+
+/// cqrs-es's hook into the upcasters of `dcp_aggregates::versioning`, for one aggregate type.
+struct StoredShapeUpcaster {
+    aggregate_type: &'static str,
+}
+
+impl EventUpcaster for StoredShapeUpcaster {
+    fn can_upcast(&self, event_type: &str, event_version: &str) -> bool {
+        versioning::needs_upcast(self.aggregate_type, event_type, event_version)
+    }
+
+    fn upcast(&self, mut event: SerializedEvent) -> SerializedEvent {
+        // A failure leaves the event as stored; loading the aggregate then fails on it
+        // rather than deciding from a state that lacks it.
+        if let Ok(version) = versioning::upcast(
+            self.aggregate_type,
+            &event.event_type,
+            &event.event_version,
+            &mut event.payload,
+        ) {
+            event.event_version = version.to_string();
+        }
+        event
+    }
 }
 
 /// A write to a side table that commits with the command's events, or not at all.

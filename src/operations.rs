@@ -111,7 +111,8 @@ pub async fn resolve(
         .and_then(|op| op.parse::<Uuid>().ok());
     if let Some(op_id) = op_label {
         if aggregate_of(state, host, &docker_id).await?.is_none() {
-            claim_created(state, host, &docker_id, &name, op_id, meta).await?;
+            let image_id = inspect.image.clone();
+            claim_created(state, host, &docker_id, &name, image_id, op_id, meta).await?;
         }
     }
     for _ in 0..2 {
@@ -179,6 +180,7 @@ async fn claim_created(
     host: &str,
     docker_id: &str,
     name: &str,
+    image_id: Option<String>,
     op_id: Uuid,
     meta: &CommandMeta,
 ) -> ApiResult<()> {
@@ -208,6 +210,7 @@ async fn claim_created(
         op_id,
         docker_id: docker_id.to_string(),
         name: name.to_string(),
+        image_id,
         at: Utc::now(),
     };
     let mapping = SideWrite::MapContainer {
@@ -606,6 +609,7 @@ async fn settle_create(
                     op_id,
                     docker_id,
                     name,
+                    image_id: container.image_id.clone(),
                     at: Utc::now(),
                 },
                 vec![mapping],
@@ -874,6 +878,7 @@ pub async fn create_container(
         .inspect_container(&docker_id, None::<InspectContainerOptions>)
         .await
         .ok();
+    let image_id = inspect.as_ref().and_then(|i| i.image.clone());
     let name = inspect
         .and_then(|i| i.name)
         .map(|n| n.trim_start_matches('/').to_string())
@@ -882,6 +887,7 @@ pub async fn create_container(
         op_id,
         docker_id: docker_id.clone(),
         name: name.clone(),
+        image_id,
         at: Utc::now(),
     };
     let mapping = SideWrite::MapContainer {

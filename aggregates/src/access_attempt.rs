@@ -73,7 +73,7 @@ impl DomainEvent for AccessAttemptEvent {
     }
 
     fn event_version(&self) -> String {
-        crate::EVENT_VERSION_1.to_string()
+        crate::versioning::version_of("access_attempt", &self.event_type())
     }
 }
 

@@ -142,7 +142,7 @@ impl DomainEvent for ImageEvent {
     }
 
     fn event_version(&self) -> String {
-        crate::EVENT_VERSION_1.to_string()
+        crate::versioning::version_of("image", &self.event_type())
     }
 }
 

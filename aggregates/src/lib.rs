@@ -13,6 +13,7 @@ pub mod operation;
 pub mod role;
 pub mod session;
 pub mod user;
+pub mod versioning;
 pub mod volume;
 
 pub use role::Role;

@@ -200,7 +200,7 @@ impl DomainEvent for NetworkEvent {
     }
 
     fn event_version(&self) -> String {
-        crate::EVENT_VERSION_1.to_string()
+        crate::versioning::version_of("network", &self.event_type())
     }
 }
 

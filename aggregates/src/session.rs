@@ -77,7 +77,7 @@ impl DomainEvent for SessionEvent {
     }
 
     fn event_version(&self) -> String {
-        crate::EVENT_VERSION_1.to_string()
+        crate::versioning::version_of("session", &self.event_type())
     }
 }
 

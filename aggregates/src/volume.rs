@@ -141,7 +141,7 @@ impl DomainEvent for VolumeEvent {
     }
 
     fn event_version(&self) -> String {
-        crate::EVENT_VERSION_1.to_string()
+        crate::versioning::version_of("volume", &self.event_type())
     }
 }
 

@@ -15,7 +15,10 @@ pub mod runner;
 pub mod sessions;
 pub mod users;
 
-pub use log::{GlobalLogReader, LogCursor, LogWaker, StoredEvent};
+pub use log::{
+    current_shapes, GlobalLogReader, LogCursor, LogWaker, StoredEvent, UnknownEvents,
+    UnreadableEvent,
+};
 pub use runner::{
     projection_statuses, rebuild_projection, Projection, ProjectionProgress, ProjectionRunner,
     ProjectionStatus,

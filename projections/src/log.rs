@@ -6,10 +6,12 @@
 //! event can later appear before the cursor: a plain `global_position > n` read would skip
 //! an event whose transaction took its position early and committed late.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use dcp_aggregates::versioning::{self, VersionError};
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::postgres::PgListener;
@@ -70,6 +72,88 @@ impl StoredEvent {
     pub fn decode<E: serde::de::DeserializeOwned>(&self) -> Result<E, serde_json::Error> {
         serde_json::from_value(self.payload.clone())
     }
+
+    /// Brings the payload to the current shape of its type (see
+    /// [`dcp_aggregates::versioning`]); an event this build does not know is an error.
+    pub fn upcast(&mut self) -> Result<(), VersionError> {
+        let version = versioning::upcast(
+            &self.aggregate_type,
+            &self.event_type,
+            &self.event_version,
+            &mut self.payload,
+        )?;
+        if self.event_version != version {
+            self.event_version = version.to_string();
+        }
+        Ok(())
+    }
+}
+
+/// What a reader does with an event this build of dcp does not know (a type or a version
+/// written by a newer dcp).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnknownEvents {
+    /// Live processing: log it and go on, so one newer replica cannot stop the others.
+    Skip,
+    /// Rebuilds and replays: stop, because the result would silently lack the event.
+    Fail,
+}
+
+/// An event a rebuild cannot apply.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "event {event_type} v{event_version} of {aggregate_type} {aggregate_id} at position {position} \
+     cannot be read by this build of dcp ({reason}); upgrade dcp before rebuilding"
+)]
+pub struct UnreadableEvent {
+    pub position: i64,
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub event_type: String,
+    pub event_version: String,
+    pub reason: VersionError,
+}
+
+/// `events` in their current shapes: upcast where needed, and events this build does not
+/// know skipped or refused by `unknown`. Borrows when nothing needs changing (the rule).
+pub fn current_shapes(
+    events: &[StoredEvent],
+    unknown: UnknownEvents,
+) -> Result<Cow<'_, [StoredEvent]>, Box<UnreadableEvent>> {
+    let untouched = |e: &StoredEvent| {
+        versioning::is_current(&e.aggregate_type, &e.event_type, &e.event_version)
+    };
+    if events.iter().all(untouched) {
+        return Ok(Cow::Borrowed(events));
+    }
+    let mut shaped = Vec::with_capacity(events.len());
+    for event in events {
+        let mut event = event.clone();
+        match event.upcast() {
+            Ok(()) => shaped.push(event),
+            Err(reason) => {
+                if unknown == UnknownEvents::Fail || !reason.is_unknown() {
+                    return Err(Box::new(UnreadableEvent {
+                        position: event.global_position,
+                        aggregate_type: event.aggregate_type,
+                        aggregate_id: event.aggregate_id,
+                        event_type: event.event_type,
+                        event_version: event.event_version,
+                        reason,
+                    }));
+                }
+                tracing::warn!(
+                    position = event.global_position,
+                    aggregate_type = event.aggregate_type,
+                    event_type = event.event_type,
+                    event_version = event.event_version,
+                    %reason,
+                    "skipping an event this build of dcp does not know"
+                );
+            }
+        }
+    }
+    Ok(Cow::Owned(shaped))
 }
 
 const SELECT_COLUMNS: &str = "global_position, transaction_id::text AS transaction_id, event_id, \

@@ -16,7 +16,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::log::{
-    changed_or_timeout, GlobalLogReader, LogCursor, LogWaker, StoredEvent, PROGRESS_CHANNEL,
+    changed_or_timeout, current_shapes, GlobalLogReader, LogCursor, LogWaker, StoredEvent,
+    UnknownEvents, PROGRESS_CHANNEL,
 };
 pub use crate::progress::ProjectionProgress;
 
@@ -144,6 +145,9 @@ impl ProjectionRunner {
             return Ok(Leadership::Standby);
         };
         self.progress.record_local(name, cursor);
+        // Catching up from zero is a rebuild: an event this build does not know stops it
+        // (the model would silently lack it). Past the head, such events are skipped.
+        let mut rebuilding = cursor == LogCursor::START;
         let mut events = self.waker.subscribe_events();
         loop {
             events.borrow_and_update();
@@ -151,6 +155,7 @@ impl ProjectionRunner {
                 .await
                 .context("Failed to read the global log")?;
             if batch.is_empty() {
+                rebuilding = false;
                 tokio::select! {
                     _ = shutdown.cancelled() => {
                         let _ = conn.close().await;
@@ -161,16 +166,23 @@ impl ProjectionRunner {
                 }
                 if rebuild_requested(&mut conn, name).await? {
                     cursor = rebuild(&mut conn, self.projection.as_ref()).await?;
+                    rebuilding = true;
                     self.progress.record_local(name, cursor);
                 }
                 continue;
             }
+            let unknown = if rebuilding {
+                UnknownEvents::Fail
+            } else {
+                UnknownEvents::Skip
+            };
             let (applied, rebuild_requested) =
-                apply(&mut conn, self.projection.as_ref(), &batch).await?;
+                apply(&mut conn, self.projection.as_ref(), &batch, unknown).await?;
             cursor = applied;
             // A rebuild asked for while events keep coming is seen here, not only when idle.
             if rebuild_requested {
                 cursor = rebuild(&mut conn, self.projection.as_ref()).await?;
+                rebuilding = true;
             }
             self.progress.record_local(name, cursor);
         }
@@ -275,11 +287,14 @@ async fn apply(
     conn: &mut PgConnection,
     projection: &dyn Projection,
     batch: &[StoredEvent],
+    unknown: UnknownEvents,
 ) -> anyhow::Result<(LogCursor, bool)> {
     let last = batch.last().map(StoredEvent::cursor).unwrap_or_default();
+    let shaped = current_shapes(batch, unknown)
+        .with_context(|| format!("Failed to apply events to '{}'", projection.name()))?;
     let mut tx = conn.begin().await?;
     projection
-        .apply_batch(&mut tx, batch)
+        .apply_batch(&mut tx, &shaped)
         .await
         .with_context(|| format!("Failed to apply events up to position {}", last.position))?;
     let rebuild_requested = sqlx::query(
@@ -321,7 +336,9 @@ async fn rebuild_here(conn: &mut PgConnection, projection: &dyn Projection) -> a
         if batch.is_empty() {
             return Ok(());
         }
-        cursor = apply(conn, projection, &batch).await?.0;
+        cursor = apply(conn, projection, &batch, UnknownEvents::Fail)
+            .await?
+            .0;
     }
 }
 

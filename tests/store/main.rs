@@ -6,3 +6,4 @@ mod common;
 
 mod global_log;
 mod projections;
+mod versioning;

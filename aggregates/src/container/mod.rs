@@ -138,6 +138,8 @@ pub enum ContainerCommand {
         op_id: Uuid,
         docker_id: String,
         name: String,
+        /// The image Docker resolved the reference to (`sha256:…`), when it said.
+        image_id: Option<String>,
         at: DateTime<Utc>,
     },
     /// A container made outside dcp becomes known.
@@ -196,11 +198,14 @@ pub enum ContainerEvent {
         spec: Value,
         requested_at: DateTime<Utc>,
     },
+    /// Version 2 added `image_id` (upcast from version 1 as `None`: not recorded).
     ContainerCreated {
         op_id: Uuid,
         host: String,
         docker_id: String,
         name: String,
+        /// The image the container was created from (`sha256:…`), as `docker inspect` shows it.
+        image_id: Option<String>,
         created_at: DateTime<Utc>,
     },
     ContainerDiscovered {
@@ -346,7 +351,7 @@ impl DomainEvent for ContainerEvent {
     }
 
     fn event_version(&self) -> String {
-        crate::EVENT_VERSION_1.to_string()
+        crate::versioning::version_of("container", &self.event_type())
     }
 }
 
@@ -475,6 +480,7 @@ impl Container {
                 op_id,
                 docker_id,
                 name,
+                image_id,
                 at,
             } => {
                 match self.outcome_for(op_id)? {
@@ -490,6 +496,7 @@ impl Container {
                     host: self.host.clone(),
                     docker_id,
                     name,
+                    image_id,
                     created_at: at,
                 }
             }

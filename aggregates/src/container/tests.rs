@@ -30,6 +30,7 @@ fn created() -> ContainerEvent {
         host: "local".into(),
         docker_id: "abc123".into(),
         name: "web".into(),
+        image_id: Some("sha256:feed".into()),
         created_at: at(),
     }
 }
@@ -63,6 +64,7 @@ fn create_is_requested_then_recorded() {
             op_id: CREATE_OP,
             docker_id: "abc123".into(),
             name: "web".into(),
+            image_id: Some("sha256:feed".into()),
             at: at(),
         })
         .then_expect_events(vec![created()]);
@@ -76,6 +78,7 @@ fn recording_an_outcome_twice_is_harmless() {
             op_id: CREATE_OP,
             docker_id: "abc123".into(),
             name: "web".into(),
+            image_id: Some("sha256:feed".into()),
             at: at(),
         })
         .then_expect_events(vec![]);

@@ -143,7 +143,7 @@ impl DomainEvent for UserEvent {
     }
 
     fn event_version(&self) -> String {
-        crate::EVENT_VERSION_1.to_string()
+        crate::versioning::version_of("user", &self.event_type())
     }
 }
 

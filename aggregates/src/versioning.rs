@@ -1,0 +1,285 @@
+//! Event versions: which event types each aggregate knows, at which version, and the
+//! upcasters that bring an older stored shape up to the current one.
+//!
+//! A persisted event type is never renamed or removed, and its stored payload is never
+//! rewritten. When a shape changes, the event is written with a new `event_version` and an
+//! upcaster here turns every older version into the next one on read: the command side
+//! (through cqrs-es, see `dcp::event_store`) and every projection load the current shape,
+//! whatever the store holds.
+//!
+//! An event this build does not know (a type or a version from a newer dcp) is reported
+//! as such, so that live processing can skip it and a rebuild can refuse to produce a
+//! read model that silently lacks it.
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use serde::de::{self, DeserializeOwned, Visitor};
+use serde_json::Value;
+
+use crate::{
+    access_attempt::AccessAttemptEvent, container::ContainerEvent, image::ImageEvent,
+    network::NetworkEvent, session::SessionEvent, user::UserEvent, volume::VolumeEvent,
+};
+
+/// One step from `from` to `to` for one event type of one aggregate.
+struct Upcaster {
+    aggregate_type: &'static str,
+    event_type: &'static str,
+    from: &'static str,
+    to: &'static str,
+    upcast: fn(&mut serde_json::Map<String, Value>),
+}
+
+/// Every upcaster, oldest first within an event type.
+const UPCASTERS: &[Upcaster] = &[Upcaster {
+    aggregate_type: "container",
+    event_type: "ContainerCreated",
+    from: "1",
+    to: "2",
+    upcast: container_created_v1_to_v2,
+}];
+
+/// `ContainerCreated` v2 records the id of the image the container was created from
+/// (`sha256:…`, what `docker inspect` shows as `Image`), so the state of a container at a
+/// past moment names the exact image even after its tag moved. Version 1 did not record
+/// it: it is `null`, "not recorded", never a guess.
+fn container_created_v1_to_v2(fields: &mut serde_json::Map<String, Value>) {
+    fields.entry("image_id").or_insert(Value::Null);
+}
+
+/// The version an event type is written with now: `"1"` unless an upcaster raised it.
+fn current_version(aggregate_type: &str, event_type: &str) -> &'static str {
+    UPCASTERS
+        .iter()
+        .filter(|u| u.aggregate_type == aggregate_type && u.event_type == event_type)
+        .map(|u| u.to)
+        .next_back()
+        .unwrap_or(crate::EVENT_VERSION_1)
+}
+
+/// The version `event_type` of `A` is written with now (for `DomainEvent::event_version`).
+pub fn version_of(aggregate_type: &str, event_type: &str) -> String {
+    current_version(aggregate_type, event_type).to_string()
+}
+
+/// Why a stored event cannot be brought to a shape this build understands.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VersionError {
+    #[error("unknown aggregate type '{0}'")]
+    UnknownAggregate(String),
+    #[error("unknown event type '{event_type}' of aggregate '{aggregate_type}'")]
+    UnknownType {
+        aggregate_type: String,
+        event_type: String,
+    },
+    #[error("event '{event_type}' has version {stored}; this build knows up to {known}")]
+    NewerVersion {
+        event_type: String,
+        stored: String,
+        known: String,
+    },
+    #[error("event '{event_type}' version {version} is not an object of its type")]
+    Malformed { event_type: String, version: String },
+}
+
+impl VersionError {
+    /// True when the event comes from a newer dcp (as opposed to damage).
+    pub fn is_unknown(&self) -> bool {
+        !matches!(self, VersionError::Malformed { .. })
+    }
+}
+
+/// Every aggregate type and the event types it knows (the variants of its event enum).
+static KNOWN: LazyLock<BTreeMap<&'static str, &'static [&'static str]>> = LazyLock::new(|| {
+    BTreeMap::from([
+        ("user", variants_of::<UserEvent>()),
+        ("session", variants_of::<SessionEvent>()),
+        ("access_attempt", variants_of::<AccessAttemptEvent>()),
+        ("container", variants_of::<ContainerEvent>()),
+        ("image", variants_of::<ImageEvent>()),
+        ("volume", variants_of::<VolumeEvent>()),
+        ("network", variants_of::<NetworkEvent>()),
+    ])
+});
+
+/// True when this build knows `event_type` of `aggregate_type` (at some version).
+pub fn is_known(aggregate_type: &str, event_type: &str) -> bool {
+    KNOWN
+        .get(aggregate_type)
+        .is_some_and(|types| types.contains(&event_type))
+}
+
+/// True when this build knows `event_type` of `aggregate_type` and `version` is its
+/// current one: the event needs no upcasting (cheap; no allocation).
+pub fn is_current(aggregate_type: &str, event_type: &str, version: &str) -> bool {
+    is_known(aggregate_type, event_type) && version == current_version(aggregate_type, event_type)
+}
+
+/// True when an event stored at `version` must go through an upcaster.
+pub fn needs_upcast(aggregate_type: &str, event_type: &str, version: &str) -> bool {
+    version != current_version(aggregate_type, event_type)
+        && UPCASTERS.iter().any(|u| {
+            u.aggregate_type == aggregate_type && u.event_type == event_type && u.from == version
+        })
+}
+
+/// Brings a stored event to the current shape of its type: returns the current version
+/// and rewrites `payload` (`{"EventType": {fields}}`) in place. Events already current
+/// are left untouched.
+pub fn upcast(
+    aggregate_type: &str,
+    event_type: &str,
+    version: &str,
+    payload: &mut Value,
+) -> Result<&'static str, VersionError> {
+    let types = KNOWN
+        .get(aggregate_type)
+        .ok_or_else(|| VersionError::UnknownAggregate(aggregate_type.to_string()))?;
+    if !types.contains(&event_type) {
+        return Err(VersionError::UnknownType {
+            aggregate_type: aggregate_type.to_string(),
+            event_type: event_type.to_string(),
+        });
+    }
+    let current = current_version(aggregate_type, event_type);
+    let mut at = version.to_string();
+    while at != current {
+        let Some(step) = UPCASTERS.iter().find(|u| {
+            u.aggregate_type == aggregate_type && u.event_type == event_type && u.from == at
+        }) else {
+            return Err(VersionError::NewerVersion {
+                event_type: event_type.to_string(),
+                stored: version.to_string(),
+                known: current.to_string(),
+            });
+        };
+        let fields = payload
+            .get_mut(event_type)
+            .and_then(Value::as_object_mut)
+            .ok_or_else(|| VersionError::Malformed {
+                event_type: event_type.to_string(),
+                version: at.clone(),
+            })?;
+        (step.upcast)(fields);
+        at = step.to.to_string();
+    }
+    Ok(current)
+}
+
+/// The variant names of an externally tagged enum, as serde's derive declares them.
+fn variants_of<T: DeserializeOwned>() -> &'static [&'static str] {
+    let mut probe = VariantProbe(None);
+    let _ = T::deserialize(&mut probe);
+    probe.0.unwrap_or(&[])
+}
+
+/// A deserializer that only records the variant list a derived enum asks it for.
+struct VariantProbe(Option<&'static [&'static str]>);
+
+#[derive(Debug)]
+struct Probed;
+
+impl std::fmt::Display for Probed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("variant probe")
+    }
+}
+
+impl std::error::Error for Probed {}
+
+impl de::Error for Probed {
+    fn custom<T: std::fmt::Display>(_msg: T) -> Self {
+        Probed
+    }
+}
+
+impl<'de> de::Deserializer<'de> for &mut VariantProbe {
+    type Error = Probed;
+
+    fn deserialize_any<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value, Probed> {
+        Err(Probed)
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        variants: &'static [&'static str],
+        _visitor: V,
+    ) -> Result<V::Value, Probed> {
+        self.0 = Some(variants);
+        Err(Probed)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf option unit unit_struct newtype_struct seq tuple
+        tuple_struct map struct identifier ignored_any
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn every_aggregate_lists_its_event_types() {
+        assert!(is_known("container", "ContainerCreated"));
+        assert!(is_known("container", "OperationFailed"));
+        assert!(is_known("user", "UserCreated"));
+        assert!(!is_known("container", "ContainerTeleported"));
+        assert!(!is_known("host", "HostCreated"));
+        for (aggregate, types) in KNOWN.iter() {
+            assert!(types.len() >= 2, "{aggregate} lists {types:?}");
+        }
+    }
+
+    #[test]
+    fn a_v1_container_created_is_upcast_to_v2_with_no_image_id() {
+        let mut payload = json!({"ContainerCreated": {"op_id": "0190a000-0000-7000-8000-000000000000",
+            "host": "local", "docker_id": "abc", "name": "web", "created_at": "2026-01-01T00:00:00Z"}});
+        let version = upcast("container", "ContainerCreated", "1", &mut payload).unwrap();
+        assert_eq!(version, "2");
+        assert_eq!(payload["ContainerCreated"]["image_id"], Value::Null);
+        assert_eq!(payload["ContainerCreated"]["name"], "web");
+        let event: ContainerEvent = serde_json::from_value(payload).unwrap();
+        assert!(matches!(
+            event,
+            ContainerEvent::ContainerCreated { image_id: None, .. }
+        ));
+    }
+
+    #[test]
+    fn current_events_pass_untouched_and_unknown_ones_are_named() {
+        let original = json!({"ContainerCreated": {"image_id": "sha256:1"}});
+        let mut payload = original.clone();
+        assert_eq!(
+            upcast("container", "ContainerCreated", "2", &mut payload),
+            Ok("2")
+        );
+        assert_eq!(payload, original);
+        assert!(needs_upcast("container", "ContainerCreated", "1"));
+        assert!(!needs_upcast("container", "ContainerCreated", "2"));
+        assert!(!needs_upcast("container", "ContainerStarted", "1"));
+        assert_eq!(version_of("container", "ContainerCreated"), "2");
+        assert_eq!(version_of("container", "ContainerStarted"), "1");
+
+        let unknown = upcast("container", "ContainerTeleported", "1", &mut json!({}));
+        assert!(matches!(unknown, Err(VersionError::UnknownType { .. })));
+        assert!(unknown.unwrap_err().is_unknown());
+        let newer = upcast("container", "ContainerCreated", "3", &mut json!({}));
+        assert!(matches!(newer, Err(VersionError::NewerVersion { .. })));
+        let future_start = upcast("container", "ContainerStarted", "2", &mut json!({}));
+        assert!(matches!(
+            future_start,
+            Err(VersionError::NewerVersion { .. })
+        ));
+        let malformed = upcast("container", "ContainerCreated", "1", &mut json!([]));
+        assert!(matches!(malformed, Err(VersionError::Malformed { .. })));
+        assert!(matches!(
+            upcast("host", "HostCreated", "1", &mut json!({})),
+            Err(VersionError::UnknownAggregate(_))
+        ));
+    }
+}
