@@ -75,6 +75,14 @@ pub enum SideWrite {
     SetPasswordHash { user_id: Uuid, hash: String },
     /// Release unique handles (`username:…`, `email:…`) the user no longer uses.
     ReleaseHandles { user_id: Uuid, handles: Vec<String> },
+    /// A recreate replaced Docker container `from` with `to`: the aggregate now stands
+    /// for `to` (a second recording of the same recreate finds nothing to change).
+    RemapContainer {
+        host: String,
+        from: String,
+        to: String,
+        aggregate_id: Uuid,
+    },
     /// Forget everything a deleted user had besides events: handles, hash, refresh tokens.
     ForgetUser { user_id: Uuid },
     /// The Container aggregate `aggregate_id` stands for Docker container `docker_id` on
@@ -116,6 +124,22 @@ impl SideWrite {
                 )
                 .bind(host)
                 .bind(docker_id)
+                .bind(aggregate_id)
+                .execute(conn)
+                .await?;
+            }
+            SideWrite::RemapContainer {
+                host,
+                from,
+                to,
+                aggregate_id,
+            } => {
+                sqlx::query(
+                    "UPDATE container_ids SET docker_id = $3 WHERE host = $1 AND docker_id = $2 AND aggregate_id = $4",
+                )
+                .bind(host)
+                .bind(from)
+                .bind(to)
                 .bind(aggregate_id)
                 .execute(conn)
                 .await?;

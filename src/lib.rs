@@ -17,6 +17,7 @@ pub mod event_store;
 pub mod http;
 pub mod operations;
 pub mod realtime;
+pub mod recreate;
 pub mod resources;
 pub mod secrets;
 pub mod telemetry;

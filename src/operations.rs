@@ -447,6 +447,7 @@ pub async fn reconcile(
                 settle_after
                     + Duration::from_secs(stop_timeout.unwrap_or(u64::from(MAX_STOP_TIMEOUT)))
             }
+            "ContainerRecreateRequested" => settle_after + crate::recreate::LONGEST,
             _ => settle_after,
         };
         if age < longest.as_secs_f64() {
@@ -459,6 +460,20 @@ pub async fn reconcile(
         else {
             continue;
         };
+        if event_type == "ContainerRecreateRequested" {
+            match crate::recreate::settle_recreate(state, &aggregate_id, op_id).await {
+                Ok(Some(outcome)) => settled.push(Reconciled {
+                    aggregate_id,
+                    op_id,
+                    outcome,
+                }),
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::warn!(%aggregate_id, %op_id, error = format!("{error:#}"), "recreate left pending")
+                }
+            }
+            continue;
+        }
         if event_type == "ContainerCreateRequested" {
             let host = fields
                 .get("host")

@@ -98,6 +98,13 @@ const OPERATION_EVENTS: &[(&str, &str, &str, &str)] = &[
         "requested",
     ),
     ("container", "ContainerRemoved", "delete", "succeeded"),
+    (
+        "container",
+        "ContainerRecreateRequested",
+        "recreate",
+        "requested",
+    ),
+    ("container", "ContainerRecreated", "recreate", "succeeded"),
     ("container", "ContainerDiscovered", "observed", "discovered"),
     ("container", "ContainerObserved", "observed", "observed"),
     ("container", "ContainerExecStarted", "exec", "started"),

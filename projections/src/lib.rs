@@ -13,6 +13,7 @@ pub mod operations;
 pub mod progress;
 pub mod runner;
 pub mod sessions;
+pub mod state;
 pub mod users;
 
 pub use log::{

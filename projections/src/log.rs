@@ -210,6 +210,23 @@ impl GlobalLogReader {
         rows.iter().map(event_from_row).collect()
     }
 
+    /// Every event of one aggregate, in sequence order (as stored, not upcast).
+    pub async fn aggregate_events(
+        pool: &PgPool,
+        aggregate_type: &str,
+        aggregate_id: &str,
+    ) -> Result<Vec<StoredEvent>, sqlx::Error> {
+        let sql = format!(
+            "SELECT {SELECT_COLUMNS} FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY sequence"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(aggregate_type)
+            .bind(aggregate_id)
+            .fetch_all(pool)
+            .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
     /// The cursor of the event at `position`, if it exists (to turn a client's position into a cursor).
     pub async fn cursor_of(pool: &PgPool, position: i64) -> Result<Option<LogCursor>, sqlx::Error> {
         let row =

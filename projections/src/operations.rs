@@ -57,6 +57,7 @@ fn targets_of(fields: &Value) -> Vec<String> {
         .filter_map(|volume| volume.get("source").and_then(Value::as_str));
     [
         "docker_id",
+        "previous_docker_id",
         "name",
         "reference",
         "image_id",

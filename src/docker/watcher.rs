@@ -99,7 +99,7 @@ pub fn produced_by(
     action: &str,
 ) -> bool {
     if operation_resource == "container" && event_resource == "volume" {
-        return verb == "create" && action == "create";
+        return matches!(verb, "create" | "recreate") && action == "create";
     }
     if operation_resource != event_resource {
         return false;
@@ -114,6 +114,10 @@ pub fn produced_by(
         ("container", "unpause") => &["unpause"],
         ("container", "rename") => &["rename"],
         ("container", "delete") => &["kill", "die", "stop", "destroy"],
+        // Stop and rename the old container, create and start the new one, remove the old.
+        ("container", "recreate") => &[
+            "kill", "die", "stop", "rename", "create", "start", "destroy",
+        ],
         ("image", "pull") => &["pull", "tag"],
         ("image", "delete") => &["untag", "delete"],
         ("volume", "create") => &["create"],
@@ -422,18 +426,26 @@ async fn handle(
     }
     settle_operations(state).await?;
     // A container dcp creates carries the creating operation's label (checked against the
-    // operations: anyone can set a label with the CLI).
+    // operations: anyone can set a label with the CLI). A recreate's replacement is not
+    // mapped to its container until the recreate is recorded: its label says whose it is.
     if let Some(op_id) = attributes
         .get(OP_LABEL)
         .and_then(|v| v.parse::<Uuid>().ok())
+        .filter(|_| resource == "container")
     {
-        let ours: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM operations WHERE id = $1 AND action = 'container.create')",
+        let operation: Option<String> = sqlx::query_scalar(
+            "SELECT action FROM operations WHERE id = $1              AND action IN ('container.create', 'container.recreate')              AND coalesce(completed_at, now()) >= to_timestamp($2) - make_interval(secs => $3)",
         )
         .bind(op_id)
-        .fetch_one(&state.pool)
+        .bind(time_nano as f64 / 1e9)
+        .bind(SLACK_SECS)
+        .fetch_optional(&state.pool)
         .await?;
-        if resource == "container" && action == "create" && ours {
+        let ours = operation.as_deref().is_some_and(|full| match full {
+            "container.create" => action == "create",
+            _ => produced_by("container", "recreate", "container", &action),
+        });
+        if ours {
             return Ok(());
         }
     }

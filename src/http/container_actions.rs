@@ -12,13 +12,15 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::containers::{host_of, valid_reference, HostQuery};
+use super::containers::{engine_facts, host_of, policy_refusal, valid_reference, HostQuery};
+use super::context::RequestContext;
 use super::error::{ApiError, ApiResult, ErrorCode};
 use super::extract::Auth;
 use super::extract::{ApiJson, ApiPath, ApiQuery, OptionalApiJson};
 use super::positions::Positioned;
 use super::AppState;
 use crate::commands::CommandMeta;
+use crate::docker::policy::{self, CreateContainerRequest};
 use crate::operations::{resolve, run_action, OperationOutcome};
 use dcp_aggregates::Role;
 
@@ -32,6 +34,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(unpause))
         .routes(routes!(rename))
         .routes(routes!(delete_container))
+        .routes(routes!(recreate))
         .routes(routes!(history))
 }
 
@@ -175,6 +178,35 @@ async fn rename(
         ContainerAction::Rename { name: body.name },
     )
     .await
+}
+
+/// Replace a container with one made from a new configuration (environment, image, ports,
+/// mounts, limits, …), keeping its name and its history. The body is the whole desired
+/// configuration, as for a create, checked by the same role policy; `name` may be left out
+/// (it cannot change here), and `start` defaults to whether the container was running.
+#[utoipa::path(post, path = "/api/v1/containers/{id}/recreate", tag = "containers",
+    params(("id" = String, Path, description = "full id, unique id prefix or name"), HostQuery),
+    request_body = CreateContainerRequest,
+    responses((status = 200, body = OperationOutcome), (status = 400), (status = 403), (status = 404), (status = 409), (status = 502), (status = 503)))]
+async fn recreate(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    meta: CommandMeta,
+    context: RequestContext,
+    ApiPath(reference): ApiPath<String>,
+    ApiQuery(query): ApiQuery<HostQuery>,
+    ApiJson(request): ApiJson<CreateContainerRequest>,
+) -> ApiResult<Response> {
+    check_reference(&reference)?;
+    let host = host_of(&state, &query.host)?;
+    let facts = engine_facts(&state, &host, &request).await?;
+    if let Err(refused) = policy::check(&request, principal.role, &facts) {
+        let route = "/api/v1/containers/{id}/recreate";
+        return Err(policy_refusal(&state, &principal, &context, route, refused).await);
+    }
+    let target = resolve(&state, &host, &reference, &meta).await?;
+    let outcome = crate::recreate::recreate_container(&state, &target, request, &meta).await?;
+    Ok(Positioned(outcome.position, ApiJson(outcome)).into_response())
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

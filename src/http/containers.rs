@@ -456,7 +456,7 @@ async fn create_container(
 }
 
 /// Looks up, on the engine, whether the request's named volumes and network reach the host.
-async fn engine_facts(
+pub(super) async fn engine_facts(
     state: &AppState,
     host: &str,
     request: &CreateContainerRequest,

@@ -20,6 +20,7 @@ pub mod openapi;
 pub mod operations;
 pub mod permissions;
 pub mod positions;
+pub mod state;
 pub mod users;
 pub mod volumes;
 
@@ -126,6 +127,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(operations::router())
         .merge(audit::router())
         .merge(events::router())
+        .merge(state::router())
         .merge(crate::realtime::tickets::router())
         .merge(openapi::router())
 }

@@ -6,6 +6,7 @@ mod common;
 mod audit;
 mod auth;
 mod containers;
+mod history;
 mod http;
 mod malformed;
 mod observed;

@@ -165,6 +165,23 @@ pub enum ContainerCommand {
         attributes: std::collections::BTreeMap<String, String>,
         at: DateTime<Utc>,
     },
+    /// Accept a request to replace the container with one made from `spec` (a normalized,
+    /// policy-checked create request), keeping its name and its history: how a
+    /// container's environment, image, ports or limits change.
+    RequestRecreate {
+        op_id: Uuid,
+        spec: Value,
+        at: DateTime<Utc>,
+    },
+    /// The replacement exists (`docker_id`) and the previous container is gone.
+    RecordRecreated {
+        op_id: Uuid,
+        docker_id: String,
+        image_id: Option<String>,
+        /// Whether the replacement was started.
+        running: bool,
+        at: DateTime<Utc>,
+    },
     /// An interactive exec session opened (`command` is what runs, e.g. the detected shell).
     RecordExecStarted {
         exec_id: String,
@@ -289,6 +306,21 @@ pub enum ContainerEvent {
         op_id: Uuid,
         removed_at: DateTime<Utc>,
     },
+    ContainerRecreateRequested {
+        op_id: Uuid,
+        spec: Value,
+        requested_at: DateTime<Utc>,
+    },
+    /// The container now is Docker container `docker_id`, made from the requested spec;
+    /// `previous_docker_id` was removed.
+    ContainerRecreated {
+        op_id: Uuid,
+        previous_docker_id: String,
+        docker_id: String,
+        image_id: Option<String>,
+        running: bool,
+        recreated_at: DateTime<Utc>,
+    },
     /// A lifecycle change made outside dcp, as Docker reported it.
     ContainerObserved {
         action: String,
@@ -342,6 +374,8 @@ impl DomainEvent for ContainerEvent {
             ContainerEvent::ContainerRenamed { .. } => "ContainerRenamed",
             ContainerEvent::ContainerRemoveRequested { .. } => "ContainerRemoveRequested",
             ContainerEvent::ContainerRemoved { .. } => "ContainerRemoved",
+            ContainerEvent::ContainerRecreateRequested { .. } => "ContainerRecreateRequested",
+            ContainerEvent::ContainerRecreated { .. } => "ContainerRecreated",
             ContainerEvent::ContainerObserved { .. } => "ContainerObserved",
             ContainerEvent::ContainerExecStarted { .. } => "ContainerExecStarted",
             ContainerEvent::ContainerExecEnded { .. } => "ContainerExecEnded",
@@ -385,6 +419,7 @@ pub struct PendingOperation {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum PendingKind {
     Create,
+    Recreate,
     Action(ContainerAction),
 }
 
@@ -513,6 +548,45 @@ impl Container {
                 validate(&action)?;
                 requested(op_id, action, at)
             }
+            ContainerCommand::RequestRecreate { op_id, spec, at } => {
+                self.require_live()?;
+                if self.docker_id.is_none() {
+                    return Err(self
+                        .require_idle()
+                        .err()
+                        .unwrap_or(ContainerError::NotFound));
+                }
+                self.require_idle()?;
+                ContainerEvent::ContainerRecreateRequested {
+                    op_id,
+                    spec,
+                    requested_at: at,
+                }
+            }
+            ContainerCommand::RecordRecreated {
+                op_id,
+                docker_id,
+                image_id,
+                running,
+                at,
+            } => {
+                match self.outcome_for(op_id)? {
+                    None => return Ok(vec![]),
+                    Some(PendingOperation {
+                        kind: PendingKind::Recreate,
+                        ..
+                    }) => {}
+                    Some(_) => return Err(ContainerError::UnknownOperation(op_id)),
+                }
+                ContainerEvent::ContainerRecreated {
+                    op_id,
+                    previous_docker_id: self.docker_id.clone().unwrap_or_default(),
+                    docker_id,
+                    image_id,
+                    running,
+                    recreated_at: at,
+                }
+            }
             ContainerCommand::Observe {
                 action,
                 time_nano,
@@ -579,7 +653,9 @@ impl Container {
                     return Ok(vec![]);
                 };
                 match &pending.kind {
-                    PendingKind::Create => return Err(ContainerError::UnknownOperation(op_id)),
+                    PendingKind::Create | PendingKind::Recreate => {
+                        return Err(ContainerError::UnknownOperation(op_id))
+                    }
                     PendingKind::Action(action) => done(op_id, action, &self.name, at),
                 }
             }
@@ -594,6 +670,7 @@ impl Container {
                 };
                 let operation = match &pending.kind {
                     PendingKind::Create => "create",
+                    PendingKind::Recreate => "recreate",
                     PendingKind::Action(action) => action.verb(),
                 };
                 ContainerEvent::OperationFailed {
@@ -781,6 +858,18 @@ impl Aggregate for Container {
                 volumes,
                 ..
             } => self.pending = pending(op_id, ContainerAction::Remove { force, volumes }),
+            E::ContainerRecreateRequested { op_id, .. } => {
+                self.pending = Some(PendingOperation {
+                    op_id,
+                    kind: PendingKind::Recreate,
+                });
+            }
+            E::ContainerRecreated {
+                op_id, docker_id, ..
+            } => {
+                self.docker_id = Some(docker_id);
+                self.finish(op_id);
+            }
             E::ContainerRenamed { op_id, to, .. } => {
                 self.name = to;
                 self.finish(op_id);

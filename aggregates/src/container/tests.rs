@@ -564,3 +564,111 @@ fn exec_sessions_are_recorded_on_live_containers() {
         })
         .then_expect_error(ContainerError::NotFound);
 }
+
+fn recreate_requested() -> ContainerEvent {
+    ContainerEvent::ContainerRecreateRequested {
+        op_id: OP,
+        spec: json!({"image": "busybox:latest", "env": {"MODE": "b"}}),
+        requested_at: at(),
+    }
+}
+
+#[test]
+fn a_recreate_replaces_the_docker_container_and_keeps_the_history() {
+    ContainerTest::with(())
+        .given(live())
+        .when(ContainerCommand::RequestRecreate {
+            op_id: OP,
+            spec: json!({"image": "busybox:latest", "env": {"MODE": "b"}}),
+            at: at(),
+        })
+        .then_expect_events(vec![recreate_requested()]);
+    let recreated = ContainerEvent::ContainerRecreated {
+        op_id: OP,
+        previous_docker_id: "abc123".into(),
+        docker_id: "def456".into(),
+        image_id: Some("sha256:feed".into()),
+        running: true,
+        recreated_at: at(),
+    };
+    let record = ContainerCommand::RecordRecreated {
+        op_id: OP,
+        docker_id: "def456".into(),
+        image_id: Some("sha256:feed".into()),
+        running: true,
+        at: at(),
+    };
+    ContainerTest::with(())
+        .given(vec![create_requested(), created(), recreate_requested()])
+        .when(record.clone())
+        .then_expect_events(vec![recreated.clone()]);
+    // Recorded twice (the reconciler racing the request): nothing more.
+    ContainerTest::with(())
+        .given(vec![
+            create_requested(),
+            created(),
+            recreate_requested(),
+            recreated.clone(),
+        ])
+        .when(record)
+        .then_expect_events(vec![]);
+    // The next operation acts on the replacement.
+    let mut container = Container::default();
+    for event in [
+        create_requested(),
+        created(),
+        recreate_requested(),
+        recreated,
+    ] {
+        cqrs_es::Aggregate::apply(&mut container, event);
+    }
+    assert_eq!(container.docker_id.as_deref(), Some("def456"));
+    assert!(container.pending.is_none());
+}
+
+#[test]
+fn a_recreate_waits_for_other_operations_and_is_not_settled_as_a_plain_action() {
+    let mut busy = live();
+    busy.push(ContainerEvent::ContainerStartRequested {
+        op_id: CREATE_OP,
+        requested_at: at(),
+    });
+    ContainerTest::with(())
+        .given(busy)
+        .when(ContainerCommand::RequestRecreate {
+            op_id: OP,
+            spec: json!({}),
+            at: at(),
+        })
+        .then_expect_error(ContainerError::OperationInProgress(CREATE_OP));
+    ContainerTest::with(())
+        .given(vec![create_requested(), created(), recreate_requested()])
+        .when(ContainerCommand::RecordDone {
+            op_id: OP,
+            at: at(),
+        })
+        .then_expect_error(ContainerError::UnknownOperation(OP));
+    ContainerTest::with(())
+        .given(vec![create_requested(), created(), recreate_requested()])
+        .when(ContainerCommand::RecordFailed {
+            op_id: OP,
+            code: "DOCKER_OPERATION_FAILED".into(),
+            message: "no such image".into(),
+            at: at(),
+        })
+        .then_expect_events(vec![ContainerEvent::OperationFailed {
+            op_id: OP,
+            operation: "recreate".into(),
+            code: "DOCKER_OPERATION_FAILED".into(),
+            message: "no such image".into(),
+            failed_at: at(),
+        }]);
+    ContainerTest::with(())
+        .given_no_previous_events()
+        .when(ContainerCommand::RequestRecreate {
+            op_id: OP,
+            spec: json!({}),
+            at: at(),
+        })
+        .then_expect_error(ContainerError::NotFound);
+}

@@ -334,6 +334,18 @@ async fn container_operations_refuse_bad_input_before_touching_docker() {
         post(&format!("{missing}/rename"))
             .json(&json!({"name": "fine-name"}))
             .expect(StatusCode::NOT_FOUND, "NOT_FOUND", None),
+        post(&format!("{missing}/recreate"))
+            .json(&json!({}))
+            .invalid("image"),
+        post(&format!("{missing}/recreate"))
+            .raw(JSON, r#"{"image": "busybox", "env": {"A": "1", "A": "2"}}"#)
+            .invalid("env.A"),
+        post(&format!("{missing}/recreate"))
+            .json(&json!({"image": "busybox", "Env": {}}))
+            .invalid("Env"),
+        post(&format!("{missing}/recreate"))
+            .json(&json!({"image": "busybox:latest"}))
+            .expect(StatusCode::NOT_FOUND, "NOT_FOUND", None),
         case(
             "DELETE force=maybe",
             Method::DELETE,
@@ -624,4 +636,69 @@ async fn ticket_requests_are_validated() {
         .await
         .unwrap();
     assert_eq!(before, after, "a refused ticket request stored a ticket");
+}
+
+#[tokio::test]
+async fn state_and_diff_queries_are_validated_and_write_nothing() {
+    let app = spawn_app().await;
+    let get = |path: &str| case(format!("GET {path}"), Method::GET, path);
+    let user = uuid::Uuid::new_v4();
+    let mut cases = vec![
+        get("/api/v1/users/not-a-uuid/state").invalid("id"),
+        get("/api/v1/users/not-a-uuid/diff?from=1").invalid("id"),
+        get(&format!("/api/v1/users/{user}/state")).expect(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            None,
+        ),
+        get(&format!("/api/v1/users/{user}/state?at=noon")).invalid("at"),
+        get(&format!("/api/v1/users/{user}/state?at=12")).invalid("at"),
+        get(&format!("/api/v1/users/{user}/state?position=x")).invalid("position"),
+        get(&format!("/api/v1/users/{user}/state?position=-4")).invalid("position"),
+        get(&format!(
+            "/api/v1/users/{user}/state?position=1&at=2026-01-01T00:00:00Z"
+        ))
+        .invalid("position"),
+        get(&format!("/api/v1/users/{user}/state?when=now")).invalid("when"),
+        get(&format!("/api/v1/users/{user}/diff")).invalid("from"),
+        get(&format!("/api/v1/users/{user}/diff?from=")).invalid("from"),
+        get(&format!("/api/v1/users/{user}/diff?from=1&to=later")).invalid("to"),
+        get(&format!("/api/v1/users/{user}/diff?from=1&from=2")).invalid("from"),
+        get("/api/v1/containers/-rf/state").invalid("id"),
+        get("/api/v1/containers/no-such-container-for-state/state").expect(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            None,
+        ),
+        get("/api/v1/containers/no-such-container-for-state/state?host=elsewhere").expect(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            Some("host"),
+        ),
+        get("/api/v1/containers/no-such-container-for-state/diff?from=tomorrow").invalid("from"),
+        get("/api/v1/images/busybox%3Alatest/state?at=x").invalid("at"),
+        get("/api/v1/images/busybox%3Alatest/state").expect(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            None,
+        ),
+        get("/api/v1/images/busybox%3Alatest/diff?to=1").invalid("from"),
+        get("/api/v1/volumes/some-volume/state?position=1.5").invalid("position"),
+        get("/api/v1/volumes/%01bad/state").invalid("id"),
+        get("/api/v1/volumes/some-volume/diff?from=1&extra=1").invalid("extra"),
+        get("/api/v1/networks/some-network/state?at=2026-13-40T00:00:00Z").invalid("at"),
+        get("/api/v1/networks/some-network/diff").invalid("from"),
+        get("/api/v1/networks/some-network/state").expect(StatusCode::NOT_FOUND, "NOT_FOUND", None),
+    ];
+    cases.push(get("/api/v1/users/not-a-uuid/state?at=x").invalid("at"));
+    let before: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    run_cases(&app, Some(&app.admin_token), cases).await;
+    let after: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(before, after, "a refused state query wrote events");
 }

@@ -34,6 +34,7 @@ const COVERED_ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/containers/{id}/pause"),
     ("POST", "/api/v1/containers/{id}/unpause"),
     ("POST", "/api/v1/containers/{id}/rename"),
+    ("POST", "/api/v1/containers/{id}/recreate"),
     ("GET", "/api/v1/operations/{id}"),
     ("GET", "/api/v1/images"),
     ("POST", "/api/v1/images/pull"),
@@ -47,6 +48,16 @@ const COVERED_ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/networks/{id}/connect"),
     ("POST", "/api/v1/networks/{id}/disconnect"),
     ("POST", "/api/v1/ws-tickets"),
+    ("GET", "/api/v1/users/{id}/state"),
+    ("GET", "/api/v1/users/{id}/diff"),
+    ("GET", "/api/v1/containers/{id}/state"),
+    ("GET", "/api/v1/containers/{id}/diff"),
+    ("GET", "/api/v1/images/{id}/state"),
+    ("GET", "/api/v1/images/{id}/diff"),
+    ("GET", "/api/v1/volumes/{name}/state"),
+    ("GET", "/api/v1/volumes/{name}/diff"),
+    ("GET", "/api/v1/networks/{id}/state"),
+    ("GET", "/api/v1/networks/{id}/diff"),
 ];
 
 const JSON: Option<&str> = Some("application/json");

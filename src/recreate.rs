@@ -1,0 +1,361 @@
+//! Recreating a container: Docker cannot change a container's environment, image, ports or
+//! mounts in place, so the container is replaced by one made from the new configuration,
+//! under the same name and the same platform id (one history).
+//!
+//! The steps, each undone if a later one fails so the old container comes back as it was:
+//! 1. stop the old container if it runs;
+//! 2. rename it out of the way (`<name>-dcp-replaced-<op>`);
+//! 3. create the replacement, labelled `dcp.op=<op id>`;
+//! 4. start it if the old one was running (or `start` says so);
+//! 5. remove the old container.
+//!
+//! The outcome is `ContainerRecreated`, which moves the `(host, docker id)` mapping to the
+//! replacement in the same transaction. A server that stops halfway leaves the operation
+//! pending; [`settle_recreate`] finishes it from what Docker shows: the labelled replacement
+//! exists → done (the old one is removed); it does not → failed, the old one renamed back.
+
+use bollard::query_parameters::{
+    CreateContainerOptions, InspectContainerOptions, ListContainersOptions, RemoveContainerOptions,
+    RenameContainerOptions, StartContainerOptions, StopContainerOptions,
+};
+use chrono::Utc;
+use dcp_aggregates::container::{Container, ContainerCommand};
+use uuid::Uuid;
+
+use crate::commands::{CommandError, CommandMeta};
+use crate::docker::policy::CreateContainerRequest;
+use crate::docker::DockerError;
+use crate::event_store::SideWrite;
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::AppState;
+use crate::operations::{container_config, container_error, ContainerTarget, OperationOutcome};
+
+/// Seconds the old container gets to stop before it is killed.
+const STOP_TIMEOUT: i32 = 10;
+
+/// The longest a recreate's Docker calls can take (the stop's grace period and five calls),
+/// before which a pending recreate may still be running and is not reconciled.
+pub const LONGEST: std::time::Duration =
+    std::time::Duration::from_secs(STOP_TIMEOUT as u64 + 5 * crate::docker::CALL_TIMEOUT.as_secs());
+
+/// The name the old container has between its replacement's creation and its removal.
+fn parked_name(name: &str, op_id: Uuid) -> String {
+    let op = op_id.simple().to_string();
+    format!("{name}-dcp-replaced-{}", &op[op.len() - 12..])
+}
+
+/// What was done to Docker so far, to undo it.
+struct Progress {
+    stopped: bool,
+    parked: bool,
+    created: Option<String>,
+}
+
+/// Replaces `target` with a container made from `request` (already policy-checked).
+pub async fn recreate_container(
+    state: &AppState,
+    target: &ContainerTarget,
+    request: CreateContainerRequest,
+    meta: &CommandMeta,
+) -> ApiResult<OperationOutcome> {
+    if request.name.as_deref().is_some_and(|n| n != target.name) {
+        return Err(ApiError::validation(
+            "name",
+            "a recreate keeps the container's name; rename it separately",
+        ));
+    }
+    let op_id = Uuid::now_v7();
+    let aggregate = target.aggregate_id.to_string();
+    let meta = meta.for_operation(op_id);
+    let spec = serde_json::to_value(CreateContainerRequest {
+        name: Some(target.name.clone()),
+        ..request.clone()
+    })
+    .map_err(|e| ApiError::internal(e.into()))?;
+    let command = ContainerCommand::RequestRecreate {
+        op_id,
+        spec,
+        at: Utc::now(),
+    };
+    state
+        .commands
+        .execute::<Container>(&aggregate, command, &meta)
+        .await
+        .map_err(container_error)?;
+
+    let mut progress = Progress {
+        stopped: false,
+        parked: false,
+        created: None,
+    };
+    let result = replace(state, target, &request, op_id, &mut progress).await;
+    let (command, side_writes, answer) = match result {
+        Ok((docker_id, image_id, running)) => {
+            let remap = SideWrite::RemapContainer {
+                host: target.host.clone(),
+                from: target.docker_id.clone(),
+                to: docker_id.clone(),
+                aggregate_id: target.aggregate_id,
+            };
+            let command = ContainerCommand::RecordRecreated {
+                op_id,
+                docker_id: docker_id.clone(),
+                image_id,
+                running,
+                at: Utc::now(),
+            };
+            (command, vec![remap], Ok(docker_id))
+        }
+        // No answer from the engine: what happened is unknown. The operation stays pending
+        // and the reconciler settles it from what Docker shows later.
+        Err(error @ DockerError::Unavailable { .. }) => {
+            let api: ApiError = error.into();
+            return Err(
+                api.with_details(serde_json::json!({ "operation_id": op_id, "status": "pending" }))
+            );
+        }
+        Err(error) => {
+            undo(state, target, &progress).await;
+            let api: ApiError = match &error {
+                DockerError::Failed {
+                    status: 404,
+                    message,
+                } => ApiError::new(
+                    crate::http::error::ErrorCode::DockerOperationFailed,
+                    message.clone(),
+                )
+                .with_field("image"),
+                other => other.clone().into(),
+            };
+            let command = ContainerCommand::RecordFailed {
+                op_id,
+                code: api.code.as_str().to_string(),
+                message: error.to_string(),
+                at: Utc::now(),
+            };
+            (command, vec![], Err(api))
+        }
+    };
+    let cursor = state
+        .commands
+        .execute_retrying::<Container>(&aggregate, command, &meta, side_writes)
+        .await
+        .map_err(container_error)?;
+    let docker_id = answer?;
+    Ok(OperationOutcome {
+        operation_id: op_id,
+        operation: "recreate".into(),
+        status: "succeeded".into(),
+        host: target.host.clone(),
+        container_id: docker_id,
+        position: cursor.map(|c| c.position),
+    })
+}
+
+/// Steps 1–5; returns the replacement's id, its image id and whether it runs.
+async fn replace(
+    state: &AppState,
+    target: &ContainerTarget,
+    request: &CreateContainerRequest,
+    op_id: Uuid,
+    progress: &mut Progress,
+) -> Result<(String, Option<String>, bool), DockerError> {
+    let host = target.host.as_str();
+    let docker = state.docker.client(host)?;
+    let fail = |error| DockerError::from_bollard(host, error);
+    let old = docker
+        .inspect_container(&target.docker_id, None::<InspectContainerOptions>)
+        .await
+        .map_err(fail)?;
+    let was_running = old.state.as_ref().and_then(|s| s.running).unwrap_or(false);
+    if was_running {
+        docker
+            .clone()
+            .with_timeout(crate::docker::CALL_TIMEOUT + std::time::Duration::from_secs(10))
+            .stop_container(
+                &target.docker_id,
+                Some(StopContainerOptions {
+                    t: Some(STOP_TIMEOUT),
+                    ..Default::default()
+                }),
+            )
+            .await
+            .map_err(fail)?;
+        progress.stopped = true;
+    }
+    docker
+        .rename_container(
+            &target.docker_id,
+            RenameContainerOptions {
+                name: parked_name(&target.name, op_id),
+            },
+        )
+        .await
+        .map_err(fail)?;
+    progress.parked = true;
+    let options = CreateContainerOptions {
+        name: Some(target.name.clone()),
+        ..Default::default()
+    };
+    let created = docker
+        .create_container(Some(options), container_config(request, op_id))
+        .await
+        .map_err(fail)?;
+    progress.created = Some(created.id.clone());
+    let start = request.start.unwrap_or(was_running);
+    if start {
+        docker
+            .start_container(&created.id, None::<StartContainerOptions>)
+            .await
+            .map_err(fail)?;
+    }
+    let image_id = docker
+        .inspect_container(&created.id, None::<InspectContainerOptions>)
+        .await
+        .ok()
+        .and_then(|inspect| inspect.image);
+    remove_old(state, host, &target.docker_id).await?;
+    Ok((created.id, image_id, start))
+}
+
+async fn remove_old(state: &AppState, host: &str, docker_id: &str) -> Result<(), DockerError> {
+    let docker = state.docker.client(host)?;
+    match docker
+        .remove_container(
+            docker_id,
+            Some(RemoveContainerOptions {
+                force: true,
+                ..Default::default()
+            }),
+        )
+        .await
+        .map_err(|error| DockerError::from_bollard(host, error))
+    {
+        Err(DockerError::Failed { status: 404, .. }) | Ok(()) => Ok(()),
+        Err(other) => Err(other),
+    }
+}
+
+/// Puts the old container back as it was; each step is tried whatever the others do.
+async fn undo(state: &AppState, target: &ContainerTarget, progress: &Progress) {
+    let Ok(docker) = state.docker.client(&target.host) else {
+        return;
+    };
+    if let Some(created) = &progress.created {
+        let options = RemoveContainerOptions {
+            force: true,
+            ..Default::default()
+        };
+        if let Err(error) = docker.remove_container(created, Some(options)).await {
+            tracing::warn!(%error, container = %created, "could not remove a failed replacement");
+        }
+    }
+    if progress.parked {
+        let name = RenameContainerOptions {
+            name: target.name.clone(),
+        };
+        if let Err(error) = docker.rename_container(&target.docker_id, name).await {
+            tracing::warn!(%error, container = %target.docker_id, "could not restore the container's name");
+        }
+    }
+    if progress.stopped {
+        if let Err(error) = docker
+            .start_container(&target.docker_id, None::<StartContainerOptions>)
+            .await
+        {
+            tracing::warn!(%error, container = %target.docker_id, "could not restart the container");
+        }
+    }
+}
+
+/// Settles a recreate whose outcome was not recorded, from what Docker shows: `Some("done")`
+/// or `Some("failed")` once recorded, `None` when Docker cannot tell now.
+pub async fn settle_recreate(
+    state: &AppState,
+    aggregate_id: &str,
+    op_id: Uuid,
+) -> anyhow::Result<Option<&'static str>> {
+    let current: Option<(String, String)> =
+        sqlx::query_as("SELECT host, docker_id FROM container_ids WHERE aggregate_id = $1::uuid")
+            .bind(aggregate_id)
+            .fetch_optional(&state.pool)
+            .await?;
+    let Some((host, old_id)) = current else {
+        return Ok(None);
+    };
+    let Ok(docker) = state.docker.client(&host) else {
+        return Ok(None);
+    };
+    let filters = std::collections::HashMap::from([(
+        "label".to_string(),
+        vec![format!("{}={op_id}", crate::operations::OP_LABEL)],
+    )]);
+    let Ok(found) = docker
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            filters: Some(filters),
+            ..Default::default()
+        }))
+        .await
+    else {
+        return Ok(None);
+    };
+    let meta = CommandMeta {
+        actor_kind: Some("reconciler"),
+        ..CommandMeta::system()
+    }
+    .for_operation(op_id);
+    let (command, side_writes, outcome) = match found.first() {
+        Some(replacement) => {
+            if remove_old(state, &host, &old_id).await.is_err() {
+                return Ok(None);
+            }
+            let docker_id = replacement.id.clone().unwrap_or_default();
+            let remap = SideWrite::RemapContainer {
+                host: host.clone(),
+                from: old_id,
+                to: docker_id.clone(),
+                aggregate_id: aggregate_id.parse()?,
+            };
+            let command = ContainerCommand::RecordRecreated {
+                op_id,
+                docker_id,
+                image_id: replacement.image_id.clone(),
+                running: replacement.state
+                    == Some(bollard::models::ContainerSummaryStateEnum::RUNNING),
+                at: Utc::now(),
+            };
+            (command, vec![remap], "done")
+        }
+        None => {
+            // The replacement was never made: give the old container its name back.
+            let name: Option<String> =
+                sqlx::query_scalar("SELECT name FROM containers WHERE aggregate_id = $1")
+                    .bind(aggregate_id)
+                    .fetch_optional(&state.pool)
+                    .await?
+                    .flatten();
+            if let Some(name) = name {
+                let _ = docker
+                    .rename_container(&old_id, RenameContainerOptions { name })
+                    .await;
+            }
+            let command = ContainerCommand::RecordFailed {
+                op_id,
+                code: "INTERRUPTED".into(),
+                message: "the server stopped before the replacement container was created".into(),
+                at: Utc::now(),
+            };
+            (command, vec![], "failed")
+        }
+    };
+    match state
+        .commands
+        .execute_retrying::<Container>(aggregate_id, command, &meta, side_writes)
+        .await
+    {
+        Ok(_) => Ok(Some(outcome)),
+        Err(CommandError::Conflict | CommandError::Rejected(_)) => Ok(None),
+        Err(other) => Err(anyhow::anyhow!("{other}")),
+    }
+}
