@@ -55,7 +55,9 @@ impl Application {
                 .spawn(shutdown.clone()),
         );
         let jwt_secret = crate::secrets::jwt_secret(&settings)?;
+        let audit_key = crate::checkpoints::AuditKey::from_settings(&settings)?;
         let state = AppState(Arc::new(AppInner {
+            audit_key,
             commands: CommandBus::new(pool.clone()).with_local_waker(waker.clone()),
             progress,
             tokens: TokenKeys::new(

@@ -70,8 +70,17 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditAction {
-    /// Walk the chain and recompute every entry's hash.
-    Verify,
+    /// Walk the chain and recompute every entry's hash; with `--checkpoint`, also check
+    /// checkpoints exported earlier (a rewrite of the entries they cover is detected even
+    /// when the whole chain was recomputed).
+    Verify {
+        /// A checkpoint file written by `dcp audit checkpoint` (repeatable).
+        #[arg(long = "checkpoint")]
+        checkpoints: Vec<std::path::PathBuf>,
+    },
+    /// Print a checkpoint of the newest entry, signed with the audit key (JSON); keep it
+    /// outside the database.
+    Checkpoint,
 }
 
 #[derive(Debug, Subcommand)]
@@ -93,24 +102,22 @@ pub enum ProjectionAction {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(cli.settings).await,
-        Command::Audit {
-            action: AuditAction::Verify,
-        } => {
+        Command::Audit { action } => {
+            let key = match &action {
+                AuditAction::Checkpoint => {
+                    Some(crate::checkpoints::AuditKey::from_settings(&cli.settings)?)
+                }
+                AuditAction::Verify { checkpoints } if !checkpoints.is_empty() => {
+                    Some(crate::checkpoints::AuditKey::existing(&cli.settings)?)
+                }
+                AuditAction::Verify { .. } => None,
+            };
             let (pool, database) = db::open_for_tool(&cli.settings).await?;
             db::migrate(&pool).await?;
-            let report = dcp_projections::audit::verify_chain(&pool).await;
+            let result = audit(&pool, key.as_ref(), action).await;
             pool.close().await;
             database.close().await?;
-            let report = report?;
-            println!("{}", serde_json::to_string_pretty(&report)?);
-            if report.valid {
-                Ok(())
-            } else {
-                anyhow::bail!(
-                    "the audit chain is broken at entry {}",
-                    report.first_invalid.map(|i| i.seq).unwrap_or_default()
-                )
-            }
+            result
         }
         Command::Subscribe {
             durable,
@@ -249,6 +256,53 @@ async fn projections(pool: &sqlx::PgPool, action: ProjectionAction) -> anyhow::R
                 status.events_applied,
                 status.position
             );
+            Ok(())
+        }
+    }
+}
+
+async fn audit(
+    pool: &sqlx::PgPool,
+    key: Option<&crate::checkpoints::AuditKey>,
+    action: AuditAction,
+) -> anyhow::Result<()> {
+    match (action, key) {
+        (AuditAction::Checkpoint, Some(key)) => {
+            let checkpoint = crate::checkpoints::issue(pool, key)
+                .await?
+                .context("the audit log is empty: nothing to sign")?;
+            println!("{}", serde_json::to_string_pretty(&checkpoint)?);
+            Ok(())
+        }
+        (AuditAction::Checkpoint, None) => anyhow::bail!("no audit key"),
+        (AuditAction::Verify { checkpoints }, key) => {
+            let mut signed = Vec::with_capacity(checkpoints.len());
+            for path in &checkpoints {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("Failed to read {}", path.display()))?;
+                signed.push(
+                    serde_json::from_str::<crate::checkpoints::Checkpoint>(&text)
+                        .with_context(|| format!("{} is not a checkpoint", path.display()))?,
+                );
+            }
+            let chain = dcp_projections::audit::verify_chain(pool).await?;
+            let checks = match key {
+                Some(key) => crate::checkpoints::check(pool, key, &signed).await?,
+                None => vec![],
+            };
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({
+                    "chain": chain,
+                    "checkpoints": checks,
+                }))?
+            );
+            if let Some(invalid) = &chain.first_invalid {
+                anyhow::bail!("the audit chain is broken at entry {}", invalid.seq);
+            }
+            if let Some(bad) = checks.iter().find(|c| c.status != "ok") {
+                anyhow::bail!("checkpoint of entry {}: {}", bad.seq, bad.message);
+            }
             Ok(())
         }
     }

@@ -42,6 +42,16 @@ pub struct Settings {
     #[arg(long, env = "DCP_JWT_SECRET_FILE")]
     pub jwt_secret_file: Option<PathBuf>,
 
+    /// Key for signing audit checkpoints (at least 32 bytes). Keep it out of the database
+    /// and its backups: it is what makes a rewrite of the audit log by someone with
+    /// database access detectable.
+    #[arg(long, env = "DCP_AUDIT_KEY", hide_env_values = true)]
+    pub audit_key: Option<SecretString>,
+
+    /// File holding that key. Neither set: generated into the data dir (mode 0600).
+    #[arg(long, env = "DCP_AUDIT_KEY_FILE")]
+    pub audit_key_file: Option<PathBuf>,
+
     /// Origins allowed to call the API from a browser, comma-separated.
     #[arg(
         long,
@@ -115,6 +125,8 @@ impl Settings {
                 "a-test-secret-that-is-long-enough-0123456789".to_string(),
             )),
             jwt_secret_file: None,
+            audit_key: None,
+            audit_key_file: None,
             cors_origins: vec!["http://localhost:5173".into()],
             trusted_proxies: vec![],
             access_token_ttl_secs: 600,

@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod app;
 pub mod auth;
 pub mod bootstrap;
+pub mod checkpoints;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -20,7 +20,8 @@ use super::AppState;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_audit_logs))
-        .routes(routes!(verify_audit_chain))
+        .routes(routes!(verify_audit_chain, verify_with_checkpoints))
+        .routes(routes!(audit_checkpoint))
 }
 
 /// One audit entry.
@@ -330,12 +331,82 @@ async fn verify_audit_chain(
     let report = dcp_projections::audit::verify_chain(&state.pool)
         .await
         .map_err(ApiError::internal)?;
-    Ok(ApiJson(ChainReportView {
+    Ok(ApiJson(chain_view(report)))
+}
+
+fn chain_view(report: dcp_projections::audit::ChainReport) -> ChainReportView {
+    ChainReportView {
         valid: report.valid,
         checked: report.checked,
         last_hash: report.last_hash,
         first_invalid: report
             .first_invalid
             .and_then(|invalid| serde_json::to_value(invalid).ok()),
+    }
+}
+
+/// Sign a checkpoint of the newest audit entry. Keep it outside the database (with the
+/// auditors, in a ticket, in another system): presented later to
+/// `POST /api/v1/audit-logs/verify` (or `dcp audit verify --checkpoint FILE`), it shows
+/// whether the entries it covers were rewritten since, even by someone who recomputed the
+/// whole hash chain.
+#[utoipa::path(get, path = "/api/v1/audit-logs/checkpoint", tag = "audit",
+    responses((status = 200, body = crate::checkpoints::Checkpoint), (status = 404)))]
+async fn audit_checkpoint(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> ApiResult<ApiJson<crate::checkpoints::Checkpoint>> {
+    state.settle_request(&headers, AUDIT).await?;
+    crate::checkpoints::issue(&state.pool, &state.audit_key)
+        .await
+        .map_err(ApiError::internal)?
+        .map(ApiJson)
+        .ok_or_else(|| ApiError::not_found("audit entry"))
+}
+
+/// Checkpoints to check the log against.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyRequest {
+    /// Checkpoints exported earlier (at most 100).
+    pub checkpoints: Vec<crate::checkpoints::Checkpoint>,
+}
+
+/// The chain walked, and each checkpoint checked.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct VerifyReport {
+    /// True when the chain holds and every checkpoint is `ok`.
+    pub valid: bool,
+    pub chain: ChainReportView,
+    pub checkpoints: Vec<crate::checkpoints::CheckpointCheck>,
+}
+
+/// Verify the hash chain and checkpoints exported earlier: a checkpoint whose entry is
+/// gone or no longer has the signed hash shows the log was cut or rewritten.
+#[utoipa::path(post, path = "/api/v1/audit-logs/verify", tag = "audit", request_body = VerifyRequest,
+    responses((status = 200, body = VerifyReport), (status = 400)))]
+async fn verify_with_checkpoints(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    ApiJson(request): ApiJson<VerifyRequest>,
+) -> ApiResult<ApiJson<VerifyReport>> {
+    if request.checkpoints.len() > 100 {
+        return Err(ApiError::validation(
+            "checkpoints",
+            "at most 100 checkpoints at once",
+        ));
+    }
+    state.settle_request(&headers, AUDIT).await?;
+    let chain = dcp_projections::audit::verify_chain(&state.pool)
+        .await
+        .map_err(ApiError::internal)?;
+    let checkpoints =
+        crate::checkpoints::check(&state.pool, &state.audit_key, &request.checkpoints)
+            .await
+            .map_err(ApiError::internal)?;
+    Ok(ApiJson(VerifyReport {
+        valid: chain.valid && checkpoints.iter().all(|c| c.status == "ok"),
+        chain: chain_view(chain),
+        checkpoints,
     }))
 }

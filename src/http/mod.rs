@@ -59,6 +59,8 @@ pub struct AppInner {
     pub commands: CommandBus,
     pub progress: ProjectionProgress,
     pub tokens: TokenKeys,
+    /// Signs audit checkpoints (kept out of the database).
+    pub audit_key: crate::checkpoints::AuditKey,
     pub hasher: PasswordHasher,
     pub account_throttle: Throttle<String>,
     pub ip_throttle: Throttle<IpAddr>,

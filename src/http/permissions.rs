@@ -94,6 +94,8 @@ pub const PERMISSIONS: &[RoutePermission] = &[
     ("GET", "/api/v1/networks/{id}/diff", VIEW),
     ("GET", "/api/v1/audit-logs", ADMIN),
     ("GET", "/api/v1/audit-logs/verify", ADMIN),
+    ("POST", "/api/v1/audit-logs/verify", ADMIN),
+    ("GET", "/api/v1/audit-logs/checkpoint", ADMIN),
     ("GET", "/api/v1/events", ADMIN),
 ];
 

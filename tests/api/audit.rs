@@ -559,5 +559,136 @@ async fn the_audit_chain_names_the_first_changed_removed_or_moved_entry() {
         .unwrap();
     assert!(!output.status.success());
     let printed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(printed["first_invalid"]["seq"], entries[8].0);
+    assert_eq!(printed["chain"]["first_invalid"]["seq"], entries[8].0);
+}
+
+const AUDIT_KEY: &str = "an-audit-key-kept-away-from-the-database-0123";
+
+/// `dcp audit …` against the test's database with the test's audit key.
+fn dcp_audit(app: &TestApp, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_dcp"))
+        .arg("audit")
+        .args(args)
+        .env("DATABASE_URL", &app.database_url)
+        .env("DCP_AUDIT_KEY", AUDIT_KEY)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_signed_checkpoint_exposes_a_rewrite_that_recomputed_the_whole_chain() {
+    let app = spawn_app_with(|settings| {
+        settings.audit_key = Some(secrecy::SecretString::from(AUDIT_KEY.to_string()));
+    })
+    .await;
+    for i in 0..5 {
+        app.create_user(&format!("signed{i}"), "viewer", "signed-password-1")
+            .await;
+    }
+    assert_eq!(chain(&app).await["valid"], true);
+    let checkpoint = app
+        .get_json("/api/v1/audit-logs/checkpoint", &app.admin_token)
+        .await;
+    assert_eq!(checkpoint["format"], "dcp-audit-checkpoint/1");
+    let newest: i64 = sqlx::query_scalar("SELECT max(seq) FROM audit_logs")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(checkpoint["seq"], newest);
+    let verify = |checkpoints: Vec<Value>| {
+        let app = &app;
+        async move {
+            let response = app
+                .post(
+                    "/api/v1/audit-logs/verify",
+                    &app.admin_token,
+                    serde_json::json!({ "checkpoints": checkpoints }),
+                )
+                .await;
+            assert_eq!(response.status(), StatusCode::OK);
+            response.json::<Value>().await.unwrap()
+        }
+    };
+    let report = verify(vec![checkpoint.clone()]).await;
+    assert_eq!(report["valid"], true, "{report}");
+    assert_eq!(report["checkpoints"][0]["status"], "ok");
+
+    // The command line issues and checks checkpoints with the same key.
+    let file = temp_dir().join("checkpoint.json");
+    let issued = dcp_audit(&app, &["checkpoint"]);
+    assert!(issued.status.success(), "{issued:?}");
+    std::fs::write(&file, &issued.stdout).unwrap();
+    let checked = dcp_audit(&app, &["verify", "--checkpoint", file.to_str().unwrap()]);
+    assert!(checked.status.success(), "{checked:?}");
+
+    // Someone with database access forges an event (past the append-only trigger) and
+    // rebuilds the audit log from the store: the chain is whole again, and says the forgery.
+    sqlx::query("ALTER TABLE events DISABLE TRIGGER events_append_only")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE events SET payload = jsonb_set(payload::jsonb, '{UserCreated,role}', '\"admin\"')::json \
+         WHERE event_type = 'UserCreated' AND payload::jsonb -> 'UserCreated' ->> 'username' = 'signed2'",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    sqlx::query("ALTER TABLE events ENABLE TRIGGER events_append_only")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    dcp_projections::rebuild_projection(
+        &app.pool,
+        std::sync::Arc::new(dcp_projections::audit::AuditLogProjection),
+        std::time::Duration::from_secs(60),
+    )
+    .await
+    .unwrap();
+    let forged: Value = sqlx::query_scalar(
+        "SELECT details FROM audit_logs WHERE action = 'user.create' AND details ->> 'username' = 'signed2'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(forged["role"], "admin", "the forgery is in the rebuilt log");
+    assert_eq!(
+        chain(&app).await["valid"],
+        true,
+        "the chain alone is fooled"
+    );
+    let report = verify(vec![checkpoint.clone()]).await;
+    assert_eq!(report["valid"], false, "{report}");
+    assert_eq!(report["checkpoints"][0]["status"], "changed", "{report}");
+    let checked = dcp_audit(&app, &["verify", "--checkpoint", file.to_str().unwrap()]);
+    assert!(!checked.status.success());
+    assert!(String::from_utf8_lossy(&checked.stderr).contains("rewritten"));
+
+    // A checkpoint cannot be forged or edited without the key.
+    let mut edited = checkpoint.clone();
+    edited["hash"] = serde_json::json!(report["chain"]["last_hash"]);
+    let report = verify(vec![edited]).await;
+    assert_eq!(report["checkpoints"][0]["status"], "bad_signature");
+
+    // Cut: the checkpointed entry is gone.
+    sqlx::query("DELETE FROM audit_logs WHERE seq >= $1")
+        .bind(newest)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let report = verify(vec![checkpoint]).await;
+    assert_eq!(report["checkpoints"][0]["status"], "missing", "{report}");
+
+    // Bad bodies are client errors.
+    for body in [
+        serde_json::json!({}),
+        serde_json::json!({"checkpoints": [{"seq": 1}]}),
+        serde_json::json!({"checkpoints": "all"}),
+    ] {
+        let response = app
+            .post("/api/v1/audit-logs/verify", &app.admin_token, body)
+            .await;
+        assert_error(response, StatusCode::BAD_REQUEST, "VALIDATION_ERROR").await;
+    }
 }

@@ -691,6 +691,26 @@ async fn state_and_diff_queries_are_validated_and_write_nothing() {
         get("/api/v1/networks/some-network/state").expect(StatusCode::NOT_FOUND, "NOT_FOUND", None),
     ];
     cases.push(get("/api/v1/users/not-a-uuid/state?at=x").invalid("at"));
+    let verify = |name: &str| case(name, Method::POST, "/api/v1/audit-logs/verify");
+    cases.extend([
+        verify("verify without checkpoints")
+            .json(&json!({}))
+            .invalid("checkpoints"),
+        verify("verify with a partial checkpoint")
+            .json(&json!({"checkpoints": [{"seq": 1}]}))
+            .invalid("checkpoints[0].format"),
+        verify("verify with extra fields")
+            .json(&json!({"checkpoints": [], "all": true}))
+            .invalid("all"),
+        verify("verify with a string")
+            .json(&json!({"checkpoints": "all"}))
+            .invalid("checkpoints"),
+    ]);
+    cases.extend(body_cases(
+        Method::POST,
+        "/api/v1/audit-logs/verify",
+        &json!({"checkpoints": []}),
+    ));
     let before: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
         .fetch_one(&app.pool)
         .await

@@ -21,6 +21,7 @@ const COVERED_ROUTES: &[(&str, &str)] = &[
     ("PATCH", "/api/v1/users/{id}"),
     ("DELETE", "/api/v1/users/{id}"),
     ("GET", "/api/v1/audit-logs"),
+    ("POST", "/api/v1/audit-logs/verify"),
     ("GET", "/api/v1/events"),
     ("GET", "/api/v1/containers"),
     ("POST", "/api/v1/containers"),
