@@ -17,7 +17,7 @@ pub mod state;
 pub mod users;
 
 pub use log::{
-    current_shapes, GlobalLogReader, LogCursor, LogWaker, StoredEvent, UnknownEvents,
+    current_shapes, EventFilter, GlobalLogReader, LogCursor, LogWaker, StoredEvent, UnknownEvents,
     UnreadableEvent,
 };
 pub use runner::{

@@ -181,6 +181,20 @@ fn event_from_row(row: &sqlx::postgres::PgRow) -> Result<StoredEvent, sqlx::Erro
     })
 }
 
+/// Which events a filtered read returns (every set condition must hold).
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub aggregate_type: Option<String>,
+    pub aggregate_id: Option<String>,
+    pub event_type: Option<String>,
+    /// The actor's id or username (metadata).
+    pub actor: Option<String>,
+    /// Recorded at or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Recorded at or before.
+    pub until: Option<DateTime<Utc>>,
+}
+
 /// Reads the global log in batches. Stateless: the caller keeps the cursor.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct GlobalLogReader;
@@ -204,6 +218,40 @@ impl GlobalLogReader {
         let rows = sqlx::query(&sql)
             .bind(after.transaction_id.to_string())
             .bind(after.position)
+            .bind(limit)
+            .fetch_all(&mut *conn)
+            .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    /// Like [`GlobalLogReader::read_batch`], keeping only the events `filter` matches.
+    pub async fn read_filtered(
+        conn: &mut PgConnection,
+        after: LogCursor,
+        filter: &EventFilter,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, sqlx::Error> {
+        let sql = format!(
+            "SELECT {SELECT_COLUMNS} FROM events \
+             WHERE (transaction_id, global_position) > ($1::text::xid8, $2) \
+               AND transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
+               AND ($3::text IS NULL OR aggregate_type = $3) \
+               AND ($4::text IS NULL OR aggregate_id = $4) \
+               AND ($5::text IS NULL OR event_type = $5) \
+               AND ($6::text IS NULL OR metadata ->> 'actor_id' = $6 OR metadata ->> 'actor_username' = $6) \
+               AND ($7::timestamptz IS NULL OR recorded_at >= $7) \
+               AND ($8::timestamptz IS NULL OR recorded_at <= $8) \
+             ORDER BY transaction_id, global_position LIMIT $9"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(after.transaction_id.to_string())
+            .bind(after.position)
+            .bind(&filter.aggregate_type)
+            .bind(&filter.aggregate_id)
+            .bind(&filter.event_type)
+            .bind(&filter.actor)
+            .bind(filter.since)
+            .bind(filter.until)
             .bind(limit)
             .fetch_all(&mut *conn)
             .await?;

@@ -255,6 +255,16 @@ async fn bad_query_parameters_and_position_headers_are_400() {
         get("/api/v1/events?limit=-1").invalid("limit"),
         get("/api/v1/events?limit=0").invalid("limit"),
         get("/api/v1/events?limit=100000").invalid("limit"),
+        get("/api/v1/events?format=xml").invalid("format"),
+        get("/api/v1/events?format=ndjson&limit=0").invalid("limit"),
+        get("/api/v1/events?aggregate_type=us-er").invalid("aggregate_type"),
+        get("/api/v1/events?aggregate_id=abc").invalid("aggregate_id"),
+        get("/api/v1/events?event_type=").invalid("event_type"),
+        get("/api/v1/events?actor=%01").invalid("actor"),
+        get("/api/v1/events?since=yesterday").invalid("since"),
+        get("/api/v1/events?until=2026-13-01T00:00:00Z").invalid("until"),
+        get("/api/v1/events?since=2026-02-01T00:00:00Z&until=2026-01-01T00:00:00Z")
+            .invalid("until"),
     ];
     for path in [
         "/api/v1/users",
