@@ -57,14 +57,25 @@ pub enum Command {
         #[command(subcommand)]
         action: AuditAction,
     },
-    /// Print stored events as NDJSON in global log order.
+    /// Print stored events as NDJSON in global log order; or, with `--into` or `--schema`,
+    /// rebuild every read model as of `--until` into another database or schema, to query
+    /// the past with SQL.
     Replay {
-        /// Start after the event at this global position.
+        /// Start after the event at this global position (printing only).
         #[arg(long, default_value_t = 0)]
         after: i64,
-        /// Stop after this many events (default: all).
+        /// Stop after this many events (printing only; default: all).
         #[arg(long)]
         limit: Option<u64>,
+        /// Only events recorded at or before this moment (RFC 3339; default: now).
+        #[arg(long)]
+        until: Option<String>,
+        /// Rebuild the read models into this (migrated on the way, empty) database.
+        #[arg(long, conflicts_with = "schema")]
+        into: Option<String>,
+        /// Rebuild the read models into this new schema of the same database.
+        #[arg(long)]
+        schema: Option<String>,
     },
 }
 
@@ -154,10 +165,31 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             database.close().await?;
             result
         }
-        Command::Replay { after, limit } => {
+        Command::Replay {
+            after,
+            limit,
+            until,
+            into,
+            schema,
+        } => {
+            let until = until
+                .map(|text| {
+                    chrono::DateTime::parse_from_rfc3339(&text)
+                        .map(|t| t.with_timezone(&chrono::Utc))
+                        .with_context(|| format!("--until {text} is not an RFC 3339 time"))
+                })
+                .transpose()?;
             let (pool, database) = db::open_for_tool(&cli.settings).await?;
             db::migrate(&pool).await?;
-            let result = replay(&pool, after, limit).await;
+            let target = match (into, schema) {
+                (Some(url), _) => Some(ReplayTarget::Database(url)),
+                (None, Some(schema)) => Some(ReplayTarget::Schema(schema)),
+                (None, None) => None,
+            };
+            let result = match target {
+                Some(target) => replay_into(&pool, target, until).await,
+                None => replay(&pool, after, limit, until).await,
+            };
             pool.close().await;
             database.close().await?;
             result
@@ -319,7 +351,90 @@ async fn users(pool: &sqlx::PgPool, action: UserAction) -> anyhow::Result<()> {
     }
 }
 
-async fn replay(pool: &sqlx::PgPool, after: i64, limit: Option<u64>) -> anyhow::Result<()> {
+/// Where `dcp replay` rebuilds the read models.
+enum ReplayTarget {
+    Database(String),
+    Schema(String),
+}
+
+async fn replay_into(
+    source: &sqlx::PgPool,
+    target: ReplayTarget,
+    until: Option<chrono::DateTime<chrono::Utc>>,
+) -> anyhow::Result<()> {
+    let source_options = source.connect_options();
+    let source_name = format!(
+        "{}:{}/{}",
+        source_options.get_host(),
+        source_options.get_port(),
+        source_options.get_database().unwrap_or_default()
+    );
+    let (options, described) = match &target {
+        ReplayTarget::Database(url) => {
+            let options: sqlx::postgres::PgConnectOptions =
+                url.parse().context("--into is not a PostgreSQL URL")?;
+            let described = format!("database {}", options.get_database().unwrap_or_default());
+            (options, described)
+        }
+        ReplayTarget::Schema(schema) => {
+            let valid = schema.len() <= 63
+                && schema.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+                && schema
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                && !schema.starts_with("pg_")
+                && schema != "public";
+            anyhow::ensure!(
+                valid,
+                "--schema must be a new lowercase name (letters, digits, '_'), not public or pg_*"
+            );
+            sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+                .execute(source)
+                .await
+                .with_context(|| format!("Failed to create schema {schema}"))?;
+            let options = (*source_options)
+                .clone()
+                .options([("search_path", schema.as_str())]);
+            (options, format!("schema {schema}"))
+        }
+    };
+    let target_pool = db::connect(options, 8).await?;
+    db::migrate(&target_pool)
+        .await
+        .context("Failed to prepare the replay target")?;
+    eprintln!(
+        "replaying {source_name} into {described}{}",
+        until
+            .map(|u| format!(" as of {}", u.to_rfc3339()))
+            .unwrap_or_default()
+    );
+    let summary = dcp_projections::replay::replay_into(
+        source,
+        &target_pool,
+        &source_name,
+        until,
+        all_projections(),
+    )
+    .await;
+    target_pool.close().await;
+    let summary = summary?;
+    println!("{}", serde_json::to_string_pretty(&summary)?);
+    eprintln!(
+        "{} events in {:.1}s ({:.0} events/s), up to position {}",
+        summary.events,
+        summary.seconds,
+        summary.events as f64 / summary.seconds.max(1e-9),
+        summary.last_position
+    );
+    Ok(())
+}
+
+async fn replay(
+    pool: &sqlx::PgPool,
+    after: i64,
+    limit: Option<u64>,
+    until: Option<chrono::DateTime<chrono::Utc>>,
+) -> anyhow::Result<()> {
     let mut cursor = if after > 0 {
         GlobalLogReader::cursor_of(pool, after)
             .await?
@@ -337,10 +452,16 @@ async fn replay(pool: &sqlx::PgPool, after: i64, limit: Option<u64>) -> anyhow::
         let Some(last) = batch.last() else { break };
         cursor = last.cursor();
         for event in &batch {
+            if until.is_some_and(|until| event.recorded_at > until) {
+                continue;
+            }
             serde_json::to_writer(&mut out, event)?;
             out.write_all(b"\n")?;
+            remaining -= 1;
+            if remaining == 0 {
+                break;
+            }
         }
-        remaining -= batch.len() as u64;
     }
     out.flush()?;
     Ok(())

@@ -11,6 +11,7 @@ pub mod log;
 pub mod metadata;
 pub mod operations;
 pub mod progress;
+pub mod replay;
 pub mod runner;
 pub mod sessions;
 pub mod state;

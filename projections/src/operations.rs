@@ -73,6 +73,88 @@ fn targets_of(fields: &Value) -> Vec<String> {
     .collect()
 }
 
+/// Each container aggregate's host and current Docker id, as its events say, for the
+/// operations of a batch (loaded for the batch's containers, saved after it).
+struct ContainerMap {
+    known: HashMap<String, (String, Option<String>)>,
+    changed: Vec<String>,
+}
+
+impl ContainerMap {
+    async fn load(conn: &mut PgConnection, events: &[StoredEvent]) -> anyhow::Result<Self> {
+        let ids: Vec<&str> = events
+            .iter()
+            .filter(|e| e.aggregate_type == "container")
+            .map(|e| e.aggregate_id.as_str())
+            .collect();
+        let rows: Vec<(String, String, Option<String>)> = if ids.is_empty() {
+            vec![]
+        } else {
+            sqlx::query_as(
+                "SELECT aggregate_id, host, docker_id FROM operation_containers WHERE aggregate_id = ANY($1)",
+            )
+            .bind(&ids)
+            .fetch_all(&mut *conn)
+            .await?
+        };
+        Ok(ContainerMap {
+            known: rows
+                .into_iter()
+                .map(|(id, host, docker_id)| (id, (host, docker_id)))
+                .collect(),
+            changed: Vec::new(),
+        })
+    }
+
+    /// Takes in what a container event says about the container's host and id.
+    fn follow(&mut self, event: &StoredEvent, fields: &Value) {
+        let text = |key: &str| fields.get(key).and_then(Value::as_str).map(str::to_string);
+        let id = event.aggregate_id.clone();
+        let entry = match event.event_type.as_str() {
+            "ContainerCreateRequested" => (text("host").unwrap_or_default(), None),
+            "ContainerDiscovered" => (text("host").unwrap_or_default(), text("docker_id")),
+            "ContainerCreated" | "ContainerRecreated" => {
+                let host = self
+                    .known
+                    .get(&id)
+                    .map(|(host, _)| host.clone())
+                    .or_else(|| text("host"))
+                    .unwrap_or_default();
+                (host, text("docker_id"))
+            }
+            _ => return,
+        };
+        self.known.insert(id.clone(), entry);
+        self.changed.push(id);
+    }
+
+    fn get(&self, aggregate_id: &str) -> Option<&(String, Option<String>)> {
+        self.known.get(aggregate_id)
+    }
+
+    async fn save(self, conn: &mut PgConnection) -> anyhow::Result<()> {
+        let mut ids: Vec<String> = self.changed;
+        ids.sort();
+        ids.dedup();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let (hosts, docker_ids): (Vec<String>, Vec<Option<String>>) =
+            ids.iter().map(|id| self.known[id].clone()).unzip();
+        sqlx::query(
+            "INSERT INTO operation_containers (aggregate_id, host, docker_id) \
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) \
+             ON CONFLICT (aggregate_id) DO UPDATE SET host = EXCLUDED.host, docker_id = EXCLUDED.docker_id",
+        )
+        .bind(&ids)
+        .bind(&hosts)
+        .bind(&docker_ids)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+}
+
 #[async_trait::async_trait]
 impl Projection for OperationsProjection {
     fn name(&self) -> &'static str {
@@ -80,12 +162,15 @@ impl Projection for OperationsProjection {
     }
 
     fn version(&self) -> i32 {
-        // 2: targets, and image, volume and network operations; 3: a create's volumes.
-        3
+        // 2: targets, and image, volume and network operations; 3: a create's volumes;
+        // 4: containers' hosts and ids from its own map (recreates change a container's id).
+        4
     }
 
     async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
-        sqlx::query("TRUNCATE operations").execute(conn).await?;
+        sqlx::query("TRUNCATE operations, operation_containers")
+            .execute(conn)
+            .await?;
         Ok(())
     }
 
@@ -98,6 +183,7 @@ impl Projection for OperationsProjection {
         // requests become updates.
         let mut rows: HashMap<Uuid, OperationRow> = HashMap::new();
         let mut outcomes: Vec<Outcome> = Vec::new();
+        let mut containers = ContainerMap::load(conn, events).await?;
         for event in events
             .iter()
             .filter(|e| OPERATION_RESOURCES.contains(&e.aggregate_type.as_str()))
@@ -107,6 +193,9 @@ impl Projection for OperationsProjection {
                 .get(&event.event_type)
                 .cloned()
                 .unwrap_or(Value::Null);
+            if event.aggregate_type == "container" {
+                containers.follow(event, &fields);
+            }
             let Some(op_id) = fields
                 .get("op_id")
                 .and_then(Value::as_str)
@@ -122,6 +211,9 @@ impl Projection for OperationsProjection {
             let text = |key: &str| fields.get(key).and_then(Value::as_str).map(str::to_string);
             match phase {
                 "requested" => {
+                    let container = containers.get(&event.aggregate_id);
+                    let mut targets = targets_of(&fields);
+                    targets.extend(container.and_then(|(_, id)| id.clone()));
                     rows.insert(
                         op_id,
                         OperationRow {
@@ -129,7 +221,7 @@ impl Projection for OperationsProjection {
                             action,
                             resource_type: event.aggregate_type.clone(),
                             aggregate_id: event.aggregate_id.clone(),
-                            host: text("host"),
+                            host: text("host").or_else(|| container.map(|(host, _)| host.clone())),
                             status: "pending".into(),
                             error_code: None,
                             error_message: None,
@@ -139,7 +231,7 @@ impl Projection for OperationsProjection {
                             requested_at: event.recorded_at,
                             completed_at: None,
                             last_position: event.global_position,
-                            targets: targets_of(&fields),
+                            targets,
                         },
                     );
                 }
@@ -177,10 +269,7 @@ impl Projection for OperationsProjection {
             sqlx::query(
                 "INSERT INTO operations (id, action, resource_type, aggregate_id, host, status, error_code, error_message, \
                  requested_by, requested_at, completed_at, last_position, targets) \
-                 VALUES ($1, $2, $3, $4, \
-                 coalesce($5, (SELECT host FROM container_ids WHERE aggregate_id = $4::uuid)), \
-                 $6, $7, $8, $9, $10, $11, $12, \
-                 $13 || coalesce((SELECT array_agg(docker_id) FROM container_ids WHERE aggregate_id = $4::uuid), '{}')) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
                  ON CONFLICT (id) DO NOTHING",
             )
             .bind(row.id)
@@ -199,6 +288,7 @@ impl Projection for OperationsProjection {
             .execute(&mut *conn)
             .await?;
         }
+        containers.save(conn).await?;
         for outcome in outcomes {
             sqlx::query(
                 "UPDATE operations SET status = $2, error_code = $3, error_message = $4, completed_at = $5, last_position = $6, \

@@ -342,6 +342,32 @@ async fn rebuild_here(conn: &mut PgConnection, projection: &dyn Projection) -> a
     }
 }
 
+/// Makes `conn`'s database ready to receive a replay of `projection`: its checkpoint at the
+/// start and its tables empty.
+pub async fn prepare_replay_target(
+    conn: &mut PgConnection,
+    projection: &dyn Projection,
+) -> anyhow::Result<()> {
+    sqlx::query("INSERT INTO projection_checkpoints (name, version) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+        .bind(projection.name())
+        .bind(projection.version())
+        .execute(&mut *conn)
+        .await?;
+    rebuild(conn, projection).await?;
+    Ok(())
+}
+
+/// Applies one replayed batch and its checkpoint in one transaction (events this build does
+/// not know stop it).
+pub async fn apply_replayed(
+    conn: &mut PgConnection,
+    projection: &dyn Projection,
+    batch: &[StoredEvent],
+) -> anyhow::Result<()> {
+    apply(conn, projection, batch, UnknownEvents::Fail).await?;
+    Ok(())
+}
+
 /// One projection's place in the log, for `dcp projections status` and `/health/detailed`.
 #[derive(Debug, Clone, Serialize)]
 pub struct ProjectionStatus {

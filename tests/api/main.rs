@@ -13,5 +13,6 @@ mod observed;
 mod openapi;
 mod permissions;
 mod realtime;
+mod replay;
 mod resources;
 mod users;

@@ -1,0 +1,153 @@
+//! Platform-wide replay: every read model rebuilt as of a past moment into another database
+//! (or schema), where an auditor can query the past with SQL while the live models go on.
+//!
+//! One reader walks the source's global log once; each projection applies the batches on its
+//! own connection to the target, concurrently, with its checkpoint in the same transaction
+//! (as the runner does). Events this build does not know stop the replay, as in any rebuild.
+//! The target's `events` table stays empty: the store is the source's, and the target's
+//! `replays` row says which store, up to which moment and position.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::{Connection, PgPool};
+use tokio::sync::mpsc;
+
+use crate::log::{current_shapes, GlobalLogReader, LogCursor, StoredEvent, UnknownEvents};
+use crate::runner::{apply_replayed, prepare_replay_target, Projection, DEFAULT_BATCH_SIZE};
+
+/// What a replay did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReplaySummary {
+    /// Events applied (recorded at or before `until`).
+    pub events: u64,
+    /// Events read from the source log (including those after `until`).
+    pub scanned: u64,
+    /// The global position of the last event applied (0: none).
+    pub last_position: i64,
+    pub until: Option<DateTime<Utc>>,
+    pub seconds: f64,
+    pub projections: Vec<String>,
+}
+
+/// Batches in flight between the reader and each projection.
+const QUEUE: usize = 4;
+
+/// Rebuilds `projections` into `target` from `source`'s log, keeping the events recorded at
+/// or before `until` (all of them when `None`). The target must have been migrated and hold
+/// no read model yet.
+pub async fn replay_into(
+    source: &PgPool,
+    target: &PgPool,
+    source_name: &str,
+    until: Option<DateTime<Utc>>,
+    projections: Vec<Arc<dyn Projection>>,
+) -> anyhow::Result<ReplaySummary> {
+    let started_at = Utc::now();
+    let started = Instant::now();
+    let filled: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM projection_checkpoints WHERE events_applied > 0 OR last_position > 0",
+    )
+    .fetch_one(target)
+    .await
+    .context("Failed to read the target's checkpoints")?;
+    anyhow::ensure!(
+        filled == 0,
+        "the target already holds read models; replay into a fresh database or schema"
+    );
+    let mut senders = Vec::new();
+    let mut workers = Vec::new();
+    for projection in &projections {
+        let mut conn = target
+            .acquire()
+            .await
+            .context("Failed to connect to the target")?
+            .detach();
+        // Bulk load: a lost target is rebuilt, not recovered, so commits need not wait for
+        // the disk.
+        sqlx::query("SET synchronous_commit = off")
+            .execute(&mut conn)
+            .await?;
+        prepare_replay_target(&mut conn, projection.as_ref()).await?;
+        let (sender, mut receiver) = mpsc::channel::<Arc<Vec<StoredEvent>>>(QUEUE);
+        senders.push(sender);
+        let projection = Arc::clone(projection);
+        workers.push(tokio::spawn(async move {
+            while let Some(batch) = receiver.recv().await {
+                apply_replayed(&mut conn, projection.as_ref(), &batch)
+                    .await
+                    .with_context(|| format!("Failed to replay '{}'", projection.name()))?;
+            }
+            conn.close().await?;
+            anyhow::Ok(())
+        }));
+    }
+
+    let mut reader = source
+        .acquire()
+        .await
+        .context("Failed to connect to the source")?;
+    let mut cursor = LogCursor::START;
+    let (mut events, mut scanned, mut last_position) = (0u64, 0u64, 0i64);
+    let read = async {
+        loop {
+            let batch =
+                GlobalLogReader::read_batch(&mut reader, cursor, DEFAULT_BATCH_SIZE).await?;
+            let Some(last) = batch.last() else { break };
+            cursor = last.cursor();
+            scanned += batch.len() as u64;
+            let kept: Vec<StoredEvent> = match until {
+                Some(until) => batch
+                    .into_iter()
+                    .filter(|e| e.recorded_at <= until)
+                    .collect(),
+                None => batch,
+            };
+            if kept.is_empty() {
+                continue;
+            }
+            let kept = Arc::new(current_shapes(&kept, UnknownEvents::Fail)?.into_owned());
+            events += kept.len() as u64;
+            last_position = kept.last().map(|e| e.global_position).unwrap_or(0);
+            for sender in &senders {
+                // A worker that stopped has failed: its error is reported below.
+                if sender.send(Arc::clone(&kept)).await.is_err() {
+                    return anyhow::Ok(());
+                }
+            }
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    drop(senders);
+    for worker in workers {
+        worker.await.context("a replay worker panicked")??;
+    }
+    read?;
+    let summary = ReplaySummary {
+        events,
+        scanned,
+        last_position,
+        until,
+        seconds: started.elapsed().as_secs_f64(),
+        projections: projections.iter().map(|p| p.name().to_string()).collect(),
+    };
+    let mut conn = target.acquire().await?;
+    let mut tx = conn.begin().await?;
+    sqlx::query(
+        "INSERT INTO replays (source, until, last_position, events, started_at, finished_at) \
+         VALUES ($1, $2, $3, $4, $5, now())",
+    )
+    .bind(source_name)
+    .bind(until)
+    .bind(last_position)
+    .bind(events as i64)
+    .bind(started_at)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(summary)
+}
