@@ -156,6 +156,9 @@ pub fn current_shapes(
     Ok(Cow::Owned(shaped))
 }
 
+/// The columns of a [`StoredEvent`]. `transaction_id` is read as text (sqlx has no `xid8`),
+/// under its own name: an `ORDER BY` must therefore name `events.transaction_id`, or it
+/// would sort by the text (`"10" < "9"`) and skip events when xids gain a digit.
 const SELECT_COLUMNS: &str = "global_position, transaction_id::text AS transaction_id, event_id, \
      aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata, recorded_at";
 
@@ -213,7 +216,7 @@ impl GlobalLogReader {
             "SELECT {SELECT_COLUMNS} FROM events \
              WHERE (transaction_id, global_position) > ($1::text::xid8, $2) \
                AND transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
-             ORDER BY transaction_id, global_position LIMIT $3"
+             ORDER BY events.transaction_id, events.global_position LIMIT $3"
         );
         let rows = sqlx::query(&sql)
             .bind(after.transaction_id.to_string())
@@ -241,7 +244,7 @@ impl GlobalLogReader {
                AND ($6::text IS NULL OR metadata ->> 'actor_id' = $6 OR metadata ->> 'actor_username' = $6) \
                AND ($7::timestamptz IS NULL OR recorded_at >= $7) \
                AND ($8::timestamptz IS NULL OR recorded_at <= $8) \
-             ORDER BY transaction_id, global_position LIMIT $9"
+             ORDER BY events.transaction_id, events.global_position LIMIT $9"
         );
         let rows = sqlx::query(&sql)
             .bind(after.transaction_id.to_string())

@@ -181,3 +181,43 @@ async fn concurrent_writers_with_held_transactions() {
         "the test did not provoke out-of-order commits"
     );
 }
+
+/// Transaction ids are compared as numbers, not as their text: an event of transaction 10
+/// comes after one of transaction 9 (read as text, "10" sorts first and 9 would be skipped).
+#[tokio::test]
+async fn transaction_ids_are_ordered_as_numbers_when_they_gain_a_digit() {
+    let pool = migrated_pool().await;
+    for (tx, n) in [("99", 1), ("100", 2), ("9", 3), ("1000", 4)] {
+        sqlx::query(
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata, transaction_id) \
+             VALUES ('test', 'digits', $1, 'Tested', '1', '{}', '{}', $2::text::xid8)",
+        )
+        .bind(n)
+        .bind(tx)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    let mut conn = pool.acquire().await.unwrap();
+    let mut cursor = LogCursor::START;
+    let mut order = Vec::new();
+    loop {
+        let batch = GlobalLogReader::read_batch(&mut conn, cursor, 1)
+            .await
+            .unwrap();
+        let Some(event) = batch.first() else { break };
+        order.push(event.transaction_id);
+        cursor = event.cursor();
+    }
+    assert_eq!(order, [9, 99, 100, 1000]);
+    let filtered = GlobalLogReader::read_filtered(
+        &mut conn,
+        LogCursor::START,
+        &dcp_projections::EventFilter::default(),
+        10,
+    )
+    .await
+    .unwrap();
+    let filtered: Vec<u64> = filtered.iter().map(|e| e.transaction_id).collect();
+    assert_eq!(filtered, [9, 99, 100, 1000]);
+}
