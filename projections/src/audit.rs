@@ -269,16 +269,15 @@ fn raw_audit_entry(event: &StoredEvent) -> AuditEntry {
         .meta(metadata::CLIENT_IP)
         .filter(|ip| ip.parse::<IpAddr>().is_ok())
         .map(str::to_string);
+    // The outcome is judged on the event's own fields, before anything is added to them.
+    let outcome = operation_event(&event.aggregate_type, &event.event_type, &fields)
+        .map(|(_, outcome)| outcome);
     let mut details = fields;
     if let Value::Object(map) = &mut details {
         if let Some(kind) = event.meta(metadata::ACTOR_KIND) {
             map.insert("actor_kind".into(), json!(kind));
         }
-        if let Some((_, outcome)) = operation_event(
-            &event.aggregate_type,
-            &event.event_type,
-            &Value::Object(map.clone()),
-        ) {
+        if let Some(outcome) = outcome {
             map.insert("outcome".into(), json!(outcome));
         }
     }
@@ -339,63 +338,93 @@ impl Projection for AuditLogProjection {
                 previous.clone()
             })
             .collect();
-        macro_rules! column {
-            ($field:ident) => {
-                entries.iter().map(|e| e.$field.clone()).collect::<Vec<_>>()
-            };
+        // COPY is the cheapest way into a table; rows arrive in log order, so `seq` (the
+        // identity) follows it.
+        let mut rows = String::with_capacity(entries.len() * 512);
+        for (entry, hash) in entries.iter().zip(&hashes) {
+            copy_row(&mut rows, entry, hash);
         }
-        // unnest keeps array order, and WITH ORDINALITY makes `seq` follow the log order.
-        sqlx::query(
-            "INSERT INTO audit_logs (id, global_position, user_id, username, role, action, resource_type, \
-             resource_id, details, ip_address, user_agent, request_id, created_at, hash) \
-             SELECT id, pos, uid, uname, role, action, rtype, rid, details, ip::inet, ua, rqid, at, hash \
-             FROM unnest($1::uuid[], $2::bigint[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[], \
-             $8::text[], $9::jsonb[], $10::text[], $11::text[], $12::text[], $13::timestamptz[], $14::text[]) \
-             WITH ORDINALITY AS e(id, pos, uid, uname, role, action, rtype, rid, details, ip, ua, rqid, at, hash, n) \
-             ORDER BY n",
-        )
-        .bind(column!(id))
-        .bind(column!(global_position))
-        .bind(column!(user_id))
-        .bind(column!(username))
-        .bind(column!(role))
-        .bind(column!(action))
-        .bind(column!(resource_type))
-        .bind(column!(resource_id))
-        .bind(column!(details))
-        .bind(column!(ip_address))
-        .bind(column!(user_agent))
-        .bind(column!(request_id))
-        .bind(column!(created_at))
-        .bind(hashes)
-        .execute(conn)
-        .await?;
+        let mut copy = conn
+            .copy_in_raw(
+                "COPY audit_logs (id, global_position, user_id, username, role, action, resource_type, \
+                 resource_id, details, ip_address, user_agent, request_id, created_at, hash) FROM STDIN",
+            )
+            .await?;
+        if let Err(error) = copy.send(rows.into_bytes()).await {
+            let _ = copy.abort("failed to send the rows").await;
+            return Err(error.into());
+        }
+        copy.finish().await?;
         Ok(())
     }
+}
+
+/// Appends one entry as a line of `COPY … FROM STDIN` text format.
+fn copy_row(out: &mut String, entry: &AuditEntry, hash: &str) {
+    fn field(out: &mut String, value: Option<&str>) {
+        match value {
+            None => out.push_str("\\N"),
+            Some(text) if !text.contains(['\\', '\n', '\r', '\t']) => out.push_str(text),
+            Some(text) => {
+                for c in text.chars() {
+                    match c {
+                        '\\' => out.push_str("\\\\"),
+                        '\n' => out.push_str("\\n"),
+                        '\r' => out.push_str("\\r"),
+                        '\t' => out.push_str("\\t"),
+                        c => out.push(c),
+                    }
+                }
+            }
+        }
+        out.push('\t');
+    }
+    let details = entry.details.to_string();
+    let created_at = entry
+        .created_at
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    field(out, Some(&entry.id.to_string()));
+    field(out, Some(&entry.global_position.to_string()));
+    field(out, entry.user_id.map(|u| u.to_string()).as_deref());
+    field(out, entry.username.as_deref());
+    field(out, entry.role.as_deref());
+    field(out, Some(&entry.action));
+    field(out, entry.resource_type.as_deref());
+    field(out, entry.resource_id.as_deref());
+    field(out, Some(&details));
+    field(out, entry.ip_address.as_deref());
+    field(out, entry.user_agent.as_deref());
+    field(out, entry.request_id.as_deref());
+    field(out, Some(&created_at));
+    field(out, Some(hash));
+    // The last field's tab becomes the end of the line.
+    out.pop();
+    out.push('\n');
 }
 
 /// The text an entry's hash is computed over: its fields in a fixed order, as JSON (the
 /// details' keys sorted), the time to the microsecond the database keeps.
 pub fn canonical(entry: &AuditEntry) -> String {
-    serde_json::json!([
-        entry.id,
+    // A tuple serialises as a JSON array, exactly as the `json!` array of these fields did,
+    // without copying the details.
+    serde_json::to_string(&(
+        &entry.id,
         entry.global_position,
-        entry.user_id,
-        entry.username,
-        entry.role,
-        entry.action,
-        entry.resource_type,
-        entry.resource_id,
-        entry.details,
-        entry.ip_address,
-        entry.user_agent,
-        entry.request_id,
+        &entry.user_id,
+        &entry.username,
+        &entry.role,
+        &entry.action,
+        &entry.resource_type,
+        &entry.resource_id,
+        &entry.details,
+        &entry.ip_address,
+        &entry.user_agent,
+        &entry.request_id,
         entry
             .created_at
-            .format("%Y-%m-%dT%H:%M:%S%.6fZ")
-            .to_string(),
-    ])
-    .to_string()
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+    ))
+    .expect("an audit entry serialises")
 }
 
 /// `hex(sha256(previous hash ‖ "\n" ‖ canonical entry))`; the first entry's previous hash is "".
@@ -405,11 +434,13 @@ pub fn chain_hash(previous: &str, canonical: &str) -> String {
     hasher.update(previous.as_bytes());
     hasher.update(b"\n");
     hasher.update(canonical.as_bytes());
-    hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut hex = String::with_capacity(64);
+    for byte in hasher.finalize() {
+        hex.push(DIGITS[usize::from(byte >> 4)] as char);
+        hex.push(DIGITS[usize::from(byte & 0x0f)] as char);
+    }
+    hex
 }
 
 /// The result of walking the audit chain.
@@ -773,6 +804,62 @@ mod tests {
         let mut changed = entry.clone();
         changed.details = json!({"username": "bob"});
         assert_ne!(chain_hash("", &canonical(&changed)), first);
+    }
+
+    /// Stored chains were hashed over this form: it must never change by a byte.
+    #[test]
+    fn the_canonical_form_and_hash_are_stable() {
+        let mut entry = audit_entry(&event(
+            "container",
+            "ContainerCreateRequested",
+            json!({"ContainerCreateRequested": {"op_id": "0190a000-0000-7000-8000-000000000001",
+                "host": "local", "spec": {"image": "busybox", "env": {"Z": "ü\n\"q\"", "A": "1"}}}}),
+            json!({"actor_id": "00000000-0000-0000-0000-000000000007", "actor_username": "ann",
+                "actor_role": "admin", "client_ip": "192.0.2.1", "user_agent": "t\tab"}),
+        ));
+        entry.created_at = DateTime::from_timestamp_micros(1_764_000_000_123_456).unwrap();
+        let reference = serde_json::json!([
+            entry.id,
+            entry.global_position,
+            entry.user_id,
+            entry.username,
+            entry.role,
+            entry.action,
+            entry.resource_type,
+            entry.resource_id,
+            entry.details,
+            entry.ip_address,
+            entry.user_agent,
+            entry.request_id,
+            entry
+                .created_at
+                .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+                .to_string(),
+        ])
+        .to_string();
+        assert_eq!(canonical(&entry), reference);
+        let none = AuditEntry {
+            user_id: None,
+            username: None,
+            role: None,
+            resource_type: None,
+            resource_id: None,
+            ip_address: None,
+            user_agent: None,
+            request_id: None,
+            ..entry.clone()
+        };
+        assert!(canonical(&none).contains(",null,null,"));
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        hasher.update(b"prev\n");
+        hasher.update(reference.as_bytes());
+        let expected: String = hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(chain_hash("prev", &reference), expected);
     }
 
     #[test]

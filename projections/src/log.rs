@@ -70,7 +70,7 @@ impl StoredEvent {
 
     /// Deserializes the payload into an aggregate's event enum.
     pub fn decode<E: serde::de::DeserializeOwned>(&self) -> Result<E, serde_json::Error> {
-        serde_json::from_value(self.payload.clone())
+        E::deserialize(&self.payload)
     }
 
     /// Brings the payload to the current shape of its type (see

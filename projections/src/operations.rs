@@ -188,13 +188,9 @@ impl Projection for OperationsProjection {
             .iter()
             .filter(|e| OPERATION_RESOURCES.contains(&e.aggregate_type.as_str()))
         {
-            let fields = event
-                .payload
-                .get(&event.event_type)
-                .cloned()
-                .unwrap_or(Value::Null);
+            let fields = event.payload.get(&event.event_type).unwrap_or(&Value::Null);
             if event.aggregate_type == "container" {
-                containers.follow(event, &fields);
+                containers.follow(event, fields);
             }
             let Some(op_id) = fields
                 .get("op_id")
@@ -204,7 +200,7 @@ impl Projection for OperationsProjection {
                 continue;
             };
             let Some((action, phase)) =
-                operation_event(&event.aggregate_type, &event.event_type, &fields)
+                operation_event(&event.aggregate_type, &event.event_type, fields)
             else {
                 continue;
             };
@@ -212,7 +208,7 @@ impl Projection for OperationsProjection {
             match phase {
                 "requested" => {
                     let container = containers.get(&event.aggregate_id);
-                    let mut targets = targets_of(&fields);
+                    let mut targets = targets_of(fields);
                     targets.extend(container.and_then(|(_, id)| id.clone()));
                     rows.insert(
                         op_id,
@@ -249,7 +245,7 @@ impl Projection for OperationsProjection {
                             row.error_message = message;
                             row.completed_at = Some(event.recorded_at);
                             row.last_position = event.global_position;
-                            row.targets.extend(targets_of(&fields));
+                            row.targets.extend(targets_of(fields));
                         }
                         None => outcomes.push(Outcome {
                             id: op_id,
@@ -258,52 +254,101 @@ impl Projection for OperationsProjection {
                             message,
                             at: event.recorded_at,
                             position: event.global_position,
-                            targets: targets_of(&fields),
+                            targets: targets_of(fields),
                         }),
                     }
                 }
                 _ => {}
             }
         }
-        for row in rows.into_values() {
-            sqlx::query(
-                "INSERT INTO operations (id, action, resource_type, aggregate_id, host, status, error_code, error_message, \
-                 requested_by, requested_at, completed_at, last_position, targets) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
-                 ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(row.id)
-            .bind(&row.action)
-            .bind(&row.resource_type)
-            .bind(&row.aggregate_id)
-            .bind(&row.host)
-            .bind(&row.status)
-            .bind(&row.error_code)
-            .bind(&row.error_message)
-            .bind(row.requested_by)
-            .bind(row.requested_at)
-            .bind(row.completed_at)
-            .bind(row.last_position)
-            .bind(&row.targets)
-            .execute(&mut *conn)
-            .await?;
-        }
+        insert_rows(conn, rows.into_values().collect()).await?;
         containers.save(conn).await?;
-        for outcome in outcomes {
-            sqlx::query(
-                "UPDATE operations SET status = $2, error_code = $3, error_message = $4, completed_at = $5, last_position = $6, \
-                 targets = targets || $7 WHERE id = $1",
-            )
-            .bind(outcome.id)
-            .bind(outcome.status)
-            .bind(outcome.code)
-            .bind(outcome.message)
-            .bind(outcome.at)
-            .bind(outcome.position)
-            .bind(outcome.targets)
-            .execute(&mut *conn)
-            .await?;
-        }
+        update_outcomes(conn, outcomes).await?;
         Ok(())
     }
+}
+
+/// Inserts the operations requested in a batch, in one statement.
+async fn insert_rows(conn: &mut PgConnection, rows: Vec<OperationRow>) -> anyhow::Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    macro_rules! column {
+        ($field:ident) => {
+            rows.iter().map(|r| r.$field.clone()).collect::<Vec<_>>()
+        };
+    }
+    // Arrays of arrays must be rectangular in PostgreSQL: each row's targets travel as JSON.
+    let targets: Vec<Value> = rows
+        .iter()
+        .map(|r| Value::from(r.targets.clone()))
+        .collect();
+    sqlx::query(
+        "INSERT INTO operations (id, action, resource_type, aggregate_id, host, status, error_code, error_message, \
+         requested_by, requested_at, completed_at, last_position, targets) \
+         SELECT id, action, rtype, aggregate, host, status, code, message, requested_by, requested_at, completed_at, \
+         position, ARRAY(SELECT jsonb_array_elements_text(targets)) \
+         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], \
+         $9::uuid[], $10::timestamptz[], $11::timestamptz[], $12::bigint[], $13::jsonb[]) \
+         AS r(id, action, rtype, aggregate, host, status, code, message, requested_by, requested_at, completed_at, position, targets) \
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(column!(id))
+    .bind(column!(action))
+    .bind(column!(resource_type))
+    .bind(column!(aggregate_id))
+    .bind(column!(host))
+    .bind(column!(status))
+    .bind(column!(error_code))
+    .bind(column!(error_message))
+    .bind(column!(requested_by))
+    .bind(column!(requested_at))
+    .bind(column!(completed_at))
+    .bind(column!(last_position))
+    .bind(targets)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Records the outcomes of operations requested in earlier batches, in one statement.
+async fn update_outcomes(conn: &mut PgConnection, outcomes: Vec<Outcome>) -> anyhow::Result<()> {
+    // One outcome per operation (a re-recording is not an event); keep the last if not.
+    let mut last: HashMap<Uuid, Outcome> = HashMap::new();
+    for outcome in outcomes {
+        last.insert(outcome.id, outcome);
+    }
+    if last.is_empty() {
+        return Ok(());
+    }
+    let outcomes: Vec<Outcome> = last.into_values().collect();
+    macro_rules! column {
+        ($field:ident) => {
+            outcomes
+                .iter()
+                .map(|o| o.$field.clone())
+                .collect::<Vec<_>>()
+        };
+    }
+    let targets: Vec<Value> = outcomes
+        .iter()
+        .map(|o| Value::from(o.targets.clone()))
+        .collect();
+    sqlx::query(
+        "UPDATE operations o SET status = u.status, error_code = u.code, error_message = u.message, \
+         completed_at = u.at, last_position = u.position, \
+         targets = o.targets || ARRAY(SELECT jsonb_array_elements_text(u.targets)) \
+         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::bigint[], $7::jsonb[]) \
+         AS u(id, status, code, message, at, position, targets) WHERE o.id = u.id",
+    )
+    .bind(column!(id))
+    .bind(column!(status))
+    .bind(column!(code))
+    .bind(column!(message))
+    .bind(column!(at))
+    .bind(column!(position))
+    .bind(targets)
+    .execute(conn)
+    .await?;
+    Ok(())
 }

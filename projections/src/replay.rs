@@ -7,6 +7,7 @@
 //! The target's `events` table stays empty: the store is the source's, and the target's
 //! `replays` row says which store, up to which moment and position.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -17,7 +18,7 @@ use sqlx::{Connection, PgPool};
 use tokio::sync::mpsc;
 
 use crate::log::{current_shapes, GlobalLogReader, LogCursor, StoredEvent, UnknownEvents};
-use crate::runner::{apply_replayed, prepare_replay_target, Projection, DEFAULT_BATCH_SIZE};
+use crate::runner::{apply_replayed, prepare_replay_target, Projection};
 
 /// What a replay did.
 #[derive(Debug, Clone, Serialize)]
@@ -30,11 +31,16 @@ pub struct ReplaySummary {
     pub last_position: i64,
     pub until: Option<DateTime<Utc>>,
     pub seconds: f64,
+    /// Of which building the deferred indexes at the end.
+    pub index_seconds: f64,
     pub projections: Vec<String>,
 }
 
 /// Batches in flight between the reader and each projection.
 const QUEUE: usize = 4;
+
+/// Events per batch: larger than a runner's, since a replay has no readers waiting on it.
+const REPLAY_BATCH: i64 = 10_000;
 
 /// Rebuilds `projections` into `target` from `source`'s log, keeping the events recorded at
 /// or before `until` (all of them when `None`). The target must have been migrated and hold
@@ -58,6 +64,7 @@ pub async fn replay_into(
         filled == 0,
         "the target already holds read models; replay into a fresh database or schema"
     );
+    let deferred = defer_indexes(target).await?;
     let mut senders = Vec::new();
     let mut workers = Vec::new();
     for projection in &projections {
@@ -94,8 +101,7 @@ pub async fn replay_into(
     let (mut events, mut scanned, mut last_position) = (0u64, 0u64, 0i64);
     let read = async {
         loop {
-            let batch =
-                GlobalLogReader::read_batch(&mut reader, cursor, DEFAULT_BATCH_SIZE).await?;
+            let batch = GlobalLogReader::read_batch(&mut reader, cursor, REPLAY_BATCH).await?;
             let Some(last) = batch.last() else { break };
             cursor = last.cursor();
             scanned += batch.len() as u64;
@@ -109,7 +115,12 @@ pub async fn replay_into(
             if kept.is_empty() {
                 continue;
             }
-            let kept = Arc::new(current_shapes(&kept, UnknownEvents::Fail)?.into_owned());
+            // Events already in their current shapes are passed on as read (no copy).
+            let shaped = match current_shapes(&kept, UnknownEvents::Fail)? {
+                Cow::Owned(shaped) => Some(shaped),
+                Cow::Borrowed(_) => None,
+            };
+            let kept = Arc::new(shaped.unwrap_or(kept));
             events += kept.len() as u64;
             last_position = kept.last().map(|e| e.global_position).unwrap_or(0);
             for sender in &senders {
@@ -127,12 +138,16 @@ pub async fn replay_into(
         worker.await.context("a replay worker panicked")??;
     }
     read?;
+    let indexing = Instant::now();
+    rebuild_indexes(target, deferred).await?;
+    let index_seconds = indexing.elapsed().as_secs_f64();
     let summary = ReplaySummary {
         events,
         scanned,
         last_position,
         until,
         seconds: started.elapsed().as_secs_f64(),
+        index_seconds,
         projections: projections.iter().map(|p| p.name().to_string()).collect(),
     };
     let mut conn = target.acquire().await?;
@@ -150,4 +165,101 @@ pub async fn replay_into(
     .await?;
     tx.commit().await?;
     Ok(summary)
+}
+
+/// An index or constraint taken off a fresh target during the load.
+enum Deferred {
+    Index {
+        name: String,
+        definition: String,
+    },
+    Constraint {
+        table: String,
+        name: String,
+        definition: String,
+    },
+}
+
+/// Takes the read models' indexes and unique constraints (all but primary keys, which the
+/// upserts use) off a fresh target, to build each once at the end instead of maintaining it
+/// row by row: a bulk load's usual shape. Returns what to put back.
+async fn defer_indexes(target: &PgPool) -> anyhow::Result<Vec<Deferred>> {
+    const KEEP: &str = "('events', 'projection_checkpoints', '_sqlx_migrations', 'replays')";
+    let constraints: Vec<(String, String, String)> = sqlx::query_as(&format!(
+        "SELECT quote_ident(t.relname), quote_ident(c.conname), pg_get_constraintdef(c.oid) \
+         FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid JOIN pg_namespace n ON n.oid = t.relnamespace \
+         WHERE n.nspname = current_schema() AND c.contype = 'u' AND t.relname NOT IN {KEEP}"
+    ))
+    .fetch_all(target)
+    .await
+    .context("Failed to list the target's constraints")?;
+    let indexes: Vec<(String, String)> = sqlx::query_as(&format!(
+        "SELECT quote_ident(ic.relname), pg_get_indexdef(i.indexrelid) FROM pg_index i \
+         JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid \
+         JOIN pg_namespace n ON n.oid = t.relnamespace \
+         WHERE n.nspname = current_schema() AND NOT i.indisprimary \
+         AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid) \
+         AND t.relname NOT IN {KEEP}"
+    ))
+    .fetch_all(target)
+    .await
+    .context("Failed to list the target's indexes")?;
+    let mut deferred = Vec::new();
+    for (table, name, definition) in constraints {
+        sqlx::query(&format!("ALTER TABLE {table} DROP CONSTRAINT {name}"))
+            .execute(target)
+            .await
+            .with_context(|| format!("Failed to defer constraint {name}"))?;
+        deferred.push(Deferred::Constraint {
+            table,
+            name,
+            definition,
+        });
+    }
+    for (name, definition) in indexes {
+        sqlx::query(&format!("DROP INDEX {name}"))
+            .execute(target)
+            .await
+            .with_context(|| format!("Failed to defer index {name}"))?;
+        deferred.push(Deferred::Index { name, definition });
+    }
+    Ok(deferred)
+}
+
+/// Builds the deferred indexes, two at a time (one per core here; each build is one process).
+async fn rebuild_indexes(target: &PgPool, deferred: Vec<Deferred>) -> anyhow::Result<()> {
+    let mut builds = tokio::task::JoinSet::new();
+    let mut pending = deferred.into_iter();
+    loop {
+        while builds.len() < 2 {
+            let Some(next) = pending.next() else { break };
+            let target = target.clone();
+            builds.spawn(async move {
+                let mut conn = target.acquire().await?;
+                sqlx::query("SET maintenance_work_mem = '256MB'")
+                    .execute(&mut *conn)
+                    .await?;
+                let (what, sql) = match next {
+                    Deferred::Index { name, definition } => (name, definition),
+                    Deferred::Constraint {
+                        table,
+                        name,
+                        definition,
+                    } => (
+                        name.clone(),
+                        format!("ALTER TABLE {table} ADD CONSTRAINT {name} {definition}"),
+                    ),
+                };
+                sqlx::query(&sql)
+                    .execute(&mut *conn)
+                    .await
+                    .with_context(|| format!("Failed to rebuild {what}"))?;
+                anyhow::Ok(())
+            });
+        }
+        match builds.join_next().await {
+            Some(result) => result.context("an index build panicked")??,
+            None => return Ok(()),
+        }
+    }
 }

@@ -181,9 +181,13 @@ async fn events_of(
         return Err(ApiError::not_found(aggregate_type));
     }
     // A rebuilt past that silently lacks an event would mislead an audit: refuse instead.
-    let shaped = current_shapes(&events, UnknownEvents::Fail)
-        .map_err(|e| ApiError::internal(anyhow::anyhow!("{e}")))?;
-    Ok(shaped.into_owned())
+    let shaped = match current_shapes(&events, UnknownEvents::Fail)
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("{e}")))?
+    {
+        std::borrow::Cow::Owned(shaped) => Some(shaped),
+        std::borrow::Cow::Borrowed(_) => None,
+    };
+    Ok(shaped.unwrap_or(events))
 }
 
 fn fold_error(error: state::FoldError) -> ApiError {

@@ -407,7 +407,8 @@ async fn one_runner_per_projection_across_replicas() {
     write_history(&pool, 15).await;
     caught_up(&pool, &["audit_log"]).await;
     let holders: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND objid = hashtext('audit_log')::oid",
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND objid = hashtext('audit_log')::oid \
+         AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
     )
     .bind(dcp_projections::runner::PROJECTION_LOCK_NAMESPACE)
     .fetch_one(&pool)

@@ -226,12 +226,21 @@ async fn events_from_a_newer_dcp_are_skipped_live_and_stop_a_rebuild() {
         seen(pool.clone(), second.clone())
     })
     .await;
-    let audited: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM audit_logs WHERE resource_id = ANY($1)")
-            .bind(vec![first.clone(), second.clone(), "h1".to_string()])
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+    // The audit log has its own runner: wait until it has the second container too.
+    let ids = vec![first.clone(), second.clone(), "h1".to_string()];
+    let audited: i64 = eventually(Duration::from_secs(30), || {
+        let (pool, ids) = (pool.clone(), ids.clone());
+        async move {
+            let count: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM audit_logs WHERE resource_id = ANY($1)")
+                    .bind(ids)
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+            (count >= 4).then_some(count)
+        }
+    })
+    .await;
     assert_eq!(
         audited, 4,
         "two known events per container, none of the unknown"
