@@ -50,19 +50,24 @@ struct StoredShapeUpcaster {
 
 impl EventUpcaster for StoredShapeUpcaster {
     fn can_upcast(&self, event_type: &str, event_version: &str) -> bool {
-        versioning::needs_upcast(self.aggregate_type, event_type, event_version)
+        !versioning::is_current(self.aggregate_type, event_type, event_version)
     }
 
     fn upcast(&self, mut event: SerializedEvent) -> SerializedEvent {
-        // A failure leaves the event as stored; loading the aggregate then fails on it
-        // rather than deciding from a state that lacks it.
-        if let Ok(version) = versioning::upcast(
+        match versioning::upcast(
             self.aggregate_type,
             &event.event_type,
             &event.event_version,
             &mut event.payload,
         ) {
-            event.event_version = version.to_string();
+            Ok(version) => event.event_version = version.to_string(),
+            // An event this build does not know (a newer dcp wrote it): loading the
+            // aggregate fails on it, rather than deciding from a state that lacks it or
+            // that ignored the fields it does not know.
+            Err(reason) => {
+                event.payload =
+                    serde_json::json!({ "<not readable by this build>": reason.to_string() });
+            }
         }
         event
     }

@@ -111,6 +111,17 @@ pub async fn resolve(
         .and_then(|op| op.parse::<Uuid>().ok());
     if let Some(op_id) = op_label {
         if aggregate_of(state, host, &docker_id).await?.is_none() {
+            // A recreate's replacement belongs to the recreated container; it is mapped to it
+            // when the recreate is recorded (until then, operations on it wait their turn).
+            if let Some(aggregate_id) = crate::recreate::aggregate_of_recreate(state, op_id).await?
+            {
+                return Ok(ContainerTarget {
+                    host: host.to_string(),
+                    docker_id,
+                    name,
+                    aggregate_id,
+                });
+            }
             let image_id = inspect.image.clone();
             claim_created(state, host, &docker_id, &name, image_id, op_id, meta).await?;
         }

@@ -33,10 +33,42 @@ use crate::operations::{container_config, container_error, ContainerTarget, Oper
 /// Seconds the old container gets to stop before it is killed.
 const STOP_TIMEOUT: i32 = 10;
 
-/// The longest a recreate's Docker calls can take (the stop's grace period and five calls),
-/// before which a pending recreate may still be running and is not reconciled.
-pub const LONGEST: std::time::Duration =
-    std::time::Duration::from_secs(STOP_TIMEOUT as u64 + 5 * crate::docker::CALL_TIMEOUT.as_secs());
+/// The longest a recreate's Docker calls can take (the stop's grace period, up to seven
+/// calls and three more to undo them), before which a pending recreate may still be running
+/// and is not reconciled.
+pub const LONGEST: std::time::Duration = std::time::Duration::from_secs(
+    STOP_TIMEOUT as u64 + 10 * crate::docker::CALL_TIMEOUT.as_secs(),
+);
+
+/// The container a recreate `op_id` was asked for, if `op_id` is a recreate.
+pub async fn aggregate_of_recreate(
+    state: &AppState,
+    op_id: Uuid,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    let aggregate: Option<String> = sqlx::query_scalar(
+        "SELECT aggregate_id FROM events WHERE aggregate_type = 'container' \
+         AND event_type = 'ContainerRecreateRequested' \
+         AND payload::jsonb -> 'ContainerRecreateRequested' ->> 'op_id' = $1 LIMIT 1",
+    )
+    .bind(op_id.to_string())
+    .fetch_optional(&state.pool)
+    .await?;
+    Ok(aggregate.and_then(|id| id.parse().ok()))
+}
+
+/// Whether the outcome of `op_id` is recorded on container `aggregate_id` (the store, not a
+/// read model that may lag).
+async fn settled(state: &AppState, aggregate_id: &str, op_id: Uuid) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM events WHERE aggregate_type = 'container' AND aggregate_id = $1 \
+         AND event_type IN ('ContainerRecreated', 'OperationFailed') \
+         AND payload::jsonb -> event_type ->> 'op_id' = $2)",
+    )
+    .bind(aggregate_id)
+    .bind(op_id.to_string())
+    .fetch_one(&state.pool)
+    .await
+}
 
 /// The name the old container has between its replacement's creation and its removal.
 fn parked_name(name: &str, op_id: Uuid) -> String {
@@ -163,6 +195,8 @@ async fn replace(
     let host = target.host.as_str();
     let docker = state.docker.client(host)?;
     let fail = |error| DockerError::from_bollard(host, error);
+    // A missing image fails here, before the running container is touched.
+    docker.inspect_image(&request.image).await.map_err(fail)?;
     let old = docker
         .inspect_container(&target.docker_id, None::<InspectContainerOptions>)
         .await
@@ -209,13 +243,19 @@ async fn replace(
             .await
             .map_err(fail)?;
     }
-    let image_id = docker
+    // What Docker shows now: a replacement that exited at once is recorded as not running.
+    let shown = docker
         .inspect_container(&created.id, None::<InspectContainerOptions>)
         .await
-        .ok()
-        .and_then(|inspect| inspect.image);
+        .ok();
+    let image_id = shown.as_ref().and_then(|inspect| inspect.image.clone());
+    let running = shown
+        .as_ref()
+        .and_then(|inspect| inspect.state.as_ref())
+        .and_then(|s| s.running)
+        .unwrap_or(start);
     remove_old(state, host, &target.docker_id).await?;
-    Ok((created.id, image_id, start))
+    Ok((created.id, image_id, running))
 }
 
 async fn remove_old(state: &AppState, host: &str, docker_id: &str) -> Result<(), DockerError> {
@@ -283,6 +323,11 @@ pub async fn settle_recreate(
     let Some((host, old_id)) = current else {
         return Ok(None);
     };
+    // The read model naming it pending may lag: settled already, it must not be touched
+    // (the mapping now names the replacement, which would be taken for the old container).
+    if settled(state, aggregate_id, op_id).await? {
+        return Ok(None);
+    }
     let Ok(docker) = state.docker.client(&host) else {
         return Ok(None);
     };
@@ -307,10 +352,10 @@ pub async fn settle_recreate(
     .for_operation(op_id);
     let (command, side_writes, outcome) = match found.first() {
         Some(replacement) => {
-            if remove_old(state, &host, &old_id).await.is_err() {
+            let docker_id = replacement.id.clone().unwrap_or_default();
+            if docker_id == old_id || remove_old(state, &host, &old_id).await.is_err() {
                 return Ok(None);
             }
-            let docker_id = replacement.id.clone().unwrap_or_default();
             let remap = SideWrite::RemapContainer {
                 host: host.clone(),
                 from: old_id,

@@ -311,6 +311,10 @@ impl Projection for AuditLogProjection {
         2
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &["audit_logs"]
+    }
+
     async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
         sqlx::query("TRUNCATE audit_logs RESTART IDENTITY")
             .execute(conn)

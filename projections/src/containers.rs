@@ -49,6 +49,10 @@ impl Projection for ContainersProjection {
         1
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &["containers"]
+    }
+
     async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
         sqlx::query("TRUNCATE containers").execute(conn).await?;
         Ok(())

@@ -167,6 +167,10 @@ impl Projection for OperationsProjection {
         4
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &["operations", "operation_containers"]
+    }
+
     async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
         sqlx::query("TRUNCATE operations, operation_containers")
             .execute(conn)

@@ -64,10 +64,56 @@ pub async fn replay_into(
         filled == 0,
         "the target already holds read models; replay into a fresh database or schema"
     );
-    let deferred = defer_indexes(target).await?;
+    let tables: Vec<&str> = projections
+        .iter()
+        .flat_map(|p| p.tables())
+        .copied()
+        .collect();
+    let deferred = defer_indexes(target, &tables).await?;
+    let loaded = load(source, target, until, &projections).await;
+    // Put the indexes back whatever happened: a failed target keeps its shape.
+    let indexing = Instant::now();
+    let rebuilt = rebuild_indexes(target, deferred).await;
+    let index_seconds = indexing.elapsed().as_secs_f64();
+    let (events, scanned, last_position) = loaded?;
+    rebuilt?;
+    let summary = ReplaySummary {
+        events,
+        scanned,
+        last_position,
+        until,
+        seconds: started.elapsed().as_secs_f64(),
+        index_seconds,
+        projections: projections.iter().map(|p| p.name().to_string()).collect(),
+    };
+    let mut conn = target.acquire().await?;
+    let mut tx = conn.begin().await?;
+    sqlx::query(
+        "INSERT INTO replays (source, until, last_position, events, started_at, finished_at) \
+         VALUES ($1, $2, $3, $4, $5, now())",
+    )
+    .bind(source_name)
+    .bind(until)
+    .bind(last_position)
+    .bind(events as i64)
+    .bind(started_at)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(summary)
+}
+
+/// Reads the log once and has every projection apply it on its own connection; returns
+/// the events applied, the events read and the last position applied.
+async fn load(
+    source: &PgPool,
+    target: &PgPool,
+    until: Option<DateTime<Utc>>,
+    projections: &[Arc<dyn Projection>],
+) -> anyhow::Result<(u64, u64, i64)> {
     let mut senders = Vec::new();
     let mut workers = Vec::new();
-    for projection in &projections {
+    for projection in projections {
         let mut conn = target
             .acquire()
             .await
@@ -138,33 +184,7 @@ pub async fn replay_into(
         worker.await.context("a replay worker panicked")??;
     }
     read?;
-    let indexing = Instant::now();
-    rebuild_indexes(target, deferred).await?;
-    let index_seconds = indexing.elapsed().as_secs_f64();
-    let summary = ReplaySummary {
-        events,
-        scanned,
-        last_position,
-        until,
-        seconds: started.elapsed().as_secs_f64(),
-        index_seconds,
-        projections: projections.iter().map(|p| p.name().to_string()).collect(),
-    };
-    let mut conn = target.acquire().await?;
-    let mut tx = conn.begin().await?;
-    sqlx::query(
-        "INSERT INTO replays (source, until, last_position, events, started_at, finished_at) \
-         VALUES ($1, $2, $3, $4, $5, now())",
-    )
-    .bind(source_name)
-    .bind(until)
-    .bind(last_position)
-    .bind(events as i64)
-    .bind(started_at)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(summary)
+    Ok((events, scanned, last_position))
 }
 
 /// An index or constraint taken off a fresh target during the load.
@@ -180,27 +200,28 @@ enum Deferred {
     },
 }
 
-/// Takes the read models' indexes and unique constraints (all but primary keys, which the
-/// upserts use) off a fresh target, to build each once at the end instead of maintaining it
+/// Takes the indexes and unique constraints (all but primary keys, which the upserts use) of
+/// the read models' `tables` off a fresh target, to build each once at the end instead of maintaining it
 /// row by row: a bulk load's usual shape. Returns what to put back.
-async fn defer_indexes(target: &PgPool) -> anyhow::Result<Vec<Deferred>> {
-    const KEEP: &str = "('events', 'projection_checkpoints', '_sqlx_migrations', 'replays')";
-    let constraints: Vec<(String, String, String)> = sqlx::query_as(&format!(
+async fn defer_indexes(target: &PgPool, tables: &[&str]) -> anyhow::Result<Vec<Deferred>> {
+    let constraints: Vec<(String, String, String)> = sqlx::query_as(
         "SELECT quote_ident(t.relname), quote_ident(c.conname), pg_get_constraintdef(c.oid) \
          FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid JOIN pg_namespace n ON n.oid = t.relnamespace \
-         WHERE n.nspname = current_schema() AND c.contype = 'u' AND t.relname NOT IN {KEEP}"
-    ))
+         WHERE n.nspname = current_schema() AND c.contype = 'u' AND t.relname = ANY($1)",
+    )
+    .bind(tables)
     .fetch_all(target)
     .await
     .context("Failed to list the target's constraints")?;
-    let indexes: Vec<(String, String)> = sqlx::query_as(&format!(
+    let indexes: Vec<(String, String)> = sqlx::query_as(
         "SELECT quote_ident(ic.relname), pg_get_indexdef(i.indexrelid) FROM pg_index i \
          JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid \
          JOIN pg_namespace n ON n.oid = t.relnamespace \
          WHERE n.nspname = current_schema() AND NOT i.indisprimary \
          AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid) \
-         AND t.relname NOT IN {KEEP}"
-    ))
+         AND t.relname = ANY($1)",
+    )
+    .bind(tables)
     .fetch_all(target)
     .await
     .context("Failed to list the target's indexes")?;

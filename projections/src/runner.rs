@@ -28,6 +28,10 @@ pub trait Projection: Send + Sync + 'static {
     fn name(&self) -> &'static str;
     /// Bump it when the tables or the mapping change: the projection is rebuilt at start.
     fn version(&self) -> i32;
+    /// The tables it writes (a replay builds their indexes once, at the end).
+    fn tables(&self) -> &'static [&'static str] {
+        &[]
+    }
     /// Empties the projection's tables before a rebuild.
     async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()>;
     /// Applies events, in log order, inside the runner's transaction.
@@ -140,14 +144,15 @@ impl ProjectionRunner {
             return Ok(Leadership::Standby);
         }
         tracing::info!("projection runner active");
-        let Some(mut cursor) = prepare(&mut conn, self.projection.as_ref()).await? else {
+        let Some((mut cursor, mut rebuilding)) =
+            prepare(&mut conn, self.projection.as_ref()).await?
+        else {
             let _ = conn.close().await;
             return Ok(Leadership::Standby);
         };
         self.progress.record_local(name, cursor);
-        // Catching up from zero is a rebuild: an event this build does not know stops it
-        // (the model would silently lack it). Past the head, such events are skipped.
-        let mut rebuilding = cursor == LogCursor::START;
+        // Until a rebuild first reaches the head, an event this build does not know stops
+        // it (the model would silently lack it); past the head, such events are skipped.
         let mut events = self.waker.subscribe_events();
         loop {
             events.borrow_and_update();
@@ -155,7 +160,10 @@ impl ProjectionRunner {
                 .await
                 .context("Failed to read the global log")?;
             if batch.is_empty() {
-                rebuilding = false;
+                if rebuilding {
+                    rebuilt(&mut conn, name).await?;
+                    rebuilding = false;
+                }
                 tokio::select! {
                     _ = shutdown.cancelled() => {
                         let _ = conn.close().await;
@@ -212,7 +220,7 @@ fn cursor_from(row: &sqlx::postgres::PgRow) -> anyhow::Result<LogCursor> {
 async fn prepare(
     conn: &mut PgConnection,
     projection: &dyn Projection,
-) -> anyhow::Result<Option<LogCursor>> {
+) -> anyhow::Result<Option<(LogCursor, bool)>> {
     sqlx::query("INSERT INTO projection_checkpoints (name, version) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
         .bind(projection.name())
         .bind(projection.version())
@@ -220,7 +228,7 @@ async fn prepare(
         .await
         .context("Failed to create the projection checkpoint")?;
     let row = sqlx::query(
-        "SELECT version, rebuild_requested, last_transaction_id::text AS tx, last_position \
+        "SELECT version, rebuild_requested, rebuilding, last_transaction_id::text AS tx, last_position \
          FROM projection_checkpoints WHERE name = $1",
     )
     .bind(projection.name())
@@ -243,9 +251,20 @@ async fn prepare(
             to = projection.version(),
             "rebuilding projection"
         );
-        return rebuild(conn, projection).await.map(Some);
+        return rebuild(conn, projection).await.map(|c| Some((c, true)));
     }
-    cursor_from(&row).map(Some)
+    let rebuilding: bool = row.try_get("rebuilding")?;
+    cursor_from(&row).map(|c| Some((c, rebuilding)))
+}
+
+/// Marks the end of a rebuild: the projection has reached the head of the log once.
+async fn rebuilt(conn: &mut PgConnection, name: &str) -> anyhow::Result<()> {
+    sqlx::query("UPDATE projection_checkpoints SET rebuilding = false WHERE name = $1")
+        .bind(name)
+        .execute(&mut *conn)
+        .await
+        .context("Failed to mark the end of a rebuild")?;
+    Ok(())
 }
 
 async fn rebuild_requested(conn: &mut PgConnection, name: &str) -> anyhow::Result<bool> {
@@ -269,7 +288,8 @@ async fn rebuild(
         .context("Failed to reset the projection")?;
     sqlx::query(
         "UPDATE projection_checkpoints SET version = $2, last_transaction_id = '0', last_position = 0, \
-         events_applied = 0, rebuilt_at = now(), updated_at = now(), rebuild_requested = false WHERE name = $1",
+         events_applied = 0, rebuilt_at = now(), updated_at = now(), rebuild_requested = false, \
+         rebuilding = true WHERE name = $1",
     )
     .bind(projection.name())
     .bind(projection.version())
@@ -334,7 +354,7 @@ async fn rebuild_here(conn: &mut PgConnection, projection: &dyn Projection) -> a
     loop {
         let batch = GlobalLogReader::read_batch(conn, cursor, DEFAULT_BATCH_SIZE).await?;
         if batch.is_empty() {
-            return Ok(());
+            return rebuilt(conn, projection.name()).await;
         }
         cursor = apply(conn, projection, &batch, UnknownEvents::Fail)
             .await?

@@ -38,6 +38,10 @@ impl Projection for SessionsProjection {
         1
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &["sessions"]
+    }
+
     async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
         sqlx::query("TRUNCATE sessions").execute(conn).await?;
         Ok(())

@@ -149,6 +149,10 @@ impl Projection for UsersProjection {
         1
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &["users"]
+    }
+
     async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
         sqlx::query("TRUNCATE users").execute(conn).await?;
         Ok(())

@@ -433,17 +433,27 @@ async fn handle(
         .and_then(|v| v.parse::<Uuid>().ok())
         .filter(|_| resource == "container")
     {
-        let operation: Option<String> = sqlx::query_scalar(
-            "SELECT action FROM operations WHERE id = $1              AND action IN ('container.create', 'container.recreate')              AND coalesce(completed_at, now()) >= to_timestamp($2) - make_interval(secs => $3)",
+        let operation: Option<(String, String)> = sqlx::query_as(
+            "SELECT action, status FROM operations WHERE id = $1 \
+             AND action IN ('container.create', 'container.recreate') \
+             AND coalesce(completed_at, now()) >= to_timestamp($2) - make_interval(secs => $3)",
         )
         .bind(op_id)
         .bind(time_nano as f64 / 1e9)
         .bind(SLACK_SECS)
         .fetch_optional(&state.pool)
         .await?;
-        let ours = operation.as_deref().is_some_and(|full| match full {
-            "container.create" => action == "create",
-            _ => produced_by("container", "recreate", "container", &action),
+        // A replacement is created and started by its recreate; it is stopped and removed
+        // by the recreate only when it is undone (failed, or still running its undo).
+        let ours = operation.as_ref().is_some_and(|(full, status)| {
+            match (full.as_str(), action.as_str()) {
+                ("container.create", "create") => true,
+                ("container.recreate", "create" | "start") => true,
+                ("container.recreate", "kill" | "die" | "stop" | "destroy") => {
+                    status != "succeeded"
+                }
+                _ => false,
+            }
         });
         if ours {
             return Ok(());

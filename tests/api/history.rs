@@ -475,3 +475,58 @@ async fn users_volumes_and_networks_have_a_past_too() {
         .await;
     assert_eq!(response.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_failed_recreate_puts_the_container_back_as_it_was() {
+    let app = spawn_app().await;
+    let admin = &app.admin_token;
+    let run = Containers::new();
+    let name = format!("undo-{}", &run.run[..8]);
+    let body = json!({"image": test_image(), "name": name, "command": ["sleep", "300"],
+        "labels": {"test.dcp-run": run.run}, "start": true});
+    let response = app.post("/api/v1/containers", admin, body).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let created: Value = response.json().await.unwrap();
+    let id = created["container_id"].as_str().unwrap().to_string();
+
+    // The replacement cannot be made (no such image): the old container is renamed back
+    // and started again, and the failure is recorded.
+    let response = app
+        .post(
+            &format!("/api/v1/containers/{id}/recreate"),
+            admin,
+            json!({"image": "dcp-test/no-such-image:never", "labels": {"test.dcp-run": run.run}}),
+        )
+        .await;
+    let error = assert_error(response, StatusCode::BAD_GATEWAY, "DOCKER_OPERATION_FAILED").await;
+    assert_eq!(error["error"]["field"], "image", "{error}");
+    let shown = inspect(&id).expect("the old container is still there");
+    assert_eq!(shown["Name"], format!("/{name}"));
+    assert_eq!(shown["State"]["Status"], "running");
+    let leftovers = docker(&[
+        "ps",
+        "-aq",
+        "--filter",
+        &format!("label=test.dcp-run={}", run.run),
+    ]);
+    assert_eq!(
+        leftovers.lines().count(),
+        1,
+        "no half-made replacement is left"
+    );
+    let history = app
+        .get_json(&format!("/api/v1/containers/{id}/history"), admin)
+        .await;
+    let last = history.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["event_type"], "OperationFailed");
+    assert_eq!(last["data"]["operation"], "recreate");
+    // It goes on working: the next operation acts on it.
+    let response = app
+        .post(
+            &format!("/api/v1/containers/{id}/stop"),
+            admin,
+            json!({"timeout": 0}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+}

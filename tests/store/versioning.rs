@@ -220,6 +220,19 @@ async fn events_from_a_newer_dcp_are_skipped_live_and_stop_a_rebuild() {
         json!({"op_id": Uuid::now_v7(), "started_at": Utc::now(), "warp": 9}),
     )
     .await;
+    // The command side does not decide from a stream it cannot fully read.
+    let refused = CommandBus::new(pool.clone())
+        .execute::<Container>(
+            &first,
+            ContainerCommand::Request {
+                op_id: Uuid::now_v7(),
+                action: ContainerAction::Stop { timeout: None },
+                at: Utc::now(),
+            },
+            &meta(),
+        )
+        .await;
+    assert!(refused.is_err(), "{refused:?}");
     // Live runners skip them and go on with what follows.
     let second = v1_container(&pool).await;
     eventually(Duration::from_secs(30), || {
@@ -262,4 +275,22 @@ async fn events_from_a_newer_dcp_are_skipped_live_and_stop_a_rebuild() {
             && message.contains("upgrade dcp"),
         "{message}"
     );
+
+    // A runner that takes over the half-done rebuild goes on refusing (it does not skip the
+    // event because it did not start the rebuild itself).
+    let token = CancellationToken::new();
+    run(&pool, Arc::new(ContainersProjection), &token).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    token.cancel();
+    let (position, rebuilding): (i64, bool) = sqlx::query_as(
+        "SELECT last_position, rebuilding FROM projection_checkpoints WHERE name = 'containers'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(
+        position < unknown_at,
+        "the rebuild went past the unknown event"
+    );
+    assert!(rebuilding);
 }
