@@ -545,11 +545,7 @@ pub async fn reconcile(
             tracing::warn!(%aggregate_id, %op_id, %event_type, "operation left pending: its outcome cannot be determined now");
             continue;
         };
-        let meta = CommandMeta {
-            actor_kind: Some("reconciler"),
-            ..CommandMeta::system()
-        }
-        .for_operation(op_id);
+        let meta = reconciler_meta(op_id);
         let command = if done {
             ContainerCommand::RecordDone {
                 op_id,
@@ -585,6 +581,36 @@ pub async fn reconcile(
     Ok(settled)
 }
 
+/// The containers on `host` labelled with operation `op_id`; `None` when Docker cannot tell now.
+pub(crate) async fn labelled(
+    state: &AppState,
+    host: &str,
+    op_id: Uuid,
+) -> Option<Vec<bollard::models::ContainerSummary>> {
+    let docker = state.docker.client(host).ok()?;
+    let filters = std::collections::HashMap::from([(
+        "label".to_string(),
+        vec![format!("{OP_LABEL}={op_id}")],
+    )]);
+    docker
+        .list_containers(Some(bollard::query_parameters::ListContainersOptions {
+            all: true,
+            filters: Some(filters),
+            ..Default::default()
+        }))
+        .await
+        .ok()
+}
+
+/// Who records what the reconciler settles.
+pub(crate) fn reconciler_meta(op_id: Uuid) -> CommandMeta {
+    CommandMeta {
+        actor_kind: Some("reconciler"),
+        ..CommandMeta::system()
+    }
+    .for_operation(op_id)
+}
+
 /// A create whose outcome was not recorded: the container carries the operation's label
 /// if Docker created it. Found: recorded as created (never created twice). Not found: failed.
 async fn settle_create(
@@ -593,28 +619,10 @@ async fn settle_create(
     host: &str,
     op_id: Uuid,
 ) -> anyhow::Result<Option<&'static str>> {
-    use bollard::query_parameters::ListContainersOptions;
-    use std::collections::HashMap;
-
-    let Ok(docker) = state.docker.client(host) else {
+    let Some(found) = labelled(state, host, op_id).await else {
         return Ok(None);
     };
-    let filters = HashMap::from([("label".to_string(), vec![format!("{OP_LABEL}={op_id}")])]);
-    let Ok(found) = docker
-        .list_containers(Some(ListContainersOptions {
-            all: true,
-            filters: Some(filters),
-            ..Default::default()
-        }))
-        .await
-    else {
-        return Ok(None);
-    };
-    let meta = CommandMeta {
-        actor_kind: Some("reconciler"),
-        ..CommandMeta::system()
-    }
-    .for_operation(op_id);
+    let meta = reconciler_meta(op_id);
     let (command, side_writes, outcome) = match found.first() {
         Some(container) => {
             let docker_id = container.id.clone().unwrap_or_default();

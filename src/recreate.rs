@@ -15,7 +15,7 @@
 //! exists → done (the old one is removed); it does not → failed, the old one renamed back.
 
 use bollard::query_parameters::{
-    CreateContainerOptions, InspectContainerOptions, ListContainersOptions, RemoveContainerOptions,
+    CreateContainerOptions, InspectContainerOptions, RemoveContainerOptions,
     RenameContainerOptions, StartContainerOptions, StopContainerOptions,
 };
 use chrono::Utc;
@@ -120,7 +120,20 @@ pub async fn recreate_container(
         parked: false,
         created: None,
     };
-    let result = replace(state, target, &request, op_id, &mut progress).await;
+    // A missing image fails here, before the running container is touched.
+    let image = match state.docker.client(&target.host) {
+        Ok(docker) => docker
+            .inspect_image(&request.image)
+            .await
+            .map(|_| ())
+            .map_err(|error| DockerError::from_bollard(&target.host, error)),
+        Err(error) => Err(error),
+    };
+    let image_missing = matches!(image, Err(DockerError::Failed { status: 404, .. }));
+    let result = match image {
+        Ok(()) => replace(state, target, &request, op_id, &mut progress).await,
+        Err(error) => Err(error),
+    };
     let (command, side_writes, answer) = match result {
         Ok((docker_id, image_id, running)) => {
             let remap = SideWrite::RemapContainer {
@@ -149,10 +162,7 @@ pub async fn recreate_container(
         Err(error) => {
             undo(state, target, &progress).await;
             let api: ApiError = match &error {
-                DockerError::Failed {
-                    status: 404,
-                    message,
-                } => ApiError::new(
+                DockerError::Failed { message, .. } if image_missing => ApiError::new(
                     crate::http::error::ErrorCode::DockerOperationFailed,
                     message.clone(),
                 )
@@ -195,8 +205,6 @@ async fn replace(
     let host = target.host.as_str();
     let docker = state.docker.client(host)?;
     let fail = |error| DockerError::from_bollard(host, error);
-    // A missing image fails here, before the running container is touched.
-    docker.inspect_image(&request.image).await.map_err(fail)?;
     let old = docker
         .inspect_container(&target.docker_id, None::<InspectContainerOptions>)
         .await
@@ -331,25 +339,10 @@ pub async fn settle_recreate(
     let Ok(docker) = state.docker.client(&host) else {
         return Ok(None);
     };
-    let filters = std::collections::HashMap::from([(
-        "label".to_string(),
-        vec![format!("{}={op_id}", crate::operations::OP_LABEL)],
-    )]);
-    let Ok(found) = docker
-        .list_containers(Some(ListContainersOptions {
-            all: true,
-            filters: Some(filters),
-            ..Default::default()
-        }))
-        .await
-    else {
+    let Some(found) = crate::operations::labelled(state, &host, op_id).await else {
         return Ok(None);
     };
-    let meta = CommandMeta {
-        actor_kind: Some("reconciler"),
-        ..CommandMeta::system()
-    }
-    .for_operation(op_id);
+    let meta = crate::operations::reconciler_meta(op_id);
     let (command, side_writes, outcome) = match found.first() {
         Some(replacement) => {
             let docker_id = replacement.id.clone().unwrap_or_default();
