@@ -56,8 +56,10 @@ impl Application {
         );
         let jwt_secret = crate::secrets::jwt_secret(&settings)?;
         let audit_key = crate::checkpoints::AuditKey::from_settings(&settings)?;
+        let master_key = crate::secrets::sealed::MasterKey::from_settings(&settings)?;
         let state = AppState(Arc::new(AppInner {
             audit_key,
+            master_key,
             commands: CommandBus::new(pool.clone()).with_local_waker(waker.clone()),
             progress,
             tokens: TokenKeys::new(

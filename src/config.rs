@@ -52,6 +52,14 @@ pub struct Settings {
     #[arg(long, env = "DCP_AUDIT_KEY_FILE")]
     pub audit_key_file: Option<PathBuf>,
 
+    /// Master key sealing stored secrets (SSH keys and passwords): base64 of 32 random bytes.
+    #[arg(long, env = "DCP_MASTER_KEY", hide_env_values = true)]
+    pub master_key: Option<SecretString>,
+
+    /// File holding that key. Neither set: generated into the data dir (mode 0600).
+    #[arg(long, env = "DCP_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
+
     /// Origins allowed to call the API from a browser, comma-separated.
     #[arg(
         long,
@@ -127,6 +135,8 @@ impl Settings {
             jwt_secret_file: None,
             audit_key: None,
             audit_key_file: None,
+            master_key: None,
+            master_key_file: None,
             cors_origins: vec!["http://localhost:5173".into()],
             trusted_proxies: vec![],
             access_token_ttl_secs: 600,

@@ -61,6 +61,8 @@ pub struct AppInner {
     pub tokens: TokenKeys,
     /// Signs audit checkpoints (kept out of the database).
     pub audit_key: crate::checkpoints::AuditKey,
+    /// Seals stored secrets (kept out of the database).
+    pub master_key: crate::secrets::sealed::MasterKey,
     pub hasher: PasswordHasher,
     pub account_throttle: Throttle<String>,
     pub ip_throttle: Throttle<IpAddr>,

@@ -6,4 +6,5 @@ mod common;
 
 mod global_log;
 mod projections;
+mod sealed;
 mod versioning;

@@ -1,4 +1,7 @@
-//! Secrets kept as files in the data dir when not given in the environment.
+//! Secrets kept as files in the data dir when not given in the environment, and sealed
+//! secrets kept in the database under the master key ([`sealed`]).
+
+pub mod sealed;
 
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
