@@ -15,6 +15,7 @@ pub mod session;
 pub mod user;
 pub mod versioning;
 pub mod volume;
+pub mod wizard;
 
 pub use role::Role;
 

@@ -20,6 +20,7 @@ use serde_json::Value;
 use crate::{
     access_attempt::AccessAttemptEvent, container::ContainerEvent, image::ImageEvent,
     network::NetworkEvent, session::SessionEvent, user::UserEvent, volume::VolumeEvent,
+    wizard::WizardEvent,
 };
 
 /// One step from `from` to `to` for one event type of one aggregate.
@@ -100,6 +101,7 @@ static KNOWN: LazyLock<BTreeMap<&'static str, &'static [&'static str]>> = LazyLo
         ("image", variants_of::<ImageEvent>()),
         ("volume", variants_of::<VolumeEvent>()),
         ("network", variants_of::<NetworkEvent>()),
+        ("wizard", variants_of::<WizardEvent>()),
     ])
 });
 
