@@ -21,9 +21,6 @@ use uuid::Uuid;
 use crate::log::StoredEvent;
 use crate::metadata;
 
-/// The aggregate types whose state can be asked for.
-pub const STATEFUL_TYPES: &[&str] = &["user", "container", "image", "volume", "network"];
-
 /// The operation running on a resource at that moment.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PendingOperation {

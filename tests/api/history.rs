@@ -194,12 +194,7 @@ async fn a_containers_past_matches_what_docker_showed_and_diffs_name_their_event
 
     // delete
     let response = app
-        .request(
-            reqwest::Method::DELETE,
-            &format!("/api/v1/containers/{second_id}?force=true"),
-            Some(admin),
-            None,
-        )
+        .delete(&format!("/api/v1/containers/{second_id}?force=true"), admin)
         .await;
     assert_eq!(response.status(), StatusCode::OK);
     moments.push(("deleted", Utc::now(), inspect(&second_id)));
@@ -421,12 +416,7 @@ async fn users_volumes_and_networks_have_a_past_too() {
     assert_eq!(response.status(), StatusCode::CREATED);
     let created = Utc::now();
     let response = app
-        .request(
-            reqwest::Method::DELETE,
-            &format!("/api/v1/volumes/{volume}"),
-            Some(admin),
-            None,
-        )
+        .delete(&format!("/api/v1/volumes/{volume}"), admin)
         .await;
     assert_eq!(response.status(), StatusCode::OK);
     let then = app
@@ -466,12 +456,7 @@ async fn users_volumes_and_networks_have_a_past_too() {
         .await;
     assert_eq!(by_id["aggregate_id"], state["aggregate_id"]);
     let response = app
-        .request(
-            reqwest::Method::DELETE,
-            &format!("/api/v1/networks/{network}"),
-            Some(admin),
-            None,
-        )
+        .delete(&format!("/api/v1/networks/{network}"), admin)
         .await;
     assert_eq!(response.status(), StatusCode::OK);
 }

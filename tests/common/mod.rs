@@ -157,6 +157,10 @@ impl TestApp {
             .expect("a JSON body")
     }
 
+    pub async fn delete(&self, path: &str, token: &str) -> Response {
+        self.request(Method::DELETE, path, Some(token), None).await
+    }
+
     pub async fn post(&self, path: &str, token: &str, body: Value) -> Response {
         self.request(Method::POST, path, Some(token), Some(body))
             .await

@@ -456,6 +456,19 @@ impl Container {
         }
     }
 
+    /// Ready for an operation: known, not removed, created on Docker, and idle.
+    fn require_ready(&self) -> Result<(), ContainerError> {
+        self.require_live()?;
+        if self.docker_id.is_none() {
+            // Still being created.
+            return Err(self
+                .require_idle()
+                .err()
+                .unwrap_or(ContainerError::NotFound));
+        }
+        self.require_idle()
+    }
+
     /// The pending operation `op_id`; `Ok(None)` when its outcome is already recorded.
     fn outcome_for(&self, op_id: Uuid) -> Result<Option<&PendingOperation>, ContainerError> {
         match &self.pending {
@@ -536,27 +549,12 @@ impl Container {
                 }
             }
             ContainerCommand::Request { op_id, action, at } => {
-                self.require_live()?;
-                if self.docker_id.is_none() {
-                    // Still being created.
-                    return Err(self
-                        .require_idle()
-                        .err()
-                        .unwrap_or(ContainerError::NotFound));
-                }
-                self.require_idle()?;
+                self.require_ready()?;
                 validate(&action)?;
                 requested(op_id, action, at)
             }
             ContainerCommand::RequestRecreate { op_id, spec, at } => {
-                self.require_live()?;
-                if self.docker_id.is_none() {
-                    return Err(self
-                        .require_idle()
-                        .err()
-                        .unwrap_or(ContainerError::NotFound));
-                }
-                self.require_idle()?;
+                self.require_ready()?;
                 ContainerEvent::ContainerRecreateRequested {
                     op_id,
                     spec,
