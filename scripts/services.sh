@@ -4,7 +4,8 @@
 #
 # Usage: scripts/services.sh [SERVICE]...      (default: every known service)
 # Services: postgres, dockerd (with the test image dcp-test/busybox:latest), registry (a local
-# Docker registry on 127.0.0.1 holding that image, for pulls), nats (nats-server with JetStream)
+# Docker registry on 127.0.0.1 holding that image, for pulls), nats (nats-server with JetStream),
+# sshd (an OpenSSH server on 127.0.0.1 with its own host key, for remote Docker hosts)
 #
 # Run it as root (it installs Debian packages and runs servers as their unprivileged users). As
 # another user it only checks that the packages are there, and runs the servers as that user.
@@ -14,6 +15,7 @@
 #   DCP_TEST_PG_PORT        TCP port of the test PostgreSQL on 127.0.0.1 (default 55432)
 #   DCP_TEST_REGISTRY_PORT  TCP port of the test registry on 127.0.0.1 (default 55000)
 #   DCP_TEST_NATS_PORT      TCP port of the test NATS on 127.0.0.1 (default 54222; monitoring on +4000)
+#   DCP_TEST_SSHD_PORT      TCP port of the test sshd on 127.0.0.1 (default 52222)
 #   DCP_SERVICES_TIMEOUT    seconds to wait for a service to become ready (default 60)
 #
 # At the end it writes "$DCP_SERVICES_DIR/env", to be sourced by the test command:
@@ -26,7 +28,7 @@ set -euo pipefail
 
 SERVICES_DIR="${DCP_SERVICES_DIR:-/tmp/dcp-services}"
 TIMEOUT="${DCP_SERVICES_TIMEOUT:-60}"
-KNOWN_SERVICES=(postgres dockerd registry nats)
+KNOWN_SERVICES=(postgres dockerd registry nats sshd)
 
 log() { printf 'services: %s\n' "$*" >&2; }
 die() {
@@ -385,6 +387,77 @@ service_nats() {
     log "nats is ready on 127.0.0.1:$NATS_PORT"
     export_setting DCP_TEST_NATS_URL "nats://127.0.0.1:$NATS_PORT"
     export_setting DCP_TEST_NATS_SERVER "$(command -v nats-server)"
+}
+
+# --- sshd ---------------------------------------------------------------------------------------
+
+SSHD_PORT="${DCP_TEST_SSHD_PORT:-52222}"
+SSH_USER=dcp-ssh
+
+sshd_ready() { ssh-keyscan -p "$SSHD_PORT" -T 2 127.0.0.1 2>/dev/null | grep -q ssh-ed25519; }
+
+# A private OpenSSH server on 127.0.0.1 that dcp reaches as a remote Docker host: its own
+# ED25519 host key, one user (in the docker group, so the engine's socket is reachable over a
+# direct-streamlocal channel) with a random password and an authorized_keys file the tests
+# append to. Tests that stop sshd or change its host key run their own sshd from this config.
+service_sshd() {
+    is_root || die "the test sshd needs root (it runs a user's sessions)"
+    local missing=()
+    [[ -x /usr/sbin/sshd ]] || missing+=(openssh-server)
+    command -v ssh-keyscan >/dev/null || missing+=(openssh-client)
+    install_packages "${missing[@]}"
+    docker_ready || service_dockerd
+    local dir="$SERVICES_DIR/sshd"
+    mkdir -p "$dir/authorized_keys" /run/sshd
+    chmod 0755 "$dir" "$dir/authorized_keys"
+    if ! id "$SSH_USER" >/dev/null 2>&1; then
+        log "creating user $SSH_USER"
+        useradd --create-home --shell /bin/sh "$SSH_USER"
+    fi
+    getent group docker >/dev/null || groupadd --system docker
+    id -nG "$SSH_USER" | grep -qw docker || usermod -aG docker "$SSH_USER"
+    if [[ ! -s $dir/password ]]; then
+        (umask 077 && head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$dir/password")
+    fi
+    printf '%s:%s\n' "$SSH_USER" "$(cat "$dir/password")" | chpasswd
+    [[ -f $dir/host_ed25519 ]] || ssh-keygen -q -t ed25519 -N '' -C dcp-test-sshd -f "$dir/host_ed25519"
+    touch "$dir/authorized_keys/$SSH_USER"
+    chown "$SSH_USER" "$dir/authorized_keys/$SSH_USER"
+    chmod 0644 "$dir/authorized_keys/$SSH_USER"
+    cat >"$dir/sshd_config" <<EOF_SSHD
+ListenAddress 127.0.0.1
+HostKey $dir/host_ed25519
+AuthorizedKeysFile $dir/authorized_keys/%u
+StrictModes no
+AllowUsers $SSH_USER
+PasswordAuthentication yes
+KbdInteractiveAuthentication no
+PubkeyAuthentication yes
+UsePAM no
+PermitRootLogin no
+AllowStreamLocalForwarding yes
+AllowTcpForwarding no
+X11Forwarding no
+MaxSessions 100
+MaxStartups 100:30:200
+ClientAliveInterval 15
+LogLevel VERBOSE
+EOF_SSHD
+    if ! sshd_ready; then
+        /usr/sbin/sshd -t -f "$dir/sshd_config" || die "the test sshd configuration is invalid"
+        log "starting sshd on 127.0.0.1:$SSHD_PORT"
+        setsid /usr/sbin/sshd -D -e -f "$dir/sshd_config" -p "$SSHD_PORT" -o "PidFile=$dir/sshd.pid" \
+            >"$SERVICES_DIR/sshd.log" 2>&1 </dev/null &
+        wait_until sshd sshd_ready || fail_with_log "$SERVICES_DIR/sshd.log" "sshd did not start"
+    fi
+    log "sshd is ready on 127.0.0.1:$SSHD_PORT"
+    export_setting DCP_TEST_SSHD_PORT "$SSHD_PORT"
+    export_setting DCP_TEST_SSHD "/usr/sbin/sshd"
+    export_setting DCP_TEST_SSHD_CONFIG "$dir/sshd_config"
+    export_setting DCP_TEST_SSH_USER "$SSH_USER"
+    export_setting DCP_TEST_SSH_PASSWORD_FILE "$dir/password"
+    export_setting DCP_TEST_SSH_AUTHORIZED_KEYS "$dir/authorized_keys/$SSH_USER"
+    export_setting DCP_TEST_SSH_HOST_KEY "$dir/host_ed25519.pub"
 }
 
 main() {

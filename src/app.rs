@@ -57,6 +57,9 @@ impl Application {
         let jwt_secret = crate::secrets::jwt_secret(&settings)?;
         let audit_key = crate::checkpoints::AuditKey::from_settings(&settings)?;
         let master_key = crate::secrets::sealed::MasterKey::from_settings(&settings)?;
+        let hosts = Arc::new(crate::hosts::HostRegistry::new(
+            crate::docker::LocalDocker::new(settings.docker_host.as_deref()),
+        ));
         let state = AppState(Arc::new(AppInner {
             audit_key,
             master_key,
@@ -81,9 +84,8 @@ impl Application {
             admin_changes: tokio::sync::Mutex::new(()),
             sockets: Arc::new(crate::realtime::gateway::Registry::default()),
             bus: bus.clone(),
-            docker: Arc::new(crate::docker::LocalDocker::new(
-                settings.docker_host.as_deref(),
-            )),
+            docker: hosts.clone(),
+            hosts,
             pool,
         }));
         // Bind first: a busy port must fail before a first admin is created whose
@@ -93,6 +95,21 @@ impl Application {
             .with_context(|| format!("Failed to bind {}", settings.bind))?;
         let address = listener.local_addr()?;
         let generated_logins = ensure_first_users(&state).await?;
+        let weak = Arc::downgrade(&state.0);
+        state.hosts.on_key_mismatch(Arc::new(move |id: &str| {
+            let weak = weak.clone();
+            let id = id.to_string();
+            Arc::new(move |seen: String| {
+                if let Some(inner) = weak.upgrade() {
+                    crate::hosts::monitor::record_key_mismatch(AppState(inner), id.clone(), seen);
+                }
+            })
+        }));
+        // Remote hosts are known before the Docker event watchers start.
+        if let Err(error) = state.hosts.sync(&state.pool, &state.master_key).await {
+            tracing::warn!(error = format!("{error:#}"), "Failed to load the remote hosts");
+        }
+        let monitor = crate::hosts::monitor::spawn(state.clone(), shutdown.clone());
         let reconciler = spawn_reconciler(state.clone(), shutdown.clone());
         let revoker =
             state
@@ -111,7 +128,7 @@ impl Application {
             shutdown,
             runners: runners
                 .into_iter()
-                .chain([reconciler, revoker])
+                .chain([reconciler, revoker, monitor])
                 .chain(watchers)
                 .collect(),
             generated_logins,

@@ -8,6 +8,8 @@ use crate::event_store::{cqrs, tracking_appends, Cqrs, SideWrite};
 use cqrs_es::{Aggregate, AggregateError};
 use dcp_aggregates::access_attempt::AccessAttempt;
 use dcp_aggregates::container::Container;
+use dcp_aggregates::host::Host;
+use dcp_aggregates::wizard::Wizard;
 use dcp_aggregates::image::Image;
 use dcp_aggregates::network::Network;
 use dcp_aggregates::session::Session;
@@ -219,6 +221,8 @@ pub struct CommandBus {
     images: Arc<Cqrs<Image>>,
     volumes: Arc<Cqrs<Volume>>,
     networks: Arc<Cqrs<Network>>,
+    hosts: Arc<Cqrs<Host>>,
+    wizards: Arc<Cqrs<Wizard>>,
 }
 
 /// Gives access to the framework of one aggregate type.
@@ -262,6 +266,18 @@ impl CqrsFor<Network> for CommandBus {
     }
 }
 
+impl CqrsFor<Host> for CommandBus {
+    fn cqrs(&self) -> &Cqrs<Host> {
+        &self.hosts
+    }
+}
+
+impl CqrsFor<Wizard> for CommandBus {
+    fn cqrs(&self) -> &Cqrs<Wizard> {
+        &self.wizards
+    }
+}
+
 impl CqrsFor<AccessAttempt> for CommandBus {
     fn cqrs(&self) -> &Cqrs<AccessAttempt> {
         &self.access_attempts
@@ -279,6 +295,8 @@ impl CommandBus {
             images: Arc::new(cqrs(pool.clone(), ())),
             volumes: Arc::new(cqrs(pool.clone(), ())),
             networks: Arc::new(cqrs(pool.clone(), ())),
+            hosts: Arc::new(cqrs(pool.clone(), ())),
+            wizards: Arc::new(cqrs(pool.clone(), ())),
             doorbell: EventDoorbell::start(pool),
             local_waker: None,
         }

@@ -15,6 +15,7 @@ pub mod db;
 pub mod docker;
 pub mod embedded_pg;
 pub mod event_store;
+pub mod hosts;
 pub mod http;
 pub mod operations;
 pub mod realtime;

@@ -7,6 +7,7 @@
 
 pub mod access_attempt;
 pub mod container;
+pub mod host;
 pub mod image;
 pub mod network;
 pub mod operation;

@@ -18,7 +18,7 @@ use serde::de::{self, DeserializeOwned, Visitor};
 use serde_json::Value;
 
 use crate::{
-    access_attempt::AccessAttemptEvent, container::ContainerEvent, image::ImageEvent,
+    access_attempt::AccessAttemptEvent, container::ContainerEvent, host::HostEvent, image::ImageEvent,
     network::NetworkEvent, session::SessionEvent, user::UserEvent, volume::VolumeEvent,
     wizard::WizardEvent,
 };
@@ -102,6 +102,7 @@ static KNOWN: LazyLock<BTreeMap<&'static str, &'static [&'static str]>> = LazyLo
         ("volume", variants_of::<VolumeEvent>()),
         ("network", variants_of::<NetworkEvent>()),
         ("wizard", variants_of::<WizardEvent>()),
+        ("host", variants_of::<HostEvent>()),
     ])
 });
 

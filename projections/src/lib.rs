@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod containers;
+pub mod hosts;
 pub mod log;
 pub mod metadata;
 pub mod operations;
@@ -34,5 +35,7 @@ pub fn all_projections() -> Vec<std::sync::Arc<dyn Projection>> {
         std::sync::Arc::new(audit::AuditLogProjection),
         std::sync::Arc::new(operations::OperationsProjection),
         std::sync::Arc::new(containers::ContainersProjection),
+        std::sync::Arc::new(hosts::HostsProjection),
+        std::sync::Arc::new(hosts::WizardsProjection),
     ]
 }

@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use dcp_aggregates::container::ContainerEvent;
+use dcp_aggregates::host::HostEvent;
+use dcp_aggregates::wizard::WizardEvent;
 use dcp_aggregates::image::ImageEvent;
 use dcp_aggregates::network::NetworkEvent;
 use dcp_aggregates::user::UserEvent;
@@ -117,6 +119,8 @@ pub enum AggregateState {
     Image(ImageState),
     Volume(VolumeState),
     Network(NetworkState),
+    Host(HostState),
+    Wizard(WizardState),
 }
 
 /// Why an event could not be folded.
@@ -138,6 +142,8 @@ impl AggregateState {
             "image" => AggregateState::Image(ImageState::default()),
             "volume" => AggregateState::Volume(VolumeState::default()),
             "network" => AggregateState::Network(NetworkState::default()),
+            "host" => AggregateState::Host(HostState::default()),
+            "wizard" => AggregateState::Wizard(WizardState::default()),
             _ => return None,
         })
     }
@@ -150,6 +156,8 @@ impl AggregateState {
             AggregateState::Image(s) => serde_json::to_value(s),
             AggregateState::Volume(s) => serde_json::to_value(s),
             AggregateState::Network(s) => serde_json::to_value(s),
+            AggregateState::Host(s) => serde_json::to_value(s),
+            AggregateState::Wizard(s) => serde_json::to_value(s),
         };
         value.unwrap_or(Value::Null)
     }
@@ -167,8 +175,309 @@ impl AggregateState {
             AggregateState::Image(s) => s.apply(event.decode().map_err(failed)?),
             AggregateState::Volume(s) => s.apply(event.decode().map_err(failed)?),
             AggregateState::Network(s) => s.apply(event.decode().map_err(failed)?),
+            AggregateState::Host(s) => s.apply(event.decode().map_err(failed)?),
+            AggregateState::Wizard(s) => s.apply(event.decode().map_err(failed)?),
         }
         Ok(())
+    }
+}
+
+/// A remote Docker host as registered: how it is reached (its secret by id only), the
+/// pinned host key, and what its checks found.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct HostState {
+    pub id: String,
+    pub name: String,
+    /// `ssh://user@address:port`.
+    pub url: String,
+    pub user: String,
+    pub address: String,
+    pub port: u16,
+    /// `generated_key`, `imported_key` or `password`.
+    pub auth_method: String,
+    /// The sealed secret holding the key or password (never the secret itself).
+    pub secret_id: Option<Uuid>,
+    /// The pinned host key (`ssh-ed25519 AAAA…`) and its SHA-256 fingerprint.
+    pub host_key: String,
+    pub fingerprint: String,
+    pub tags: Vec<String>,
+    /// `setup_pending`, `active`, `unreachable` or `disabled`.
+    pub status: String,
+    pub engine_version: Option<String>,
+    pub api_version: Option<String>,
+    /// Why the last check failed.
+    pub last_error: Option<String>,
+    pub status_changed_at: Option<DateTime<Utc>>,
+    /// The last host key seen that was not the pinned one (refused).
+    pub key_mismatch: Option<KeyMismatch>,
+    pub wizard_id: Option<Uuid>,
+    pub registered_at: Option<DateTime<Utc>>,
+    pub updated_at: Option<DateTime<Utc>>,
+    pub removed: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct KeyMismatch {
+    pub seen_fingerprint: String,
+    pub seen_at: DateTime<Utc>,
+}
+
+impl HostState {
+    fn apply(&mut self, event: HostEvent) {
+        match event {
+            HostEvent::HostRegistered {
+                host_id,
+                spec,
+                registered_at,
+            } => {
+                *self = HostState {
+                    id: host_id,
+                    url: ssh_url(&spec.user, &spec.address, spec.port),
+                    name: spec.name,
+                    user: spec.user,
+                    address: spec.address,
+                    port: spec.port,
+                    auth_method: spec.auth_method.as_str().to_string(),
+                    secret_id: Some(spec.secret_id),
+                    host_key: spec.host_key,
+                    fingerprint: spec.fingerprint,
+                    tags: spec.tags,
+                    status: "setup_pending".into(),
+                    wizard_id: spec.wizard_id,
+                    registered_at: Some(registered_at),
+                    updated_at: Some(registered_at),
+                    ..HostState::default()
+                };
+            }
+            HostEvent::HostUpdated {
+                name,
+                tags,
+                updated_at,
+            } => {
+                if let Some(name) = name {
+                    self.name = name;
+                }
+                if let Some(tags) = tags {
+                    self.tags = tags;
+                }
+                self.updated_at = Some(updated_at);
+            }
+            HostEvent::HostCredentialsChanged {
+                auth_method,
+                secret_id,
+                changed_at,
+                ..
+            } => {
+                self.auth_method = auth_method.as_str().to_string();
+                self.secret_id = Some(secret_id);
+                self.updated_at = Some(changed_at);
+            }
+            HostEvent::HostKeyPinned {
+                host_key,
+                fingerprint,
+                pinned_at,
+                ..
+            } => {
+                self.host_key = host_key;
+                self.fingerprint = fingerprint;
+                self.key_mismatch = None;
+                self.updated_at = Some(pinned_at);
+            }
+            HostEvent::HostKeyMismatch {
+                seen_fingerprint,
+                seen_at,
+                ..
+            } => {
+                self.key_mismatch = Some(KeyMismatch {
+                    seen_fingerprint,
+                    seen_at,
+                });
+                self.updated_at = Some(seen_at);
+            }
+            HostEvent::HostStatusChanged {
+                to,
+                engine_version,
+                api_version,
+                error,
+                changed_at,
+                ..
+            } => {
+                self.status = to.as_str().to_string();
+                if engine_version.is_some() {
+                    self.engine_version = engine_version;
+                    self.api_version = api_version;
+                }
+                self.last_error = error;
+                self.status_changed_at = Some(changed_at);
+                self.updated_at = Some(changed_at);
+            }
+            HostEvent::HostDisabled { disabled_at } => {
+                self.status = "disabled".into();
+                self.status_changed_at = Some(disabled_at);
+                self.updated_at = Some(disabled_at);
+            }
+            HostEvent::HostEnabled { enabled_at } => {
+                self.status = "setup_pending".into();
+                self.status_changed_at = Some(enabled_at);
+                self.updated_at = Some(enabled_at);
+            }
+            HostEvent::HostRemoved { removed_at, .. } => {
+                self.removed = true;
+                self.updated_at = Some(removed_at);
+            }
+        }
+    }
+}
+
+/// `ssh://user@address[:port]` (IPv6 addresses in brackets).
+pub fn ssh_url(user: &str, address: &str, port: u16) -> String {
+    let address = if address.contains(':') {
+        format!("[{address}]")
+    } else {
+        address.to_string()
+    };
+    format!("ssh://{user}@{address}:{port}")
+}
+
+/// A wizard as its user sees it: where it is, each step's data and last test, and what it
+/// created. Secrets appear as sealed secret ids only.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct WizardState {
+    pub id: Option<Uuid>,
+    /// `ssh_host_setup`.
+    pub wizard_type: String,
+    pub user_id: Option<Uuid>,
+    /// `in_progress`, `completed`, `cancelled` or `failed`.
+    pub status: String,
+    /// 0-based.
+    pub current_step: u32,
+    pub total_steps: u32,
+    /// The name of the current step.
+    pub step_name: String,
+    pub steps: Vec<WizardStepState>,
+    /// What the wizard created (`{"type": "host", "id": …}`).
+    pub resource: Option<Value>,
+    pub failure_reason: Option<String>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub updated_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct WizardStepState {
+    pub name: String,
+    /// Whether `next` needs a passed test of this step.
+    pub tested: bool,
+    pub data: Option<Value>,
+    /// `{passed, details, tested_at}`.
+    pub test: Option<Value>,
+}
+
+impl WizardState {
+    fn apply(&mut self, event: WizardEvent) {
+        match event {
+            WizardEvent::WizardStarted {
+                wizard_id,
+                wizard_type,
+                user_id,
+                total_steps,
+                started_at,
+            } => {
+                let steps = wizard_type
+                    .steps()
+                    .iter()
+                    .map(|s| WizardStepState {
+                        name: s.name.to_string(),
+                        tested: s.tested,
+                        data: None,
+                        test: None,
+                    })
+                    .collect::<Vec<_>>();
+                *self = WizardState {
+                    id: Some(wizard_id),
+                    wizard_type: serde_json::to_value(wizard_type)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default(),
+                    user_id: Some(user_id),
+                    status: "in_progress".into(),
+                    current_step: 0,
+                    total_steps,
+                    step_name: steps.first().map(|s| s.name.clone()).unwrap_or_default(),
+                    steps,
+                    started_at: Some(started_at),
+                    updated_at: Some(started_at),
+                    ..WizardState::default()
+                };
+            }
+            WizardEvent::StepDataSubmitted {
+                step,
+                data,
+                submitted_at,
+                ..
+            } => {
+                for later in self.steps.iter_mut().skip(step as usize + 1) {
+                    later.test = None;
+                }
+                if let Some(s) = self.steps.get_mut(step as usize) {
+                    s.data = Some(data);
+                }
+                self.updated_at = Some(submitted_at);
+            }
+            WizardEvent::StepAdvanced { to, advanced_at, .. } => self.move_to(to, advanced_at),
+            WizardEvent::StepRetreated {
+                to, retreated_at, ..
+            } => self.move_to(to, retreated_at),
+            WizardEvent::StepTested {
+                step,
+                passed,
+                details,
+                tested_at,
+                ..
+            } => {
+                if let Some(s) = self.steps.get_mut(step as usize) {
+                    s.test = Some(serde_json::json!({
+                        "passed": passed,
+                        "details": details,
+                        "tested_at": tested_at,
+                    }));
+                }
+                self.updated_at = Some(tested_at);
+            }
+            WizardEvent::WizardCompleted {
+                resource_type,
+                resource_id,
+                completed_at,
+            } => {
+                self.status = "completed".into();
+                self.resource = Some(serde_json::json!({"type": resource_type, "id": resource_id}));
+                self.finish(completed_at);
+            }
+            WizardEvent::WizardCancelled { cancelled_at } => {
+                self.status = "cancelled".into();
+                self.finish(cancelled_at);
+            }
+            WizardEvent::WizardFailed { reason, failed_at } => {
+                self.status = "failed".into();
+                self.failure_reason = Some(reason);
+                self.finish(failed_at);
+            }
+        }
+    }
+
+    fn move_to(&mut self, step: u32, at: DateTime<Utc>) {
+        self.current_step = step;
+        self.step_name = self
+            .steps
+            .get(step as usize)
+            .map(|s| s.name.clone())
+            .unwrap_or_default();
+        self.updated_at = Some(at);
+    }
+
+    fn finish(&mut self, at: DateTime<Utc>) {
+        self.updated_at = Some(at);
+        self.finished_at = Some(at);
     }
 }
 

@@ -50,8 +50,10 @@ use error::{ApiError, ErrorCode};
 /// Everything handlers share.
 pub struct AppInner {
     pub pool: PgPool,
-    /// Docker engines by host id.
+    /// Docker engines by host id (the same registry as `hosts`).
     pub docker: Arc<dyn crate::docker::DockerHosts>,
+    /// The local engine and the remote hosts, with their SSH connections.
+    pub hosts: Arc<crate::hosts::HostRegistry>,
     /// Where events leave the server (NATS, or in-process).
     pub bus: Arc<dyn crate::realtime::bus::EventBus>,
     /// The WebSockets open on this server.

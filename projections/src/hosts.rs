@@ -1,0 +1,188 @@
+//! The `hosts` and `wizards` read models. Each row holds the view of one aggregate, folded
+//! by the same code that shows its state at a past moment ([`crate::state`]), so the two can
+//! never disagree.
+
+use std::collections::HashMap;
+
+use anyhow::Context;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::log::StoredEvent;
+use crate::runner::Projection;
+use crate::state::{HostState, WizardState};
+
+/// Maintains `hosts` from `host` events (a removed host's row is deleted).
+pub struct HostsProjection;
+
+/// Maintains `wizards` from `wizard` events.
+pub struct WizardsProjection;
+
+fn decode_failed(event: &StoredEvent) -> String {
+    format!(
+        "Failed to fold {} at position {}",
+        event.event_type, event.global_position
+    )
+}
+
+/// The events of aggregate type `kind` in `events`, grouped by aggregate id in log order.
+fn grouped<'a>(events: &'a [StoredEvent], kind: &str) -> Vec<(String, Vec<&'a StoredEvent>)> {
+    let mut order: Vec<String> = Vec::new();
+    let mut groups: HashMap<String, Vec<&StoredEvent>> = HashMap::new();
+    for event in events.iter().filter(|e| e.aggregate_type == kind) {
+        groups
+            .entry(event.aggregate_id.clone())
+            .or_insert_with(|| {
+                order.push(event.aggregate_id.clone());
+                Vec::new()
+            })
+            .push(event);
+    }
+    order
+        .into_iter()
+        .map(|id| {
+            let events = groups.remove(&id).unwrap_or_default();
+            (id, events)
+        })
+        .collect()
+}
+
+#[async_trait::async_trait]
+impl Projection for HostsProjection {
+    fn name(&self) -> &'static str {
+        "hosts"
+    }
+
+    fn version(&self) -> i32 {
+        1
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["hosts"]
+    }
+
+    async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
+        sqlx::query("TRUNCATE hosts").execute(conn).await?;
+        Ok(())
+    }
+
+    async fn apply_batch(
+        &self,
+        conn: &mut PgConnection,
+        events: &[StoredEvent],
+    ) -> anyhow::Result<()> {
+        for (id, events) in grouped(events, "host") {
+            let existing: Option<(sqlx::types::Json<HostState>,)> =
+                sqlx::query_as("SELECT doc FROM hosts WHERE id = $1")
+                    .bind(&id)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+            let mut state = crate::state::AggregateState::Host(
+                existing.map(|(doc,)| doc.0).unwrap_or_default(),
+            );
+            let mut last = None;
+            for event in events {
+                state
+                    .apply(event)
+                    .with_context(|| decode_failed(event))?;
+                last = Some(event);
+            }
+            let (crate::state::AggregateState::Host(host), Some(last)) = (state, last) else {
+                continue;
+            };
+            if host.removed {
+                sqlx::query("DELETE FROM hosts WHERE id = $1")
+                    .bind(&id)
+                    .execute(&mut *conn)
+                    .await?;
+                continue;
+            }
+            sqlx::query(
+                "INSERT INTO hosts (id, name, status, doc, updated_at, version, last_position) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO UPDATE SET \
+                 name = EXCLUDED.name, status = EXCLUDED.status, doc = EXCLUDED.doc, \
+                 updated_at = EXCLUDED.updated_at, version = EXCLUDED.version, \
+                 last_position = EXCLUDED.last_position",
+            )
+            .bind(&id)
+            .bind(&host.name)
+            .bind(&host.status)
+            .bind(sqlx::types::Json(&host))
+            .bind(host.updated_at.unwrap_or(last.recorded_at))
+            .bind(last.sequence)
+            .bind(last.global_position)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl Projection for WizardsProjection {
+    fn name(&self) -> &'static str {
+        "wizards"
+    }
+
+    fn version(&self) -> i32 {
+        1
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["wizards"]
+    }
+
+    async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
+        sqlx::query("TRUNCATE wizards").execute(conn).await?;
+        Ok(())
+    }
+
+    async fn apply_batch(
+        &self,
+        conn: &mut PgConnection,
+        events: &[StoredEvent],
+    ) -> anyhow::Result<()> {
+        for (id, events) in grouped(events, "wizard") {
+            let Ok(id) = id.parse::<Uuid>() else {
+                continue;
+            };
+            let existing: Option<(sqlx::types::Json<WizardState>,)> =
+                sqlx::query_as("SELECT doc FROM wizards WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+            let mut state = crate::state::AggregateState::Wizard(
+                existing.map(|(doc,)| doc.0).unwrap_or_default(),
+            );
+            let mut last = None;
+            for event in events {
+                state
+                    .apply(event)
+                    .with_context(|| decode_failed(event))?;
+                last = Some(event);
+            }
+            let (crate::state::AggregateState::Wizard(wizard), Some(last)) = (state, last) else {
+                continue;
+            };
+            let Some(user_id) = wizard.user_id else {
+                continue;
+            };
+            sqlx::query(
+                "INSERT INTO wizards (id, user_id, wizard_type, status, doc, updated_at, last_position) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO UPDATE SET \
+                 status = EXCLUDED.status, doc = EXCLUDED.doc, updated_at = EXCLUDED.updated_at, \
+                 last_position = EXCLUDED.last_position",
+            )
+            .bind(id)
+            .bind(user_id)
+            .bind(&wizard.wizard_type)
+            .bind(&wizard.status)
+            .bind(sqlx::types::Json(&wizard))
+            .bind(wizard.updated_at.unwrap_or(last.recorded_at))
+            .bind(last.global_position)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,213 @@
+//! Checks of remote hosts: on demand (`POST /api/v1/hosts/{id}/test`, after setup) and every
+//! [`super::CHECK_INTERVAL`] in the background. A check reaches the engine through the
+//! host's pooled SSH connection (connecting now if needed, ignoring a back-off) and asks
+//! for its version and info. Status changes are recorded on the host's aggregate; when the
+//! host last answered goes to `host_liveness`.
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use dcp_aggregates::host::{Host, HostCommand, HostError};
+use serde::Serialize;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use utoipa::ToSchema;
+
+use super::ssh::SshError;
+use crate::commands::{CommandError, CommandMeta};
+use crate::docker::{DockerHosts, PING_TIMEOUT};
+use crate::http::AppState;
+
+/// How long a check may take (connect, handshake, version and info).
+pub const CHECK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What a check found.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CheckResult {
+    pub host: String,
+    pub reachable: bool,
+    pub engine_version: Option<String>,
+    pub api_version: Option<String>,
+    pub os: Option<String>,
+    pub containers: Option<i64>,
+    pub images: Option<i64>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// `unreachable`, `host_key_changed`, `authentication_failed`, `socket_refused`,
+    /// `ssh_failed`, `docker_failed` or `not_configured`.
+    pub error_kind: Option<String>,
+    pub latency_ms: f64,
+    /// SSH handshakes this host's pool has made (one per connection, not per request).
+    pub ssh_handshakes: u64,
+}
+
+/// The kind of an SSH failure, for clients.
+pub fn ssh_error_kind(error: &SshError) -> &'static str {
+    match error.root() {
+        SshError::Unreachable { .. } => "unreachable",
+        SshError::HostKeyChanged { .. } => "host_key_changed",
+        SshError::AuthenticationFailed { .. } => "authentication_failed",
+        SshError::SocketRefused(_) => "socket_refused",
+        SshError::Protocol(_) | SshError::BackingOff { .. } => "ssh_failed",
+    }
+}
+
+/// Checks remote host `id` now.
+pub async fn check(state: &AppState, id: &str) -> CheckResult {
+    let started = Instant::now();
+    let mut result = CheckResult {
+        host: id.to_string(),
+        reachable: false,
+        engine_version: None,
+        api_version: None,
+        os: None,
+        containers: None,
+        images: None,
+        error: None,
+        error_kind: None,
+        latency_ms: 0.0,
+        ssh_handshakes: 0,
+    };
+    let fail = |mut result: CheckResult, kind: &str, error: String| {
+        result.error_kind = Some(kind.to_string());
+        result.error = Some(error);
+        result.latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+        result
+    };
+    let Some(pool) = state.hosts.pool(id) else {
+        let error = match state.hosts.client(id) {
+            Err(error) => error.to_string(),
+            Ok(_) => "the host has no SSH connection".to_string(),
+        };
+        return fail(result, "not_configured", error);
+    };
+    if let Err(error) = pool.ensure_connected().await {
+        result.ssh_handshakes = pool.handshakes();
+        return fail(result, ssh_error_kind(&error), error.to_string());
+    }
+    let docker = match state.hosts.client(id) {
+        Ok(docker) => docker,
+        Err(error) => return fail(result, "not_configured", error.to_string()),
+    };
+    let call = async {
+        let version = docker.version().await?;
+        let info = docker.info().await?;
+        Ok::<_, bollard::errors::Error>((version, info))
+    };
+    result.ssh_handshakes = pool.handshakes();
+    match tokio::time::timeout(CHECK_TIMEOUT.max(PING_TIMEOUT), call).await {
+        Err(_) => fail(
+            result,
+            "docker_failed",
+            format!("the engine did not answer within {CHECK_TIMEOUT:?}"),
+        ),
+        Ok(Err(error)) => fail(result, "docker_failed", error.to_string()),
+        Ok(Ok((version, info))) => {
+            result.reachable = true;
+            result.engine_version = version.version;
+            result.api_version = version.api_version;
+            result.os = info.operating_system;
+            result.containers = info.containers;
+            result.images = info.images;
+            result.latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+            result
+        }
+    }
+}
+
+/// Records a check: a status change on the aggregate, liveness in `host_liveness`.
+pub async fn record(state: &AppState, result: &CheckResult, meta: &CommandMeta) {
+    let outcome = state
+        .commands
+        .execute::<Host>(
+            &result.host,
+            HostCommand::RecordCheck {
+                reachable: result.reachable,
+                engine_version: result.engine_version.clone(),
+                api_version: result.api_version.clone(),
+                error: result.error.clone(),
+                at: Utc::now(),
+            },
+            meta,
+        )
+        .await;
+    match outcome {
+        Ok(_)
+        | Err(CommandError::Rejected(HostError::Disabled | HostError::NotFound))
+        | Err(CommandError::Conflict) => {}
+        Err(error) => tracing::warn!(host = %result.host, %error, "Failed to record a host check"),
+    }
+    let saved = sqlx::query(
+        "INSERT INTO host_liveness (host_id, last_seen, last_checked, last_error, latency_ms) \
+         VALUES ($1, CASE WHEN $2 THEN now() END, now(), $3, $4) ON CONFLICT (host_id) DO UPDATE SET \
+         last_seen = COALESCE(EXCLUDED.last_seen, host_liveness.last_seen), \
+         last_checked = EXCLUDED.last_checked, last_error = EXCLUDED.last_error, \
+         latency_ms = EXCLUDED.latency_ms",
+    )
+    .bind(&result.host)
+    .bind(result.reachable)
+    .bind(&result.error)
+    .bind(result.latency_ms)
+    .execute(&state.pool)
+    .await;
+    if let Err(error) = saved {
+        tracing::warn!(host = %result.host, %error, "Failed to record host liveness");
+    }
+}
+
+/// Records that remote host `id` presented a foreign host key (the pools call this).
+pub fn record_key_mismatch(state: AppState, id: String, seen_fingerprint: String) {
+    tokio::spawn(async move {
+        tracing::warn!(host = %id, seen = %seen_fingerprint, "A host presented another host key; refused");
+        let outcome = state
+            .commands
+            .execute::<Host>(
+                &id,
+                HostCommand::RecordKeyMismatch {
+                    seen_fingerprint,
+                    at: Utc::now(),
+                },
+                &CommandMeta::system(),
+            )
+            .await;
+        if let Err(error) = outcome {
+            tracing::warn!(host = %id, %error, "Failed to record a host key mismatch");
+        }
+    });
+}
+
+/// Keeps the registry in line with the `hosts` read model and checks every enabled remote
+/// host periodically.
+pub fn spawn(state: AppState, shutdown: CancellationToken) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut last_checks = Instant::now() - super::CHECK_INTERVAL;
+        loop {
+            if let Err(error) = state.hosts.sync(&state.pool, &state.master_key).await {
+                tracing::warn!(error = format!("{error:#}"), "Failed to load the remote hosts");
+            }
+            if last_checks.elapsed() >= super::CHECK_INTERVAL {
+                last_checks = Instant::now();
+                let checks = state
+                    .hosts
+                    .remote_hosts()
+                    .into_iter()
+                    .filter(|(_, _, enabled)| *enabled)
+                    .map(|(id, _, _)| {
+                        let state = state.clone();
+                        async move {
+                            let result = check(&state, &id).await;
+                            record(&state, &result, &CommandMeta::system()).await;
+                        }
+                    });
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = futures_util::future::join_all(checks) => {}
+                }
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(super::SYNC_INTERVAL) => {}
+            }
+        }
+    })
+}

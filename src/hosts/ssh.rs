@@ -1,0 +1,464 @@
+//! SSH to remote Docker hosts with russh: connecting with a pinned host key, and the Docker
+//! API of the remote engine through `direct-streamlocal` channels to its socket, bridged
+//! into bollard.
+//!
+//! One SSH connection per host is kept and shared by every request ([`SshPool`]): each
+//! Docker request opens a channel on it (cheap, no handshake) and speaks HTTP/1.1 over
+//! the channel, with upgrades for exec and attach. A broken connection is replaced on the
+//! next request; failed connects back off (0.5 s doubling to [`MAX_BACKOFF`]), and while
+//! backing off requests fail at once instead of waiting, so a dead host never slows the
+//! others. Keepalives notice a silently dead peer.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bollard::{BollardRequest, Docker};
+use hyper_util::rt::TokioIo;
+use russh::client::{self, Handle};
+use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::Mutex;
+
+/// How long a TCP connect, the SSH handshake and authentication may take together.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(8);
+
+/// The longest wait between two connection attempts to a failing host.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// The remote engine's socket.
+pub const DOCKER_SOCKET: &str = "/var/run/docker.sock";
+
+/// Where to connect: `ssh://user@address:port`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub user: String,
+    pub address: String,
+    pub port: u16,
+}
+
+/// How to authenticate.
+#[derive(Clone)]
+pub enum Credentials {
+    Key(Arc<PrivateKey>),
+    Password(SecretString),
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credentials::Key(key) => write!(f, "Key({})", key.algorithm()),
+            Credentials::Password(_) => write!(f, "Password(…)"),
+        }
+    }
+}
+
+/// Why an SSH connection or a channel failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SshError {
+    /// The TCP connection failed or timed out.
+    #[error("cannot reach {address}:{port}: {message}")]
+    Unreachable {
+        address: String,
+        port: u16,
+        message: String,
+    },
+    /// The server presented a host key other than the pinned one: refused.
+    #[error("the host key changed: expected {expected}, the server presented {seen}; refused (possible man-in-the-middle). Pin the new key if the host was legitimately reinstalled")]
+    HostKeyChanged { expected: String, seen: String },
+    /// The server refused the key or password.
+    #[error("authentication as '{user}' was refused by the server ({method})")]
+    AuthenticationFailed { user: String, method: &'static str },
+    /// The SSH session broke or the server spoke something else.
+    #[error("SSH failed: {0}")]
+    Protocol(String),
+    /// The server refused the channel to the Docker socket.
+    #[error("the server refused a channel to {DOCKER_SOCKET} ({0}); is the user allowed to use Docker, and is AllowStreamLocalForwarding on?")]
+    SocketRefused(String),
+    /// A recent attempt failed; the next one is not due yet.
+    #[error("{last} (retrying in {retry_in_ms} ms)")]
+    BackingOff { last: Box<SshError>, retry_in_ms: u64 },
+}
+
+impl SshError {
+    /// The error under a back-off.
+    pub fn root(&self) -> &SshError {
+        match self {
+            SshError::BackingOff { last, .. } => last.root(),
+            other => other,
+        }
+    }
+}
+
+/// The SHA-256 fingerprint of a host key, as `ssh-keygen -l` prints it (`SHA256:…`).
+pub fn fingerprint(key: &PublicKey) -> String {
+    key.fingerprint(HashAlg::Sha256).to_string()
+}
+
+/// A key in OpenSSH public key form, without its comment.
+pub fn openssh_public(key: &PublicKey) -> String {
+    let mut key = key.clone();
+    key.set_comment("");
+    key.to_openssh()
+        .map(|text| text.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// Checks the server's key against the pinned one, or accepts and records it when probing.
+pub struct PinnedKey {
+    pinned: Option<PublicKey>,
+    seen: Arc<std::sync::Mutex<Option<PublicKey>>>,
+}
+
+impl client::Handler for PinnedKey {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        key: &PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        let PublicKeyOrCertificate::PublicKey { key, .. } = key else {
+            // Host certificates are not pinned keys.
+            return Ok(false);
+        };
+        if let Ok(mut seen) = self.seen.lock() {
+            *seen = Some(key.clone());
+        }
+        Ok(match &self.pinned {
+            Some(pinned) => pinned.key_data() == key.key_data(),
+            // Probing (the wizard's SSH test): the admin confirms what was seen.
+            None => true,
+        })
+    }
+}
+
+/// An authenticated SSH session.
+pub type Session = Handle<PinnedKey>;
+
+fn config() -> Arc<client::Config> {
+    Arc::new(client::Config {
+        keepalive_interval: Some(Duration::from_secs(15)),
+        keepalive_max: 3,
+        nodelay: true,
+        ..client::Config::default()
+    })
+}
+
+/// Connects and authenticates. With `pinned`, any other host key is refused
+/// ([`SshError::HostKeyChanged`]); without, the key is accepted (to be shown and confirmed).
+/// Returns the session and the host key the server presented.
+pub async fn connect(
+    endpoint: &Endpoint,
+    credentials: &Credentials,
+    pinned: Option<&PublicKey>,
+) -> Result<(Session, PublicKey), SshError> {
+    match tokio::time::timeout(CONNECT_TIMEOUT, connect_now(endpoint, credentials, pinned)).await
+    {
+        Ok(result) => result,
+        Err(_) => Err(SshError::Unreachable {
+            address: endpoint.address.clone(),
+            port: endpoint.port,
+            message: format!("no SSH session within {CONNECT_TIMEOUT:?}"),
+        }),
+    }
+}
+
+async fn connect_now(
+    endpoint: &Endpoint,
+    credentials: &Credentials,
+    pinned: Option<&PublicKey>,
+) -> Result<(Session, PublicKey), SshError> {
+    let unreachable = |message: String| SshError::Unreachable {
+        address: endpoint.address.clone(),
+        port: endpoint.port,
+        message,
+    };
+    let socket = tokio::net::TcpStream::connect((endpoint.address.as_str(), endpoint.port))
+        .await
+        .map_err(|error| unreachable(error.to_string()))?;
+    let seen = Arc::new(std::sync::Mutex::new(None));
+    let handler = PinnedKey {
+        pinned: pinned.cloned(),
+        seen: seen.clone(),
+    };
+    let seen_key = || seen.lock().ok().and_then(|seen| seen.clone());
+    let mut session = match client::connect_stream(config(), socket, handler).await {
+        Ok(session) => session,
+        Err(error) => {
+            if let (Some(pinned), Some(seen)) = (pinned, seen_key()) {
+                if pinned.key_data() != seen.key_data() {
+                    return Err(SshError::HostKeyChanged {
+                        expected: fingerprint(pinned),
+                        seen: fingerprint(&seen),
+                    });
+                }
+            }
+            return Err(match error {
+                russh::Error::IO(error) => unreachable(error.to_string()),
+                other => SshError::Protocol(other.to_string()),
+            });
+        }
+    };
+    let host_key = seen_key().ok_or_else(|| SshError::Protocol("no host key".into()))?;
+    let (result, method) = match credentials {
+        Credentials::Key(key) => {
+            let hash = if key.algorithm().is_rsa() {
+                session
+                    .best_supported_rsa_hash()
+                    .await
+                    .map_err(|e| SshError::Protocol(e.to_string()))?
+                    .flatten()
+            } else {
+                None
+            };
+            (
+                session
+                    .authenticate_publickey(
+                        endpoint.user.clone(),
+                        PrivateKeyWithHashAlg::new(key.clone(), hash),
+                    )
+                    .await,
+                "public key",
+            )
+        }
+        Credentials::Password(password) => (
+            session
+                .authenticate_password(endpoint.user.clone(), password.expose_secret())
+                .await,
+            "password",
+        ),
+    };
+    match result {
+        Ok(russh::client::AuthResult::Success) => Ok((session, host_key)),
+        Ok(russh::client::AuthResult::Failure { .. }) => Err(SshError::AuthenticationFailed {
+            user: endpoint.user.clone(),
+            method,
+        }),
+        Err(error) => Err(SshError::Protocol(error.to_string())),
+    }
+}
+
+/// Opens a channel to the remote Docker socket.
+async fn docker_channel(
+    session: &Session,
+) -> Result<russh::ChannelStream<russh::client::Msg>, SshError> {
+    session
+        .channel_open_direct_streamlocal(DOCKER_SOCKET)
+        .await
+        .map(|channel| channel.into_stream())
+        .map_err(|error| match error {
+            russh::Error::ChannelOpenFailure(reason) => {
+                SshError::SocketRefused(format!("{reason:?}"))
+            }
+            other => SshError::Protocol(other.to_string()),
+        })
+}
+
+/// What the pool remembers between requests.
+#[derive(Default)]
+struct PoolState {
+    session: Option<Arc<Session>>,
+    failures: u32,
+    retry_at: Option<Instant>,
+    last_error: Option<SshError>,
+}
+
+/// Reported by a pool when its connection attempts meet a foreign host key.
+pub type KeyMismatchHook = Arc<dyn Fn(String) + Send + Sync>;
+
+/// One shared SSH connection to a host, made on first use and remade when it breaks.
+pub struct SshPool {
+    endpoint: Endpoint,
+    credentials: Credentials,
+    pinned: PublicKey,
+    state: Mutex<PoolState>,
+    handshakes: AtomicU64,
+    on_key_mismatch: Option<KeyMismatchHook>,
+}
+
+impl SshPool {
+    pub fn new(
+        endpoint: Endpoint,
+        credentials: Credentials,
+        pinned: PublicKey,
+        on_key_mismatch: Option<KeyMismatchHook>,
+    ) -> Arc<Self> {
+        Arc::new(SshPool {
+            endpoint,
+            credentials,
+            pinned,
+            state: Mutex::new(PoolState::default()),
+            handshakes: AtomicU64::new(0),
+            on_key_mismatch,
+        })
+    }
+
+    /// SSH handshakes made so far (a pooled connection makes one for many requests).
+    pub fn handshakes(&self) -> u64 {
+        self.handshakes.load(Ordering::Relaxed)
+    }
+
+    /// The live session, connecting if there is none. While backing off after a failure,
+    /// fails at once unless `now` (an explicit check) is set.
+    async fn session(&self, now: bool) -> Result<Arc<Session>, SshError> {
+        let mut state = self.state.lock().await;
+        if let Some(session) = &state.session {
+            if !session.is_closed() {
+                return Ok(session.clone());
+            }
+            state.session = None;
+        }
+        if let (false, Some(retry_at), Some(last)) = (now, state.retry_at, &state.last_error) {
+            let wait = retry_at.saturating_duration_since(Instant::now());
+            if !wait.is_zero() {
+                return Err(SshError::BackingOff {
+                    last: Box::new(last.clone()),
+                    retry_in_ms: wait.as_millis() as u64,
+                });
+            }
+        }
+        self.handshakes.fetch_add(1, Ordering::Relaxed);
+        match connect(&self.endpoint, &self.credentials, Some(&self.pinned)).await {
+            Ok((session, _)) => {
+                let session = Arc::new(session);
+                *state = PoolState {
+                    session: Some(session.clone()),
+                    ..PoolState::default()
+                };
+                Ok(session)
+            }
+            Err(error) => {
+                if let (SshError::HostKeyChanged { seen, .. }, Some(hook)) =
+                    (&error, &self.on_key_mismatch)
+                {
+                    hook(seen.clone());
+                }
+                state.failures += 1;
+                let backoff = Duration::from_millis(500)
+                    .saturating_mul(1 << state.failures.min(8).saturating_sub(1))
+                    .min(MAX_BACKOFF);
+                state.retry_at = Some(Instant::now() + backoff);
+                state.last_error = Some(error.clone());
+                Err(error)
+            }
+        }
+    }
+
+    /// Forgets `session` if it is still the pooled one (it failed under a request).
+    async fn discard(&self, session: &Arc<Session>) {
+        let mut state = self.state.lock().await;
+        if state
+            .session
+            .as_ref()
+            .is_some_and(|current| Arc::ptr_eq(current, session))
+        {
+            state.session = None;
+        }
+    }
+
+    /// A channel to the Docker socket; a pooled session that broke is replaced once.
+    async fn channel(
+        &self,
+        now: bool,
+    ) -> Result<russh::ChannelStream<russh::client::Msg>, SshError> {
+        let session = self.session(now).await?;
+        match docker_channel(&session).await {
+            Ok(channel) => Ok(channel),
+            Err(SshError::SocketRefused(reason)) => Err(SshError::SocketRefused(reason)),
+            Err(_) => {
+                self.discard(&session).await;
+                let session = self.session(now).await?;
+                docker_channel(&session).await
+            }
+        }
+    }
+
+    /// Connects now if not connected (ignoring a back-off), for an explicit check.
+    pub async fn ensure_connected(&self) -> Result<(), SshError> {
+        self.session(true).await.map(|_| ())
+    }
+
+    /// Sends one Docker API request over a fresh channel.
+    async fn request(
+        self: Arc<Self>,
+        request: BollardRequest,
+    ) -> Result<hyper::Response<hyper::body::Incoming>, bollard::errors::Error> {
+        let channel = self
+            .channel(false)
+            .await
+            .map_err(|error| std::io::Error::new(std::io::ErrorKind::NotConnected, error))?;
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(TokioIo::new(channel)).await?;
+        tokio::spawn(async move {
+            if let Err(error) = connection.with_upgrades().await {
+                tracing::debug!(%error, "Docker connection over SSH ended");
+            }
+        });
+        let (mut parts, body) = request.into_parts();
+        // The channel is the connection: the request line takes the path only.
+        let origin_form = parts
+            .uri
+            .path_and_query()
+            .map(|pq| pq.as_str().to_string())
+            .unwrap_or_else(|| "/".to_string());
+        parts.uri = origin_form
+            .parse()
+            .map_err(|error: axum::http::uri::InvalidUri| {
+                bollard::errors::Error::from(axum::http::Error::from(error))
+            })?;
+        parts.headers.insert(
+            axum::http::header::HOST,
+            axum::http::HeaderValue::from_static("docker"),
+        );
+        Ok(sender
+            .send_request(hyper::Request::from_parts(parts, body))
+            .await?)
+    }
+
+    /// A bollard client whose every request goes through this pool.
+    pub fn docker(self: &Arc<Self>, timeout_secs: u64) -> Docker {
+        let pool = self.clone();
+        Docker::connect_with_custom_transport(
+            move |request: BollardRequest| pool.clone().request(request),
+            Some("http://docker"),
+            timeout_secs,
+            bollard::API_DEFAULT_VERSION,
+        )
+        .expect("a custom transport with a fixed address always builds")
+    }
+}
+
+/// Reads a private key in OpenSSH (or PEM, PuTTY) form, decrypting it with `passphrase`.
+pub fn parse_private_key(text: &str, passphrase: Option<&str>) -> Result<PrivateKey, String> {
+    russh::keys::decode_secret_key(text, passphrase).map_err(|error| match error {
+        russh::keys::Error::KeyIsEncrypted => {
+            "the key is encrypted: give its passphrase".to_string()
+        }
+        other => format!("not a usable private key: {other}"),
+    })
+}
+
+/// A new ED25519 key with `comment`.
+pub fn generate_key(comment: &str) -> PrivateKey {
+    let mut key = PrivateKey::random(&mut rand::rng(), russh::keys::Algorithm::Ed25519)
+        .expect("ED25519 key generation does not fail");
+    key.set_comment(comment);
+    key
+}
+
+/// The OpenSSH private key text (what is sealed).
+pub fn private_key_text(key: &PrivateKey) -> SecretString {
+    SecretString::from(
+        key.to_openssh(russh::keys::ssh_key::LineEnding::LF)
+            .map(|text| text.to_string())
+            .unwrap_or_default(),
+    )
+}
+
+/// The `authorized_keys` line of `key` (with its comment).
+pub fn authorized_keys_line(key: &PrivateKey) -> String {
+    key.public_key()
+        .to_openssh()
+        .map(|text| text.trim().to_string())
+        .unwrap_or_default()
+}
