@@ -436,7 +436,9 @@ PubkeyAuthentication yes
 UsePAM no
 PermitRootLogin no
 AllowStreamLocalForwarding yes
-AllowTcpForwarding no
+# OpenSSH lets a channel reach a unix socket (the Docker socket) only when local TCP
+# forwarding is allowed too.
+AllowTcpForwarding local
 X11Forwarding no
 MaxSessions 100
 MaxStartups 100:30:200

@@ -90,6 +90,16 @@ pub enum SideWrite {
     },
     /// Forget everything a deleted user had besides events: handles, hash, refresh tokens.
     ForgetUser { user_id: Uuid },
+    /// Store a sealed secret (sealed by the caller; the event refers to it by id).
+    StoreSecret {
+        id: Uuid,
+        kind: &'static str,
+        key_id: String,
+        sealed: Vec<u8>,
+        created_by: Option<Uuid>,
+    },
+    /// Forget sealed secrets no longer referenced (a host removed, credentials replaced).
+    ForgetSecrets { ids: Vec<Uuid> },
     /// The Container aggregate `aggregate_id` stands for Docker container `docker_id` on
     /// `host`. A second mapping of the same container fails the whole append (409).
     MapContainer {
@@ -148,6 +158,30 @@ impl SideWrite {
                 .bind(aggregate_id)
                 .execute(conn)
                 .await?;
+            }
+            SideWrite::StoreSecret {
+                id,
+                kind,
+                key_id,
+                sealed,
+                created_by,
+            } => {
+                sqlx::query(
+                    "INSERT INTO sealed_secrets (id, kind, key_id, sealed, created_by) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(id)
+                .bind(kind)
+                .bind(key_id)
+                .bind(sealed)
+                .bind(created_by)
+                .execute(conn)
+                .await?;
+            }
+            SideWrite::ForgetSecrets { ids } => {
+                sqlx::query("DELETE FROM sealed_secrets WHERE id = ANY($1)")
+                    .bind(ids)
+                    .execute(conn)
+                    .await?;
             }
             SideWrite::ForgetUser { user_id } => {
                 for table in ["user_handles", "credentials", "refresh_tokens"] {

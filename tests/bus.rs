@@ -10,9 +10,7 @@
 mod common;
 
 use std::collections::{BTreeMap, HashSet};
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -22,73 +20,6 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use common::*;
-
-/// A nats-server with JetStream on a free port, its store in a temp dir.
-struct Nats {
-    binary: String,
-    port: u16,
-    store: PathBuf,
-    child: Option<Child>,
-}
-
-impl Nats {
-    fn start() -> Nats {
-        let binary = std::env::var("DCP_TEST_NATS_SERVER").unwrap_or_else(|_| "nats-server".into());
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut nats = Nats {
-            binary,
-            port,
-            store: temp_dir(),
-            child: None,
-        };
-        nats.run();
-        nats
-    }
-
-    fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-
-    fn run(&mut self) {
-        let child = Command::new(&self.binary)
-            .args([
-                "-a",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-js",
-                "-sd",
-            ])
-            .arg(&self.store)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start nats-server (scripts/services.sh installs it)");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "nats-server did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Nats {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
 
 /// (event id, aggregate id, aggregate sequence) of every message, in arrival order.
 type Received = Arc<Mutex<Vec<(String, String, i64)>>>;

@@ -232,19 +232,19 @@ fn invalid(field: &str, message: &str) -> HostError {
     }
 }
 
-/// Checks a host name: 1 to 64 characters of letters, digits, `-`, `_`, `.`, not `local`.
+/// Checks a host name: 1 to 64 characters, no control characters, no surrounding spaces,
+/// not `local` (the engine dcp runs next to).
 pub fn check_name(name: &str) -> Result<(), HostError> {
-    let ok = (1..=64).contains(&name.len())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        && name != "local";
+    let ok = (1..=64).contains(&name.chars().count())
+        && name.trim() == name
+        && !name.chars().any(char::is_control)
+        && !name.eq_ignore_ascii_case("local");
     if ok {
         Ok(())
     } else {
         Err(invalid(
             "name",
-            "1 to 64 letters, digits, '-', '_' or '.' (and not 'local')",
+            "1 to 64 characters, no control characters or surrounding spaces, not 'local'",
         ))
     }
 }
@@ -570,7 +570,7 @@ mod tests {
                 at: at(),
             })
             .then_expect_error(HostError::AlreadyRegistered);
-        for (name, fingerprint) in [("local", "SHA256:x"), ("a b", "SHA256:x"), ("ok", "")] {
+        for (name, fingerprint) in [("local", "SHA256:x"), (" a", "SHA256:x"), ("a\nb", "SHA256:x"), ("ok", "")] {
             let mut spec = spec();
             spec.name = name.into();
             spec.fingerprint = fingerprint.into();

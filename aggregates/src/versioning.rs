@@ -274,7 +274,7 @@ mod tests {
         let malformed = upcast("container", "ContainerCreated", "1", &mut json!([]));
         assert!(matches!(malformed, Err(VersionError::Malformed { .. })));
         assert!(matches!(
-            upcast("host", "HostCreated", "1", &mut json!({})),
+            upcast("swarm", "SwarmCreated", "1", &mut json!({})),
             Err(VersionError::UnknownAggregate(_))
         ));
     }

@@ -72,9 +72,12 @@ impl WizardType {
         match (self, step) {
             (WizardType::SshHostSetup, "connection") => {
                 let name = text(data, "connection_name")?;
-                if name.trim().is_empty() || name.chars().count() > 64 {
-                    return Err(invalid("connection_name", "1 to 64 characters"));
-                }
+                crate::host::check_name(name).map_err(|_| {
+                    invalid(
+                        "connection_name",
+                        "1 to 64 characters, no control characters or surrounding spaces, not 'local'",
+                    )
+                })?;
                 parse_ssh_url(text(data, "host_url")?)?;
                 only(data, &["connection_name", "host_url"])
             }
@@ -240,6 +243,8 @@ pub enum WizardCommand {
         wizard_id: Uuid,
         wizard_type: WizardType,
         user_id: Uuid,
+        /// The caller's notes on the wizard (a JSON object, at most 4 KiB).
+        metadata: Map<String, Value>,
         at: DateTime<Utc>,
     },
     /// Data for the current step (a JSON object), checked by the step.
@@ -282,6 +287,8 @@ pub enum WizardEvent {
         wizard_type: WizardType,
         user_id: Uuid,
         total_steps: u32,
+        #[serde(default)]
+        metadata: Map<String, Value>,
         started_at: DateTime<Utc>,
     },
     StepDataSubmitted {
@@ -419,16 +426,21 @@ impl Wizard {
                 wizard_id,
                 wizard_type,
                 user_id,
+                metadata,
                 at,
             } => {
                 if self.started {
                     return Err(WizardError::AlreadyStarted);
+                }
+                if Value::Object(metadata.clone()).to_string().len() > 4096 {
+                    return Err(invalid("metadata", "at most 4 KiB of JSON"));
                 }
                 WizardEvent::WizardStarted {
                     wizard_id,
                     wizard_type,
                     user_id,
                     total_steps: wizard_type.steps().len() as u32,
+                    metadata,
                     started_at: at,
                 }
             }

@@ -184,7 +184,7 @@ impl AggregateState {
 
 /// A remote Docker host as registered: how it is reached (its secret by id only), the
 /// pinned host key, and what its checks found.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct HostState {
     pub id: String,
     pub name: String,
@@ -216,7 +216,7 @@ pub struct HostState {
     pub removed: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct KeyMismatch {
     pub seen_fingerprint: String,
     pub seen_at: DateTime<Utc>,
@@ -341,12 +341,15 @@ pub fn ssh_url(user: &str, address: &str, port: u16) -> String {
 
 /// A wizard as its user sees it: where it is, each step's data and last test, and what it
 /// created. Secrets appear as sealed secret ids only.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct WizardState {
     pub id: Option<Uuid>,
     /// `ssh_host_setup`.
     pub wizard_type: String,
     pub user_id: Option<Uuid>,
+    /// The caller's notes, as given at start.
+    #[schema(value_type = Object)]
+    pub metadata: Map<String, Value>,
     /// `in_progress`, `completed`, `cancelled` or `failed`.
     pub status: String,
     /// 0-based.
@@ -356,6 +359,7 @@ pub struct WizardState {
     pub step_name: String,
     pub steps: Vec<WizardStepState>,
     /// What the wizard created (`{"type": "host", "id": …}`).
+    #[schema(value_type = Option<Object>)]
     pub resource: Option<Value>,
     pub failure_reason: Option<String>,
     pub started_at: Option<DateTime<Utc>>,
@@ -363,13 +367,15 @@ pub struct WizardState {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct WizardStepState {
     pub name: String,
     /// Whether `next` needs a passed test of this step.
     pub tested: bool,
+    #[schema(value_type = Option<Object>)]
     pub data: Option<Value>,
     /// `{passed, details, tested_at}`.
+    #[schema(value_type = Option<Object>)]
     pub test: Option<Value>,
 }
 
@@ -381,6 +387,7 @@ impl WizardState {
                 wizard_type,
                 user_id,
                 total_steps,
+                metadata,
                 started_at,
             } => {
                 let steps = wizard_type
@@ -400,6 +407,7 @@ impl WizardState {
                         .and_then(|v| v.as_str().map(str::to_string))
                         .unwrap_or_default(),
                     user_id: Some(user_id),
+                    metadata,
                     status: "in_progress".into(),
                     current_step: 0,
                     total_steps,

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::http::error::{ApiError, ErrorCode};
 
+pub mod fanout;
 pub mod policy;
 pub mod resource_policy;
 pub mod watcher;

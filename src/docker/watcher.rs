@@ -135,19 +135,43 @@ fn lock_key(host: &str) -> i64 {
     i64::from_be_bytes(id.as_bytes()[..8].try_into().unwrap_or_default())
 }
 
-/// Starts one watcher per known host.
+/// Starts one watcher per known host, and keeps the set in line with the hosts: a host
+/// added later gets its watcher within [`SUPERVISE_INTERVAL`], a removed or disabled one
+/// loses it.
 pub fn spawn_watchers(state: AppState, shutdown: CancellationToken) -> Vec<JoinHandle<()>> {
-    state
-        .docker
-        .host_ids()
-        .into_iter()
-        .map(|host| {
-            let state = state.clone();
-            let shutdown = shutdown.clone();
-            tokio::spawn(async move { watch_host(state, host, shutdown).await })
-        })
-        .collect()
+    vec![tokio::spawn(async move {
+        let mut running: HashMap<String, (CancellationToken, JoinHandle<()>)> = HashMap::new();
+        loop {
+            let wanted = state.docker.host_ids();
+            running.retain(|host, (token, _)| {
+                let keep = wanted.contains(host);
+                if !keep {
+                    token.cancel();
+                }
+                keep
+            });
+            for host in wanted {
+                if running.contains_key(&host) {
+                    continue;
+                }
+                let token = shutdown.child_token();
+                let task = tokio::spawn(watch_host(state.clone(), host.clone(), token.clone()));
+                running.insert(host, (token, task));
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(SUPERVISE_INTERVAL) => {}
+            }
+        }
+        for (_, (token, task)) in running {
+            token.cancel();
+            let _ = task.await;
+        }
+    })]
 }
+
+/// How often the watcher set is compared with the hosts.
+const SUPERVISE_INTERVAL: Duration = Duration::from_secs(2);
 
 async fn watch_host(state: AppState, host: String, shutdown: CancellationToken) {
     let mut backoff = Duration::from_millis(500);

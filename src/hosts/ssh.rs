@@ -73,7 +73,7 @@ pub enum SshError {
     #[error("SSH failed: {0}")]
     Protocol(String),
     /// The server refused the channel to the Docker socket.
-    #[error("the server refused a channel to {DOCKER_SOCKET} ({0}); is the user allowed to use Docker, and is AllowStreamLocalForwarding on?")]
+    #[error("the server refused a channel to {DOCKER_SOCKET} ({0}); is the user in the docker group, and does sshd allow it (AllowStreamLocalForwarding yes, AllowTcpForwarding local or yes)?")]
     SocketRefused(String),
     /// A recent attempt failed; the next one is not due yet.
     #[error("{last} (retrying in {retry_in_ms} ms)")]

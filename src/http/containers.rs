@@ -194,7 +194,7 @@ fn view(host: &str, summary: bollard::models::ContainerSummary) -> ContainerView
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ContainerListQuery {
-    /// The Docker host (default `local`).
+    /// The Docker host (id or name); default: every host at once.
     pub host: Option<String>,
     /// Include stopped containers (default false, like `docker ps`).
     pub all: Option<bool>,
@@ -220,6 +220,9 @@ pub struct ContainerList {
     pub total: usize,
     pub limit: usize,
     pub offset: usize,
+    /// How each host answered (without `host`, every host is listed at once; a host that
+    /// failed or did not answer in time is `unreachable` here and adds no items).
+    pub hosts: Vec<crate::docker::fanout::HostAnswer>,
 }
 
 fn comma_list(value: &Option<String>) -> Vec<String> {
@@ -233,13 +236,16 @@ fn comma_list(value: &Option<String>) -> Vec<String> {
         .collect()
 }
 
-/// The host a request names (default `local`), if dcp knows it.
+/// The id of the host a request names by id or name (default `local`), if dcp knows it
+/// and it is enabled.
 pub fn host_of(state: &AppState, host: &Option<String>) -> ApiResult<String> {
-    let host = host.clone().unwrap_or_else(|| LOCAL_HOST.to_string());
-    if !state.docker.host_ids().contains(&host) {
-        return Err(DockerError::UnknownHost(host).into());
-    }
-    Ok(host)
+    let wanted = host.clone().unwrap_or_else(|| LOCAL_HOST.to_string());
+    let id = state
+        .hosts
+        .resolve(&wanted)
+        .ok_or(DockerError::UnknownHost(wanted))?;
+    state.docker.client(&id)?;
+    Ok(id)
 }
 
 /// List containers.
@@ -251,7 +257,7 @@ async fn list_containers(
     ApiQuery(query): ApiQuery<ContainerListQuery>,
 ) -> ApiResult<ApiJson<ContainerList>> {
     state.settle_request(&headers, CONTAINERS).await?;
-    let host = host_of(&state, &query.host)?;
+    let host = crate::docker::fanout::hosts_of(&state, &query.host)?;
     let limit = query.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::validation(
@@ -283,16 +289,24 @@ async fn list_containers(
         filters: (!filters.is_empty()).then_some(filters),
         ..Default::default()
     };
-    let docker = state.docker.client(&host)?;
-    let summaries = docker
-        .list_containers(Some(options))
-        .await
-        .map_err(|error| DockerError::from_bollard(&host, error))?;
+    let (listed, hosts) = crate::docker::fanout::list_on(&state, host, |host, docker| {
+        let options = options.clone();
+        async move {
+            let summaries = docker
+                .list_containers(Some(options))
+                .await
+                .map_err(|error| DockerError::from_bollard(&host, error))?;
+            Ok(summaries
+                .into_iter()
+                .map(|summary| view(&host, summary))
+                .collect::<Vec<_>>())
+        }
+    })
+    .await?;
     let name = query.name.as_deref().map(str::to_lowercase);
     let image = query.image.as_deref().map(str::to_lowercase);
-    let mut items: Vec<ContainerView> = summaries
+    let mut items: Vec<ContainerView> = listed
         .into_iter()
-        .map(|summary| view(&host, summary))
         .filter(|c| {
             name.as_deref()
                 .is_none_or(|n| c.name.to_lowercase().contains(n))
@@ -311,16 +325,28 @@ async fn list_containers(
     });
     let total = items.len();
     let mut items: Vec<ContainerView> = items.into_iter().skip(offset).take(limit).collect();
-    let mut records =
-        platform_records(&state, &host, items.iter().map(|c| c.id.clone()).collect()).await?;
+    let mut by_host: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for item in &items {
+        by_host
+            .entry(item.host.clone())
+            .or_default()
+            .push(item.id.clone());
+    }
+    let mut records = HashMap::new();
+    for (host, ids) in by_host {
+        for (id, record) in platform_records(&state, &host, ids).await? {
+            records.insert((host.clone(), id), record);
+        }
+    }
     for item in &mut items {
-        item.platform = records.remove(&item.id);
+        item.platform = records.remove(&(item.host.clone(), item.id.clone()));
     }
     Ok(ApiJson(ContainerList {
         items,
         total,
         limit,
         offset,
+        hosts,
     }))
 }
 

@@ -48,10 +48,18 @@ pub struct ImageView {
     pub labels: BTreeMap<String, String>,
 }
 
+/// Images, with how each host answered.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImageList {
+    pub items: Vec<ImageView>,
+    /// Without `host`, every host is listed at once; one that failed is `unreachable` here.
+    pub hosts: Vec<crate::docker::fanout::HostAnswer>,
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ImageListQuery {
-    /// The Docker host (default `local`).
+    /// The Docker host (id or name); default: every host at once.
     pub host: Option<String>,
     /// Case-insensitive part of a tag.
     pub reference: Option<String>,
@@ -59,21 +67,24 @@ pub struct ImageListQuery {
 
 /// List images.
 #[utoipa::path(get, path = "/api/v1/images", tag = "images", params(ImageListQuery),
-    responses((status = 200, body = [ImageView]), (status = 502), (status = 503)))]
+    responses((status = 200, body = ImageList), (status = 502), (status = 503)))]
 async fn list_images(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<ImageListQuery>,
-) -> ApiResult<ApiJson<Vec<ImageView>>> {
-    let host = host_of(&state, &query.host)?;
-    let docker = state.docker.client(&host)?;
-    let images = docker
-        .list_images(Some(ListImagesOptions::default()))
-        .await
-        .map_err(|error| DockerError::from_bollard(&host, error))?;
+) -> ApiResult<ApiJson<ImageList>> {
+    let host = crate::docker::fanout::hosts_of(&state, &query.host)?;
+    let (images, hosts) = crate::docker::fanout::list_on(&state, host, |host, docker| async move {
+        let images = docker
+            .list_images(Some(ListImagesOptions::default()))
+            .await
+            .map_err(|error| DockerError::from_bollard(&host, error))?;
+        Ok(images.into_iter().map(|image| (host.clone(), image)).collect::<Vec<_>>())
+    })
+    .await?;
     let wanted = query.reference.as_deref().map(str::to_lowercase);
     let mut views: Vec<ImageView> = images
         .into_iter()
-        .filter(|image| {
+        .filter(|(_, image)| {
             wanted.as_deref().is_none_or(|w| {
                 image
                     .repo_tags
@@ -81,8 +92,8 @@ async fn list_images(
                     .any(|tag| tag.to_lowercase().contains(w))
             })
         })
-        .map(|image| ImageView {
-            host: host.clone(),
+        .map(|(host, image)| ImageView {
+            host,
             short_id: image
                 .id
                 .trim_start_matches("sha256:")
@@ -102,8 +113,12 @@ async fn list_images(
         b.created_at
             .cmp(&a.created_at)
             .then_with(|| a.id.cmp(&b.id))
+            .then_with(|| a.host.cmp(&b.host))
     });
-    Ok(ApiJson(views))
+    Ok(ApiJson(ImageList {
+        items: views,
+        hosts,
+    }))
 }
 
 /// `POST /api/v1/images/pull`.

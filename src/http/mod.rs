@@ -14,6 +14,7 @@ pub mod error;
 pub mod events;
 pub mod extract;
 pub mod health;
+pub mod hosts;
 pub mod images;
 pub mod networks;
 pub mod openapi;
@@ -23,6 +24,7 @@ pub mod positions;
 pub mod state;
 pub mod users;
 pub mod volumes;
+pub mod wizards;
 
 use std::net::IpAddr;
 use std::ops::Deref;
@@ -134,6 +136,8 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(audit::router())
         .merge(events::router())
         .merge(state::router())
+        .merge(hosts::router())
+        .merge(wizards::router())
         .merge(crate::realtime::tickets::router())
         .merge(openapi::router())
 }

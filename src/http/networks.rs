@@ -46,23 +46,34 @@ pub struct NetworkView {
     pub labels: BTreeMap<String, String>,
 }
 
+/// Networks, with how each host answered.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NetworkList {
+    pub items: Vec<NetworkView>,
+    /// Without `host`, every host is listed at once; one that failed is `unreachable` here.
+    pub hosts: Vec<crate::docker::fanout::HostAnswer>,
+}
+
 /// List networks.
 #[utoipa::path(get, path = "/api/v1/networks", tag = "networks", params(HostOnlyQuery),
-    responses((status = 200, body = [NetworkView]), (status = 502), (status = 503)))]
+    responses((status = 200, body = NetworkList), (status = 502), (status = 503)))]
 async fn list_networks(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<HostOnlyQuery>,
-) -> ApiResult<ApiJson<Vec<NetworkView>>> {
-    let host = host_of(&state, &query.host)?;
-    let docker = state.docker.client(&host)?;
-    let networks = docker
-        .list_networks(Some(ListNetworksOptions::default()))
-        .await
-        .map_err(|error| DockerError::from_bollard(&host, error))?;
+) -> ApiResult<ApiJson<NetworkList>> {
+    let host = crate::docker::fanout::hosts_of(&state, &query.host)?;
+    let (networks, hosts) = crate::docker::fanout::list_on(&state, host, |host, docker| async move {
+        let networks = docker
+            .list_networks(Some(ListNetworksOptions::default()))
+            .await
+            .map_err(|error| DockerError::from_bollard(&host, error))?;
+        Ok(networks.into_iter().map(|n| (host.clone(), n)).collect::<Vec<_>>())
+    })
+    .await?;
     let mut views: Vec<NetworkView> = networks
         .into_iter()
-        .map(|network| NetworkView {
-            host: host.clone(),
+        .map(|(host, network)| NetworkView {
+            host,
             id: network.id.unwrap_or_default(),
             name: network.name.unwrap_or_default(),
             driver: network.driver,
@@ -73,8 +84,11 @@ async fn list_networks(
             labels: network.labels.unwrap_or_default().into_iter().collect(),
         })
         .collect();
-    views.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(ApiJson(views))
+    views.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.host.cmp(&b.host)));
+    Ok(ApiJson(NetworkList {
+        items: views,
+        hosts,
+    }))
 }
 
 /// Create a network. Operators get `bridge` (and `overlay`) networks; `macvlan` and

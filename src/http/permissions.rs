@@ -97,6 +97,25 @@ pub const PERMISSIONS: &[RoutePermission] = &[
     ("POST", "/api/v1/audit-logs/verify", ADMIN),
     ("GET", "/api/v1/audit-logs/checkpoint", ADMIN),
     ("GET", "/api/v1/events", ADMIN),
+    ("GET", "/api/v1/hosts", VIEW),
+    ("POST", "/api/v1/hosts", ADMIN),
+    ("GET", "/api/v1/hosts/{id}", VIEW),
+    ("PATCH", "/api/v1/hosts/{id}", ADMIN),
+    ("DELETE", "/api/v1/hosts/{id}", ADMIN),
+    ("POST", "/api/v1/hosts/{id}/test", ADMIN),
+    ("GET", "/api/v1/hosts/{id}/state", VIEW),
+    ("GET", "/api/v1/hosts/{id}/diff", VIEW),
+    // The only wizard type (ssh_host_setup) is for admins.
+    ("POST", "/api/v1/wizards/start", ADMIN),
+    ("GET", "/api/v1/wizards", ADMIN),
+    ("GET", "/api/v1/wizards/{id}", ADMIN),
+    ("PUT", "/api/v1/wizards/{id}/step", ADMIN),
+    ("POST", "/api/v1/wizards/{id}/next", ADMIN),
+    ("POST", "/api/v1/wizards/{id}/previous", ADMIN),
+    ("POST", "/api/v1/wizards/{id}/test", ADMIN),
+    ("POST", "/api/v1/wizards/{id}/complete", ADMIN),
+    ("POST", "/api/v1/wizards/{id}/cancel", ADMIN),
+    ("POST", "/api/v1/wizards/generate-ssh-key", ADMIN),
 ];
 
 /// The access rule of a route, if it is in the table.

@@ -34,6 +34,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(volume_diff))
         .routes(routes!(network_state))
         .routes(routes!(network_diff))
+        .routes(routes!(host_state))
+        .routes(routes!(host_diff))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -166,7 +168,7 @@ pub struct DiffView {
 }
 
 /// Every event of one aggregate, in order and in current shapes.
-async fn events_of(
+pub(crate) async fn events_of(
     state: &AppState,
     aggregate_type: &str,
     aggregate_id: &str,
@@ -420,6 +422,29 @@ async fn image_aggregate(state: &AppState, key: &str, host: &Option<String>) -> 
     Ok(resource_key("image", &host, &id).to_string())
 }
 
+/// A remote host by id, by its current name, or by a name it was registered under.
+async fn host_aggregate(state: &AppState, key: &str) -> ApiResult<String> {
+    let known: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM events WHERE aggregate_type = 'host' AND aggregate_id = $1)",
+    )
+    .bind(key)
+    .fetch_one(&state.pool)
+    .await?;
+    if known {
+        return Ok(key.to_string());
+    }
+    let by_name: Option<String> = sqlx::query_scalar(
+        "SELECT aggregate_id FROM events WHERE aggregate_type = 'host' \
+         AND event_type IN ('HostRegistered', 'HostUpdated') \
+         AND lower(COALESCE(payload::jsonb -> event_type -> 'spec' ->> 'name', payload::jsonb -> event_type ->> 'name')) = lower($1) \
+         ORDER BY global_position DESC LIMIT 1",
+    )
+    .bind(key)
+    .fetch_optional(&state.pool)
+    .await?;
+    by_name.ok_or_else(|| ApiError::not_found("host"))
+}
+
 /// Generates the `state` and `diff` handlers of one resource.
 macro_rules! state_routes {
     ($state:ident, $diff:ident, $kind:literal, $param:literal, $state_path:literal, $diff_path:literal,
@@ -518,4 +543,17 @@ state_routes!(
     "/api/v1/networks/{id}/diff",
     "network (name, id or id prefix, or platform id)",
     |app, meta, id, host| network_aggregate(&app, &id, host).await?
+);
+state_routes!(
+    host_state,
+    host_diff,
+    "host",
+    "id",
+    "/api/v1/hosts/{id}/state",
+    "/api/v1/hosts/{id}/diff",
+    "remote host (id or name)",
+    |app, meta, id, host| {
+        let _ = host;
+        host_aggregate(&app, &id).await?
+    }
 );

@@ -42,42 +42,55 @@ pub struct VolumeView {
     pub labels: BTreeMap<String, String>,
 }
 
+/// Volumes, with how each host answered.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VolumeList {
+    pub items: Vec<VolumeView>,
+    /// Without `host`, every host is listed at once; one that failed is `unreachable` here.
+    pub hosts: Vec<crate::docker::fanout::HostAnswer>,
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct HostOnlyQuery {
-    /// The Docker host (default `local`).
+    /// The Docker host (id or name); default: every host at once.
     pub host: Option<String>,
 }
 
 /// List volumes.
 #[utoipa::path(get, path = "/api/v1/volumes", tag = "volumes", params(HostOnlyQuery),
-    responses((status = 200, body = [VolumeView]), (status = 502), (status = 503)))]
+    responses((status = 200, body = VolumeList), (status = 502), (status = 503)))]
 async fn list_volumes(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<HostOnlyQuery>,
-) -> ApiResult<ApiJson<Vec<VolumeView>>> {
-    let host = host_of(&state, &query.host)?;
-    let docker = state.docker.client(&host)?;
-    let listed = docker
-        .list_volumes(Some(ListVolumesOptions::default()))
-        .await
-        .map_err(|error| DockerError::from_bollard(&host, error))?;
-    let mut views: Vec<VolumeView> = listed
-        .volumes
-        .unwrap_or_default()
-        .into_iter()
-        .map(|volume| VolumeView {
-            host: host.clone(),
-            name: volume.name,
-            driver: volume.driver,
-            mountpoint: volume.mountpoint,
-            scope: volume.scope.map(|s| s.to_string()),
-            created_at: volume.created_at.map(|t| t.to_string()),
-            labels: volume.labels.into_iter().collect(),
-        })
-        .collect();
-    views.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(ApiJson(views))
+) -> ApiResult<ApiJson<VolumeList>> {
+    let host = crate::docker::fanout::hosts_of(&state, &query.host)?;
+    let (mut views, hosts) = crate::docker::fanout::list_on(&state, host, |host, docker| async move {
+        let listed = docker
+            .list_volumes(Some(ListVolumesOptions::default()))
+            .await
+            .map_err(|error| DockerError::from_bollard(&host, error))?;
+        Ok(listed
+            .volumes
+            .unwrap_or_default()
+            .into_iter()
+            .map(|volume| VolumeView {
+                host: host.clone(),
+                name: volume.name,
+                driver: volume.driver,
+                mountpoint: volume.mountpoint,
+                scope: volume.scope.map(|s| s.to_string()),
+                created_at: volume.created_at.map(|t| t.to_string()),
+                labels: volume.labels.into_iter().collect(),
+            })
+            .collect::<Vec<_>>())
+    })
+    .await?;
+    views.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.host.cmp(&b.host)));
+    Ok(ApiJson(VolumeList {
+        items: views,
+        hosts,
+    }))
 }
 
 /// Create a volume. Operators get plain `local` volumes (or tmpfs ones); driver options

@@ -138,22 +138,55 @@ impl MasterKey {
     }
 }
 
-/// Seals `plaintext` and stores it; returns its id.
+/// Seals `plaintext` and stores it; returns its id. `created_by` is who may use it.
 pub async fn store(
     pool: &PgPool,
     key: &MasterKey,
     kind: SecretKind,
     plaintext: &[u8],
+    created_by: Option<Uuid>,
 ) -> Result<Uuid, sqlx::Error> {
     let id = Uuid::now_v7();
-    sqlx::query("INSERT INTO sealed_secrets (id, kind, key_id, sealed) VALUES ($1, $2, $3, $4)")
-        .bind(id)
-        .bind(kind.as_str())
-        .bind(key.id())
-        .bind(key.seal(id, kind, plaintext))
-        .execute(pool)
-        .await?;
+    sqlx::query(
+        "INSERT INTO sealed_secrets (id, kind, key_id, sealed, created_by) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(id)
+    .bind(kind.as_str())
+    .bind(key.id())
+    .bind(key.seal(id, kind, plaintext))
+    .bind(created_by)
+    .execute(pool)
+    .await?;
     Ok(id)
+}
+
+/// A new secret sealed for storing with the event that refers to it (a side write).
+pub fn sealed_side_write(
+    key: &MasterKey,
+    kind: SecretKind,
+    plaintext: &[u8],
+    created_by: Option<Uuid>,
+) -> (Uuid, crate::event_store::SideWrite) {
+    let id = Uuid::now_v7();
+    let write = crate::event_store::SideWrite::StoreSecret {
+        id,
+        kind: kind.as_str(),
+        key_id: key.id().to_string(),
+        sealed: key.seal(id, kind, plaintext),
+        created_by,
+    };
+    (id, write)
+}
+
+/// The kind and maker of stored secret `id`, if it exists.
+pub async fn describe(
+    pool: &PgPool,
+    id: Uuid,
+) -> Result<Option<(String, Option<Uuid>)>, sqlx::Error> {
+    sqlx::query_as("SELECT kind, created_by FROM sealed_secrets WHERE id = $1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await
 }
 
 /// Opens stored secret `id` of `kind`.

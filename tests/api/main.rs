@@ -7,6 +7,7 @@ mod audit;
 mod auth;
 mod containers;
 mod history;
+mod hosts;
 mod http;
 mod malformed;
 mod observed;

@@ -16,9 +16,9 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::common::*;
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-async fn ticket(app: &TestApp, token: &str, body: Value) -> String {
+pub(crate) async fn ticket(app: &TestApp, token: &str, body: Value) -> String {
     let response = app
         .request(Method::POST, "/api/v1/ws-tickets", Some(token), Some(body))
         .await;
@@ -34,7 +34,7 @@ fn ws_url(app: &TestApp, path: &str) -> String {
 
 /// Connects with the ticket in `Sec-WebSocket-Protocol` (as a browser does); the HTTP
 /// status of a refused handshake otherwise.
-async fn connect(
+pub(crate) async fn connect(
     app: &TestApp,
     path: &str,
     ticket: Option<&str>,
@@ -71,7 +71,7 @@ async fn connect(
 }
 
 /// The next JSON message (pings are answered by the library).
-async fn next_json(socket: &mut Socket) -> Value {
+pub(crate) async fn next_json(socket: &mut Socket) -> Value {
     loop {
         let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
             .await
@@ -314,7 +314,7 @@ async fn events_reach_sockets_per_role_with_replay_and_revocation() {
 }
 
 /// Reads messages until one of `kind`; returns everything read.
-async fn until_type(socket: &mut Socket, kind: &str) -> Vec<Value> {
+pub(crate) async fn until_type(socket: &mut Socket, kind: &str) -> Vec<Value> {
     let mut messages = Vec::new();
     loop {
         let message = next_json(socket).await;
@@ -519,7 +519,7 @@ async fn container_logs_and_stats_and_task_progress_stream_over_sockets() {
 }
 
 /// Binary output of an exec socket until `needle` appears; the text read so far.
-async fn read_until(socket: &mut Socket, needle: &str) -> String {
+pub(crate) async fn read_until(socket: &mut Socket, needle: &str) -> String {
     let mut text = String::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while !text.contains(needle) {

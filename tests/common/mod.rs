@@ -273,3 +273,248 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// A nats-server with JetStream on a free port, its store in a temp dir.
+pub struct Nats {
+    binary: String,
+    port: u16,
+    store: PathBuf,
+    child: Option<std::process::Child>,
+}
+
+impl Nats {
+    pub fn start() -> Nats {
+        let binary = std::env::var("DCP_TEST_NATS_SERVER").unwrap_or_else(|_| "nats-server".into());
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut nats = Nats {
+            binary,
+            port,
+            store: temp_dir(),
+            child: None,
+        };
+        nats.run();
+        nats
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    pub fn run(&mut self) {
+        let child = std::process::Command::new(&self.binary)
+            .args([
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-js",
+                "-sd",
+            ])
+            .arg(&self.store)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start nats-server (scripts/services.sh installs it)");
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "nats-server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+
+/// The test SSH user and its password (from `scripts/services.sh`).
+pub fn ssh_user() -> String {
+    std::env::var("DCP_TEST_SSH_USER").unwrap_or_else(|_| "dcp-ssh".into())
+}
+
+pub fn ssh_password() -> String {
+    let file = std::env::var("DCP_TEST_SSH_PASSWORD_FILE")
+        .expect("DCP_TEST_SSH_PASSWORD_FILE is not set: run scripts/services.sh");
+    std::fs::read_to_string(file).unwrap().trim().to_string()
+}
+
+/// Lets `public_key` (an `authorized_keys` line) log in as the test SSH user.
+pub fn authorize_key(public_key: &str) {
+    use std::io::Write;
+    let file = std::env::var("DCP_TEST_SSH_AUTHORIZED_KEYS")
+        .expect("DCP_TEST_SSH_AUTHORIZED_KEYS is not set: run scripts/services.sh");
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(file)
+        .unwrap();
+    writeln!(file, "{}", public_key.trim()).unwrap();
+}
+
+/// `SHA256:…` of a public key file, as `ssh-keygen -l` prints it.
+pub fn key_fingerprint(public_key_file: &std::path::Path) -> String {
+    let output = std::process::Command::new("ssh-keygen")
+        .arg("-lf")
+        .arg(public_key_file)
+        .output()
+        .expect("run ssh-keygen");
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .expect("a fingerprint")
+        .to_string()
+}
+
+/// Makes an ED25519 key pair in `dir`; returns the private key file.
+pub fn ssh_keygen(dir: &std::path::Path, name: &str, passphrase: &str) -> PathBuf {
+    let path = dir.join(name);
+    let status = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", passphrase, "-C", name, "-f"])
+        .arg(&path)
+        .status()
+        .expect("run ssh-keygen");
+    assert!(status.success());
+    path
+}
+
+/// A private sshd on a free port with its own host key (the shared configuration otherwise):
+/// tests stop it, restart it and change its key without disturbing the shared one.
+pub struct TestSshd {
+    pub port: u16,
+    pub dir: PathBuf,
+    child: Option<std::process::Child>,
+}
+
+impl TestSshd {
+    pub fn start() -> TestSshd {
+        let dir = temp_dir();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut sshd = TestSshd {
+            port,
+            dir,
+            child: None,
+        };
+        sshd.new_host_key();
+        sshd.run();
+        sshd
+    }
+
+    pub fn host_key_file(&self) -> PathBuf {
+        self.dir.join("host_key")
+    }
+
+    /// The public host key line (`ssh-ed25519 AAAA… comment`).
+    pub fn host_key_line(&self) -> String {
+        std::fs::read_to_string(self.dir.join("host_key.pub")).unwrap()
+    }
+
+    pub fn fingerprint(&self) -> String {
+        key_fingerprint(&self.dir.join("host_key.pub"))
+    }
+
+    /// Replaces the host key (takes effect at the next start).
+    pub fn new_host_key(&mut self) {
+        let _ = std::fs::remove_file(self.host_key_file());
+        let _ = std::fs::remove_file(self.dir.join("host_key.pub"));
+        ssh_keygen(&self.dir, "host_key", "");
+        let shared = std::env::var("DCP_TEST_SSHD_CONFIG")
+            .expect("DCP_TEST_SSHD_CONFIG is not set: run scripts/services.sh");
+        let config: String = std::fs::read_to_string(shared)
+            .unwrap()
+            .lines()
+            .map(|line| {
+                if line.starts_with("HostKey ") {
+                    format!("HostKey {}", self.host_key_file().display())
+                } else {
+                    line.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        std::fs::write(self.dir.join("sshd_config"), config + "\n").unwrap();
+    }
+
+    pub fn run(&mut self) {
+        let sshd = std::env::var("DCP_TEST_SSHD").unwrap_or_else(|_| "/usr/sbin/sshd".into());
+        let child = std::process::Command::new(sshd)
+            .arg("-D")
+            .arg("-f")
+            .arg(self.dir.join("sshd_config"))
+            .args(["-p", &self.port.to_string()])
+            .arg("-o")
+            .arg(format!("PidFile={}", self.dir.join("sshd.pid").display()))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start sshd (scripts/services.sh installs it)");
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "sshd did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Stops sshd and every session it serves (as a host going down would).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            kill_tree(child.id());
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for TestSshd {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Kills `pid` and all its descendants.
+pub fn kill_tree(pid: u32) {
+    let output = std::process::Command::new("ps")
+        .args(["-e", "-o", "pid=,ppid="])
+        .output()
+        .expect("run ps");
+    let pairs: Vec<(u32, u32)> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            Some((fields.next()?.parse().ok()?, fields.next()?.parse().ok()?))
+        })
+        .collect();
+    let mut tree = vec![pid];
+    let mut i = 0;
+    while i < tree.len() {
+        let parent = tree[i];
+        tree.extend(pairs.iter().filter(|(_, p)| *p == parent).map(|(c, _)| *c));
+        i += 1;
+    }
+    for pid in tree {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+    }
+}

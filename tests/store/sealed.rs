@@ -21,10 +21,10 @@ async fn secrets_are_stored_sealed_and_open_only_as_sealed() {
     let pool = migrated_pool().await;
     let key = master_key();
     let private_key = b"-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n";
-    let id = sealed::store(&pool, &key, SecretKind::SshPrivateKey, private_key)
+    let id = sealed::store(&pool, &key, SecretKind::SshPrivateKey, private_key, None)
         .await
         .unwrap();
-    let password = sealed::store(&pool, &key, SecretKind::SshPassword, b"hunter2-but-longer")
+    let password = sealed::store(&pool, &key, SecretKind::SshPassword, b"hunter2-but-longer", None)
         .await
         .unwrap();
 

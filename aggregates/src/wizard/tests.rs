@@ -22,6 +22,7 @@ fn started() -> WizardEvent {
         wizard_type: WizardType::SshHostSetup,
         user_id: ADMIN,
         total_steps: 5,
+        metadata: Default::default(),
         started_at: at(),
     }
 }
@@ -93,6 +94,7 @@ fn a_wizard_starts_once_with_its_steps() {
             wizard_id: WIZARD,
             wizard_type: WizardType::SshHostSetup,
             user_id: ADMIN,
+            metadata: Default::default(),
             at: at(),
         })
         .then_expect_events(vec![started()]);
@@ -102,6 +104,7 @@ fn a_wizard_starts_once_with_its_steps() {
             wizard_id: WIZARD,
             wizard_type: WizardType::SshHostSetup,
             user_id: ADMIN,
+            metadata: Default::default(),
             at: at(),
         })
         .then_expect_error(WizardError::AlreadyStarted);
