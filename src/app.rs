@@ -107,7 +107,10 @@ impl Application {
         }));
         // Remote hosts are known before the Docker event watchers start.
         if let Err(error) = state.hosts.sync(&state.pool, &state.master_key).await {
-            tracing::warn!(error = format!("{error:#}"), "Failed to load the remote hosts");
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "Failed to load the remote hosts"
+            );
         }
         let monitor = crate::hosts::monitor::spawn(state.clone(), shutdown.clone());
         let reconciler = spawn_reconciler(state.clone(), shutdown.clone());

@@ -22,5 +22,5 @@ pub mod realtime;
 pub mod recreate;
 pub mod resources;
 pub mod secrets;
-pub mod wizards;
 pub mod telemetry;
+pub mod wizards;

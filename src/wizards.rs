@@ -38,9 +38,11 @@ pub fn wizard_error(error: CommandError<WizardError>) -> ApiError {
             ApiError::validation(field, message)
         }
         CommandError::Rejected(WizardError::NotFound) => ApiError::not_found("wizard"),
-        CommandError::Rejected(e @ (WizardError::StepIncomplete(step) | WizardError::TestNotPassed(step) | WizardError::NoTest(step))) => {
-            ApiError::conflict(e.to_string()).with_details(json!({ "step": step }))
-        }
+        CommandError::Rejected(
+            e @ (WizardError::StepIncomplete(step)
+            | WizardError::TestNotPassed(step)
+            | WizardError::NoTest(step)),
+        ) => ApiError::conflict(e.to_string()).with_details(json!({ "step": step })),
         CommandError::Rejected(e) => ApiError::conflict(e.to_string()),
         CommandError::Conflict => {
             ApiError::conflict("the wizard was changed by another request at the same time; retry")
@@ -134,7 +136,10 @@ pub async fn prepare_step(
     };
     match wizard.step_name.as_str() {
         "connection" => {
-            if let Some(name) = text_of(&input, "connection_name") {
+            // An invalid name is the step's to refuse (400); a valid one must be free.
+            if let Some(name) = text_of(&input, "connection_name")
+                .filter(|name| dcp_aggregates::host::check_name(name).is_ok())
+            {
                 if name_taken(state, name, None).await? {
                     return Err(ApiError::new(
                         ErrorCode::Conflict,
@@ -304,8 +309,10 @@ async fn wizard_target(
     state: &AppState,
     wizard: &WizardState,
 ) -> ApiResult<(Endpoint, Credentials, String)> {
-    let incomplete =
-        |step: &str| ApiError::conflict(format!("step '{step}' is not complete")).with_details(json!({"step": step}));
+    let incomplete = |step: &str| {
+        ApiError::conflict(format!("step '{step}' is not complete"))
+            .with_details(json!({"step": step}))
+    };
     let connection = step_data(wizard, "connection").ok_or_else(|| incomplete("connection"))?;
     let target = text_of(connection, "host_url")
         .and_then(|url| parse_ssh_url(url).ok())
@@ -438,7 +445,9 @@ pub async fn complete(
 ) -> ApiResult<(Completion, Option<LogCursor>)> {
     let id = wizard.id.ok_or_else(|| ApiError::not_found("wizard"))?;
     let host_id = id.to_string();
-    let incomplete = |step: &'static str| wizard_error(CommandError::Rejected(WizardError::StepIncomplete(step)));
+    let incomplete = |step: &'static str| {
+        wizard_error(CommandError::Rejected(WizardError::StepIncomplete(step)))
+    };
     let connection = step_data(wizard, "connection").ok_or_else(|| incomplete("connection"))?;
     let name = text_of(connection, "connection_name")
         .unwrap_or_default()
@@ -543,7 +552,8 @@ pub async fn register_and_check(
         .await
         .map_err(ApiError::internal)?;
     let check = monitor::check(state, host_id).await;
-    monitor::record(state, &check, meta).await;
+    let recorded = monitor::record(state, &check, meta).await;
+    state.settle(recorded, HOSTS).await?;
     Ok(check)
 }
 
@@ -567,7 +577,7 @@ pub fn seal_credentials(
     match method {
         AuthMethod::Password => {
             if secret.expose_secret().is_empty() || secret.expose_secret().len() > 1024 {
-                return Err(ApiError::validation("password", "1 to 1024 bytes"));
+                return Err(ApiError::validation("auth.password", "1 to 1024 bytes"));
             }
             let (id, write) = sealed::sealed_side_write(
                 &state.master_key,
@@ -579,7 +589,7 @@ pub fn seal_credentials(
         }
         AuthMethod::ImportedKey | AuthMethod::GeneratedKey => {
             let key = ssh::parse_private_key(secret.expose_secret(), passphrase)
-                .map_err(|message| ApiError::validation("private_key", message))?;
+                .map_err(|message| ApiError::validation("auth.private_key", message))?;
             let plain = ssh::private_key_text(&key);
             let (id, write) = sealed::sealed_side_write(
                 &state.master_key,

@@ -570,7 +570,12 @@ mod tests {
                 at: at(),
             })
             .then_expect_error(HostError::AlreadyRegistered);
-        for (name, fingerprint) in [("local", "SHA256:x"), (" a", "SHA256:x"), ("a\nb", "SHA256:x"), ("ok", "")] {
+        for (name, fingerprint) in [
+            ("local", "SHA256:x"),
+            (" a", "SHA256:x"),
+            ("a\nb", "SHA256:x"),
+            ("ok", ""),
+        ] {
             let mut spec = spec();
             spec.name = name.into();
             spec.fingerprint = fingerprint.into();

@@ -18,9 +18,9 @@ use serde::de::{self, DeserializeOwned, Visitor};
 use serde_json::Value;
 
 use crate::{
-    access_attempt::AccessAttemptEvent, container::ContainerEvent, host::HostEvent, image::ImageEvent,
-    network::NetworkEvent, session::SessionEvent, user::UserEvent, volume::VolumeEvent,
-    wizard::WizardEvent,
+    access_attempt::AccessAttemptEvent, container::ContainerEvent, host::HostEvent,
+    image::ImageEvent, network::NetworkEvent, session::SessionEvent, user::UserEvent,
+    volume::VolumeEvent, wizard::WizardEvent,
 };
 
 /// One step from `from` to `to` for one event type of one aggregate.

@@ -63,7 +63,7 @@ impl WizardType {
     }
 
     /// Checks the data of step `step` (and its consistency with the tests so far).
-    fn validate(
+    pub fn validate(
         self,
         step: &str,
         data: &Map<String, Value>,

@@ -181,7 +181,9 @@ fn classify(event: &StoredEvent, fields: &Value) -> (String, Option<String>, Opt
             ("user", "UserDeleted") => ("user.delete", aggregate.0, aggregate.1),
             ("host", "HostRegistered") => ("host.create", aggregate.0, aggregate.1),
             ("host", "HostUpdated") => ("host.update", aggregate.0, aggregate.1),
-            ("host", "HostCredentialsChanged") => ("host.credentials_change", aggregate.0, aggregate.1),
+            ("host", "HostCredentialsChanged") => {
+                ("host.credentials_change", aggregate.0, aggregate.1)
+            }
             ("host", "HostKeyPinned") => ("host.key_pin", aggregate.0, aggregate.1),
             ("host", "HostKeyMismatch") => ("host.key_mismatch", aggregate.0, aggregate.1),
             ("host", "HostStatusChanged") => ("host.status_change", aggregate.0, aggregate.1),

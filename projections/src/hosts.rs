@@ -82,9 +82,7 @@ impl Projection for HostsProjection {
             );
             let mut last = None;
             for event in events {
-                state
-                    .apply(event)
-                    .with_context(|| decode_failed(event))?;
+                state.apply(event).with_context(|| decode_failed(event))?;
                 last = Some(event);
             }
             let (crate::state::AggregateState::Host(host), Some(last)) = (state, last) else {
@@ -156,9 +154,7 @@ impl Projection for WizardsProjection {
             );
             let mut last = None;
             for event in events {
-                state
-                    .apply(event)
-                    .with_context(|| decode_failed(event))?;
+                state.apply(event).with_context(|| decode_failed(event))?;
                 last = Some(event);
             }
             let (crate::state::AggregateState::Wizard(wizard), Some(last)) = (state, last) else {

@@ -11,11 +11,11 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use dcp_aggregates::container::ContainerEvent;
 use dcp_aggregates::host::HostEvent;
-use dcp_aggregates::wizard::WizardEvent;
 use dcp_aggregates::image::ImageEvent;
 use dcp_aggregates::network::NetworkEvent;
 use dcp_aggregates::user::UserEvent;
 use dcp_aggregates::volume::VolumeEvent;
+use dcp_aggregates::wizard::WizardEvent;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -432,7 +432,9 @@ impl WizardState {
                 }
                 self.updated_at = Some(submitted_at);
             }
-            WizardEvent::StepAdvanced { to, advanced_at, .. } => self.move_to(to, advanced_at),
+            WizardEvent::StepAdvanced {
+                to, advanced_at, ..
+            } => self.move_to(to, advanced_at),
             WizardEvent::StepRetreated {
                 to, retreated_at, ..
             } => self.move_to(to, retreated_at),

@@ -10,7 +10,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::DockerError;
-use crate::http::error::ApiResult;
+use crate::http::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::AppState;
 
 /// How long one host may take to answer a list across hosts.
@@ -35,7 +35,8 @@ pub fn hosts_of(state: &AppState, host: &Option<String>) -> ApiResult<Option<Str
 }
 
 /// Runs `list` on `host` if given (errors are the request's), else on every host at once
-/// (errors are reported per host). Returns the items and each host's answer.
+/// (errors are reported per host; when no host answers, 503). Returns the items and each
+/// host's answer.
 pub async fn list_on<T, F, Fut>(
     state: &AppState,
     host: Option<String>,
@@ -100,6 +101,20 @@ where
     for (host_items, answer) in futures_util::future::join_all(calls).await {
         items.extend(host_items);
         answers.push(answer);
+    }
+    // Nothing answered: there is nothing to show, and that is an outage, not an empty list.
+    if let Some(first) = answers
+        .first()
+        .filter(|_| answers.iter().all(|a| a.status != "ok"))
+    {
+        return Err(ApiError::new(
+            ErrorCode::DockerUnavailable,
+            format!(
+                "no Docker host answered: {}",
+                first.error.clone().unwrap_or_default()
+            ),
+        )
+        .with_details(serde_json::json!({ "host": first.host, "hosts": answers })));
     }
     Ok((items, answers))
 }

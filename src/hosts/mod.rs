@@ -152,7 +152,10 @@ impl HostRegistry {
         for (id, host) in &rows {
             let reach = Reach::of(host);
             if current.get(id) != Some(&reach) {
-                built.insert(id.clone(), self.connect_to(pool, master_key, id, host).await);
+                built.insert(
+                    id.clone(),
+                    self.connect_to(pool, master_key, id, host).await,
+                );
             }
         }
         let Ok(mut remote) = self.remote.write() else {

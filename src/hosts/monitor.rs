@@ -116,7 +116,12 @@ pub async fn check(state: &AppState, id: &str) -> CheckResult {
 }
 
 /// Records a check: a status change on the aggregate, liveness in `host_liveness`.
-pub async fn record(state: &AppState, result: &CheckResult, meta: &CommandMeta) {
+/// Returns where the status change landed, if there was one.
+pub async fn record(
+    state: &AppState,
+    result: &CheckResult,
+    meta: &CommandMeta,
+) -> Option<dcp_projections::LogCursor> {
     let outcome = state
         .commands
         .execute::<Host>(
@@ -131,12 +136,17 @@ pub async fn record(state: &AppState, result: &CheckResult, meta: &CommandMeta) 
             meta,
         )
         .await;
-    match outcome {
-        Ok(_)
-        | Err(CommandError::Rejected(HostError::Disabled | HostError::NotFound))
-        | Err(CommandError::Conflict) => {}
-        Err(error) => tracing::warn!(host = %result.host, %error, "Failed to record a host check"),
-    }
+    let cursor = match outcome {
+        Ok(cursor) => cursor,
+        Err(
+            CommandError::Rejected(HostError::Disabled | HostError::NotFound)
+            | CommandError::Conflict,
+        ) => None,
+        Err(error) => {
+            tracing::warn!(host = %result.host, %error, "Failed to record a host check");
+            None
+        }
+    };
     let saved = sqlx::query(
         "INSERT INTO host_liveness (host_id, last_seen, last_checked, last_error, latency_ms) \
          VALUES ($1, CASE WHEN $2 THEN now() END, now(), $3, $4) ON CONFLICT (host_id) DO UPDATE SET \
@@ -153,6 +163,7 @@ pub async fn record(state: &AppState, result: &CheckResult, meta: &CommandMeta) 
     if let Err(error) = saved {
         tracing::warn!(host = %result.host, %error, "Failed to record host liveness");
     }
+    cursor
 }
 
 /// Records that remote host `id` presented a foreign host key (the pools call this).
@@ -183,7 +194,10 @@ pub fn spawn(state: AppState, shutdown: CancellationToken) -> JoinHandle<()> {
         let mut last_checks = Instant::now() - super::CHECK_INTERVAL;
         loop {
             if let Err(error) = state.hosts.sync(&state.pool, &state.master_key).await {
-                tracing::warn!(error = format!("{error:#}"), "Failed to load the remote hosts");
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    "Failed to load the remote hosts"
+                );
             }
             if last_checks.elapsed() >= super::CHECK_INTERVAL {
                 last_checks = Instant::now();

@@ -77,7 +77,10 @@ pub enum SshError {
     SocketRefused(String),
     /// A recent attempt failed; the next one is not due yet.
     #[error("{last} (retrying in {retry_in_ms} ms)")]
-    BackingOff { last: Box<SshError>, retry_in_ms: u64 },
+    BackingOff {
+        last: Box<SshError>,
+        retry_in_ms: u64,
+    },
 }
 
 impl SshError {
@@ -152,8 +155,7 @@ pub async fn connect(
     credentials: &Credentials,
     pinned: Option<&PublicKey>,
 ) -> Result<(Session, PublicKey), SshError> {
-    match tokio::time::timeout(CONNECT_TIMEOUT, connect_now(endpoint, credentials, pinned)).await
-    {
+    match tokio::time::timeout(CONNECT_TIMEOUT, connect_now(endpoint, credentials, pinned)).await {
         Ok(result) => result,
         Err(_) => Err(SshError::Unreachable {
             address: endpoint.address.clone(),

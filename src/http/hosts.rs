@@ -294,14 +294,18 @@ async fn create_host(
                 address: target.host.clone(),
                 port: target.port,
             };
-            let (session, seen) = ssh::connect(&endpoint, &credentials, None)
-                .await
-                .map_err(|error| {
-                    ApiError::validation("url", format!("the host's key could not be read: {error}"))
+            let (session, seen) =
+                ssh::connect(&endpoint, &credentials, None)
+                    .await
+                    .map_err(|error| {
+                        ApiError::validation(
+                            "url",
+                            format!("the host's key could not be read: {error}"),
+                        )
                         .with_details(serde_json::json!({
                             "error_kind": monitor::ssh_error_kind(&error)
                         }))
-                })?;
+                    })?;
             let _ = session
                 .disconnect(russh::Disconnect::ByApplication, "", "en")
                 .await;
@@ -392,7 +396,11 @@ async fn update_host(
     if let Some(tags) = &request.tags {
         check_tags(tags).map_err(|e| ApiError::validation("tags", e.to_string()))?;
     }
-    let pinned = request.host_key.as_deref().map(parse_host_key).transpose()?;
+    let pinned = request
+        .host_key
+        .as_deref()
+        .map(parse_host_key)
+        .transpose()?;
     let credentials = request
         .auth
         .as_ref()
@@ -552,6 +560,7 @@ async fn test_host(
     }
     let host = find(&state, &id).await?;
     let check = monitor::check(&state, &host.id).await;
-    monitor::record(&state, &check, &meta).await;
+    let recorded = monitor::record(&state, &check, &meta).await;
+    state.settle(recorded, HOSTS).await?;
     Ok(ApiJson(check))
 }

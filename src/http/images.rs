@@ -78,7 +78,10 @@ async fn list_images(
             .list_images(Some(ListImagesOptions::default()))
             .await
             .map_err(|error| DockerError::from_bollard(&host, error))?;
-        Ok(images.into_iter().map(|image| (host.clone(), image)).collect::<Vec<_>>())
+        Ok(images
+            .into_iter()
+            .map(|image| (host.clone(), image))
+            .collect::<Vec<_>>())
     })
     .await?;
     let wanted = query.reference.as_deref().map(str::to_lowercase);

@@ -62,14 +62,18 @@ async fn list_networks(
     ApiQuery(query): ApiQuery<HostOnlyQuery>,
 ) -> ApiResult<ApiJson<NetworkList>> {
     let host = crate::docker::fanout::hosts_of(&state, &query.host)?;
-    let (networks, hosts) = crate::docker::fanout::list_on(&state, host, |host, docker| async move {
-        let networks = docker
-            .list_networks(Some(ListNetworksOptions::default()))
-            .await
-            .map_err(|error| DockerError::from_bollard(&host, error))?;
-        Ok(networks.into_iter().map(|n| (host.clone(), n)).collect::<Vec<_>>())
-    })
-    .await?;
+    let (networks, hosts) =
+        crate::docker::fanout::list_on(&state, host, |host, docker| async move {
+            let networks = docker
+                .list_networks(Some(ListNetworksOptions::default()))
+                .await
+                .map_err(|error| DockerError::from_bollard(&host, error))?;
+            Ok(networks
+                .into_iter()
+                .map(|n| (host.clone(), n))
+                .collect::<Vec<_>>())
+        })
+        .await?;
     let mut views: Vec<NetworkView> = networks
         .into_iter()
         .map(|(host, network)| NetworkView {

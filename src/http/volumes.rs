@@ -65,27 +65,28 @@ async fn list_volumes(
     ApiQuery(query): ApiQuery<HostOnlyQuery>,
 ) -> ApiResult<ApiJson<VolumeList>> {
     let host = crate::docker::fanout::hosts_of(&state, &query.host)?;
-    let (mut views, hosts) = crate::docker::fanout::list_on(&state, host, |host, docker| async move {
-        let listed = docker
-            .list_volumes(Some(ListVolumesOptions::default()))
-            .await
-            .map_err(|error| DockerError::from_bollard(&host, error))?;
-        Ok(listed
-            .volumes
-            .unwrap_or_default()
-            .into_iter()
-            .map(|volume| VolumeView {
-                host: host.clone(),
-                name: volume.name,
-                driver: volume.driver,
-                mountpoint: volume.mountpoint,
-                scope: volume.scope.map(|s| s.to_string()),
-                created_at: volume.created_at.map(|t| t.to_string()),
-                labels: volume.labels.into_iter().collect(),
-            })
-            .collect::<Vec<_>>())
-    })
-    .await?;
+    let (mut views, hosts) =
+        crate::docker::fanout::list_on(&state, host, |host, docker| async move {
+            let listed = docker
+                .list_volumes(Some(ListVolumesOptions::default()))
+                .await
+                .map_err(|error| DockerError::from_bollard(&host, error))?;
+            Ok(listed
+                .volumes
+                .unwrap_or_default()
+                .into_iter()
+                .map(|volume| VolumeView {
+                    host: host.clone(),
+                    name: volume.name,
+                    driver: volume.driver,
+                    mountpoint: volume.mountpoint,
+                    scope: volume.scope.map(|s| s.to_string()),
+                    created_at: volume.created_at.map(|t| t.to_string()),
+                    labels: volume.labels.into_iter().collect(),
+                })
+                .collect::<Vec<_>>())
+        })
+        .await?;
     views.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.host.cmp(&b.host)));
     Ok(ApiJson(VolumeList {
         items: views,

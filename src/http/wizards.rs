@@ -18,7 +18,7 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiPath, ApiQuery, Auth, OptionalApiJson};
 use super::positions::Positioned;
 use super::AppState;
-use crate::commands::CommandMeta;
+use crate::commands::{CommandError, CommandMeta};
 use crate::event_store::SideWrite;
 use crate::wizards::{self as service, wizard_error, Completion, WIZARDS};
 
@@ -139,6 +139,21 @@ async fn start_wizard(
             ))
         }
     };
+    // The first step's data is checked before anything is recorded.
+    if let Some(initial) = request.initial_state.as_ref().filter(|m| !m.is_empty()) {
+        let first = wizard_type.steps()[0].name;
+        wizard_type
+            .validate(first, initial, &Default::default())
+            .map_err(|error| wizard_error(CommandError::Rejected(error)))?;
+        if let Some(name) = initial.get("connection_name").and_then(Value::as_str) {
+            if service::name_taken(&state, name, None).await? {
+                return Err(
+                    ApiError::conflict(format!("a host named '{name}' already exists"))
+                        .with_field("connection_name"),
+                );
+            }
+        }
+    }
     let id = Uuid::now_v7();
     let mut cursor = state
         .commands
@@ -276,7 +291,14 @@ async fn next_step(
     meta: CommandMeta,
     ApiPath(id): ApiPath<Uuid>,
 ) -> ApiResult<Response> {
-    navigate(state, principal, meta, id, WizardCommand::Next { at: Utc::now() }).await
+    navigate(
+        state,
+        principal,
+        meta,
+        id,
+        WizardCommand::Next { at: Utc::now() },
+    )
+    .await
 }
 
 /// Go back one step (its data is kept).
@@ -423,8 +445,7 @@ async fn generate_ssh_key(
     let comment = query
         .comment
         .unwrap_or_else(|| format!("dcp-{}", principal.username));
-    if comment.chars().count() > 128
-        || comment.chars().any(|c| c.is_control() || c.is_whitespace())
+    if comment.chars().count() > 128 || comment.chars().any(|c| c.is_control() || c.is_whitespace())
     {
         return Err(ApiError::validation(
             "comment",

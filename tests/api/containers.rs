@@ -248,7 +248,7 @@ async fn images_volumes_and_networks_are_listed_live() {
     let images = app
         .get_json("/api/v1/images?reference=dcp-test/busybox", &viewer)
         .await;
-    let busybox = images
+    let busybox = images["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -264,7 +264,7 @@ async fn images_volumes_and_networks_are_listed_live() {
     assert_eq!(busybox["short_id"].as_str().unwrap().len(), 12);
     assert!(busybox["size"].as_i64().unwrap() > 0);
     let volumes = app.get_json("/api/v1/volumes", &viewer).await;
-    let listed = volumes
+    let listed = volumes["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -273,7 +273,7 @@ async fn images_volumes_and_networks_are_listed_live() {
     assert_eq!(listed["driver"], "local");
     assert_eq!(listed["labels"]["test.dcp-run"], run.as_str());
     let networks = app.get_json("/api/v1/networks", &viewer).await;
-    let names: Vec<&str> = networks
+    let names: Vec<&str> = networks["items"]
         .as_array()
         .unwrap()
         .iter()

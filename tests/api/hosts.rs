@@ -16,7 +16,12 @@ use crate::common::*;
 use crate::containers::{docker, test_image, Containers};
 use crate::realtime::{connect, next_json, read_until, ticket, until_type};
 
-async fn call(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+async fn call(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
     let response = app
         .request(method, path, Some(&app.admin_token), body)
         .await;
@@ -68,7 +73,13 @@ async fn start_wizard(app: &TestApp, name: &str, port: u16) -> String {
         Some(json!({"step_data": {"connection_name": name, "host_url": url_for(port)}})),
     )
     .await;
-    let wizard = ok(app, Method::POST, &format!("/api/v1/wizards/{id}/next"), None).await;
+    let wizard = ok(
+        app,
+        Method::POST,
+        &format!("/api/v1/wizards/{id}/next"),
+        None,
+    )
+    .await;
     assert_eq!(wizard["step_name"], "authentication");
     id
 }
@@ -269,9 +280,9 @@ async fn the_wizard_adds_a_host_with_a_generated_key_and_every_docker_feature_wo
     .unwrap();
     let lines = until_type(&mut socket, "end").await;
     assert!(
-        lines
-            .iter()
-            .any(|m| m["data"].as_str().is_some_and(|d| d.contains("hello-from-ssh"))),
+        lines.iter().any(|m| m["data"]
+            .as_str()
+            .is_some_and(|d| d.contains("hello-from-ssh"))),
         "{lines:?}"
     );
     let stats = ticket(
@@ -329,7 +340,10 @@ async fn the_wizard_adds_a_host_with_a_generated_key_and_every_docker_feature_wo
         .iter()
         .map(|c| c["host"].as_str().unwrap())
         .collect();
-    assert!(hosts.contains(&"local") && hosts.contains(&host_id.as_str()), "{list}");
+    assert!(
+        hosts.contains(&"local") && hosts.contains(&host_id.as_str()),
+        "{list}"
+    );
     assert!(
         list["hosts"]
             .as_array()
@@ -396,7 +410,11 @@ async fn the_wizard_adds_a_host_with_a_generated_key_and_every_docker_feature_wo
         .iter()
         .map(|e| e["event_type"].as_str().unwrap())
         .collect();
-    assert_eq!(types[..2], ["HostRegistered", "HostStatusChanged"], "{history}");
+    assert_eq!(
+        types[..2],
+        ["HostRegistered", "HostStatusChanged"],
+        "{history}"
+    );
 
     // Removing the host forgets its key; its containers stay.
     let removed = app
@@ -409,7 +427,13 @@ async fn the_wizard_adds_a_host_with_a_generated_key_and_every_docker_feature_wo
         .await;
     assert_eq!(removed.status(), StatusCode::NO_CONTENT);
     let secrets: i64 = sqlx::query_scalar("SELECT count(*) FROM sealed_secrets WHERE id = $1")
-        .bind(key["key_id"].as_str().unwrap().parse::<uuid::Uuid>().unwrap())
+        .bind(
+            key["key_id"]
+                .as_str()
+                .unwrap()
+                .parse::<uuid::Uuid>()
+                .unwrap(),
+        )
         .fetch_one(&app.pool)
         .await
         .unwrap();
@@ -453,7 +477,13 @@ async fn an_imported_key_and_a_password_set_up_hosts_and_bad_ones_fail_the_test_
     )
     .await;
     assert!(!wizard.to_string().contains("PRIVATE KEY"), "{wizard}");
-    ok(&app, Method::POST, &format!("/api/v1/wizards/{id}/next"), None).await;
+    ok(
+        &app,
+        Method::POST,
+        &format!("/api/v1/wizards/{id}/next"),
+        None,
+    )
+    .await;
     finish_wizard(&app, &id, &shared_fingerprint()).await;
 
     // Password: a wrong one fails the SSH test with a clear reason (not a 500), and the
@@ -468,18 +498,45 @@ async fn an_imported_key_and_a_password_set_up_hosts_and_bad_ones_fail_the_test_
         Some(json!({"step_data": {"method": "password", "password": "not-the-password"}})),
     )
     .await;
-    ok(&app, Method::POST, &format!("/api/v1/wizards/{id}/next"), None).await;
-    let tested = ok(&app, Method::POST, &format!("/api/v1/wizards/{id}/test"), None).await;
+    ok(
+        &app,
+        Method::POST,
+        &format!("/api/v1/wizards/{id}/next"),
+        None,
+    )
+    .await;
+    let tested = ok(
+        &app,
+        Method::POST,
+        &format!("/api/v1/wizards/{id}/test"),
+        None,
+    )
+    .await;
     assert_eq!(tested["passed"], false, "{tested}");
-    assert_eq!(tested["details"]["error_kind"], "authentication_failed", "{tested}");
+    assert_eq!(
+        tested["details"]["error_kind"], "authentication_failed",
+        "{tested}"
+    );
     assert!(tested["details"]["error"]
         .as_str()
         .unwrap()
         .contains("refused"));
-    let (status, _) = call(&app, Method::POST, &format!("/api/v1/wizards/{id}/next"), None).await;
+    let (status, _) = call(
+        &app,
+        Method::POST,
+        &format!("/api/v1/wizards/{id}/next"),
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::CONFLICT);
     // Back to authentication, the right password; the wrong one's seal is forgotten.
-    ok(&app, Method::POST, &format!("/api/v1/wizards/{id}/previous"), None).await;
+    ok(
+        &app,
+        Method::POST,
+        &format!("/api/v1/wizards/{id}/previous"),
+        None,
+    )
+    .await;
     let before: i64 = sqlx::query_scalar("SELECT count(*) FROM sealed_secrets")
         .fetch_one(&app.pool)
         .await
@@ -496,7 +553,13 @@ async fn an_imported_key_and_a_password_set_up_hosts_and_bad_ones_fail_the_test_
         .await
         .unwrap();
     assert_eq!(after, before, "one sealed, the replaced one forgotten");
-    ok(&app, Method::POST, &format!("/api/v1/wizards/{id}/next"), None).await;
+    ok(
+        &app,
+        Method::POST,
+        &format!("/api/v1/wizards/{id}/next"),
+        None,
+    )
+    .await;
     let done = finish_wizard(&app, &id, &shared_fingerprint()).await;
     let host_id = done["result"]["host_id"].as_str().unwrap();
     let host = ok(&app, Method::GET, &format!("/api/v1/hosts/{host_id}"), None).await;
@@ -508,7 +571,10 @@ async fn an_imported_key_and_a_password_set_up_hosts_and_bad_ones_fail_the_test_
         .local_addr()
         .unwrap()
         .port();
-    let name = format!("nowhere-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let name = format!(
+        "nowhere-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
     let id = start_wizard(&app, &name, closed).await;
     ok(
         &app,
@@ -517,8 +583,20 @@ async fn an_imported_key_and_a_password_set_up_hosts_and_bad_ones_fail_the_test_
         Some(json!({"step_data": {"method": "password", "password": "whatever"}})),
     )
     .await;
-    ok(&app, Method::POST, &format!("/api/v1/wizards/{id}/next"), None).await;
-    let tested = ok(&app, Method::POST, &format!("/api/v1/wizards/{id}/test"), None).await;
+    ok(
+        &app,
+        Method::POST,
+        &format!("/api/v1/wizards/{id}/next"),
+        None,
+    )
+    .await;
+    let tested = ok(
+        &app,
+        Method::POST,
+        &format!("/api/v1/wizards/{id}/test"),
+        None,
+    )
+    .await;
     assert_eq!(tested["passed"], false, "{tested}");
     assert_eq!(tested["details"]["error_kind"], "unreachable", "{tested}");
     // The wrong test for the step is named.
@@ -538,7 +616,13 @@ async fn an_imported_key_and_a_password_set_up_hosts_and_bad_ones_fail_the_test_
         .unwrap()
         .parse()
         .unwrap();
-    let cancelled = ok(&app, Method::POST, &format!("/api/v1/wizards/{id}/cancel"), None).await;
+    let cancelled = ok(
+        &app,
+        Method::POST,
+        &format!("/api/v1/wizards/{id}/cancel"),
+        None,
+    )
+    .await;
     assert_eq!(cancelled["status"], "cancelled");
     let left: i64 = sqlx::query_scalar("SELECT count(*) FROM sealed_secrets WHERE id = $1")
         .bind(secret)
@@ -548,9 +632,7 @@ async fn an_imported_key_and_a_password_set_up_hosts_and_bad_ones_fail_the_test_
     assert_eq!(left, 0);
     // Another admin does not see (or touch) this admin's wizards.
     let (_, other) = app.user_with_token("otheradmin", "admin").await;
-    let response = app
-        .get(&format!("/api/v1/wizards/{id}"), &other)
-        .await;
+    let response = app.get(&format!("/api/v1/wizards/{id}"), &other).await;
     assert_error(response, StatusCode::NOT_FOUND, "NOT_FOUND").await;
     // Operators cannot start one.
     let (_, operator) = app.user_with_token("wizop", "operator").await;
@@ -596,7 +678,13 @@ async fn a_wizard_resumes_after_a_restart() {
     assert_eq!(wizard["step_name"], "authentication");
     assert_eq!(wizard["metadata"]["opened_from"], "tests");
     assert_eq!(wizard["steps"][0]["data"]["connection_name"], name.as_str());
-    ok(&app, Method::POST, &format!("/api/v1/wizards/{id}/next"), None).await;
+    ok(
+        &app,
+        Method::POST,
+        &format!("/api/v1/wizards/{id}/next"),
+        None,
+    )
+    .await;
     finish_wizard(&app, &id, &shared_fingerprint()).await;
 }
 
@@ -731,7 +819,10 @@ async fn a_changed_host_key_is_refused_and_audited_and_a_dead_host_does_not_hold
         .unwrap()
         .clone();
     assert_eq!(answer["status"], "unreachable", "{list}");
-    assert!(answer["error"].as_str().unwrap().contains("host key changed"));
+    assert!(answer["error"]
+        .as_str()
+        .unwrap()
+        .contains("host key changed"));
 
     // The admin pins the new key: the host is active again.
     let host = ok(
@@ -791,7 +882,10 @@ async fn no_private_key_or_password_reaches_the_database_dump_or_the_event_strea
     let private_key = std::fs::read_to_string(&key_file).unwrap();
     let password = ssh_password();
 
-    let name = format!("dump-key-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let name = format!(
+        "dump-key-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
     let id = start_wizard(&app, &name, shared_sshd_port()).await;
     ok(
         &app,
@@ -800,9 +894,18 @@ async fn no_private_key_or_password_reaches_the_database_dump_or_the_event_strea
         Some(json!({"step_data": {"method": "imported_key", "private_key": private_key}})),
     )
     .await;
-    ok(&app, Method::POST, &format!("/api/v1/wizards/{id}/next"), None).await;
+    ok(
+        &app,
+        Method::POST,
+        &format!("/api/v1/wizards/{id}/next"),
+        None,
+    )
+    .await;
     finish_wizard(&app, &id, &shared_fingerprint()).await;
-    let name = format!("dump-pw-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let name = format!(
+        "dump-pw-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
     let id = start_wizard(&app, &name, shared_sshd_port()).await;
     ok(
         &app,
@@ -811,15 +914,16 @@ async fn no_private_key_or_password_reaches_the_database_dump_or_the_event_strea
         Some(json!({"step_data": {"method": "password", "password": password}})),
     )
     .await;
-    ok(&app, Method::POST, &format!("/api/v1/wizards/{id}/next"), None).await;
-    finish_wizard(&app, &id, &shared_fingerprint()).await;
-    let (status, generated) = call(
+    ok(
         &app,
         Method::POST,
-        "/api/v1/wizards/generate-ssh-key",
+        &format!("/api/v1/wizards/{id}/next"),
         None,
     )
     .await;
+    finish_wizard(&app, &id, &shared_fingerprint()).await;
+    let (status, generated) =
+        call(&app, Method::POST, "/api/v1/wizards/generate-ssh-key", None).await;
     assert_eq!(status, StatusCode::CREATED);
 
     // What must not appear: the password, the key's text and its base64 body lines.
@@ -857,7 +961,11 @@ async fn no_private_key_or_password_reaches_the_database_dump_or_the_event_strea
         .arg(&app.database_url)
         .output()
         .expect("run pg_dump");
-    assert!(dump.status.success(), "{}", String::from_utf8_lossy(&dump.stderr));
+    assert!(
+        dump.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dump.stderr)
+    );
     let dump = String::from_utf8_lossy(&dump.stdout).to_string();
     assert!(dump.contains("HostRegistered"), "the dump holds the events");
     assert!(dump.contains("sealed_secrets"), "and the sealed secrets");
@@ -888,7 +996,10 @@ async fn no_private_key_or_password_reaches_the_database_dump_or_the_event_strea
     let mut all = String::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     while seen < events {
-        assert!(Instant::now() < deadline, "{seen} of {events} events on the stream");
+        assert!(
+            Instant::now() < deadline,
+            "{seen} of {events} events on the stream"
+        );
         let mut batch = consumer
             .fetch()
             .max_messages(500)

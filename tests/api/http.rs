@@ -121,7 +121,15 @@ async fn health_checks() {
         .collect();
     assert_eq!(
         names,
-        ["audit_log", "containers", "operations", "sessions", "users"]
+        [
+            "audit_log",
+            "containers",
+            "hosts",
+            "operations",
+            "sessions",
+            "users",
+            "wizards"
+        ]
     );
     assert!(projections.iter().all(|p| p["lag"].is_i64()));
     assert!(

@@ -122,7 +122,7 @@ async fn volumes_are_created_and_removed_as_recorded_operations() {
 
     // The list shows it; a second create of the same name is a conflict and writes nothing.
     let list = app.get_json("/api/v1/volumes", &viewer).await;
-    assert!(list
+    assert!(list["items"]
         .as_array()
         .unwrap()
         .iter()

@@ -322,7 +322,10 @@ impl Nats {
         self.child = Some(child);
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(std::time::Instant::now() < deadline, "nats-server did not start");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "nats-server did not start"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -341,7 +344,6 @@ impl Drop for Nats {
     }
 }
 
-
 /// The test SSH user and its password (from `scripts/services.sh`).
 pub fn ssh_user() -> String {
     std::env::var("DCP_TEST_SSH_USER").unwrap_or_else(|_| "dcp-ssh".into())
@@ -358,10 +360,7 @@ pub fn authorize_key(public_key: &str) {
     use std::io::Write;
     let file = std::env::var("DCP_TEST_SSH_AUTHORIZED_KEYS")
         .expect("DCP_TEST_SSH_AUTHORIZED_KEYS is not set: run scripts/services.sh");
-    let mut file = std::fs::OpenOptions::new()
-        .append(true)
-        .open(file)
-        .unwrap();
+    let mut file = std::fs::OpenOptions::new().append(true).open(file).unwrap();
     writeln!(file, "{}", public_key.trim()).unwrap();
 }
 
@@ -469,10 +468,7 @@ impl TestSshd {
         self.child = Some(child);
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "sshd did not start"
-            );
+            assert!(std::time::Instant::now() < deadline, "sshd did not start");
             std::thread::sleep(Duration::from_millis(50));
         }
     }

@@ -24,9 +24,15 @@ async fn secrets_are_stored_sealed_and_open_only_as_sealed() {
     let id = sealed::store(&pool, &key, SecretKind::SshPrivateKey, private_key, None)
         .await
         .unwrap();
-    let password = sealed::store(&pool, &key, SecretKind::SshPassword, b"hunter2-but-longer", None)
-        .await
-        .unwrap();
+    let password = sealed::store(
+        &pool,
+        &key,
+        SecretKind::SshPassword,
+        b"hunter2-but-longer",
+        None,
+    )
+    .await
+    .unwrap();
 
     let opened = sealed::load(&pool, &key, id, SecretKind::SshPrivateKey)
         .await

@@ -59,6 +59,22 @@ const COVERED_ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/volumes/{name}/diff"),
     ("GET", "/api/v1/networks/{id}/state"),
     ("GET", "/api/v1/networks/{id}/diff"),
+    ("POST", "/api/v1/hosts"),
+    ("GET", "/api/v1/hosts/{id}"),
+    ("PATCH", "/api/v1/hosts/{id}"),
+    ("DELETE", "/api/v1/hosts/{id}"),
+    ("POST", "/api/v1/hosts/{id}/test"),
+    ("GET", "/api/v1/hosts/{id}/state"),
+    ("GET", "/api/v1/hosts/{id}/diff"),
+    ("POST", "/api/v1/wizards/start"),
+    ("POST", "/api/v1/wizards/generate-ssh-key"),
+    ("GET", "/api/v1/wizards/{id}"),
+    ("PUT", "/api/v1/wizards/{id}/step"),
+    ("POST", "/api/v1/wizards/{id}/next"),
+    ("POST", "/api/v1/wizards/{id}/previous"),
+    ("POST", "/api/v1/wizards/{id}/test"),
+    ("POST", "/api/v1/wizards/{id}/complete"),
+    ("POST", "/api/v1/wizards/{id}/cancel"),
 ];
 
 const JSON: Option<&str> = Some("application/json");
@@ -300,6 +316,7 @@ fn body_cases(method: Method, path: &str, valid: &Value) -> Vec<Case> {
 }
 
 mod bodies;
+mod hosts;
 mod inputs;
 
 #[test]
