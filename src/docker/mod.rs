@@ -2,7 +2,7 @@
 //! Docker failures to API errors.
 //!
 //! `local` is the engine at `DOCKER_HOST` (or the local socket). Remote hosts reached
-//! over SSH plug in behind the same [`DockerHosts`] trait.
+//! over SSH plug in behind the same [`DockerHosts`] trait (`crate::hosts::HostRegistry`).
 
 use std::time::Duration;
 
@@ -149,7 +149,7 @@ pub trait DockerHosts: Send + Sync {
     }
 }
 
-/// The local engine only (remote hosts come with the hosts feature).
+/// The local engine (the registry of all hosts, `crate::hosts::HostRegistry`, wraps it).
 pub struct LocalDocker {
     docker: Result<Docker, String>,
 }
