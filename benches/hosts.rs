@@ -63,13 +63,16 @@ fn labelled() -> Option<ListContainersOptions> {
 
 async fn ensure_containers(docker: &Docker, wanted: usize) -> anyhow::Result<()> {
     let existing = docker.list_containers(labelled()).await?.len();
-    let image = std::env::var("DCP_TEST_DOCKER_IMAGE")
-        .unwrap_or_else(|_| "dcp-test/busybox:latest".into());
+    let image =
+        std::env::var("DCP_TEST_DOCKER_IMAGE").unwrap_or_else(|_| "dcp-test/busybox:latest".into());
     for _ in existing..wanted {
         let body = ContainerCreateBody {
             image: Some(image.clone()),
             cmd: Some(vec!["sleep".into(), "3600".into()]),
-            labels: Some(HashMap::from([("dcp.bench".to_string(), "hosts".to_string())])),
+            labels: Some(HashMap::from([(
+                "dcp.bench".to_string(),
+                "hosts".to_string(),
+            )])),
             ..Default::default()
         };
         let options = CreateContainerOptions {
@@ -239,7 +242,11 @@ async fn main() -> anyhow::Result<()> {
     };
     let credentials = Credentials::Password(SecretString::from(password));
     let pinned = russh::keys::PublicKey::from_openssh(
-        &host_key.split_whitespace().take(2).collect::<Vec<_>>().join(" "),
+        &host_key
+            .split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" "),
     )?;
     let pooled = SshPool::new(endpoint.clone(), credentials.clone(), pinned.clone(), None);
     let pooled_docker = pooled.docker(30);

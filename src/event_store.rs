@@ -100,6 +100,19 @@ pub enum SideWrite {
     },
     /// Forget sealed secrets no longer referenced (a host removed, credentials replaced).
     ForgetSecrets { ids: Vec<Uuid> },
+    /// `owner` (a wizard or host id) uses secret `id`; claimed by another, the append fails
+    /// (409).
+    ClaimSecret { id: Uuid, owner: String },
+    /// `owner` no longer uses secret `id` (it stays stored for its maker).
+    ReleaseSecret { id: Uuid, owner: String },
+    /// Host `host_id` is named `name` (case-insensitively unique); taken, the append fails
+    /// (409).
+    ClaimHostName { host_id: String, name: String },
+    /// Host `host_id` no longer has its names other than `keep` (`None`: none at all).
+    ReleaseHostNames {
+        host_id: String,
+        keep: Option<String>,
+    },
     /// The Container aggregate `aggregate_id` stands for Docker container `docker_id` on
     /// `host`. A second mapping of the same container fails the whole append (409).
     MapContainer {
@@ -177,6 +190,29 @@ impl SideWrite {
                 .execute(conn)
                 .await?;
             }
+            SideWrite::ClaimSecret { id, owner } => {
+                claim(conn, "secret_claims", "secret_id", "owner", id, owner).await?;
+            }
+            SideWrite::ReleaseSecret { id, owner } => {
+                sqlx::query("DELETE FROM secret_claims WHERE secret_id = $1 AND owner = $2")
+                    .bind(id)
+                    .bind(owner)
+                    .execute(conn)
+                    .await?;
+            }
+            SideWrite::ClaimHostName { host_id, name } => {
+                let key = name.to_lowercase();
+                claim(conn, "host_names", "name_key", "host_id", &key, host_id).await?;
+            }
+            SideWrite::ReleaseHostNames { host_id, keep } => {
+                sqlx::query(
+                    "DELETE FROM host_names WHERE host_id = $1 AND name_key IS DISTINCT FROM $2",
+                )
+                .bind(host_id)
+                .bind(keep.as_ref().map(|k| k.to_lowercase()))
+                .execute(conn)
+                .await?;
+            }
             SideWrite::ForgetSecrets { ids } => {
                 sqlx::query("DELETE FROM sealed_secrets WHERE id = ANY($1)")
                     .bind(ids)
@@ -194,6 +230,38 @@ impl SideWrite {
         }
         Ok(())
     }
+}
+
+/// Claims `key` for `owner` in `table`: kept if `owner` holds it already, taken if free;
+/// held by another, the insert fails with a unique violation, which fails the append as a
+/// conflict (409).
+async fn claim<K>(
+    conn: &mut PgConnection,
+    table: &str,
+    key_column: &str,
+    owner_column: &str,
+    key: &K,
+    owner: &str,
+) -> Result<(), sqlx::Error>
+where
+    K: for<'q> sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Sync,
+{
+    let holder: Option<String> = sqlx::query_scalar(&format!(
+        "SELECT {owner_column} FROM {table} WHERE {key_column} = $1 FOR UPDATE"
+    ))
+    .bind(key)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if holder.as_deref() != Some(owner) {
+        sqlx::query(&format!(
+            "INSERT INTO {table} ({key_column}, {owner_column}) VALUES ($1, $2)"
+        ))
+        .bind(key)
+        .bind(owner)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
 }
 
 /// What one command's execution carries to, and gets back from, the append.

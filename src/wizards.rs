@@ -78,9 +78,7 @@ pub fn host_error(error: CommandError<HostError>) -> ApiError {
 
 /// A wizard as it is in the event store now (not the read model: decisions need the truth).
 pub async fn current(state: &AppState, id: Uuid) -> ApiResult<WizardState> {
-    let events = crate::http::state::events_of(state, "wizard", &id.to_string())
-        .await
-        .map_err(|_| ApiError::not_found("wizard"))?;
+    let events = crate::http::state::events_of(state, "wizard", &id.to_string()).await?;
     let mut folded = AggregateState::Wizard(WizardState::default());
     for event in &events {
         folded
@@ -151,19 +149,18 @@ pub async fn prepare_step(
             Ok((Value::Object(input), vec![]))
         }
         "authentication" => {
-            let previous = step_data(wizard, "authentication");
-            let forget_previous = previous
-                .filter(|p| text_of(p, "method") != Some("generated_key"))
-                .and_then(|p| text_of(p, "secret_id"))
-                .and_then(|id| id.parse::<Uuid>().ok())
-                .map(|id| SideWrite::ForgetSecrets { ids: vec![id] });
+            let owner = wizard.id.map(|id| id.to_string()).unwrap_or_default();
+            let previous = step_data(wizard, "authentication").and_then(|p| {
+                let id = text_of(p, "secret_id")?.parse::<Uuid>().ok()?;
+                Some((text_of(p, "method") == Some("generated_key"), id))
+            });
             let method = text_of(&input, "method")
                 .and_then(AuthMethod::parse)
                 .ok_or_else(|| {
                     ApiError::validation("method", "generated_key, imported_key or password")
                 })?;
             let mut writes = Vec::new();
-            let data = match method {
+            let (data, secret_id) = match method {
                 AuthMethod::GeneratedKey => {
                     only(&input, &["method", "key_id"])?;
                     let id = text_of(&input, "key_id")
@@ -174,8 +171,11 @@ pub async fn prepare_step(
                                 "the key_id returned by POST /api/v1/wizards/generate-ssh-key",
                             )
                         })?;
-                    let public_key = generated_key(state, principal, id).await?;
-                    json!({"method": "generated_key", "secret_id": id, "public_key": public_key})
+                    let public_key = generated_key(state, principal, id, &owner).await?;
+                    (
+                        json!({"method": "generated_key", "secret_id": id, "public_key": public_key}),
+                        id,
+                    )
                 }
                 AuthMethod::ImportedKey => {
                     only(&input, &["method", "private_key", "passphrase"])?;
@@ -198,8 +198,11 @@ pub async fn prepare_step(
                         Some(principal.user_id),
                     );
                     writes.push(write);
-                    json!({"method": "imported_key", "secret_id": id,
-                           "public_key": ssh::authorized_keys_line(&key)})
+                    (
+                        json!({"method": "imported_key", "secret_id": id,
+                               "public_key": ssh::authorized_keys_line(&key)}),
+                        id,
+                    )
                 }
                 AuthMethod::Password => {
                     only(&input, &["method", "password"])?;
@@ -215,10 +218,21 @@ pub async fn prepare_step(
                         Some(principal.user_id),
                     );
                     writes.push(write);
-                    json!({"method": "password", "secret_id": id})
+                    (json!({"method": "password", "secret_id": id}), id)
                 }
             };
-            writes.extend(forget_previous);
+            writes.push(SideWrite::ClaimSecret {
+                id: secret_id,
+                owner: owner.clone(),
+            });
+            // The credentials replaced: a generated key goes back to its maker (usable
+            // again), imported keys and passwords are forgotten.
+            match previous {
+                Some((_, old)) if old == secret_id => {}
+                Some((true, old)) => writes.push(SideWrite::ReleaseSecret { id: old, owner }),
+                Some((false, old)) => writes.push(SideWrite::ForgetSecrets { ids: vec![old] }),
+                None => {}
+            }
             Ok((data, writes))
         }
         _ => Ok((Value::Object(input), vec![])),
@@ -235,8 +249,14 @@ fn only(input: &Map<String, Value>, allowed: &[&str]) -> ApiResult<()> {
     }
 }
 
-/// The public key of generated key `id`, if the caller generated it and no host uses it.
-async fn generated_key(state: &AppState, principal: &Principal, id: Uuid) -> ApiResult<String> {
+/// The public key of generated key `id`, if the caller generated it and nothing but
+/// `owner` uses it.
+async fn generated_key(
+    state: &AppState,
+    principal: &Principal,
+    id: Uuid,
+    owner: &str,
+) -> ApiResult<String> {
     let unknown = || {
         ApiError::validation(
             "key_id",
@@ -248,13 +268,16 @@ async fn generated_key(state: &AppState, principal: &Principal, id: Uuid) -> Api
             if kind == SecretKind::SshPrivateKey.as_str() && owner == principal.user_id => {}
         _ => return Err(unknown()),
     }
-    let used: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM hosts WHERE doc->>'secret_id' = $1)")
-            .bind(id.to_string())
-            .fetch_one(&state.pool)
+    let user: Option<String> =
+        sqlx::query_scalar("SELECT owner FROM secret_claims WHERE secret_id = $1")
+            .bind(id)
+            .fetch_optional(&state.pool)
             .await?;
-    if used {
-        return Err(ApiError::conflict("this key already belongs to a host").with_field("key_id"));
+    if user.as_deref().is_some_and(|user| user != owner) {
+        return Err(
+            ApiError::conflict("this key is already used by another host or wizard")
+                .with_field("key_id"),
+        );
     }
     let credentials =
         crate::hosts::load_credentials(&state.pool, &state.master_key, "generated_key", id)
@@ -272,7 +295,7 @@ pub async fn name_taken(state: &AppState, name: &str, except: Option<&str>) -> A
         return Ok(true);
     }
     Ok(sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM hosts WHERE lower(name) = lower($1) AND id IS DISTINCT FROM $2)",
+        "SELECT EXISTS (SELECT 1 FROM host_names WHERE name_key = lower($1) AND host_id IS DISTINCT FROM $2)",
     )
     .bind(name)
     .bind(except)
@@ -346,23 +369,47 @@ async fn wizard_target(
 pub async fn run_test(state: &AppState, wizard: &WizardState) -> ApiResult<(bool, Value)> {
     let (endpoint, credentials, _) = wizard_target(state, wizard).await?;
     match wizard.step_name.as_str() {
-        "ssh_test" => Ok(match ssh::connect(&endpoint, &credentials, None).await {
-            Ok((session, host_key)) => {
-                let _ = session
-                    .disconnect(russh::Disconnect::ByApplication, "", "en")
-                    .await;
-                (
-                    true,
-                    json!({
-                        "fingerprint": ssh::fingerprint(&host_key),
-                        "host_key": ssh::openssh_public(&host_key),
-                        "algorithm": host_key.algorithm().as_str(),
-                        "message": "connected and authenticated; confirm the host key fingerprint to pin it",
-                    }),
-                )
-            }
-            Err(error) => (false, failure(&error.to_string(), ssh_error_kind(&error))),
-        }),
+        "ssh_test" => {
+            // Until the admin confirms the key, the test only reads it when the credentials
+            // are a password (a password must not go to a key nobody checked); a key
+            // authenticates at once (that reveals nothing secret). Once confirmed, the test
+            // accepts only that key.
+            let confirmed = step_data(wizard, "ssh_test")
+                .and_then(|d| text_of(d, "confirm_fingerprint"))
+                .map(str::to_string);
+            let check = match confirmed {
+                Some(fingerprint) => ssh::HostKeyCheck::Fingerprint(fingerprint),
+                None => ssh::HostKeyCheck::Probe,
+            };
+            let authenticate = !matches!(
+                (&check, &credentials),
+                (ssh::HostKeyCheck::Probe, Credentials::Password(_))
+            );
+            let credentials = authenticate.then_some(&credentials);
+            Ok(match ssh::connect(&endpoint, credentials, check).await {
+                Ok((session, host_key)) => {
+                    let _ = session
+                        .disconnect(russh::Disconnect::ByApplication, "", "en")
+                        .await;
+                    let message = if authenticate {
+                        "connected and authenticated; confirm the host key fingerprint to pin it"
+                    } else {
+                        "connected; confirm the host key fingerprint, then run the test again to log in with the password"
+                    };
+                    (
+                        true,
+                        json!({
+                            "fingerprint": ssh::fingerprint(&host_key),
+                            "host_key": ssh::openssh_public(&host_key),
+                            "algorithm": host_key.algorithm().as_str(),
+                            "authenticated": authenticate,
+                            "message": message,
+                        }),
+                    )
+                }
+                Err(error) => (false, failure(&error.to_string(), ssh_error_kind(&error))),
+            })
+        }
         "docker_test" => {
             let host_key = step_test(wizard, "ssh_test")
                 .and_then(|t| t.pointer("/details/host_key"))
@@ -515,9 +562,13 @@ pub async fn complete(
         tags,
         wizard_id: Some(id),
     };
+    let claim = SideWrite::ClaimHostName {
+        host_id: host_id.clone(),
+        name: spec.name.clone(),
+    };
     let cursor = state
         .commands
-        .execute::<Host>(
+        .execute_with::<Host>(
             &host_id,
             HostCommand::Register {
                 host_id: host_id.clone(),
@@ -525,6 +576,7 @@ pub async fn complete(
                 at: Utc::now(),
             },
             meta,
+            vec![claim],
         )
         .await
         .map_err(|error| match error {
@@ -546,18 +598,14 @@ pub async fn register_and_check(
     meta: &CommandMeta,
 ) -> ApiResult<CheckResult> {
     state.settle(cursor, HOSTS).await?;
-    state
-        .hosts
-        .sync(&state.pool, &state.master_key)
-        .await
-        .map_err(ApiError::internal)?;
+    state.hosts.sync(&state.pool, &state.master_key).await?;
     let check = monitor::check(state, host_id).await;
     let recorded = monitor::record(state, &check, meta).await;
     state.settle(recorded, HOSTS).await?;
     Ok(check)
 }
 
-/// The secrets a wizard holds that no host uses (forgotten when it is cancelled).
+/// The secrets a wizard holds (claimed by it alone), forgotten when it is cancelled.
 pub fn wizard_secrets(wizard: &WizardState) -> Vec<Uuid> {
     step_data(wizard, "authentication")
         .and_then(|auth| text_of(auth, "secret_id"))
@@ -566,38 +614,38 @@ pub fn wizard_secrets(wizard: &WizardState) -> Vec<Uuid> {
         .collect()
 }
 
-/// A secret given in a request, for the hosts API: sealed and returned as a side write.
+/// A secret given in a request, for the hosts API: sealed, and returned as the side writes
+/// that store it and give it to host `owner`.
 pub fn seal_credentials(
     state: &AppState,
     principal: &Principal,
     method: AuthMethod,
     secret: &SecretString,
     passphrase: Option<&str>,
-) -> ApiResult<(Uuid, SideWrite, Option<String>)> {
-    match method {
+    owner: &str,
+) -> ApiResult<(Uuid, Vec<SideWrite>)> {
+    let (kind, plain) = match method {
         AuthMethod::Password => {
             if secret.expose_secret().is_empty() || secret.expose_secret().len() > 1024 {
                 return Err(ApiError::validation("auth.password", "1 to 1024 bytes"));
             }
-            let (id, write) = sealed::sealed_side_write(
-                &state.master_key,
-                SecretKind::SshPassword,
-                secret.expose_secret().as_bytes(),
-                Some(principal.user_id),
-            );
-            Ok((id, write, None))
+            (SecretKind::SshPassword, secret.clone())
         }
         AuthMethod::ImportedKey | AuthMethod::GeneratedKey => {
             let key = ssh::parse_private_key(secret.expose_secret(), passphrase)
                 .map_err(|message| ApiError::validation("auth.private_key", message))?;
-            let plain = ssh::private_key_text(&key);
-            let (id, write) = sealed::sealed_side_write(
-                &state.master_key,
-                SecretKind::SshPrivateKey,
-                plain.expose_secret().as_bytes(),
-                Some(principal.user_id),
-            );
-            Ok((id, write, Some(ssh::authorized_keys_line(&key))))
+            (SecretKind::SshPrivateKey, ssh::private_key_text(&key))
         }
-    }
+    };
+    let (id, write) = sealed::sealed_side_write(
+        &state.master_key,
+        kind,
+        plain.expose_secret().as_bytes(),
+        Some(principal.user_id),
+    );
+    let claim = SideWrite::ClaimSecret {
+        id,
+        owner: owner.to_string(),
+    };
+    Ok((id, vec![write, claim]))
 }

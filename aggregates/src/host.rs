@@ -103,10 +103,12 @@ pub enum HostCommand {
         tags: Option<Vec<String>>,
         at: DateTime<Utc>,
     },
-    /// New credentials (a new sealed secret).
+    /// New credentials (a new sealed secret), replacing `replaces` (refused if the host's
+    /// secret is another one by now: the caller forgets `replaces` with the event).
     ChangeCredentials {
         auth_method: AuthMethod,
         secret_id: Uuid,
+        replaces: Uuid,
         at: DateTime<Utc>,
     },
     /// Pin another host key (the host's key was legitimately replaced).
@@ -134,8 +136,16 @@ pub enum HostCommand {
         seen_fingerprint: String,
         at: DateTime<Utc>,
     },
+    /// Remove the host; `secret` is the secret the caller forgets with it (refused if the
+    /// host's secret is another one by now).
     Remove {
+        secret: Uuid,
         at: DateTime<Utc>,
+    },
+    /// Several changes (update, credentials, pin, disable, enable) decided together and
+    /// recorded in one append: all or none.
+    Change {
+        changes: Vec<HostCommand>,
     },
 }
 
@@ -223,6 +233,8 @@ pub enum HostError {
     Invalid { field: String, message: String },
     #[error("the host is disabled")]
     Disabled,
+    #[error("the host was changed meanwhile; read it again and retry")]
+    Stale,
 }
 
 fn invalid(field: &str, message: &str) -> HostError {
@@ -329,9 +341,13 @@ impl Host {
             HostCommand::ChangeCredentials {
                 auth_method,
                 secret_id,
+                replaces,
                 at,
             } => {
                 let spec = self.spec()?;
+                if spec.secret_id != replaces {
+                    return Err(HostError::Stale);
+                }
                 vec![HostEvent::HostCredentialsChanged {
                     auth_method,
                     secret_id,
@@ -422,12 +438,39 @@ impl Host {
                     }]
                 }
             }
-            HostCommand::Remove { at } => {
+            HostCommand::Remove { secret, at } => {
                 let spec = self.spec()?;
+                if spec.secret_id != secret {
+                    return Err(HostError::Stale);
+                }
                 vec![HostEvent::HostRemoved {
                     secret_id: spec.secret_id,
                     removed_at: at,
                 }]
+            }
+            HostCommand::Change { changes } => {
+                let mut state = self.clone();
+                let mut events = Vec::new();
+                for change in changes {
+                    if matches!(
+                        change,
+                        HostCommand::Register { .. }
+                            | HostCommand::Remove { .. }
+                            | HostCommand::Change { .. }
+                            | HostCommand::RecordCheck { .. }
+                            | HostCommand::RecordKeyMismatch { .. }
+                    ) {
+                        return Err(invalid(
+                            "changes",
+                            "only updates, credentials, a pinned key, disable or enable",
+                        ));
+                    }
+                    for event in state.decide(change)? {
+                        state.apply(event.clone());
+                        events.push(event);
+                    }
+                }
+                events
             }
         };
         Ok(events)
@@ -668,11 +711,21 @@ mod tests {
     fn a_removed_host_refuses_everything_and_forgets_its_secret() {
         HostTest::with(())
             .given(vec![registered()])
-            .when(HostCommand::Remove { at: at() })
+            .when(HostCommand::Remove {
+                secret: Uuid::nil(),
+                at: at(),
+            })
             .then_expect_events(vec![HostEvent::HostRemoved {
                 secret_id: Uuid::nil(),
                 removed_at: at(),
             }]);
+        HostTest::with(())
+            .given(vec![registered()])
+            .when(HostCommand::Remove {
+                secret: Uuid::from_u128(9),
+                at: at(),
+            })
+            .then_expect_error(HostError::Stale);
         HostTest::with(())
             .given(vec![
                 registered(),
@@ -683,6 +736,62 @@ mod tests {
             ])
             .when(HostCommand::Disable { at: at() })
             .then_expect_error(HostError::NotFound);
+    }
+
+    #[test]
+    fn changes_together_are_all_or_nothing() {
+        let new_secret = Uuid::from_u128(5);
+        HostTest::with(())
+            .given(vec![registered()])
+            .when(HostCommand::Change {
+                changes: vec![
+                    HostCommand::Update {
+                        name: Some("build-2".into()),
+                        tags: None,
+                        at: at(),
+                    },
+                    HostCommand::ChangeCredentials {
+                        auth_method: AuthMethod::Password,
+                        secret_id: new_secret,
+                        replaces: Uuid::nil(),
+                        at: at(),
+                    },
+                    HostCommand::Disable { at: at() },
+                ],
+            })
+            .then_expect_events(vec![
+                HostEvent::HostUpdated {
+                    name: Some("build-2".into()),
+                    tags: None,
+                    updated_at: at(),
+                },
+                HostEvent::HostCredentialsChanged {
+                    auth_method: AuthMethod::Password,
+                    secret_id: new_secret,
+                    previous_secret_id: Uuid::nil(),
+                    changed_at: at(),
+                },
+                HostEvent::HostDisabled { disabled_at: at() },
+            ]);
+        // One stale part refuses the whole change.
+        HostTest::with(())
+            .given(vec![registered()])
+            .when(HostCommand::Change {
+                changes: vec![
+                    HostCommand::Update {
+                        name: Some("build-2".into()),
+                        tags: None,
+                        at: at(),
+                    },
+                    HostCommand::ChangeCredentials {
+                        auth_method: AuthMethod::Password,
+                        secret_id: new_secret,
+                        replaces: Uuid::from_u128(77),
+                        at: at(),
+                    },
+                ],
+            })
+            .then_expect_error(HostError::Stale);
     }
 
     #[test]

@@ -408,10 +408,18 @@ impl Wizard {
         }
     }
 
-    /// The current step is complete: its data passes its checks and its test passed.
+    /// The current step is complete: its data passes its checks and its test passed. The
+    /// SSH test must also have authenticated: with a password, the first test only reads
+    /// the host key (no password goes to a key nobody confirmed), and the test is run again
+    /// once the key is confirmed.
     fn require_step_done(&self, kind: WizardType) -> Result<(), WizardError> {
         let step = self.step();
         if step.tested && !self.tests.get(step.name).is_some_and(|t| t.passed) {
+            return Err(WizardError::TestNotPassed(step.name));
+        }
+        let authenticated =
+            |t: &StepTest| t.details.get("authenticated") == Some(&Value::Bool(true));
+        if step.name == "ssh_test" && !self.tests.get(step.name).is_some_and(authenticated) {
             return Err(WizardError::TestNotPassed(step.name));
         }
         let empty = Map::new();

@@ -140,30 +140,32 @@ fn lock_key(host: &str) -> i64 {
 /// loses it.
 pub fn spawn_watchers(state: AppState, shutdown: CancellationToken) -> Vec<JoinHandle<()>> {
     vec![tokio::spawn(async move {
-        let mut running: HashMap<String, (CancellationToken, JoinHandle<()>)> = HashMap::new();
+        let mut running: HashMap<String, (u64, CancellationToken, JoinHandle<()>)> = HashMap::new();
         loop {
-            let wanted = state.docker.host_ids();
-            running.retain(|host, (token, _)| {
-                let keep = wanted.contains(host);
+            let wanted: HashMap<String, u64> = state.hosts.watch_targets().into_iter().collect();
+            // Gone, disabled, reconnected differently, or ended: stopped (and restarted below
+            // when still wanted).
+            running.retain(|host, (generation, token, task)| {
+                let keep = wanted.get(host) == Some(generation) && !task.is_finished();
                 if !keep {
                     token.cancel();
                 }
                 keep
             });
-            for host in wanted {
+            for (host, generation) in wanted {
                 if running.contains_key(&host) {
                     continue;
                 }
                 let token = shutdown.child_token();
                 let task = tokio::spawn(watch_host(state.clone(), host.clone(), token.clone()));
-                running.insert(host, (token, task));
+                running.insert(host, (generation, token, task));
             }
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = tokio::time::sleep(SUPERVISE_INTERVAL) => {}
             }
         }
-        for (_, (token, task)) in running {
+        for (_, (_, token, task)) in running {
             token.cancel();
             let _ = task.await;
         }

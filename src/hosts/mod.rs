@@ -61,6 +61,8 @@ struct RemoteHost {
     name: String,
     enabled: bool,
     reach: Reach,
+    /// Bumped when the connection is remade (new credentials, key or address).
+    generation: u64,
     /// The client, or why none could be made (a secret that does not open, …).
     docker: Result<(Docker, Arc<SshPool>), String>,
 }
@@ -72,6 +74,7 @@ pub type MismatchHooks = Arc<dyn Fn(&str) -> KeyMismatchHook + Send + Sync>;
 pub struct HostRegistry {
     local: LocalDocker,
     remote: RwLock<HashMap<String, RemoteHost>>,
+    generations: std::sync::atomic::AtomicU64,
     /// Serialises syncs.
     syncing: tokio::sync::Mutex<()>,
     mismatch_hooks: RwLock<Option<MismatchHooks>>,
@@ -82,6 +85,7 @@ impl HostRegistry {
         HostRegistry {
             local,
             remote: RwLock::new(HashMap::new()),
+            generations: std::sync::atomic::AtomicU64::new(0),
             syncing: tokio::sync::Mutex::new(()),
             mismatch_hooks: RwLock::new(None),
         }
@@ -131,6 +135,21 @@ impl HostRegistry {
             .unwrap_or_default()
     }
 
+    /// The enabled hosts with the generation of their connection (`local` is 0): what the
+    /// Docker event watchers follow; a new generation means a new connection to follow.
+    pub fn watch_targets(&self) -> Vec<(String, u64)> {
+        let mut targets = vec![(LOCAL_HOST.to_string(), 0)];
+        if let Ok(remote) = self.remote.read() {
+            targets.extend(
+                remote
+                    .iter()
+                    .filter(|(_, host)| host.enabled)
+                    .map(|(id, host)| (id.clone(), host.generation)),
+            );
+        }
+        targets
+    }
+
     /// Brings the remote hosts in line with the `hosts` read model.
     pub async fn sync(&self, pool: &PgPool, master_key: &MasterKey) -> anyhow::Result<()> {
         let _one_at_a_time = self.syncing.lock().await;
@@ -168,12 +187,17 @@ impl HostRegistry {
             let enabled = host.status != "disabled";
             match built.remove(id) {
                 Some(docker) => {
+                    let generation = self
+                        .generations
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                        + 1;
                     remote.insert(
                         id.clone(),
                         RemoteHost {
                             name: host.name.clone(),
                             enabled,
                             reach: Reach::of(host),
+                            generation,
                             docker,
                         },
                     );

@@ -74,12 +74,16 @@ pub async fn check(state: &AppState, id: &str) -> CheckResult {
         result.latency_ms = started.elapsed().as_secs_f64() * 1000.0;
         result
     };
+    // A disabled host, or one whose credentials do not open, is not contacted.
+    if let Err(error) = state.hosts.client(id) {
+        return fail(result, "not_configured", error.to_string());
+    }
     let Some(pool) = state.hosts.pool(id) else {
-        let error = match state.hosts.client(id) {
-            Err(error) => error.to_string(),
-            Ok(_) => "the host has no SSH connection".to_string(),
-        };
-        return fail(result, "not_configured", error);
+        return fail(
+            result,
+            "not_configured",
+            "the host has no SSH connection".into(),
+        );
     };
     if let Err(error) = pool.ensure_connected().await {
         result.ssh_handshakes = pool.handshakes();
@@ -187,6 +191,28 @@ pub fn record_key_mismatch(state: AppState, id: String, seen_fingerprint: String
     });
 }
 
+/// How long a generated key may stay unused before it is forgotten.
+pub const UNUSED_SECRET_TTL_HOURS: i32 = 24;
+
+/// Forgets secrets nothing uses (keys generated and never given to a wizard) after
+/// [`UNUSED_SECRET_TTL_HOURS`].
+async fn forget_unused_secrets(state: &AppState) {
+    let forgotten = sqlx::query(
+        "DELETE FROM sealed_secrets s WHERE s.created_at < now() - make_interval(hours => $1) \
+         AND NOT EXISTS (SELECT 1 FROM secret_claims c WHERE c.secret_id = s.id)",
+    )
+    .bind(UNUSED_SECRET_TTL_HOURS)
+    .execute(&state.pool)
+    .await;
+    match forgotten {
+        Ok(done) if done.rows_affected() > 0 => {
+            tracing::info!(count = done.rows_affected(), "forgot unused generated keys")
+        }
+        Ok(_) => {}
+        Err(error) => tracing::warn!(%error, "Failed to forget unused secrets"),
+    }
+}
+
 /// Keeps the registry in line with the `hosts` read model and checks every enabled remote
 /// host periodically.
 pub fn spawn(state: AppState, shutdown: CancellationToken) -> JoinHandle<()> {
@@ -201,6 +227,7 @@ pub fn spawn(state: AppState, shutdown: CancellationToken) -> JoinHandle<()> {
             }
             if last_checks.elapsed() >= super::CHECK_INTERVAL {
                 last_checks = Instant::now();
+                forget_unused_secrets(&state).await;
                 let checks = state
                     .hosts
                     .remote_hosts()

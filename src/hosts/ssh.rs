@@ -21,7 +21,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
 
 /// How long a TCP connect, the SSH handshake and authentication may take together.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(8);
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The longest wait between two connection attempts to a failing host.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(10);
@@ -107,9 +107,39 @@ pub fn openssh_public(key: &PublicKey) -> String {
         .unwrap_or_default()
 }
 
-/// Checks the server's key against the pinned one, or accepts and records it when probing.
+/// Which host key a connection accepts.
+#[derive(Debug, Clone)]
+pub enum HostKeyCheck {
+    /// Only this key (pinned).
+    Pinned(PublicKey),
+    /// Only a key with this SHA-256 fingerprint (given by an admin, to be pinned).
+    Fingerprint(String),
+    /// Any key, to be shown and confirmed: never authenticate with a password after this.
+    Probe,
+}
+
+impl HostKeyCheck {
+    fn accepts(&self, key: &PublicKey) -> bool {
+        match self {
+            HostKeyCheck::Pinned(pinned) => pinned.key_data() == key.key_data(),
+            HostKeyCheck::Fingerprint(expected) => fingerprint(key) == *expected,
+            HostKeyCheck::Probe => true,
+        }
+    }
+
+    fn expected(&self) -> String {
+        match self {
+            HostKeyCheck::Pinned(pinned) => fingerprint(pinned),
+            HostKeyCheck::Fingerprint(expected) => expected.clone(),
+            HostKeyCheck::Probe => String::new(),
+        }
+    }
+}
+
+/// Checks the server's key before anything is sent (the key exchange comes before
+/// authentication), and records the key seen.
 pub struct PinnedKey {
-    pinned: Option<PublicKey>,
+    check: HostKeyCheck,
     seen: Arc<std::sync::Mutex<Option<PublicKey>>>,
 }
 
@@ -127,11 +157,7 @@ impl client::Handler for PinnedKey {
         if let Ok(mut seen) = self.seen.lock() {
             *seen = Some(key.clone());
         }
-        Ok(match &self.pinned {
-            Some(pinned) => pinned.key_data() == key.key_data(),
-            // Probing (the wizard's SSH test): the admin confirms what was seen.
-            None => true,
-        })
+        Ok(self.check.accepts(key))
     }
 }
 
@@ -147,15 +173,24 @@ fn config() -> Arc<client::Config> {
     })
 }
 
-/// Connects and authenticates. With `pinned`, any other host key is refused
-/// ([`SshError::HostKeyChanged`]); without, the key is accepted (to be shown and confirmed).
-/// Returns the session and the host key the server presented.
+/// Connects and, with `credentials`, authenticates. A host key `check` refuses is refused
+/// during the key exchange, before anything is sent ([`SshError::HostKeyChanged`]).
+/// Returns the session and the host key the server presented. With
+/// [`HostKeyCheck::Probe`], a password is never sent.
 pub async fn connect(
     endpoint: &Endpoint,
-    credentials: &Credentials,
-    pinned: Option<&PublicKey>,
+    credentials: Option<&Credentials>,
+    check: HostKeyCheck,
 ) -> Result<(Session, PublicKey), SshError> {
-    match tokio::time::timeout(CONNECT_TIMEOUT, connect_now(endpoint, credentials, pinned)).await {
+    if matches!(
+        (&check, credentials),
+        (HostKeyCheck::Probe, Some(Credentials::Password(_)))
+    ) {
+        return Err(SshError::Protocol(
+            "a password is only sent to a confirmed host key".into(),
+        ));
+    }
+    match tokio::time::timeout(CONNECT_TIMEOUT, connect_now(endpoint, credentials, check)).await {
         Ok(result) => result,
         Err(_) => Err(SshError::Unreachable {
             address: endpoint.address.clone(),
@@ -167,8 +202,8 @@ pub async fn connect(
 
 async fn connect_now(
     endpoint: &Endpoint,
-    credentials: &Credentials,
-    pinned: Option<&PublicKey>,
+    credentials: Option<&Credentials>,
+    check: HostKeyCheck,
 ) -> Result<(Session, PublicKey), SshError> {
     let unreachable = |message: String| SshError::Unreachable {
         address: endpoint.address.clone(),
@@ -180,20 +215,18 @@ async fn connect_now(
         .map_err(|error| unreachable(error.to_string()))?;
     let seen = Arc::new(std::sync::Mutex::new(None));
     let handler = PinnedKey {
-        pinned: pinned.cloned(),
+        check: check.clone(),
         seen: seen.clone(),
     };
     let seen_key = || seen.lock().ok().and_then(|seen| seen.clone());
     let mut session = match client::connect_stream(config(), socket, handler).await {
         Ok(session) => session,
         Err(error) => {
-            if let (Some(pinned), Some(seen)) = (pinned, seen_key()) {
-                if pinned.key_data() != seen.key_data() {
-                    return Err(SshError::HostKeyChanged {
-                        expected: fingerprint(pinned),
-                        seen: fingerprint(&seen),
-                    });
-                }
+            if let Some(seen) = seen_key().filter(|seen| !check.accepts(seen)) {
+                return Err(SshError::HostKeyChanged {
+                    expected: check.expected(),
+                    seen: fingerprint(&seen),
+                });
             }
             return Err(match error {
                 russh::Error::IO(error) => unreachable(error.to_string()),
@@ -202,6 +235,9 @@ async fn connect_now(
         }
     };
     let host_key = seen_key().ok_or_else(|| SshError::Protocol("no host key".into()))?;
+    let Some(credentials) = credentials else {
+        return Ok((session, host_key));
+    };
     let (result, method) = match credentials {
         Credentials::Key(key) => {
             let hash = if key.algorithm().is_rsa() {
@@ -256,6 +292,9 @@ async fn docker_channel(
         })
 }
 
+/// A connection attempt in flight: its outcome, once known.
+type Attempt = tokio::sync::watch::Receiver<Option<Result<Arc<Session>, SshError>>>;
+
 /// What the pool remembers between requests.
 #[derive(Default)]
 struct PoolState {
@@ -263,6 +302,8 @@ struct PoolState {
     failures: u32,
     retry_at: Option<Instant>,
     last_error: Option<SshError>,
+    /// The attempt running now, shared by everyone who needs the connection meanwhile.
+    connecting: Option<Attempt>,
 }
 
 /// Reported by a pool when its connection attempts meet a foreign host key.
@@ -301,37 +342,83 @@ impl SshPool {
     }
 
     /// The live session, connecting if there is none. While backing off after a failure,
-    /// fails at once unless `now` (an explicit check) is set.
-    async fn session(&self, now: bool) -> Result<Arc<Session>, SshError> {
-        let mut state = self.state.lock().await;
-        if let Some(session) = &state.session {
-            if !session.is_closed() {
-                return Ok(session.clone());
+    /// fails at once unless `now` (an explicit check) is set. One attempt runs at a time,
+    /// in its own task: its outcome is recorded even if every caller gave up waiting, and
+    /// the state is never locked across network waits.
+    async fn session(self: &Arc<Self>, now: bool) -> Result<Arc<Session>, SshError> {
+        let mut attempt = {
+            let mut state = self.state.lock().await;
+            if let Some(session) = &state.session {
+                if !session.is_closed() {
+                    return Ok(session.clone());
+                }
+                state.session = None;
             }
-            state.session = None;
-        }
-        if let (false, Some(retry_at), Some(last)) = (now, state.retry_at, &state.last_error) {
-            let wait = retry_at.saturating_duration_since(Instant::now());
-            if !wait.is_zero() {
-                return Err(SshError::BackingOff {
-                    last: Box::new(last.clone()),
-                    retry_in_ms: wait.as_millis() as u64,
-                });
+            if let (false, Some(retry_at), Some(last)) = (now, state.retry_at, &state.last_error) {
+                let wait = retry_at.saturating_duration_since(Instant::now());
+                if !wait.is_zero() {
+                    return Err(SshError::BackingOff {
+                        last: Box::new(last.clone()),
+                        retry_in_ms: wait.as_millis() as u64,
+                    });
+                }
+            }
+            match &state.connecting {
+                Some(attempt) => attempt.clone(),
+                None => {
+                    let (outcome, attempt) = tokio::sync::watch::channel(None);
+                    state.connecting = Some(attempt.clone());
+                    let pool = self.clone();
+                    tokio::spawn(async move {
+                        let result = pool.connect_once().await;
+                        let _ = outcome.send(Some(result));
+                    });
+                    attempt
+                }
+            }
+        };
+        loop {
+            if let Some(result) = attempt.borrow_and_update().clone() {
+                return result;
+            }
+            if attempt.changed().await.is_err() {
+                // The attempt's task died without an outcome: let the next caller retry.
+                let mut state = self.state.lock().await;
+                if state
+                    .connecting
+                    .as_ref()
+                    .is_some_and(|current| current.same_channel(&attempt))
+                {
+                    state.connecting = None;
+                }
+                return Err(SshError::Protocol("the connection attempt ended".into()));
             }
         }
+    }
+
+    /// One connection attempt; records its outcome (the session, or the failure and when
+    /// to try again).
+    async fn connect_once(self: Arc<Self>) -> Result<Arc<Session>, SshError> {
         self.handshakes.fetch_add(1, Ordering::Relaxed);
-        match connect(&self.endpoint, &self.credentials, Some(&self.pinned)).await {
-            Ok((session, _)) => {
-                let session = Arc::new(session);
+        let result = connect(
+            &self.endpoint,
+            Some(&self.credentials),
+            HostKeyCheck::Pinned(self.pinned.clone()),
+        )
+        .await
+        .map(|(session, _)| Arc::new(session));
+        let mut state = self.state.lock().await;
+        state.connecting = None;
+        match &result {
+            Ok(session) => {
                 *state = PoolState {
                     session: Some(session.clone()),
                     ..PoolState::default()
                 };
-                Ok(session)
             }
             Err(error) => {
                 if let (SshError::HostKeyChanged { seen, .. }, Some(hook)) =
-                    (&error, &self.on_key_mismatch)
+                    (error, &self.on_key_mismatch)
                 {
                     hook(seen.clone());
                 }
@@ -341,9 +428,9 @@ impl SshPool {
                     .min(MAX_BACKOFF);
                 state.retry_at = Some(Instant::now() + backoff);
                 state.last_error = Some(error.clone());
-                Err(error)
             }
         }
+        result
     }
 
     /// Forgets `session` if it is still the pooled one (it failed under a request).
@@ -360,7 +447,7 @@ impl SshPool {
 
     /// A channel to the Docker socket; a pooled session that broke is replaced once.
     async fn channel(
-        &self,
+        self: &Arc<Self>,
         now: bool,
     ) -> Result<russh::ChannelStream<russh::client::Msg>, SshError> {
         let session = self.session(now).await?;
@@ -376,7 +463,7 @@ impl SshPool {
     }
 
     /// Connects now if not connected (ignoring a back-off), for an explicit check.
-    pub async fn ensure_connected(&self) -> Result<(), SshError> {
+    pub async fn ensure_connected(self: &Arc<Self>) -> Result<(), SshError> {
         self.session(true).await.map(|_| ())
     }
 

@@ -66,11 +66,51 @@ fn field_named_in(message: &str) -> Option<String> {
         })
 }
 
+/// serde quotes the value it refused (`invalid type: string "hunter2", expected …`): the
+/// value can be a secret (a password in the wrong place), and the message is answered and
+/// logged, so only its kind is kept.
+fn without_values(message: &str) -> String {
+    let mut out = message.to_string();
+    for prefix in ["invalid type: ", "invalid value: "] {
+        let Some(start) = out.find(prefix).map(|i| i + prefix.len()) else {
+            continue;
+        };
+        let rest = &out[start..];
+        // `string "…"` (Debug-escaped), or `integer `…``, `floating point `…``, …
+        let (kind, end) = if let Some(quoted) = rest.strip_prefix("string \"") {
+            let mut escaped = false;
+            let close = quoted.char_indices().find_map(|(i, c)| {
+                match (escaped, c) {
+                    (true, _) => escaped = false,
+                    (false, '\\') => escaped = true,
+                    (false, '"') => return Some(i),
+                    _ => {}
+                }
+                None
+            });
+            match close {
+                Some(i) => ("string", "string \"".len() + i + 1),
+                None => continue,
+            }
+        } else if let Some(tick) = rest.find(" `") {
+            match rest[tick + 2..].find('`') {
+                Some(close) => (&rest[..tick], tick + 2 + close + 1),
+                None => continue,
+            }
+        } else {
+            continue;
+        };
+        let kind = kind.to_string();
+        out.replace_range(start..start + end, &kind);
+    }
+    out
+}
+
 /// Turns a serde error into a 400 that names the offending field.
 pub fn json_error(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
     let path = error.path().to_string();
     let inner = error.into_inner();
-    let message = inner.to_string();
+    let message = without_values(&inner.to_string());
     let field = match (field_named_in(&message), path.as_str()) {
         (Some(name), "." | "") => Some(name),
         // For unknown fields the path already ends with the field itself.
@@ -288,6 +328,28 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestContext {
 #[cfg(test)]
 mod tests {
     use super::has_nul_escape;
+
+    #[test]
+    fn refused_values_are_not_quoted_back() {
+        assert_eq!(
+            super::without_values(
+                r#"invalid type: string "hunter\"2, expected", expected struct AuthRequest at line 1 column 9"#
+            ),
+            "invalid type: string, expected struct AuthRequest at line 1 column 9"
+        );
+        assert_eq!(
+            super::without_values("invalid type: integer `123456`, expected a string"),
+            "invalid type: integer, expected a string"
+        );
+        assert_eq!(
+            super::without_values("invalid value: floating point `1.5`, expected u16"),
+            "invalid value: floating point, expected u16"
+        );
+        assert_eq!(
+            super::without_values("missing field `name` at line 1 column 2"),
+            "missing field `name` at line 1 column 2"
+        );
+    }
 
     #[test]
     fn nul_escapes_are_found_and_escaped_backslashes_are_not() {

@@ -142,6 +142,31 @@ async fn detailed(State(state): State<AppState>) -> ApiJson<Value> {
             json!({ "status": "unhealthy", "kind": state.bus.kind(), "error": format!("{error:#}") })
         }
     };
+    // Remote hosts: one that is down degrades this component, not the platform.
+    let hosts = match sqlx::query_as::<_, (String, String, String, Option<chrono::DateTime<Utc>>)>(
+        "SELECT h.id, h.name, h.status, l.last_seen FROM hosts h \
+         LEFT JOIN host_liveness l ON l.host_id = h.id ORDER BY lower(h.name)",
+    )
+    .fetch_all(&state.pool)
+    .await
+    {
+        Ok(rows) => {
+            let degraded = rows
+                .iter()
+                .any(|(_, _, status, _)| status != "active" && status != "disabled");
+            let hosts: Vec<Value> = rows
+                .into_iter()
+                .map(|(id, name, status, last_seen)| {
+                    json!({
+                        "id": id, "name": name, "status": status, "last_seen": last_seen,
+                        "ssh_handshakes": state.hosts.pool(&id).map(|p| p.handshakes()),
+                    })
+                })
+                .collect();
+            json!({ "status": if degraded { "degraded" } else { "healthy" }, "hosts": hosts })
+        }
+        Err(error) => json!({ "status": "unhealthy", "error": error.to_string() }),
+    };
     let healthy = database["status"] == "healthy"
         && projections["status"] == "healthy"
         && horizon["status"] == "healthy"
@@ -155,6 +180,7 @@ async fn detailed(State(state): State<AppState>) -> ApiJson<Value> {
         "components": {
             "database": database,
             "docker": docker,
+            "hosts": hosts,
             "projections": projections,
             "log_horizon": horizon,
             "bus": bus,

@@ -9,7 +9,6 @@ use chrono::{DateTime, Utc};
 use dcp_aggregates::host::{check_name, check_tags, AuthMethod, Host, HostCommand, HostSpec};
 use dcp_aggregates::wizard::parse_ssh_url;
 use dcp_projections::state::HostState;
-use dcp_projections::LogCursor;
 use russh::keys::PublicKey;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
@@ -273,8 +272,15 @@ async fn create_host(
                 .with_field("name"),
         );
     }
-    let (secret_id, write, _) =
-        seal_credentials(&state, &principal, method, &secret, passphrase.as_deref())?;
+    let host_id = Uuid::now_v7().to_string();
+    let (secret_id, mut writes) = seal_credentials(
+        &state,
+        &principal,
+        method,
+        &secret,
+        passphrase.as_deref(),
+        &host_id,
+    )?;
     let host_key = match (&request.host_key, &request.host_key_fingerprint) {
         (Some(line), _) => parse_host_key(line)?,
         (None, Some(expected)) => {
@@ -294,28 +300,27 @@ async fn create_host(
                 address: target.host.clone(),
                 port: target.port,
             };
-            let (session, seen) =
-                ssh::connect(&endpoint, &credentials, None)
-                    .await
-                    .map_err(|error| {
-                        ApiError::validation(
-                            "url",
-                            format!("the host's key could not be read: {error}"),
-                        )
-                        .with_details(serde_json::json!({
-                            "error_kind": monitor::ssh_error_kind(&error)
-                        }))
-                    })?;
+            // The key is checked during the key exchange, before the credentials are sent.
+            let (session, seen) = ssh::connect(
+                &endpoint,
+                Some(&credentials),
+                ssh::HostKeyCheck::Fingerprint(expected.clone()),
+            )
+            .await
+            .map_err(|error| match &error {
+                ssh::SshError::HostKeyChanged { seen, .. } => ApiError::validation(
+                    "host_key_fingerprint",
+                    "the host presented another key (nothing was sent to it): check the fingerprint on the host (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub)",
+                )
+                .with_details(serde_json::json!({ "seen_fingerprint": seen })),
+                _ => ApiError::validation("url", format!("the host could not be reached: {error}"))
+                    .with_details(serde_json::json!({
+                        "error_kind": monitor::ssh_error_kind(&error)
+                    })),
+            })?;
             let _ = session
                 .disconnect(russh::Disconnect::ByApplication, "", "en")
                 .await;
-            if ssh::fingerprint(&seen) != *expected {
-                return Err(ApiError::validation(
-                    "host_key_fingerprint",
-                    "the host presented another key: check the fingerprint on the host (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub)",
-                )
-                .with_details(serde_json::json!({ "seen_fingerprint": ssh::fingerprint(&seen) })));
-            }
             seen
         }
         (None, None) => {
@@ -325,7 +330,6 @@ async fn create_host(
             ))
         }
     };
-    let host_id = Uuid::now_v7().to_string();
     let spec = HostSpec {
         name: request.name,
         user: target.user,
@@ -338,6 +342,10 @@ async fn create_host(
         tags: request.tags,
         wizard_id: None,
     };
+    writes.push(SideWrite::ClaimHostName {
+        host_id: host_id.clone(),
+        name: spec.name.clone(),
+    });
     let cursor = state
         .commands
         .execute_with::<Host>(
@@ -348,7 +356,7 @@ async fn create_host(
                 at: Utc::now(),
             },
             &meta,
-            vec![write],
+            writes,
         )
         .await
         .map_err(host_error)?;
@@ -383,6 +391,7 @@ async fn update_host(
             "the local host is the engine dcp runs next to: it cannot be changed",
         ));
     }
+    state.settle_to_head(HOSTS).await?;
     let host = find(&state, &id).await?;
     if let Some(name) = &request.name {
         check_name(name).map_err(|e| ApiError::validation("name", e.to_string()))?;
@@ -401,93 +410,75 @@ async fn update_host(
         .as_deref()
         .map(parse_host_key)
         .transpose()?;
-    let credentials = request
-        .auth
-        .as_ref()
-        .map(|auth| {
-            let (method, secret, passphrase) = auth_method(auth)?;
-            seal_credentials(&state, &principal, method, &secret, passphrase.as_deref())
-                .map(|(id, write, _)| (method, id, write))
-        })
-        .transpose()?;
     let now = Utc::now();
-    let mut cursor: Option<LogCursor> = None;
-    let mut run = |result: Result<Option<LogCursor>, _>| -> ApiResult<()> {
-        if let Some(c) = result.map_err(host_error)? {
-            cursor = Some(c);
-        }
-        Ok(())
-    };
+    let mut changes = Vec::new();
+    let mut writes = Vec::new();
     if request.name.is_some() || request.tags.is_some() {
-        run(state
-            .commands
-            .execute::<Host>(
-                &host.id,
-                HostCommand::Update {
-                    name: request.name.clone(),
-                    tags: request.tags.clone(),
-                    at: now,
-                },
-                &meta,
-            )
-            .await)?;
+        changes.push(HostCommand::Update {
+            name: request.name.clone(),
+            tags: request.tags.clone(),
+            at: now,
+        });
     }
-    let reconnect = credentials.is_some() || pinned.is_some();
-    if let Some((method, secret_id, write)) = credentials {
-        let forget = SideWrite::ForgetSecrets {
-            ids: host.secret_id.into_iter().collect(),
-        };
-        run(state
-            .commands
-            .execute_with::<Host>(
-                &host.id,
-                HostCommand::ChangeCredentials {
-                    auth_method: method,
-                    secret_id,
-                    at: now,
-                },
-                &meta,
-                vec![write, forget],
-            )
-            .await)?;
+    if let Some(name) = &request.name {
+        writes.push(SideWrite::ClaimHostName {
+            host_id: host.id.clone(),
+            name: name.clone(),
+        });
+        writes.push(SideWrite::ReleaseHostNames {
+            host_id: host.id.clone(),
+            keep: Some(name.clone()),
+        });
     }
-    if let Some(key) = pinned {
-        run(state
-            .commands
-            .execute::<Host>(
-                &host.id,
-                HostCommand::PinHostKey {
-                    host_key: ssh::openssh_public(&key),
-                    fingerprint: ssh::fingerprint(&key),
-                    at: now,
-                },
-                &meta,
-            )
-            .await)?;
+    if let Some(auth) = &request.auth {
+        let (method, secret, passphrase) = auth_method(auth)?;
+        let (secret_id, sealed) = seal_credentials(
+            &state,
+            &principal,
+            method,
+            &secret,
+            passphrase.as_deref(),
+            &host.id,
+        )?;
+        let replaces = host
+            .secret_id
+            .ok_or_else(|| ApiError::conflict("the host has no credentials to replace"))?;
+        changes.push(HostCommand::ChangeCredentials {
+            auth_method: method,
+            secret_id,
+            replaces,
+            at: now,
+        });
+        writes.extend(sealed);
+        writes.push(SideWrite::ForgetSecrets {
+            ids: vec![replaces],
+        });
+    }
+    if let Some(key) = &pinned {
+        changes.push(HostCommand::PinHostKey {
+            host_key: ssh::openssh_public(key),
+            fingerprint: ssh::fingerprint(key),
+            at: now,
+        });
     }
     match request.enabled {
-        Some(false) => run(state
-            .commands
-            .execute::<Host>(&host.id, HostCommand::Disable { at: now }, &meta)
-            .await)?,
-        Some(true) => run(state
-            .commands
-            .execute::<Host>(&host.id, HostCommand::Enable { at: now }, &meta)
-            .await)?,
+        Some(false) => changes.push(HostCommand::Disable { at: now }),
+        Some(true) => changes.push(HostCommand::Enable { at: now }),
         None => {}
     }
-    let enabled_now = request.enabled == Some(true);
-    if (reconnect || enabled_now) && request.enabled != Some(false) {
+    let reconnect = request.auth.is_some() || pinned.is_some() || request.enabled == Some(true);
+    // All the changes are one append: all or none.
+    let cursor = state
+        .commands
+        .execute_with::<Host>(&host.id, HostCommand::Change { changes }, &meta, writes)
+        .await
+        .map_err(host_error)?;
+    if reconnect && request.enabled != Some(false) {
         register_and_check(&state, &host.id, cursor, &meta).await?;
     } else {
         state.settle(cursor, HOSTS).await?;
-        state
-            .hosts
-            .sync(&state.pool, &state.master_key)
-            .await
-            .map_err(ApiError::internal)?;
+        state.hosts.sync(&state.pool, &state.master_key).await?;
     }
-    state.settle_to_head(HOSTS).await?;
     let host = find(&state, &host.id).await?;
     let view = remote_view(&state, host).await?;
     Ok(Positioned(cursor.map(|c| c.position), ApiJson(view)).into_response())
@@ -505,25 +496,32 @@ async fn delete_host(
     if id == LOCAL_HOST {
         return Err(ApiError::conflict("the local host cannot be removed"));
     }
+    state.settle_to_head(HOSTS).await?;
     let host = find(&state, &id).await?;
+    let secret = host
+        .secret_id
+        .ok_or_else(|| ApiError::conflict("the host has no credentials"))?;
     let cursor = state
         .commands
         .execute_with::<Host>(
             &host.id,
-            HostCommand::Remove { at: Utc::now() },
+            HostCommand::Remove {
+                secret,
+                at: Utc::now(),
+            },
             &meta,
-            vec![SideWrite::ForgetSecrets {
-                ids: host.secret_id.into_iter().collect(),
-            }],
+            vec![
+                SideWrite::ForgetSecrets { ids: vec![secret] },
+                SideWrite::ReleaseHostNames {
+                    host_id: host.id.clone(),
+                    keep: None,
+                },
+            ],
         )
         .await
         .map_err(host_error)?;
     state.settle(cursor, HOSTS).await?;
-    state
-        .hosts
-        .sync(&state.pool, &state.master_key)
-        .await
-        .map_err(ApiError::internal)?;
+    state.hosts.sync(&state.pool, &state.master_key).await?;
     sqlx::query("DELETE FROM host_liveness WHERE host_id = $1")
         .bind(&host.id)
         .execute(&state.pool)

@@ -113,6 +113,10 @@ async fn finish_wizard(app: &TestApp, id: &str, fingerprint: &str) -> Value {
         Some(json!({"step_data": {"confirm_fingerprint": fingerprint}})),
     )
     .await;
+    // Again, now to the confirmed key only: a password is sent to it at last.
+    let tested = ok(app, Method::POST, &path("test"), None).await;
+    assert_eq!(tested["passed"], true, "{tested}");
+    assert_eq!(tested["details"]["authenticated"], true, "{tested}");
     let wizard = ok(app, Method::POST, &path("next"), None).await;
     assert_eq!(wizard["step_name"], "docker_test");
     // Not before the Docker test has passed.
@@ -184,6 +188,17 @@ async fn the_wizard_adds_a_host_with_a_generated_key_and_every_docker_feature_wo
     assert_eq!(status, StatusCode::CONFLICT);
     let done = finish_wizard(&app, &id, &shared_fingerprint()).await;
     let host_id = done["result"]["host_id"].as_str().unwrap().to_string();
+    // The key now belongs to that host: another wizard cannot take it.
+    let other = start_wizard(&app, &format!("{name}-again"), shared_sshd_port()).await;
+    let (status, refused) = call(
+        &app,
+        Method::PUT,
+        &format!("/api/v1/wizards/{other}/step"),
+        Some(json!({"step_data": {"method": "generated_key", "key_id": key["key_id"]}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+    assert_eq!(refused["error"]["field"], "key_id");
     // Completing twice is refused, and so is anything else on a finished wizard.
     let (status, again) = call(&app, Method::POST, &path("complete"), None).await;
     assert_eq!(status, StatusCode::CONFLICT, "{again}");
@@ -505,13 +520,28 @@ async fn an_imported_key_and_a_password_set_up_hosts_and_bad_ones_fail_the_test_
         None,
     )
     .await;
-    let tested = ok(
+    // The first test only reads the host key: no password goes to an unconfirmed key.
+    let test_path = format!("/api/v1/wizards/{id}/test");
+    let tested = ok(&app, Method::POST, &test_path, None).await;
+    assert_eq!(tested["passed"], true, "{tested}");
+    assert_eq!(tested["details"]["authenticated"], false, "{tested}");
+    assert_eq!(tested["details"]["fingerprint"], shared_fingerprint());
+    ok(
+        &app,
+        Method::PUT,
+        &step,
+        Some(json!({"step_data": {"confirm_fingerprint": shared_fingerprint()}})),
+    )
+    .await;
+    let (status, refused) = call(
         &app,
         Method::POST,
-        &format!("/api/v1/wizards/{id}/test"),
+        &format!("/api/v1/wizards/{id}/next"),
         None,
     )
     .await;
+    assert_eq!(status, StatusCode::CONFLICT, "not logged in yet: {refused}");
+    let tested = ok(&app, Method::POST, &test_path, None).await;
     assert_eq!(tested["passed"], false, "{tested}");
     assert_eq!(
         tested["details"]["error_kind"], "authentication_failed",
@@ -722,6 +752,57 @@ async fn a_changed_host_key_is_refused_and_audited_and_a_dead_host_does_not_hold
     let host_id = register_private(&app, &sshd, &name).await;
     let list = ok(&app, Method::GET, "/api/v1/containers?all=true", None).await;
     assert_eq!(list["hosts"].as_array().unwrap().len(), 2, "{list}");
+    // Added by fingerprint: a host presenting another key is refused before the password
+    // is sent; the right fingerprint pins the key.
+    let by_fingerprint = |name: String, fingerprint: String| {
+        json!({
+            "name": name,
+            "url": url_for(sshd.port),
+            "auth": {"method": "password", "password": ssh_password()},
+            "host_key_fingerprint": fingerprint,
+        })
+    };
+    let (status, refused) = call(
+        &app,
+        Method::POST,
+        "/api/v1/hosts",
+        Some(by_fingerprint(
+            format!("{name}-2"),
+            "SHA256:not-this-one".into(),
+        )),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    assert_eq!(refused["error"]["field"], "host_key_fingerprint");
+    assert_eq!(
+        refused["error"]["details"]["seen_fingerprint"],
+        sshd.fingerprint()
+    );
+    let (status, second) = call(
+        &app,
+        Method::POST,
+        "/api/v1/hosts",
+        Some(by_fingerprint(format!("{name}-2"), sshd.fingerprint())),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{second}");
+    assert_eq!(
+        second["host"]["ssh"]["host_key"].as_str().unwrap(),
+        sshd.host_key_line()
+            .split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let removed = app
+        .request(
+            Method::DELETE,
+            &format!("/api/v1/hosts/{}", second["host"]["id"].as_str().unwrap()),
+            Some(&app.admin_token),
+            None,
+        )
+        .await;
+    assert_eq!(removed.status(), StatusCode::NO_CONTENT);
 
     // sshd goes down (with its sessions): lists answer at once, the host marked unreachable.
     sshd.stop();

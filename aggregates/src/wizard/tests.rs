@@ -49,7 +49,7 @@ fn tested(step: u32, name: &str, passed: bool) -> WizardEvent {
         step,
         step_name: name.into(),
         passed,
-        details: json!({"fingerprint": FINGERPRINT, "docker_version": "28.0"}),
+        details: json!({"fingerprint": FINGERPRINT, "authenticated": true, "docker_version": "28.0"}),
         tested_at: at(),
     }
 }
@@ -223,9 +223,23 @@ fn next_needs_a_complete_step_and_a_passed_test() {
         json!({"confirm_fingerprint": FINGERPRINT}),
     ));
     WizardTest::with(())
-        .given(passed)
+        .given(passed.clone())
         .when(WizardCommand::Next { at: at() })
         .then_expect_events(vec![advanced(2)]);
+    // A password test that only read the key (before it was confirmed) is not enough: the
+    // test runs again, authenticating to the confirmed key.
+    let mut probed = passed;
+    probed.push(WizardEvent::StepTested {
+        step: 2,
+        step_name: "ssh_test".into(),
+        passed: true,
+        details: json!({"fingerprint": FINGERPRINT, "authenticated": false}),
+        tested_at: at(),
+    });
+    WizardTest::with(())
+        .given(probed)
+        .when(WizardCommand::Next { at: at() })
+        .then_expect_error(WizardError::TestNotPassed("ssh_test"));
 }
 
 #[test]
@@ -271,7 +285,7 @@ fn tests_belong_to_tested_steps() {
         .given(at_ssh_test())
         .when(WizardCommand::RecordTest {
             passed: true,
-            details: json!({"fingerprint": FINGERPRINT, "docker_version": "28.0"}),
+            details: json!({"fingerprint": FINGERPRINT, "authenticated": true, "docker_version": "28.0"}),
             at: at(),
         })
         .then_expect_events(vec![tested(2, "ssh_test", true)]);
