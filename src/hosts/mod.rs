@@ -107,9 +107,11 @@ impl HostRegistry {
         if remote.contains_key(name_or_id) {
             return Some(name_or_id.to_string());
         }
+        // Names are unique case-insensitively.
+        let wanted = name_or_id.to_lowercase();
         remote
             .iter()
-            .find(|(_, host)| host.name == name_or_id)
+            .find(|(_, host)| host.name.to_lowercase() == wanted)
             .map(|(id, _)| id.clone())
     }
 
