@@ -407,6 +407,60 @@ async fn the_wizard_adds_a_host_with_a_generated_key_and_every_docker_feature_wo
     assert_eq!(removed.status(), StatusCode::OK);
     assert!(docker(&["ps", "-aq", "--filter", &format!("id={docker_id}")]).is_empty());
 
+    // Images, volumes and networks on the SSH host, as recorded operations.
+    {
+        use crate::resources::{docker_ok, seed_registry_image, wait_for_operation, Leftovers};
+        let registry =
+            std::env::var("DCP_TEST_REGISTRY").unwrap_or_else(|_| "127.0.0.1:55000".into());
+        let repository = format!("{registry}/dcp-test/ssh-pull-{}", &run.run[..8]);
+        let reference = seed_registry_image(&repository, "1");
+        let volume = format!("ssh-volume-{}", &run.run[..8]);
+        let network = format!("ssh-network-{}", &run.run[..8]);
+        let _leftovers = Leftovers {
+            volumes: vec![volume.clone()],
+            networks: vec![network.clone()],
+            images: vec![reference.clone()],
+        };
+        let (status, accepted) = call(
+            &app,
+            Method::POST,
+            "/api/v1/images/pull",
+            Some(json!({"image": repository, "tag": "1", "host": name})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+        let pulled = wait_for_operation(&app, &accepted).await;
+        assert_eq!(pulled["status"], "succeeded", "{pulled}");
+        assert_eq!(pulled["host"], host_id.as_str(), "{pulled}");
+        assert!(docker_ok(&["image", "inspect", &reference]));
+        let (status, created) = call(
+            &app,
+            Method::POST,
+            &format!("/api/v1/volumes?host={name}"),
+            Some(json!({"name": volume})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        assert!(docker_ok(&["volume", "inspect", &volume]));
+        let (status, created) = call(
+            &app,
+            Method::POST,
+            &format!("/api/v1/networks?host={name}"),
+            Some(json!({"name": network})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        assert!(docker_ok(&["network", "inspect", &network]));
+        for path in [
+            format!("/api/v1/networks/{network}?host={name}"),
+            format!("/api/v1/volumes/{volume}?host={name}"),
+        ] {
+            let (status, removed) = call(&app, Method::DELETE, &path, None).await;
+            assert_eq!(status, StatusCode::OK, "{path}: {removed}");
+        }
+        assert!(!docker_ok(&["volume", "inspect", &volume]));
+    }
+
     // All of it went through one SSH connection.
     let host = ok(&app, Method::GET, &format!("/api/v1/hosts/{host_id}"), None).await;
     assert_eq!(host["ssh_handshakes"], 1, "{host}");
@@ -1099,4 +1153,70 @@ async fn no_private_key_or_password_reaches_the_database_dump_or_the_event_strea
     }
     assert!(all.contains("HostRegistered") && all.contains("StepDataSubmitted"));
     assert_eq!(leaks(&all), Vec::<String>::new(), "in the event stream");
+}
+
+#[tokio::test]
+async fn docker_events_on_an_ssh_host_are_followed_through_ssh() {
+    let app = spawn_app_with(|settings| settings.watch_docker_events = true).await;
+    let name = format!(
+        "watched-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    let (status, created) = call(
+        &app,
+        Method::POST,
+        "/api/v1/hosts",
+        Some(json!({
+            "name": name,
+            "url": url_for(shared_sshd_port()),
+            "auth": {"method": "password", "password": ssh_password()},
+            "host_key": std::fs::read_to_string(std::env::var("DCP_TEST_SSH_HOST_KEY").unwrap()).unwrap(),
+        })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let host_id = created["host"]["id"].as_str().unwrap().to_string();
+    // The host's watcher starts (it stores where it resumes) over the SSH connection.
+    eventually(Duration::from_secs(20), || async {
+        let cursor: Option<i64> =
+            sqlx::query_scalar("SELECT time_nano FROM docker_event_cursors WHERE host = $1")
+                .bind(&host_id)
+                .fetch_optional(&app.pool)
+                .await
+                .unwrap();
+        cursor.map(|_| ())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // A container started outside dcp is recorded on the SSH host, as Docker's doing.
+    let run = Containers::new();
+    let docker_id = run.start("outside", &[]);
+    let recorded = eventually(Duration::from_secs(30), || async {
+        let rows: Vec<(String, Value)> = sqlx::query_as(
+            "SELECT e.event_type, e.metadata::jsonb FROM events e JOIN container_ids c \
+             ON e.aggregate_type = 'container' AND e.aggregate_id = c.aggregate_id::text \
+             WHERE c.host = $1 AND c.docker_id = $2 ORDER BY e.sequence",
+        )
+        .bind(&host_id)
+        .bind(&docker_id)
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+        rows.iter()
+            .any(|(event_type, _)| event_type == "ContainerObserved")
+            .then_some(rows)
+    })
+    .await;
+    assert!(
+        recorded
+            .iter()
+            .all(|(_, metadata)| metadata["actor_kind"] == "docker"),
+        "{recorded:?}"
+    );
+    let host = ok(&app, Method::GET, &format!("/api/v1/hosts/{host_id}"), None).await;
+    assert_eq!(
+        host["ssh_handshakes"], 1,
+        "the watcher shares the pooled connection: {host}"
+    );
 }

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::common::*;
 use crate::containers::{docker, Containers};
 
-fn docker_ok(args: &[&str]) -> bool {
+pub(crate) fn docker_ok(args: &[&str]) -> bool {
     Command::new("docker")
         .args(args)
         .output()
@@ -20,10 +20,10 @@ fn docker_ok(args: &[&str]) -> bool {
 }
 
 /// Removes the named volumes and networks when dropped (a failed test leaves nothing).
-struct Leftovers {
-    volumes: Vec<String>,
-    networks: Vec<String>,
-    images: Vec<String>,
+pub(crate) struct Leftovers {
+    pub(crate) volumes: Vec<String>,
+    pub(crate) networks: Vec<String>,
+    pub(crate) images: Vec<String>,
 }
 
 impl Drop for Leftovers {
@@ -436,7 +436,7 @@ pub(crate) fn seed_registry_image(repository: &str, tag: &str) -> String {
 }
 
 /// Polls an accepted operation (read at its request's position) until it has an outcome.
-async fn wait_for_operation(app: &TestApp, accepted: &Value) -> Value {
+pub(crate) async fn wait_for_operation(app: &TestApp, accepted: &Value) -> Value {
     let op_id = accepted["operation_id"].as_str().unwrap();
     let position = accepted["position"].as_i64().unwrap();
     eventually(Duration::from_secs(60), || async {
