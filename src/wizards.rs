@@ -507,9 +507,11 @@ pub async fn complete(
     }
     match wizard.status.as_str() {
         "in_progress" => {
+            // The name is claimed with the completion: a wizard is never completed with a
+            // name its host cannot have.
             state
                 .commands
-                .execute::<Wizard>(
+                .execute_with::<Wizard>(
                     &host_id,
                     WizardCommand::Complete {
                         resource_type: "host".into(),
@@ -517,6 +519,10 @@ pub async fn complete(
                         at: Utc::now(),
                     },
                     meta,
+                    vec![SideWrite::ClaimHostName {
+                        host_id: host_id.clone(),
+                        name: name.clone(),
+                    }],
                 )
                 .await
                 .map_err(wizard_error)?;
