@@ -568,22 +568,7 @@ pub async fn complete(
         tags,
         wizard_id: Some(id),
     };
-    let claim = SideWrite::ClaimHostName {
-        host_id: host_id.clone(),
-        name: spec.name.clone(),
-    };
-    let cursor = state
-        .commands
-        .execute_with::<Host>(
-            &host_id,
-            HostCommand::Register {
-                host_id: host_id.clone(),
-                spec,
-                at: Utc::now(),
-            },
-            meta,
-            vec![claim],
-        )
+    let cursor = register(state, &host_id, spec, vec![], meta)
         .await
         .map_err(|error| match error {
             CommandError::Rejected(HostError::AlreadyRegistered) => {
@@ -593,6 +578,34 @@ pub async fn complete(
         })?;
     let check = register_and_check(state, &host_id, cursor, meta).await?;
     Ok((Completion { host_id, check }, cursor))
+}
+
+/// Registers host `host_id` (`setup_pending`), claiming its name in the same append, with
+/// `writes` (its sealed credentials, when new).
+pub async fn register(
+    state: &AppState,
+    host_id: &str,
+    spec: HostSpec,
+    mut writes: Vec<SideWrite>,
+    meta: &CommandMeta,
+) -> Result<Option<LogCursor>, CommandError<HostError>> {
+    writes.push(SideWrite::ClaimHostName {
+        host_id: host_id.to_string(),
+        name: spec.name.clone(),
+    });
+    state
+        .commands
+        .execute_with::<Host>(
+            host_id,
+            HostCommand::Register {
+                host_id: host_id.to_string(),
+                spec,
+                at: Utc::now(),
+            },
+            meta,
+            writes,
+        )
+        .await
 }
 
 /// After a host command: waits for the read model, loads the host into the registry and

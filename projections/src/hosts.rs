@@ -47,6 +47,19 @@ fn grouped<'a>(events: &'a [StoredEvent], kind: &str) -> Vec<(String, Vec<&'a St
         .collect()
 }
 
+/// Folds `events` (one aggregate's, in order) into `state`; returns it with the last event.
+fn fold(
+    mut state: crate::state::AggregateState,
+    events: Vec<&StoredEvent>,
+) -> anyhow::Result<(crate::state::AggregateState, Option<&StoredEvent>)> {
+    let mut last = None;
+    for event in events {
+        state.apply(event).with_context(|| decode_failed(event))?;
+        last = Some(event);
+    }
+    Ok((state, last))
+}
+
 #[async_trait::async_trait]
 impl Projection for HostsProjection {
     fn name(&self) -> &'static str {
@@ -77,15 +90,11 @@ impl Projection for HostsProjection {
                     .bind(&id)
                     .fetch_optional(&mut *conn)
                     .await?;
-            let mut state = crate::state::AggregateState::Host(
+            let state = crate::state::AggregateState::Host(
                 existing.map(|(doc,)| doc.0).unwrap_or_default(),
             );
-            let mut last = None;
-            for event in events {
-                state.apply(event).with_context(|| decode_failed(event))?;
-                last = Some(event);
-            }
-            let (crate::state::AggregateState::Host(host), Some(last)) = (state, last) else {
+            let (crate::state::AggregateState::Host(host), Some(last)) = fold(state, events)?
+            else {
                 continue;
             };
             if host.removed {
@@ -149,15 +158,11 @@ impl Projection for WizardsProjection {
                     .bind(id)
                     .fetch_optional(&mut *conn)
                     .await?;
-            let mut state = crate::state::AggregateState::Wizard(
+            let state = crate::state::AggregateState::Wizard(
                 existing.map(|(doc,)| doc.0).unwrap_or_default(),
             );
-            let mut last = None;
-            for event in events {
-                state.apply(event).with_context(|| decode_failed(event))?;
-                last = Some(event);
-            }
-            let (crate::state::AggregateState::Wizard(wizard), Some(last)) = (state, last) else {
+            let (crate::state::AggregateState::Wizard(wizard), Some(last)) = fold(state, events)?
+            else {
                 continue;
             };
             let Some(user_id) = wizard.user_id else {

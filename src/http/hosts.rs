@@ -273,7 +273,7 @@ async fn create_host(
         );
     }
     let host_id = Uuid::now_v7().to_string();
-    let (secret_id, mut writes) = seal_credentials(
+    let (secret_id, writes) = seal_credentials(
         &state,
         &principal,
         method,
@@ -342,22 +342,7 @@ async fn create_host(
         tags: request.tags,
         wizard_id: None,
     };
-    writes.push(SideWrite::ClaimHostName {
-        host_id: host_id.clone(),
-        name: spec.name.clone(),
-    });
-    let cursor = state
-        .commands
-        .execute_with::<Host>(
-            &host_id,
-            HostCommand::Register {
-                host_id: host_id.clone(),
-                spec,
-                at: Utc::now(),
-            },
-            &meta,
-            writes,
-        )
+    let cursor = crate::wizards::register(&state, &host_id, spec, writes, &meta)
         .await
         .map_err(host_error)?;
     let check = register_and_check(&state, &host_id, cursor, &meta).await?;

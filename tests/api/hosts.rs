@@ -84,6 +84,26 @@ async fn start_wizard(app: &TestApp, name: &str, port: u16) -> String {
     id
 }
 
+/// Starts a wizard, fills in the connection and `credentials`, and moves to the SSH test.
+async fn with_credentials(app: &TestApp, name: &str, port: u16, credentials: Value) -> String {
+    let id = start_wizard(app, name, port).await;
+    ok(
+        app,
+        Method::PUT,
+        &format!("/api/v1/wizards/{id}/step"),
+        Some(json!({ "step_data": credentials })),
+    )
+    .await;
+    ok(
+        app,
+        Method::POST,
+        &format!("/api/v1/wizards/{id}/next"),
+        None,
+    )
+    .await;
+    id
+}
+
 /// From the SSH test to completion; returns the completion.
 async fn finish_wizard(app: &TestApp, id: &str, fingerprint: &str) -> Value {
     let path = |action: &str| format!("/api/v1/wizards/{id}/{action}");
@@ -1021,19 +1041,11 @@ async fn no_private_key_or_password_reaches_the_database_dump_or_the_event_strea
         "dump-key-{}",
         &uuid::Uuid::new_v4().simple().to_string()[..8]
     );
-    let id = start_wizard(&app, &name, shared_sshd_port()).await;
-    ok(
+    let id = with_credentials(
         &app,
-        Method::PUT,
-        &format!("/api/v1/wizards/{id}/step"),
-        Some(json!({"step_data": {"method": "imported_key", "private_key": private_key}})),
-    )
-    .await;
-    ok(
-        &app,
-        Method::POST,
-        &format!("/api/v1/wizards/{id}/next"),
-        None,
+        &name,
+        shared_sshd_port(),
+        json!({"method": "imported_key", "private_key": private_key}),
     )
     .await;
     finish_wizard(&app, &id, &shared_fingerprint()).await;
@@ -1041,19 +1053,11 @@ async fn no_private_key_or_password_reaches_the_database_dump_or_the_event_strea
         "dump-pw-{}",
         &uuid::Uuid::new_v4().simple().to_string()[..8]
     );
-    let id = start_wizard(&app, &name, shared_sshd_port()).await;
-    ok(
+    let id = with_credentials(
         &app,
-        Method::PUT,
-        &format!("/api/v1/wizards/{id}/step"),
-        Some(json!({"step_data": {"method": "password", "password": password}})),
-    )
-    .await;
-    ok(
-        &app,
-        Method::POST,
-        &format!("/api/v1/wizards/{id}/next"),
-        None,
+        &name,
+        shared_sshd_port(),
+        json!({"method": "password", "password": password}),
     )
     .await;
     finish_wizard(&app, &id, &shared_fingerprint()).await;
