@@ -20,7 +20,7 @@ use bollard::query_parameters::{
 use bollard::Docker;
 use dcp::app::Application;
 use dcp::config::Settings;
-use dcp::hosts::ssh::{Credentials, Endpoint, SshPool};
+use dcp::ssh::{Credentials, Endpoint, SshPool};
 use secrecy::SecretString;
 use serde_json::{json, Value};
 use sqlx::{Connection, PgConnection};

@@ -299,6 +299,8 @@ service_dockerd() {
     local missing=()
     command -v dockerd >/dev/null || missing+=(docker.io)
     dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
+    # To check docker-compose.yml (scripts/test).
+    command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1 || missing+=(docker-compose)
     install_packages "${missing[@]}"
     if ! docker_ready; then
         is_root || die "dockerd is not running, and only root can start it"

@@ -113,6 +113,18 @@ impl Application {
             );
         }
         let monitor = crate::hosts::monitor::spawn(state.clone(), shutdown.clone());
+        crate::metrics::handle();
+        let metrics_server = match &settings.metrics_bind {
+            Some(address) => Some(
+                crate::metrics::serve_unauthenticated(
+                    state.clone(),
+                    address.clone(),
+                    shutdown.clone(),
+                )
+                .await?,
+            ),
+            None => None,
+        };
         let reconciler = spawn_reconciler(state.clone(), shutdown.clone());
         let revoker =
             state
@@ -132,6 +144,7 @@ impl Application {
             runners: runners
                 .into_iter()
                 .chain([reconciler, revoker, monitor])
+                .chain(metrics_server)
                 .chain(watchers)
                 .collect(),
             generated_logins,

@@ -376,6 +376,17 @@ impl CommandBus {
                 .execute_with_metadata(id, command, meta.to_map()),
         )
         .await;
+        let result = result.map_err(CommandError::from);
+        crate::metrics::command(
+            A::TYPE,
+            match &result {
+                Ok(()) => "ok",
+                Err(CommandError::Rejected(_)) => "rejected",
+                Err(CommandError::Conflict) => "conflict",
+                Err(CommandError::Unavailable(_)) => "unavailable",
+                Err(CommandError::Other(_)) => "error",
+            },
+        );
         result?;
         if appended.is_some() {
             if let Some(waker) = &self.local_waker {

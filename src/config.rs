@@ -117,6 +117,11 @@ pub struct Settings {
     /// Whether cookies get the `Secure` flag (set it when serving over HTTPS).
     #[arg(long, env = "DCP_SECURE_COOKIES", default_value = "false", value_parser = BoolishValueParser::new())]
     pub secure_cookies: bool,
+
+    /// Also serve `/metrics` without authentication on this address (for a Prometheus on a
+    /// private network); `/metrics` on the API needs an admin token.
+    #[arg(long, env = "DCP_METRICS_BIND")]
+    pub metrics_bind: Option<String>,
 }
 
 impl Settings {
@@ -149,6 +154,7 @@ impl Settings {
             web_dir: PathBuf::from("web/dist"),
             db_max_connections: 16,
             secure_cookies: false,
+            metrics_bind: None,
         }
     }
 

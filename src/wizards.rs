@@ -21,10 +21,10 @@ use crate::auth::principal::Principal;
 use crate::commands::{CommandError, CommandMeta};
 use crate::event_store::SideWrite;
 use crate::hosts::monitor::{self, ssh_error_kind, CheckResult};
-use crate::hosts::ssh::{self, Credentials, Endpoint, SshPool};
 use crate::http::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::AppState;
 use crate::secrets::sealed::{self, SecretKind};
+use crate::ssh::{self, Credentials, Endpoint, SshPool};
 
 /// Projections a wizard response reads.
 pub const WIZARDS: &[&str] = &["wizards"];

@@ -49,7 +49,9 @@ where
     if let Some(host) = host {
         let started = Instant::now();
         let docker = state.docker.client(&host)?;
-        let items = list(host.clone(), docker).await?;
+        let listed = list(host.clone(), docker).await;
+        crate::metrics::docker_call(&host, "list", listed.is_ok(), started.elapsed());
+        let items = listed?;
         let answer = HostAnswer {
             host,
             status: "ok".into(),
@@ -73,6 +75,7 @@ where
                     Ok(Ok(items)) => Ok(items),
                 },
             };
+            crate::metrics::docker_call(&host, "list", outcome.is_ok(), started.elapsed());
             let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
             match outcome {
                 Ok(items) => (

@@ -12,7 +12,6 @@
 //! `host_liveness`.
 
 pub mod monitor;
-pub mod ssh;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -27,7 +26,7 @@ use uuid::Uuid;
 
 use crate::docker::{DockerError, DockerHosts, LocalDocker, CALL_TIMEOUT, LOCAL_HOST};
 use crate::secrets::sealed::{self, MasterKey, SecretKind};
-use ssh::{Credentials, Endpoint, KeyMismatchHook, SshPool};
+use crate::ssh::{self, Credentials, Endpoint, KeyMismatchHook, SshPool};
 
 /// How often the registry re-reads the `hosts` read model.
 pub const SYNC_INTERVAL: Duration = Duration::from_secs(5);

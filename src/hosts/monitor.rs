@@ -13,10 +13,10 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use utoipa::ToSchema;
 
-use super::ssh::SshError;
 use crate::commands::{CommandError, CommandMeta};
 use crate::docker::{DockerHosts, PING_TIMEOUT};
 use crate::http::AppState;
+use crate::ssh::SshError;
 
 /// How long a check may take (connect, handshake, version and info).
 pub const CHECK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -54,6 +54,13 @@ pub fn ssh_error_kind(error: &SshError) -> &'static str {
 
 /// Checks remote host `id` now.
 pub async fn check(state: &AppState, id: &str) -> CheckResult {
+    let started = Instant::now();
+    let result = check_now(state, id).await;
+    crate::metrics::docker_call(id, "check", result.reachable, started.elapsed());
+    result
+}
+
+async fn check_now(state: &AppState, id: &str) -> CheckResult {
     let started = Instant::now();
     let mut result = CheckResult {
         host: id.to_string(),

@@ -23,6 +23,14 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(live))
         .routes(routes!(ready))
         .routes(routes!(detailed))
+        .routes(routes!(metrics))
+}
+
+/// Prometheus metrics (text exposition format), for admins; see `crate::metrics`.
+#[utoipa::path(get, path = "/metrics", tag = "health",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+async fn metrics(state: State<AppState>) -> axum::response::Response {
+    crate::metrics::metrics_endpoint(state).await
 }
 
 /// Basic health for load balancers.

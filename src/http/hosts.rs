@@ -25,7 +25,7 @@ use crate::commands::CommandMeta;
 use crate::docker::LOCAL_HOST;
 use crate::event_store::SideWrite;
 use crate::hosts::monitor::{self, CheckResult};
-use crate::hosts::ssh;
+use crate::ssh;
 use crate::wizards::{host_error, name_taken, register_and_check, seal_credentials, HOSTS};
 
 pub fn router() -> OpenApiRouter<AppState> {

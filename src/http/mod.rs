@@ -214,6 +214,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             permissions::authorize,
         ))
+        .route_layer(middleware::from_fn(crate::metrics::record_http))
         .method_not_allowed_fallback(method_not_allowed);
     let settings = state.settings.clone();
     let api_not_found = Router::new()

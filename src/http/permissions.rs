@@ -45,6 +45,7 @@ pub const PERMISSIONS: &[RoutePermission] = &[
     ("GET", "/health/live", Access::Public),
     ("GET", "/health/ready", Access::Public),
     ("GET", "/health/detailed", ADMIN),
+    ("GET", "/metrics", ADMIN),
     ("GET", "/api/v1/openapi.json", Access::Public),
     ("POST", "/api/v1/auth/login", Access::Public),
     ("POST", "/api/v1/auth/refresh", Access::Public),

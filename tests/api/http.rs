@@ -166,3 +166,81 @@ async fn an_unreachable_docker_engine_makes_the_server_not_ready() {
     let error = detailed["components"]["docker"]["error"].as_str().unwrap();
     assert!(error.contains("unavailable"), "{error}");
 }
+
+#[tokio::test]
+async fn metrics_are_exposed_to_admins_and_on_the_metrics_address() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let app =
+        spawn_app_with(|settings| settings.metrics_bind = Some(format!("127.0.0.1:{port}"))).await;
+    let (_, viewer) = app.user_with_token("metricsviewer", "viewer").await;
+    // Something to count: a listed route, a refused command, a list across hosts.
+    assert_eq!(
+        app.get("/api/v1/users", &app.admin_token).await.status(),
+        StatusCode::OK
+    );
+    let nobody = uuid::Uuid::new_v4();
+    let refused = app
+        .request(
+            Method::PATCH,
+            &format!("/api/v1/users/{nobody}"),
+            Some(&app.admin_token),
+            Some(serde_json::json!({"full_name": "Nobody"})),
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::NOT_FOUND);
+    app.get("/api/v1/containers", &app.admin_token).await;
+
+    let response = app.get("/metrics", &app.admin_token).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    let text = response.text().await.unwrap();
+    for expected in [
+        r#"dcp_http_requests_total{method="GET",route="/api/v1/users",status="200"}"#,
+        r#"dcp_http_request_duration_seconds_bucket{method="GET",route="/api/v1/users""#,
+        r#"dcp_commands_total{aggregate="session",outcome="ok"}"#,
+        r#"dcp_projection_lag_events{projection="users"}"#,
+        "dcp_relay_lag_events",
+        "dcp_websocket_connections",
+        r#"dcp_docker_call_duration_seconds_count{host="local",call="list",outcome="ok"}"#,
+    ] {
+        assert!(text.contains(expected), "missing {expected} in:\n{text}");
+    }
+    // Paths are never labels (they would be unbounded): the route template is.
+    assert!(!text.contains(&nobody.to_string()), "{text}");
+    assert!(
+        text.contains(r#"route="/api/v1/users/{id}",status="404""#),
+        "{text}"
+    );
+    assert_eq!(
+        app.get("/metrics", &viewer).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let anonymous = app.request(Method::GET, "/metrics", None, None).await;
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    // The metrics address answers without a token, and serves nothing else.
+    let client = reqwest::Client::new();
+    let scraped = client
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scraped.status(), StatusCode::OK);
+    assert!(scraped
+        .text()
+        .await
+        .unwrap()
+        .contains("dcp_http_requests_total"));
+    let other = client
+        .get(format!("http://127.0.0.1:{port}/api/v1/users"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), StatusCode::NOT_FOUND);
+}

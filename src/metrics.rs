@@ -1,0 +1,156 @@
+//! Prometheus metrics: `GET /metrics` (admins, with a bearer token), and the same without
+//! authentication on `DCP_METRICS_BIND` when set (an address only the scraper reaches).
+//!
+//! Recorded as things happen:
+//! - `dcp_http_requests_total{method, route, status}` and
+//!   `dcp_http_request_duration_seconds{method, route}` (route templates, not paths);
+//! - `dcp_commands_total{aggregate, outcome}` (`ok`, `rejected`, `conflict`,
+//!   `unavailable`, `error`);
+//! - `dcp_docker_call_duration_seconds{host, call, outcome}` for lists (across hosts or on
+//!   one) and host checks.
+//!
+//! Read at each scrape: `dcp_projection_lag_events{projection}`, `dcp_relay_lag_events`,
+//! `dcp_websocket_connections`, `dcp_host_up{host}` (1 active, 0 otherwise),
+//! `dcp_ssh_handshakes{host}` (SSH connections made by this process).
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::http::AppState;
+
+/// Latency buckets (seconds) for every `*_seconds` histogram.
+const BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// The process's recorder (installed once; several servers in one process share it).
+pub fn handle() -> &'static PrometheusHandle {
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), BUCKETS)
+            .map(|builder| builder.build_recorder())
+            .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
+        let handle = recorder.handle();
+        if metrics::set_global_recorder(recorder).is_err() {
+            tracing::warn!("another metrics recorder is installed; /metrics stays empty");
+        }
+        let upkeep = handle.clone();
+        // Histograms are folded into their buckets by the upkeep, every few seconds.
+        std::thread::Builder::new()
+            .name("metrics-upkeep".into())
+            .spawn(move || loop {
+                std::thread::sleep(Duration::from_secs(5));
+                upkeep.run_upkeep();
+            })
+            .ok();
+        handle
+    })
+}
+
+/// Records every routed request: its route template, method, status and duration.
+pub async fn record_http(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|path| path.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = request.method().as_str().to_string();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("dcp_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("dcp_http_request_duration_seconds", "method" => method, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// Records a command's outcome.
+pub fn command(aggregate: &'static str, outcome: &'static str) {
+    metrics::counter!("dcp_commands_total", "aggregate" => aggregate, "outcome" => outcome)
+        .increment(1);
+}
+
+/// Records one Docker call on `host`.
+pub fn docker_call(host: &str, call: &'static str, ok: bool, took: Duration) {
+    metrics::histogram!(
+        "dcp_docker_call_duration_seconds",
+        "host" => host.to_string(),
+        "call" => call,
+        "outcome" => if ok { "ok" } else { "error" }
+    )
+    .record(took.as_secs_f64());
+}
+
+/// The text exposition, with the gauges read now.
+pub async fn render(state: &AppState) -> String {
+    if let Ok(statuses) = dcp_projections::projection_statuses(&state.pool).await {
+        for status in statuses {
+            metrics::gauge!("dcp_projection_lag_events", "projection" => status.name)
+                .set(status.lag as f64);
+        }
+    }
+    if let Ok(relay) =
+        crate::realtime::bus::relay::relay_status(&state.pool, state.bus.kind()).await
+    {
+        metrics::gauge!("dcp_relay_lag_events").set(relay.lag as f64);
+    }
+    metrics::gauge!("dcp_websocket_connections").set(state.sockets.open_sockets() as f64);
+    let hosts: Vec<(String, String)> = sqlx::query_as("SELECT id, status FROM hosts")
+        .fetch_all(&state.pool)
+        .await
+        .unwrap_or_default();
+    for (id, status) in hosts {
+        if let Some(pool) = state.hosts.pool(&id) {
+            metrics::gauge!("dcp_ssh_handshakes", "host" => id.clone())
+                .set(pool.handshakes() as f64);
+        }
+        metrics::gauge!("dcp_host_up", "host" => id).set(if status == "active" {
+            1.0
+        } else {
+            0.0
+        });
+    }
+    handle().render()
+}
+
+/// `GET /metrics`.
+pub async fn metrics_endpoint(State(state): State<AppState>) -> Response {
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        render(&state).await,
+    )
+        .into_response()
+}
+
+/// Serves `/metrics` without authentication on `address` (for a scraper on a private
+/// network), until `shutdown`.
+pub async fn serve_unauthenticated(
+    state: AppState,
+    address: String,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let listener = tokio::net::TcpListener::bind(&address)
+        .await
+        .map_err(|error| anyhow::anyhow!("Failed to bind DCP_METRICS_BIND {address}: {error}"))?;
+    let router = axum::Router::new()
+        .route("/metrics", axum::routing::get(metrics_endpoint))
+        .with_state(state);
+    Ok(tokio::spawn(async move {
+        let _ = axum::serve(listener, router)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await;
+    }))
+}
