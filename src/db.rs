@@ -21,7 +21,8 @@ fn with_session_settings(options: PgConnectOptions) -> PgConnectOptions {
             // event store migration: notifying inside the transaction serialises commits).
             ("dcp.notify_in_transaction", "off"),
         ])
-        .application_name("dcp")
+        // `dcp/<pid>`: which replica a session belongs to, in pg_stat_activity.
+        .application_name(&format!("dcp/{}", std::process::id()))
 }
 
 /// The pool for `options`, with short acquire timeouts so an unreachable database

@@ -1,0 +1,375 @@
+//! Several `dcp serve` processes on one PostgreSQL and one NATS: commands through any
+//! replica, events on a WebSocket of every replica, each projection and the relay active in
+//! exactly one replica; `kill -9` of the replica holding the locks, under load, hands them to
+//! another within seconds, and nothing acknowledged is lost or recorded twice.
+//!
+//! Its own binary: it runs real server processes (to kill them) and a private nats-server.
+
+#[path = "common/mod.rs"]
+mod common;
+
+use std::collections::{BTreeSet, HashMap};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use common::*;
+
+const PASSWORD: &str = "replica-admin-password-1";
+
+/// One `dcp serve` process.
+struct Replica {
+    port: u16,
+    child: Option<Child>,
+}
+
+impl Replica {
+    fn start(database_url: &str, nats_url: &str, master_key: &str) -> Replica {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(env!("CARGO_BIN_EXE_dcp"))
+            .arg("serve")
+            .env("DATABASE_URL", database_url)
+            .env("NATS_URL", nats_url)
+            .env("DCP_BIND", format!("127.0.0.1:{port}"))
+            .env("DCP_DATA_DIR", temp_dir())
+            .env("DCP_ADMIN_PASSWORD", PASSWORD)
+            // Shared by every replica: a token from one is good at the others.
+            .env(
+                "DCP_JWT_SECRET",
+                "a-replica-test-secret-that-is-long-enough-0123",
+            )
+            .env(
+                "DCP_AUDIT_KEY",
+                "a-replica-audit-key-that-is-long-enough-012345",
+            )
+            .env("DCP_MASTER_KEY", master_key)
+            .env("DCP_WATCH_DOCKER_EVENTS", "false")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start dcp serve");
+        Replica {
+            port,
+            child: Some(child),
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap_or_default()
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    async fn ready(&self, client: &reqwest::Client) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let ready = client.get(self.url("/health/live")).send().await;
+            if ready.is_ok_and(|r| r.status().is_success()) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "replica did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill(); // SIGKILL
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+async fn login(client: &reqwest::Client, replica: &Replica) -> String {
+    let body: Value = client
+        .post(replica.url("/api/v1/auth/login"))
+        .json(&json!({"username": "admin", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("login failed: {body}"))
+        .to_string()
+}
+
+/// Follows `/ws/events` on `replica`, collecting the positions of the events it delivers.
+async fn follow(
+    client: &reqwest::Client,
+    replica: &Replica,
+    token: &str,
+    seen: Arc<Mutex<BTreeSet<i64>>>,
+) -> tokio::task::JoinHandle<()> {
+    let ticket: Value = client
+        .post(replica.url("/api/v1/ws-tickets"))
+        .bearer_auth(token)
+        .json(&json!({"purpose": "events"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let url = format!(
+        "ws://127.0.0.1:{}/ws/events?ticket={}",
+        replica.port,
+        ticket["ticket"].as_str().unwrap()
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    tokio::spawn(async move {
+        while let Some(Ok(message)) = socket.next().await {
+            if let tokio_tungstenite::tungstenite::Message::Text(text) = message {
+                let value: Value = serde_json::from_str(&text).unwrap_or_default();
+                if let Some(position) = value["event"]["global_position"].as_i64() {
+                    seen.lock().unwrap().insert(position);
+                }
+            }
+        }
+    })
+}
+
+/// The advisory locks held now, as (lock key, holder pid).
+async fn lock_holders(pool: &sqlx::PgPool) -> Vec<(String, u32)> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT l.classid::text || ':' || l.objid::text, a.application_name \
+         FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+         WHERE l.locktype = 'advisory' AND l.granted AND a.application_name LIKE 'dcp/%'",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    rows.into_iter()
+        .map(|(key, application)| {
+            let pid = application
+                .trim_start_matches("dcp/")
+                .parse()
+                .unwrap_or_default();
+            (key, pid)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn three_replicas_share_the_work_and_a_killed_lock_holder_is_replaced() {
+    let nats = Nats::start();
+    let database_url = fresh_database().await;
+    let master_key = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>())
+    };
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    // The first replica migrates, creates the admin and takes every lock.
+    let mut first = Replica::start(&database_url, &nats.url(), &master_key);
+    first.ready(&client).await;
+    let token = login(&client, &first).await;
+    let pool = dcp::db::connect(database_url.parse().unwrap(), 4)
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(20), || async {
+        let holders = lock_holders(&pool).await;
+        // Seven projections and the relay.
+        (holders.iter().filter(|(_, pid)| *pid == first.pid()).count() >= 8).then_some(())
+    })
+    .await;
+    let others = [
+        Replica::start(&database_url, &nats.url(), &master_key),
+        Replica::start(&database_url, &nats.url(), &master_key),
+    ];
+    for replica in &others {
+        replica.ready(&client).await;
+    }
+
+    // Users to change, one per writer, so the writers never race on one aggregate.
+    let mut targets = Vec::new();
+    for i in 0..6 {
+        let response = client
+            .post(first.url("/api/v1/users"))
+            .bearer_auth(&token)
+            .json(&json!({
+                "username": format!("load{i}"),
+                "email": format!("load{i}@example.com"),
+                "full_name": "Load",
+                "role": "viewer",
+                "password": "a-load-password-123",
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let user: Value = response.json().await.unwrap();
+        targets.push(user["id"].as_str().unwrap().to_string());
+    }
+    // A socket on each replica that stays up.
+    let seen: Vec<Arc<Mutex<BTreeSet<i64>>>> = (0..2).map(|_| Arc::default()).collect();
+    let head: i64 = sqlx::query_scalar("SELECT max(global_position) FROM events")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let mut sockets = Vec::new();
+    for (replica, seen) in others.iter().zip(&seen) {
+        sockets.push(follow(&client, replica, &token, seen.clone()).await);
+    }
+
+    // Load through all three replicas; the lock holder is killed halfway.
+    let acknowledged: Arc<Mutex<Vec<i64>>> = Arc::default();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let urls: Vec<String> = [&first, &others[0], &others[1]]
+        .iter()
+        .map(|r| r.url(""))
+        .collect();
+    let mut writers = Vec::new();
+    for (i, target) in targets.iter().enumerate() {
+        let (client, token, stop, acknowledged) = (
+            client.clone(),
+            token.clone(),
+            stop.clone(),
+            acknowledged.clone(),
+        );
+        let urls = urls.clone();
+        let target = target.clone();
+        writers.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            while !stop.is_cancelled() {
+                n += 1;
+                let base = &urls[(i + n as usize) % urls.len()];
+                let response = client
+                    .patch(format!("{base}/api/v1/users/{target}"))
+                    .bearer_auth(&token)
+                    .header("prefer", "return=minimal")
+                    .json(&json!({"full_name": format!("Load {i} {n}")}))
+                    .send()
+                    .await;
+                if let Ok(response) = response {
+                    if response.status().is_success() {
+                        let position = response.headers()["x-dcp-position"]
+                            .to_str()
+                            .unwrap()
+                            .parse::<i64>()
+                            .unwrap();
+                        acknowledged.lock().unwrap().push(position);
+                    }
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let killed = first.pid();
+    first.kill9();
+    let killed_at = Instant::now();
+    // The locks move to the survivors within seconds, while the load goes on.
+    let moved = eventually(Duration::from_secs(15), || async {
+        let holders = lock_holders(&pool).await;
+        let survivors = holders
+            .iter()
+            .filter(|(_, pid)| others.iter().any(|r| r.pid() == *pid))
+            .count();
+        (survivors >= 8 && holders.iter().all(|(_, pid)| *pid != killed)).then_some(holders)
+    })
+    .await;
+    let failover = killed_at.elapsed();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.cancel();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(acknowledged.len() > 50, "{} commands acknowledged", acknowledged.len());
+
+    // Exactly one holder per lock.
+    let mut per_key: HashMap<String, usize> = HashMap::new();
+    for (key, _) in &moved {
+        *per_key.entry(key.clone()).or_default() += 1;
+    }
+    assert!(per_key.values().all(|n| *n == 1), "{moved:?}");
+
+    // Nothing acknowledged is lost.
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE global_position = ANY($1)")
+        .bind(&acknowledged)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(stored as usize, acknowledged.len(), "acknowledged commands in the store");
+
+    // The read models and the relay converge, each event applied and published once.
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(30), || async {
+        let statuses = dcp_projections::projection_statuses(&pool).await.unwrap();
+        (statuses.len() == 7 && statuses.iter().all(|s| s.lag == 0)).then_some(())
+    })
+    .await;
+    let audit: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_logs")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(audit, events, "one audit entry per event");
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let published = eventually(Duration::from_secs(30), || {
+        let js = js.clone();
+        async move {
+            let mut stream = js.get_stream("DCP_EVENTS").await.ok()?;
+            let messages = stream.info().await.ok()?.state.messages as i64;
+            (messages >= events).then_some(messages)
+        }
+    })
+    .await;
+    assert_eq!(published, events, "each event on the bus once");
+
+    // Every surviving replica's socket delivered every event written after it opened,
+    // whichever replica wrote it.
+    let wanted: BTreeSet<i64> =
+        sqlx::query_scalar("SELECT global_position FROM events WHERE global_position > $1")
+            .bind(head)
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect();
+    for (n, seen) in seen.iter().enumerate() {
+        eventually(Duration::from_secs(30), || async {
+            let seen = seen.lock().unwrap();
+            wanted.is_subset(&seen).then_some(())
+        })
+        .await;
+        let seen = seen.lock().unwrap();
+        assert!(
+            wanted.is_subset(&seen),
+            "replica {n}: {} of {} events",
+            wanted.intersection(&seen).count(),
+            wanted.len()
+        );
+    }
+    for socket in sockets {
+        socket.abort();
+    }
+    eprintln!(
+        "{} commands acknowledged through 3 replicas; locks moved {:.1} s after kill -9",
+        acknowledged.len(),
+        failover.as_secs_f64()
+    );
+}
