@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use dcp_projections::{all_projections, LogWaker, ProjectionProgress, ProjectionRunner};
@@ -179,6 +179,14 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let router = http::router(self.state.clone());
         let shutdown = self.shutdown.clone();
+        // Sockets are not requests: when stopping, they are told so (1001) at once, and
+        // waited for below, after the last request.
+        let sockets = self.state.sockets.clone();
+        let closing = self.shutdown.clone();
+        tokio::spawn(async move {
+            closing.cancelled().await;
+            sockets.close_all_going_away();
+        });
         tracing::info!(address = %self.address, "dcp is listening");
         axum::serve(
             self.listener,
@@ -188,6 +196,12 @@ impl Application {
         .await
         .context("HTTP server failed")?;
         self.shutdown.cancel();
+        if !self.state.sockets.drained(Duration::from_secs(5)).await {
+            tracing::warn!(
+                open = self.state.sockets.open_sockets(),
+                "WebSockets still open 5 s after the shutdown; dropping them"
+            );
+        }
         for runner in self.runners {
             let _ = runner.await;
         }

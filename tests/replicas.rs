@@ -191,7 +191,12 @@ async fn three_replicas_share_the_work_and_a_killed_lock_holder_is_replaced() {
     eventually(Duration::from_secs(20), || async {
         let holders = lock_holders(&pool).await;
         // Seven projections and the relay.
-        (holders.iter().filter(|(_, pid)| *pid == first.pid()).count() >= 8).then_some(())
+        (holders
+            .iter()
+            .filter(|(_, pid)| *pid == first.pid())
+            .count()
+            >= 8)
+            .then_some(())
     })
     .await;
     let others = [
@@ -296,7 +301,11 @@ async fn three_replicas_share_the_work_and_a_killed_lock_holder_is_replaced() {
         writer.await.unwrap();
     }
     let acknowledged = acknowledged.lock().unwrap().clone();
-    assert!(acknowledged.len() > 50, "{} commands acknowledged", acknowledged.len());
+    assert!(
+        acknowledged.len() > 50,
+        "{} commands acknowledged",
+        acknowledged.len()
+    );
 
     // Exactly one holder per lock.
     let mut per_key: HashMap<String, usize> = HashMap::new();
@@ -306,12 +315,17 @@ async fn three_replicas_share_the_work_and_a_killed_lock_holder_is_replaced() {
     assert!(per_key.values().all(|n| *n == 1), "{moved:?}");
 
     // Nothing acknowledged is lost.
-    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE global_position = ANY($1)")
-        .bind(&acknowledged)
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(stored as usize, acknowledged.len(), "acknowledged commands in the store");
+    let stored: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE global_position = ANY($1)")
+            .bind(&acknowledged)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        stored as usize,
+        acknowledged.len(),
+        "acknowledged commands in the store"
+    );
 
     // The read models and the relay converge, each event applied and published once.
     let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
@@ -371,5 +385,159 @@ async fn three_replicas_share_the_work_and_a_killed_lock_holder_is_replaced() {
         "{} commands acknowledged through 3 replicas; locks moved {:.1} s after kill -9",
         acknowledged.len(),
         failover.as_secs_f64()
+    );
+}
+
+#[tokio::test]
+async fn sigterm_under_load_loses_no_acknowledged_command_and_closes_sockets_with_1001() {
+    let nats = Nats::start();
+    let database_url = fresh_database().await;
+    let master_key = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>())
+    };
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let mut server = Replica::start(&database_url, &nats.url(), &master_key);
+    server.ready(&client).await;
+    let token = login(&client, &server).await;
+    let me: Value = client
+        .get(server.url("/api/v1/auth/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let admin = me["id"].as_str().unwrap().to_string();
+    let ticket: Value = client
+        .post(server.url("/api/v1/ws-tickets"))
+        .bearer_auth(&token)
+        .json(&json!({"purpose": "events"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (mut socket, _) = tokio_tungstenite::connect_async(format!(
+        "ws://127.0.0.1:{}/ws/events?ticket={}",
+        server.port,
+        ticket["ticket"].as_str().unwrap()
+    ))
+    .await
+    .unwrap();
+    let closed = tokio::spawn(async move {
+        while let Some(message) = socket.next().await {
+            match message {
+                Ok(tokio_tungstenite::tungstenite::Message::Close(frame)) => {
+                    return frame.map(|f| u16::from(f.code));
+                }
+                Ok(_) => continue,
+                Err(_) => return None,
+            }
+        }
+        None
+    });
+
+    let acknowledged: Arc<Mutex<Vec<i64>>> = Arc::default();
+    let mut writers = Vec::new();
+    for i in 0..8 {
+        let (client, token, acknowledged) = (client.clone(), token.clone(), acknowledged.clone());
+        let url = server.url(&format!("/api/v1/users/{admin}"));
+        writers.push(tokio::spawn(async move {
+            for n in 0.. {
+                let response = client
+                    .patch(&url)
+                    .bearer_auth(&token)
+                    .header("prefer", "return=minimal")
+                    .json(&json!({"full_name": format!("Admin {i} {n}")}))
+                    .send()
+                    .await;
+                match response {
+                    Ok(response) if response.status().is_success() => {
+                        let position = response.headers()["x-dcp-position"]
+                            .to_str()
+                            .unwrap()
+                            .parse::<i64>()
+                            .unwrap();
+                        acknowledged.lock().unwrap().push(position);
+                    }
+                    // A lost race on the one aggregate: not acknowledged, try again.
+                    Ok(response) if response.status() == StatusCode::CONFLICT => {}
+                    // The server stopped accepting: done.
+                    _ => return,
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let status = Command::new("kill")
+        .args(["-TERM", &server.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let stopping = Instant::now();
+    let exit = tokio::task::spawn_blocking(move || {
+        let mut child = server.child.take().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    })
+    .await
+    .unwrap();
+    let exit = exit.expect("the server exits within 30 s of SIGTERM");
+    assert!(exit.success(), "exit status {exit}");
+    for writer in writers {
+        tokio::time::timeout(Duration::from_secs(15), writer)
+            .await
+            .expect("writers end once the server is gone")
+            .unwrap();
+    }
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(5), closed)
+            .await
+            .expect("the socket is closed")
+            .unwrap(),
+        Some(1001),
+        "sockets are closed with 1001 (going away)"
+    );
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(
+        acknowledged.len() > 20,
+        "{} acknowledged",
+        acknowledged.len()
+    );
+    let pool = dcp::db::connect(database_url.parse().unwrap(), 2)
+        .await
+        .unwrap();
+    let stored: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE global_position = ANY($1)")
+            .bind(&acknowledged)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        stored as usize,
+        acknowledged.len(),
+        "acknowledged commands in the store"
+    );
+    // Its locks went with it.
+    assert!(lock_holders(&pool).await.is_empty());
+    eprintln!(
+        "{} commands acknowledged; exited {:.2} s after SIGTERM",
+        acknowledged.len(),
+        stopping.elapsed().as_secs_f64()
     );
 }

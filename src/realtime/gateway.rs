@@ -56,6 +56,19 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Close code: the session ended or the user may no longer see this (RFC 6455 1008).
 pub const CLOSE_POLICY: u16 = 1008;
+
+/// Why every socket is closed when the server stops (with 1001, going away).
+pub const SHUTTING_DOWN: &str = "the server is shutting down";
+
+/// The close code for a socket the server closes for `reason`: 1001 when it stops, else
+/// 1008 (a revoked session, a changed role, …).
+pub fn close_code(reason: &str) -> u16 {
+    if reason == SHUTTING_DOWN {
+        1001
+    } else {
+        CLOSE_POLICY
+    }
+}
 /// Close code: the client fell behind and must reconnect (RFC 6455 1013, try again later).
 pub const CLOSE_TRY_AGAIN: u16 = 1013;
 
@@ -115,6 +128,23 @@ impl Registry {
             id,
             closed,
         })
+    }
+
+    /// Closes every socket with 1001: the server is stopping.
+    pub fn close_all_going_away(&self) {
+        self.close_where(SHUTTING_DOWN, |_| true);
+    }
+
+    /// Waits (at most `limit`) until every socket has closed.
+    pub async fn drained(&self, limit: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        while self.open_sockets() > 0 {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        true
     }
 
     pub fn open_sockets(&self) -> usize {
@@ -492,7 +522,8 @@ async fn events_session(
         tokio::select! {
             changed = registration.closed.changed() => {
                 let reason = if changed.is_ok() { *registration.closed.borrow() } else { None };
-                close(&mut sink, CLOSE_POLICY, reason.unwrap_or("closed by the server")).await;
+                let reason = reason.unwrap_or("closed by the server");
+                close(&mut sink, close_code(reason), reason).await;
                 return;
             }
             received = live.recv() => match received {

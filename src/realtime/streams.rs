@@ -182,7 +182,7 @@ async fn task_session(
         tokio::select! {
             reason = closed_or_gone(&mut registration, &mut incoming) => {
                 if let Some(reason) = reason {
-                    close(&mut sink, super::gateway::CLOSE_POLICY, reason).await;
+                    close(&mut sink, super::gateway::close_code(reason), reason).await;
                 }
                 return;
             }
@@ -337,7 +337,7 @@ async fn logs_session(
         let item = tokio::select! {
             reason = closed_or_gone(&mut registration, &mut incoming) => {
                 if let Some(reason) = reason {
-                    close(&mut sink, super::gateway::CLOSE_POLICY, reason).await;
+                    close(&mut sink, super::gateway::close_code(reason), reason).await;
                 }
                 return;
             }
@@ -587,7 +587,7 @@ async fn stats_session(
         let item = tokio::select! {
             reason = closed_or_gone(&mut registration, &mut incoming) => {
                 if let Some(reason) = reason {
-                    close(&mut sink, super::gateway::CLOSE_POLICY, reason).await;
+                    close(&mut sink, super::gateway::close_code(reason), reason).await;
                 }
                 return;
             }
@@ -964,7 +964,7 @@ async fn exec_session(
         tracing::error!(%error, "Failed to record the end of an exec session");
     }
     match policy_close {
-        Some(reason) => close(&mut sink, super::gateway::CLOSE_POLICY, reason).await,
+        Some(reason) => close(&mut sink, super::gateway::close_code(reason), reason).await,
         None => {
             let _ = send_json(&mut sink, json!({ "type": "exit", "exit_code": exit_code })).await;
             close(&mut sink, 1000, "the shell exited").await;
