@@ -153,7 +153,8 @@ async fn lock_holders(pool: &sqlx::PgPool) -> Vec<(String, u32)> {
     let rows: Vec<(String, String)> = sqlx::query_as(
         "SELECT l.classid::text || ':' || l.objid::text, a.application_name \
          FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
-         WHERE l.locktype = 'advisory' AND l.granted AND a.application_name LIKE 'dcp/%'",
+         WHERE l.locktype = 'advisory' AND l.granted AND a.application_name LIKE 'dcp/%' \
+         AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
     )
     .fetch_all(pool)
     .await
@@ -239,47 +240,12 @@ async fn three_replicas_share_the_work_and_a_killed_lock_holder_is_replaced() {
     }
 
     // Load through all three replicas; the lock holder is killed halfway.
-    let acknowledged: Arc<Mutex<Vec<i64>>> = Arc::default();
     let stop = tokio_util::sync::CancellationToken::new();
     let urls: Vec<String> = [&first, &others[0], &others[1]]
         .iter()
         .map(|r| r.url(""))
         .collect();
-    let mut writers = Vec::new();
-    for (i, target) in targets.iter().enumerate() {
-        let (client, token, stop, acknowledged) = (
-            client.clone(),
-            token.clone(),
-            stop.clone(),
-            acknowledged.clone(),
-        );
-        let urls = urls.clone();
-        let target = target.clone();
-        writers.push(tokio::spawn(async move {
-            let mut n = 0u64;
-            while !stop.is_cancelled() {
-                n += 1;
-                let base = &urls[(i + n as usize) % urls.len()];
-                let response = client
-                    .patch(format!("{base}/api/v1/users/{target}"))
-                    .bearer_auth(&token)
-                    .header("prefer", "return=minimal")
-                    .json(&json!({"full_name": format!("Load {i} {n}")}))
-                    .send()
-                    .await;
-                if let Ok(response) = response {
-                    if response.status().is_success() {
-                        let position = response.headers()["x-dcp-position"]
-                            .to_str()
-                            .unwrap()
-                            .parse::<i64>()
-                            .unwrap();
-                        acknowledged.lock().unwrap().push(position);
-                    }
-                }
-            }
-        }));
-    }
+    let writers = write_load(&client, &token, urls, &targets, stop.clone()).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let killed = first.pid();
     first.kill9();
@@ -297,10 +263,10 @@ async fn three_replicas_share_the_work_and_a_killed_lock_holder_is_replaced() {
     let failover = killed_at.elapsed();
     tokio::time::sleep(Duration::from_secs(2)).await;
     stop.cancel();
+    let mut acknowledged = Vec::new();
     for writer in writers {
-        writer.await.unwrap();
+        acknowledged.extend(writer.await.unwrap());
     }
-    let acknowledged = acknowledged.lock().unwrap().clone();
     assert!(
         acknowledged.len() > 50,
         "{} commands acknowledged",
@@ -540,4 +506,179 @@ async fn sigterm_under_load_loses_no_acknowledged_command_and_closes_sockets_wit
         acknowledged.len(),
         stopping.elapsed().as_secs_f64()
     );
+}
+
+/// Writes through `urls` (round robin) until `stop`, each writer on its own user; returns
+/// the positions of the acknowledged commands.
+async fn write_load(
+    client: &reqwest::Client,
+    token: &str,
+    urls: Vec<String>,
+    targets: &[String],
+    stop: tokio_util::sync::CancellationToken,
+) -> Vec<tokio::task::JoinHandle<Vec<i64>>> {
+    targets
+        .iter()
+        .enumerate()
+        .map(|(i, target)| {
+            let (client, token, stop, urls, target) = (
+                client.clone(),
+                token.to_string(),
+                stop.clone(),
+                urls.clone(),
+                target.clone(),
+            );
+            tokio::spawn(async move {
+                let mut acknowledged = Vec::new();
+                let mut n = 0usize;
+                while !stop.is_cancelled() {
+                    n += 1;
+                    let base = &urls[(i + n) % urls.len()];
+                    let sent = client
+                        .patch(format!("{base}/api/v1/users/{target}"))
+                        .bearer_auth(&token)
+                        .header("prefer", "return=minimal")
+                        .json(&json!({"full_name": format!("Load {i} {n}")}))
+                        .send()
+                        .await;
+                    match sent {
+                        Ok(response) if response.status().is_success() => {
+                            acknowledged.push(
+                                response.headers()["x-dcp-position"]
+                                    .to_str()
+                                    .unwrap()
+                                    .parse::<i64>()
+                                    .unwrap(),
+                            );
+                        }
+                        Ok(_) => {}
+                        // Nobody listening (a killed server): do not spin.
+                        Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+                    }
+                }
+                acknowledged
+            })
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_server_killed_under_load_keeps_every_acknowledged_command_and_converges() {
+    let nats = Nats::start();
+    let database_url = fresh_database().await;
+    let master_key = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>())
+    };
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let mut server = Replica::start(&database_url, &nats.url(), &master_key);
+    server.ready(&client).await;
+    let token = login(&client, &server).await;
+    let mut targets = Vec::new();
+    for i in 0..4 {
+        let user: Value = client
+            .post(server.url("/api/v1/users"))
+            .bearer_auth(&token)
+            .json(&json!({
+                "username": format!("solo{i}"),
+                "email": format!("solo{i}@example.com"),
+                "full_name": "Solo",
+                "role": "viewer",
+                "password": "a-load-password-123",
+            }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        targets.push(user["id"].as_str().unwrap().to_string());
+    }
+    let stop = tokio_util::sync::CancellationToken::new();
+    let writers = write_load(
+        &client,
+        &token,
+        vec![server.url("")],
+        &targets,
+        stop.clone(),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    server.kill9();
+    stop.cancel();
+    let mut acknowledged = Vec::new();
+    for writer in writers {
+        acknowledged.extend(writer.await.unwrap());
+    }
+    assert!(
+        acknowledged.len() > 20,
+        "{} acknowledged",
+        acknowledged.len()
+    );
+
+    // Restarted on the same database: everything acknowledged is there, and the read
+    // models, the audit log and the bus catch up, each event once.
+    let server = Replica::start(&database_url, &nats.url(), &master_key);
+    server.ready(&client).await;
+    let pool = dcp::db::connect(database_url.parse().unwrap(), 2)
+        .await
+        .unwrap();
+    let stored: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE global_position = ANY($1)")
+            .bind(&acknowledged)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        stored as usize,
+        acknowledged.len(),
+        "acknowledged commands in the store"
+    );
+    eventually(Duration::from_secs(30), || async {
+        let statuses = dcp_projections::projection_statuses(&pool).await.unwrap();
+        (statuses.len() == 7 && statuses.iter().all(|s| s.lag == 0)).then_some(())
+    })
+    .await;
+    let (events, audit): (i64, i64) =
+        sqlx::query_as("SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM audit_logs)")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(audit, events, "one audit entry per event");
+    // Each user's read model shows the last change the store holds for it.
+    for target in &targets {
+        let (last,): (Value,) = sqlx::query_as(
+            "SELECT payload::jsonb FROM events WHERE aggregate_type = 'user' AND aggregate_id = $1 \
+             ORDER BY sequence DESC LIMIT 1",
+        )
+        .bind(target)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        let name: String = sqlx::query_scalar("SELECT full_name FROM users WHERE id = $1::uuid")
+            .bind(target)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(
+            last["UserProfileUpdated"]["full_name"].as_str(),
+            Some(name.as_str()),
+            "{last}"
+        );
+    }
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let published = eventually(Duration::from_secs(30), || {
+        let js = js.clone();
+        async move {
+            let mut stream = js.get_stream("DCP_EVENTS").await.ok()?;
+            let messages = stream.info().await.ok()?.state.messages as i64;
+            (messages >= events).then_some(messages)
+        }
+    })
+    .await;
+    assert_eq!(published, events, "each event on the bus once");
+    drop(server);
 }
