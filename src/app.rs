@@ -82,6 +82,7 @@ impl Application {
             settings: settings.clone(),
             started_at: Instant::now(),
             admin_changes: tokio::sync::Mutex::new(()),
+            db_breaker: Arc::default(),
             sockets: Arc::new(crate::realtime::gateway::Registry::default()),
             bus: bus.clone(),
             docker: hosts.clone(),

@@ -136,3 +136,44 @@ impl Database {
         }
     }
 }
+
+/// While the database is known to be down, requests fail at once (503, `Retry-After: 1`)
+/// instead of each waiting for the pool's acquire timeout; a probe in the background
+/// closes the breaker as soon as the database answers again.
+#[derive(Default)]
+pub struct DatabaseBreaker {
+    down: std::sync::atomic::AtomicBool,
+}
+
+impl DatabaseBreaker {
+    pub fn is_down(&self) -> bool {
+        self.down.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// A request found the database unavailable: fail the next ones fast until a probe
+    /// gets an answer.
+    pub fn trip(self: &std::sync::Arc<Self>, pool: &PgPool) {
+        if self.down.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        tracing::warn!("the database is unavailable; failing requests fast until it answers");
+        let (breaker, pool) = (self.clone(), pool.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                let probe = sqlx::query("SELECT 1").execute(&pool);
+                if matches!(
+                    tokio::time::timeout(Duration::from_secs(2), probe).await,
+                    Ok(Ok(_))
+                ) || pool.is_closed()
+                {
+                    breaker
+                        .down
+                        .store(false, std::sync::atomic::Ordering::Relaxed);
+                    tracing::info!("the database answers again");
+                    return;
+                }
+            }
+        });
+    }
+}

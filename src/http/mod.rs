@@ -81,6 +81,8 @@ pub struct AppInner {
     pub started_at: Instant,
     /// Serialises, within this process, the changes that may remove an admin.
     pub admin_changes: tokio::sync::Mutex<()>,
+    /// Fails requests fast while the database is down.
+    pub db_breaker: Arc<crate::db::DatabaseBreaker>,
 }
 
 /// Cheap-to-clone handle on [`AppInner`].
@@ -140,6 +142,35 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(wizards::router())
         .merge(crate::realtime::tickets::router())
         .merge(openapi::router())
+}
+
+/// Answers 503 at once while the database is known to be down (health checks still run:
+/// they report it); trips the breaker when a request finds it down.
+async fn database_breaker(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    let path = request.uri().path();
+    let exempt = path.starts_with("/health")
+        || !(path.starts_with("/api") || path.starts_with("/ws") || path == "/metrics");
+    if !exempt && state.db_breaker.is_down() {
+        let mut error = ApiError::new(
+            ErrorCode::DatabaseUnavailable,
+            "the database is unavailable",
+        );
+        error.retry_after = Some(1);
+        return error.into_response();
+    }
+    let response = next.run(request).await;
+    if response
+        .extensions()
+        .get::<ApiError>()
+        .is_some_and(|error| error.code == ErrorCode::DatabaseUnavailable)
+    {
+        state.db_breaker.trip(&state.pool);
+    }
+    response
 }
 
 async fn not_found() -> ApiError {
@@ -223,10 +254,15 @@ pub fn router(state: AppState) -> Router {
         .route("/health/{*rest}", axum::routing::any(not_found))
         .route("/ws/{*rest}", axum::routing::any(not_found));
     let gateway = crate::realtime::gateway::router().with_state(state.clone());
+    let breaker_state = state.clone();
     api.with_state(state)
         .merge(gateway)
         .merge(api_not_found)
         .fallback_service(web_ui(&settings))
+        .layer(middleware::from_fn_with_state(
+            breaker_state,
+            database_breaker,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(context::complete_mutations))
         .layer(cors(&settings))
