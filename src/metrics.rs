@@ -7,7 +7,7 @@
 //! - `dcp_commands_total{aggregate, outcome}` (`ok`, `rejected`, `conflict`,
 //!   `unavailable`, `error`);
 //! - `dcp_docker_call_duration_seconds{host, call, outcome}` for lists (across hosts or on
-//!   one) and host checks.
+//!   one), host checks and container operations (`start`, `stop`, …).
 //!
 //! Read at each scrape: `dcp_projection_lag_events{projection}`, `dcp_relay_lag_events`,
 //! `dcp_websocket_connections`, `dcp_host_up{host}` (1 active, 0 otherwise),

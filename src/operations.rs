@@ -267,6 +267,22 @@ async fn call_docker(
     target: &ContainerTarget,
     action: &ContainerAction,
 ) -> Result<(), DockerError> {
+    let started = std::time::Instant::now();
+    let result = call_docker_now(state, target, action).await;
+    crate::metrics::docker_call(
+        &target.host,
+        action.verb(),
+        result.is_ok(),
+        started.elapsed(),
+    );
+    result
+}
+
+async fn call_docker_now(
+    state: &AppState,
+    target: &ContainerTarget,
+    action: &ContainerAction,
+) -> Result<(), DockerError> {
     let docker = state.docker.client(&target.host)?;
     // Stopping waits for the container's own timeout first.
     let docker = match action {
