@@ -83,6 +83,7 @@ impl Application {
             started_at: Instant::now(),
             admin_changes: tokio::sync::Mutex::new(()),
             db_breaker: Arc::default(),
+            background: tokio_util::task::TaskTracker::new(),
             sockets: Arc::new(crate::realtime::gateway::Registry::default()),
             bus: bus.clone(),
             docker: hosts.clone(),
@@ -197,6 +198,18 @@ impl Application {
         .await
         .context("HTTP server failed")?;
         self.shutdown.cancel();
+        // Operations running in the background (image pulls) finish and record their
+        // outcome; one still running after the bound is left to the reconciler.
+        self.state.background.close();
+        if tokio::time::timeout(OPERATIONS_DRAIN, self.state.background.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                running = self.state.background.len(),
+                "operations still running {OPERATIONS_DRAIN:?} after the shutdown; the reconciler settles them"
+            );
+        }
         if !self.state.sockets.drained(Duration::from_secs(5)).await {
             tracing::warn!(
                 open = self.state.sockets.open_sockets(),
@@ -210,6 +223,9 @@ impl Application {
         self.database.close().await
     }
 }
+
+/// How long a stopping server waits for operations running in the background.
+pub const OPERATIONS_DRAIN: Duration = Duration::from_secs(50);
 
 /// Advisory lock key: one reconciler at a time across replicas.
 const RECONCILER_LOCK: i64 = 0x0dc9_0000_0000_0003;

@@ -670,7 +670,8 @@ pub async fn pull_image(
     let task_state = state.clone();
     let task_host = host.to_string();
     let task_reference = reference.clone();
-    tokio::spawn(async move {
+    // Tracked: a stopping server lets it finish (see `Application::run_until_stopped`).
+    state.background.spawn(async move {
         let operation = Operation::<Image> {
             state: &task_state,
             what: "image",

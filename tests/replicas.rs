@@ -441,6 +441,37 @@ async fn sigterm_under_load_loses_no_acknowledged_command_and_closes_sockets_wit
         }));
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
+    // An image pull runs in the background when the signal comes: it is finished first.
+    let registry = std::env::var("DCP_TEST_REGISTRY").unwrap_or_else(|_| "127.0.0.1:55000".into());
+    let repository = format!(
+        "{registry}/dcp-test/sigterm-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    let image =
+        std::env::var("DCP_TEST_DOCKER_IMAGE").unwrap_or_else(|_| "dcp-test/busybox:latest".into());
+    for args in [
+        vec!["tag", image.as_str(), &format!("{repository}:1")],
+        vec!["push", &format!("{repository}:1")],
+        vec!["rmi", &format!("{repository}:1")],
+    ] {
+        assert!(Command::new("docker")
+            .args(&args)
+            .stdout(Stdio::null())
+            .status()
+            .unwrap()
+            .success());
+    }
+    let accepted: Value = client
+        .post(server.url("/api/v1/images/pull"))
+        .bearer_auth(&token)
+        .json(&json!({"image": repository, "tag": "1"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let pull = accepted["operation_id"].as_str().unwrap().to_string();
     let status = Command::new("kill")
         .args(["-TERM", &server.pid().to_string()])
         .status()
@@ -501,6 +532,20 @@ async fn sigterm_under_load_loses_no_acknowledged_command_and_closes_sockets_wit
     );
     // Its locks went with it.
     assert!(lock_holders(&pool).await.is_empty());
+    let pulled: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE event_type = 'ImagePulled' AND metadata->>'operation_id' = $1",
+    )
+    .bind(&pull)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        pulled, 1,
+        "the pull in flight finished and was recorded before the exit"
+    );
+    let _ = Command::new("docker")
+        .args(["rmi", &format!("{repository}:1")])
+        .output();
     eprintln!(
         "{} commands acknowledged; exited {:.2} s after SIGTERM",
         acknowledged.len(),

@@ -83,6 +83,8 @@ pub struct AppInner {
     pub admin_changes: tokio::sync::Mutex<()>,
     /// Fails requests fast while the database is down.
     pub db_breaker: Arc<crate::db::DatabaseBreaker>,
+    /// Operations that outlive their request (image pulls): a stopping server waits for them.
+    pub background: tokio_util::task::TaskTracker,
 }
 
 /// Cheap-to-clone handle on [`AppInner`].
