@@ -28,9 +28,8 @@ COPY src ./src
 COPY benches ./benches
 COPY tests ./tests
 COPY web/placeholder.html ./web/placeholder.html
-RUN --mount=type=cache,target=/usr/local/cargo/registry \
-    --mount=type=cache,target=/src/target \
-    cargo build --release --locked --bin dcp && cp target/release/dcp /usr/local/bin/dcp
+# (Plain RUN: it builds with the legacy builder too, e.g. docker-compose 1.x without BuildKit.)
+RUN cargo build --release --locked --bin dcp && cp target/release/dcp /usr/local/bin/dcp
 
 # --- the runtime --------------------------------------------------------------------------------
 FROM debian:bookworm-slim

@@ -28,6 +28,7 @@ pub struct Application {
     state: AppState,
     database: Database,
     shutdown: CancellationToken,
+    workers: CancellationToken,
     runners: Vec<JoinHandle<()>>,
     generated_logins: Vec<GeneratedLogin>,
 }
@@ -41,18 +42,22 @@ impl Application {
         let settings = Arc::new(settings);
         let (pool, database) = db::open(&settings).await?;
         db::migrate(&pool).await?;
+        // `shutdown` stops the server (SIGTERM, a test); `workers` stops what runs beside the
+        // requests (projection runners, relay, bus, watchers, …), only once the requests and
+        // background operations are done: they may still need the read models to settle.
         let shutdown = CancellationToken::new();
-        let waker = LogWaker::listen(&pool, shutdown.clone())
+        let workers = CancellationToken::new();
+        let waker = LogWaker::listen(&pool, workers.clone())
             .await
             .context("Failed to listen for event notifications")?;
         let progress = ProjectionProgress::new(pool.clone(), waker.clone());
-        let mut runners = start_projection_runners(&pool, &waker, &progress, &shutdown);
-        let bus = crate::realtime::bus::connect(settings.nats_url.as_deref(), shutdown.clone())
+        let mut runners = start_projection_runners(&pool, &waker, &progress, &workers);
+        let bus = crate::realtime::bus::connect(settings.nats_url.as_deref(), workers.clone())
             .await
             .context("Failed to connect to NATS")?;
         runners.push(
             crate::realtime::bus::relay::Relay::new(pool.clone(), bus.clone(), waker.clone())
-                .spawn(shutdown.clone()),
+                .spawn(workers.clone()),
         );
         let jwt_secret = crate::secrets::jwt_secret(&settings)?;
         let audit_key = crate::checkpoints::AuditKey::from_settings(&settings)?;
@@ -114,26 +119,26 @@ impl Application {
                 "Failed to load the remote hosts"
             );
         }
-        let monitor = crate::hosts::monitor::spawn(state.clone(), shutdown.clone());
+        let monitor = crate::hosts::monitor::spawn(state.clone(), workers.clone());
         crate::metrics::handle();
         let metrics_server = match &settings.metrics_bind {
             Some(address) => Some(
                 crate::metrics::serve_unauthenticated(
                     state.clone(),
                     address.clone(),
-                    shutdown.clone(),
+                    workers.clone(),
                 )
                 .await?,
             ),
             None => None,
         };
-        let reconciler = spawn_reconciler(state.clone(), shutdown.clone());
+        let reconciler = spawn_reconciler(state.clone(), workers.clone());
         let revoker =
             state
                 .sockets
-                .spawn_revoker(bus.subscribe(), state.pool.clone(), shutdown.clone());
+                .spawn_revoker(bus.subscribe(), state.pool.clone(), workers.clone());
         let watchers = if settings.watch_docker_events {
-            crate::docker::watcher::spawn_watchers(state.clone(), shutdown.clone())
+            crate::docker::watcher::spawn_watchers(state.clone(), workers.clone())
         } else {
             vec![]
         };
@@ -143,6 +148,7 @@ impl Application {
             state,
             database,
             shutdown,
+            workers,
             runners: runners
                 .into_iter()
                 .chain([reconciler, revoker, monitor])
@@ -198,6 +204,7 @@ impl Application {
         .await
         .context("HTTP server failed")?;
         self.shutdown.cancel();
+        // The requests are done (they settle on running projections); now the rest.
         // Operations running in the background (image pulls) finish and record their
         // outcome; one still running after the bound is left to the reconciler.
         self.state.background.close();
@@ -216,6 +223,7 @@ impl Application {
                 "WebSockets still open 5 s after the shutdown; dropping them"
             );
         }
+        self.workers.cancel();
         for runner in self.runners {
             let _ = runner.await;
         }

@@ -142,15 +142,9 @@ fn boxed_error(error: Box<dyn std::error::Error + Send + Sync>) -> anyhow::Error
 
 /// postgres-es reports a pool timeout or a dropped connection as an unknown error.
 fn is_unavailable(error: &(dyn std::error::Error + Send + Sync + 'static)) -> bool {
-    matches!(
-        error.downcast_ref::<sqlx::Error>(),
-        Some(
-            sqlx::Error::PoolTimedOut
-                | sqlx::Error::PoolClosed
-                | sqlx::Error::Io(_)
-                | sqlx::Error::Tls(_)
-        )
-    )
+    error
+        .downcast_ref::<sqlx::Error>()
+        .is_some_and(crate::db::is_unavailable)
 }
 
 impl<E: std::error::Error> From<AggregateError<E>> for CommandError<E> {

@@ -125,6 +125,42 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// An optional setting given empty (`DCP_MASTER_KEY=` in a compose file or `.env`) is
+    /// unset, not an empty value to reject.
+    pub fn without_empty_values(mut self) -> Self {
+        use secrecy::ExposeSecret;
+        fn secret(value: &mut Option<SecretString>) {
+            if value
+                .as_ref()
+                .is_some_and(|v| v.expose_secret().trim().is_empty())
+            {
+                *value = None;
+            }
+        }
+        fn text(value: &mut Option<String>) {
+            if value.as_ref().is_some_and(|v| v.trim().is_empty()) {
+                *value = None;
+            }
+        }
+        fn path(value: &mut Option<PathBuf>) {
+            if value.as_ref().is_some_and(|v| v.as_os_str().is_empty()) {
+                *value = None;
+            }
+        }
+        secret(&mut self.database_url);
+        secret(&mut self.admin_password);
+        secret(&mut self.jwt_secret);
+        secret(&mut self.audit_key);
+        secret(&mut self.master_key);
+        text(&mut self.docker_host);
+        text(&mut self.nats_url);
+        text(&mut self.metrics_bind);
+        path(&mut self.jwt_secret_file);
+        path(&mut self.audit_key_file);
+        path(&mut self.master_key_file);
+        self
+    }
+
     /// Defaults for an in-process test server on a free port against `database_url`.
     pub fn for_tests(database_url: &str, data_dir: PathBuf) -> Self {
         Settings {
@@ -181,5 +217,29 @@ impl Settings {
             .map(|o| o.trim().trim_end_matches('/').to_string())
             .filter(|o| !o.is_empty())
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    #[test]
+    fn empty_optional_settings_are_unset() {
+        let mut settings = Settings::for_tests("postgres://x/y", PathBuf::from("/tmp"));
+        settings.master_key = Some(SecretString::from(String::new()));
+        settings.admin_password = Some(SecretString::from("  ".to_string()));
+        settings.nats_url = Some(String::new());
+        settings.master_key_file = Some(PathBuf::new());
+        let settings = settings.without_empty_values();
+        assert!(settings.master_key.is_none());
+        assert!(settings.admin_password.is_none());
+        assert!(settings.nats_url.is_none());
+        assert!(settings.master_key_file.is_none());
+        assert_eq!(
+            settings.database_url.unwrap().expose_secret(),
+            "postgres://x/y"
+        );
     }
 }

@@ -21,8 +21,16 @@ fn with_session_settings(options: PgConnectOptions) -> PgConnectOptions {
             // event store migration: notifying inside the transaction serialises commits).
             ("dcp.notify_in_transaction", "off"),
         ])
-        // `dcp/<pid>`: which replica a session belongs to, in pg_stat_activity.
-        .application_name(&format!("dcp/{}", std::process::id()))
+        // `dcp/<host>/<pid>`: which replica a session belongs to, in pg_stat_activity (the
+        // host tells containers apart, where every server is pid 1).
+        .application_name(&format!("dcp/{}/{}", host_name(), std::process::id()))
+}
+
+/// This machine's (or container's) name, as the kernel knows it.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().chars().take(32).collect())
+        .unwrap_or_default()
 }
 
 /// The pool for `options`, with short acquire timeouts so an unreachable database
@@ -137,12 +145,31 @@ impl Database {
     }
 }
 
+/// Whether `error` means the database cannot be used now (down, restarting, unreachable,
+/// or the pool gave up waiting), rather than a problem with the query.
+pub fn is_unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Tls(_) => true,
+        // admin_shutdown, crash_shutdown, cannot_connect_now, and connection exceptions.
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            matches!(code.as_ref(), "57P01" | "57P02" | "57P03") || code.starts_with("08")
+        }),
+        _ => false,
+    }
+}
+
 /// While the database is known to be down, requests fail at once (503, `Retry-After: 1`)
-/// instead of each waiting for the pool's acquire timeout; a probe in the background
-/// closes the breaker as soon as the database answers again.
+/// instead of each waiting for the pool's acquire timeout. A request that finds the
+/// database unavailable only makes the breaker check: a fresh connection (not the pool,
+/// which a load spike can exhaust) must fail for it to open, and it closes as soon as a
+/// fresh connection works again.
 #[derive(Default)]
 pub struct DatabaseBreaker {
     down: std::sync::atomic::AtomicBool,
+    checking: std::sync::atomic::AtomicBool,
 }
 
 impl DatabaseBreaker {
@@ -150,30 +177,47 @@ impl DatabaseBreaker {
         self.down.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// A request found the database unavailable: fail the next ones fast until a probe
-    /// gets an answer.
-    pub fn trip(self: &std::sync::Arc<Self>, pool: &PgPool) {
-        if self.down.swap(true, std::sync::atomic::Ordering::Relaxed) {
+    /// A request found the database unavailable: check at once with a fresh connection
+    /// (the caller waits, at most 2 s, so the next request already meets the open
+    /// breaker); while fresh connections fail, requests fail fast.
+    pub async fn trip(self: &std::sync::Arc<Self>, pool: &PgPool) {
+        use std::sync::atomic::Ordering;
+        if self.checking.swap(true, Ordering::Relaxed) {
             return;
         }
-        tracing::warn!("the database is unavailable; failing requests fast until it answers");
-        let (breaker, pool) = (self.clone(), pool.clone());
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(Duration::from_millis(250)).await;
-                let probe = sqlx::query("SELECT 1").execute(&pool);
-                if matches!(
-                    tokio::time::timeout(Duration::from_secs(2), probe).await,
-                    Ok(Ok(_))
-                ) || pool.is_closed()
-                {
-                    breaker
-                        .down
-                        .store(false, std::sync::atomic::Ordering::Relaxed);
-                    tracing::info!("the database answers again");
-                    return;
+        let options = pool.connect_options();
+        let answers = move || {
+            let options = options.clone();
+            async move {
+                let connected = tokio::time::timeout(
+                    Duration::from_secs(2),
+                    <sqlx::PgConnection as sqlx::Connection>::connect_with(&options),
+                )
+                .await;
+                match connected {
+                    Ok(Ok(connection)) => {
+                        let _ = sqlx::Connection::close(connection).await;
+                        true
+                    }
+                    _ => false,
                 }
             }
+        };
+        if answers().await {
+            // A busy pool, not an outage.
+            self.checking.store(false, Ordering::Relaxed);
+            return;
+        }
+        self.down.store(true, Ordering::Relaxed);
+        tracing::warn!("the database is unavailable; failing requests fast until it answers");
+        let breaker = self.clone();
+        tokio::spawn(async move {
+            while !answers().await {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            breaker.down.store(false, Ordering::Relaxed);
+            breaker.checking.store(false, Ordering::Relaxed);
+            tracing::info!("the database answers again");
         });
     }
 }

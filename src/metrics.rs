@@ -9,6 +9,9 @@
 //! - `dcp_docker_call_duration_seconds{host, call, outcome}` for lists (across hosts or on
 //!   one), host checks and container operations (`start`, `stop`, …).
 //!
+//! - `dcp_database_unavailable_refusals_total`: requests refused at once while the
+//!   database was down.
+//!
 //! Read at each scrape: `dcp_projection_lag_events{projection}`, `dcp_relay_lag_events`,
 //! `dcp_websocket_connections`, `dcp_host_up{host}` (1 active, 0 otherwise),
 //! `dcp_ssh_handshakes{host}` (SSH connections made by this process).
@@ -35,6 +38,11 @@ static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 pub fn handle() -> &'static PrometheusHandle {
     HANDLE.get_or_init(|| {
         let recorder = PrometheusBuilder::new()
+            // Gauges are set at each scrape: one no longer set (a removed host) goes away.
+            .idle_timeout(
+                metrics_util::MetricKindMask::GAUGE,
+                Some(Duration::from_secs(120)),
+            )
             .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), BUCKETS)
             .map(|builder| builder.build_recorder())
             .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
@@ -90,24 +98,38 @@ pub fn docker_call(host: &str, call: &'static str, ok: bool, took: Duration) {
     .record(took.as_secs_f64());
 }
 
-/// The text exposition, with the gauges read now.
+/// The text exposition, with the gauges read now. Each database read gets a second at
+/// most (and none while the database is known to be down): a scrape always answers.
 pub async fn render(state: &AppState) -> String {
-    if let Ok(statuses) = dcp_projections::projection_statuses(&state.pool).await {
+    if state.db_breaker.is_down() {
+        return handle().render();
+    }
+    let quick = Duration::from_secs(1);
+    if let Ok(Ok(statuses)) =
+        tokio::time::timeout(quick, dcp_projections::projection_statuses(&state.pool)).await
+    {
         for status in statuses {
             metrics::gauge!("dcp_projection_lag_events", "projection" => status.name)
                 .set(status.lag as f64);
         }
     }
-    if let Ok(relay) =
-        crate::realtime::bus::relay::relay_status(&state.pool, state.bus.kind()).await
+    if let Ok(Ok(relay)) = tokio::time::timeout(
+        quick,
+        crate::realtime::bus::relay::relay_status(&state.pool, state.bus.kind()),
+    )
+    .await
     {
         metrics::gauge!("dcp_relay_lag_events").set(relay.lag as f64);
     }
     metrics::gauge!("dcp_websocket_connections").set(state.sockets.open_sockets() as f64);
-    let hosts: Vec<(String, String)> = sqlx::query_as("SELECT id, status FROM hosts")
-        .fetch_all(&state.pool)
-        .await
-        .unwrap_or_default();
+    let hosts: Vec<(String, String)> = tokio::time::timeout(
+        quick,
+        sqlx::query_as("SELECT id, status FROM hosts").fetch_all(&state.pool),
+    )
+    .await
+    .ok()
+    .and_then(Result::ok)
+    .unwrap_or_default();
     for (id, status) in hosts {
         if let Some(pool) = state.hosts.pool(&id) {
             metrics::gauge!("dcp_ssh_handshakes", "host" => id.clone())

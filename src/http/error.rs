@@ -180,13 +180,7 @@ impl ApiError {
 }
 
 fn is_connection_error(error: &sqlx::Error) -> bool {
-    matches!(
-        error,
-        sqlx::Error::Io(_)
-            | sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Tls(_)
-    )
+    crate::db::is_unavailable(error)
 }
 
 impl From<sqlx::Error> for ApiError {

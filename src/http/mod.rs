@@ -154,9 +154,11 @@ async fn database_breaker(
     next: middleware::Next,
 ) -> axum::response::Response {
     let path = request.uri().path();
-    let exempt = path.starts_with("/health")
-        || !(path.starts_with("/api") || path.starts_with("/ws") || path == "/metrics");
+    // Health checks and metrics still answer: they report the outage.
+    let exempt =
+        path.starts_with("/health") || !(path.starts_with("/api") || path.starts_with("/ws"));
     if !exempt && state.db_breaker.is_down() {
+        metrics::counter!("dcp_database_unavailable_refusals_total").increment(1);
         let mut error = ApiError::new(
             ErrorCode::DatabaseUnavailable,
             "the database is unavailable",
@@ -170,7 +172,7 @@ async fn database_breaker(
         .get::<ApiError>()
         .is_some_and(|error| error.code == ErrorCode::DatabaseUnavailable)
     {
-        state.db_breaker.trip(&state.pool);
+        state.db_breaker.trip(&state.pool).await;
     }
     response
 }
