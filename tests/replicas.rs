@@ -113,6 +113,90 @@ async fn login(client: &reqwest::Client, replica: &Replica) -> String {
         .to_string()
 }
 
+fn master_key() -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>())
+}
+
+fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+/// The id of the user `token` belongs to.
+async fn my_id(client: &reqwest::Client, replica: &Replica, token: &str) -> String {
+    let me: Value = client
+        .get(replica.url("/api/v1/auth/me"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    me["id"].as_str().unwrap().to_string()
+}
+
+/// Creates `count` viewers (`<prefix>0`, …) to change under load, one per writer, so the
+/// writers never race on one aggregate; returns their ids.
+async fn create_users(
+    client: &reqwest::Client,
+    replica: &Replica,
+    token: &str,
+    prefix: &str,
+    count: usize,
+) -> Vec<String> {
+    let mut ids = Vec::new();
+    for i in 0..count {
+        let response = client
+            .post(replica.url("/api/v1/users"))
+            .bearer_auth(token)
+            .json(&json!({
+                "username": format!("{prefix}{i}"),
+                "email": format!("{prefix}{i}@example.com"),
+                "full_name": "Load",
+                "role": "viewer",
+                "password": "a-load-password-123",
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let user: Value = response.json().await.unwrap();
+        ids.push(user["id"].as_str().unwrap().to_string());
+    }
+    ids
+}
+
+/// Waits until every projection has applied the whole log, then checks that each event
+/// was applied and published exactly once: one audit entry and one bus message per event.
+async fn assert_converged(pool: &sqlx::PgPool, nats: &Nats) {
+    eventually(Duration::from_secs(30), || async {
+        let statuses = dcp_projections::projection_statuses(pool).await.unwrap();
+        (statuses.len() == 7 && statuses.iter().all(|s| s.lag == 0)).then_some(())
+    })
+    .await;
+    let (events, audit): (i64, i64) =
+        sqlx::query_as("SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM audit_logs)")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    assert_eq!(audit, events, "one audit entry per event");
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let published = eventually(Duration::from_secs(30), || {
+        let js = js.clone();
+        async move {
+            let mut stream = js.get_stream("DCP_EVENTS").await.ok()?;
+            let messages = stream.info().await.ok()?.state.messages as i64;
+            (messages >= events).then_some(messages)
+        }
+    })
+    .await;
+    assert_eq!(published, events, "each event on the bus once");
+}
+
 /// Follows `/ws/events` on `replica`, collecting the positions of the events it delivers.
 async fn follow(
     client: &reqwest::Client,
@@ -176,14 +260,8 @@ async fn lock_holders(pool: &sqlx::PgPool) -> Vec<(String, u32)> {
 async fn three_replicas_share_the_work_and_a_killed_lock_holder_is_replaced() {
     let nats = Nats::start();
     let database_url = fresh_database().await;
-    let master_key = {
-        use base64::Engine;
-        base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>())
-    };
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
+    let master_key = master_key();
+    let client = http_client();
     // The first replica migrates, creates the admin and takes every lock.
     let mut first = Replica::start(&database_url, &nats.url(), &master_key);
     first.ready(&client).await;
@@ -211,25 +289,7 @@ async fn three_replicas_share_the_work_and_a_killed_lock_holder_is_replaced() {
     }
 
     // Users to change, one per writer, so the writers never race on one aggregate.
-    let mut targets = Vec::new();
-    for i in 0..6 {
-        let response = client
-            .post(first.url("/api/v1/users"))
-            .bearer_auth(&token)
-            .json(&json!({
-                "username": format!("load{i}"),
-                "email": format!("load{i}@example.com"),
-                "full_name": "Load",
-                "role": "viewer",
-                "password": "a-load-password-123",
-            }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::CREATED);
-        let user: Value = response.json().await.unwrap();
-        targets.push(user["id"].as_str().unwrap().to_string());
-    }
+    let targets = create_users(&client, &first, &token, "load", 6).await;
     // A socket on each replica that stays up.
     let seen: Vec<Arc<Mutex<BTreeSet<i64>>>> = (0..2).map(|_| Arc::default()).collect();
     let head: i64 = sqlx::query_scalar("SELECT max(global_position) FROM events")
@@ -296,31 +356,7 @@ async fn three_replicas_share_the_work_and_a_killed_lock_holder_is_replaced() {
     );
 
     // The read models and the relay converge, each event applied and published once.
-    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    eventually(Duration::from_secs(30), || async {
-        let statuses = dcp_projections::projection_statuses(&pool).await.unwrap();
-        (statuses.len() == 7 && statuses.iter().all(|s| s.lag == 0)).then_some(())
-    })
-    .await;
-    let audit: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_logs")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(audit, events, "one audit entry per event");
-    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
-    let published = eventually(Duration::from_secs(30), || {
-        let js = js.clone();
-        async move {
-            let mut stream = js.get_stream("DCP_EVENTS").await.ok()?;
-            let messages = stream.info().await.ok()?.state.messages as i64;
-            (messages >= events).then_some(messages)
-        }
-    })
-    .await;
-    assert_eq!(published, events, "each event on the bus once");
+    assert_converged(&pool, &nats).await;
 
     // Every surviving replica's socket delivered every event written after it opened,
     // whichever replica wrote it.
@@ -360,27 +396,12 @@ async fn three_replicas_share_the_work_and_a_killed_lock_holder_is_replaced() {
 async fn sigterm_under_load_loses_no_acknowledged_command_and_closes_sockets_with_1001() {
     let nats = Nats::start();
     let database_url = fresh_database().await;
-    let master_key = {
-        use base64::Engine;
-        base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>())
-    };
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
+    let master_key = master_key();
+    let client = http_client();
     let mut server = Replica::start(&database_url, &nats.url(), &master_key);
     server.ready(&client).await;
     let token = login(&client, &server).await;
-    let me: Value = client
-        .get(server.url("/api/v1/auth/me"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let admin = me["id"].as_str().unwrap().to_string();
+    let admin = my_id(&client, &server, &token).await;
     let ticket: Value = client
         .post(server.url("/api/v1/ws-tickets"))
         .bearer_auth(&token)
@@ -625,37 +646,12 @@ async fn write_load(
 async fn a_server_killed_under_load_keeps_every_acknowledged_command_and_converges() {
     let nats = Nats::start();
     let database_url = fresh_database().await;
-    let master_key = {
-        use base64::Engine;
-        base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>())
-    };
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
+    let master_key = master_key();
+    let client = http_client();
     let mut server = Replica::start(&database_url, &nats.url(), &master_key);
     server.ready(&client).await;
     let token = login(&client, &server).await;
-    let mut targets = Vec::new();
-    for i in 0..4 {
-        let user: Value = client
-            .post(server.url("/api/v1/users"))
-            .bearer_auth(&token)
-            .json(&json!({
-                "username": format!("solo{i}"),
-                "email": format!("solo{i}@example.com"),
-                "full_name": "Solo",
-                "role": "viewer",
-                "password": "a-load-password-123",
-            }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        targets.push(user["id"].as_str().unwrap().to_string());
-    }
+    let targets = create_users(&client, &server, &token, "solo", 4).await;
     let stop = tokio_util::sync::CancellationToken::new();
     let writers = write_load(
         &client,
@@ -696,17 +692,7 @@ async fn a_server_killed_under_load_keeps_every_acknowledged_command_and_converg
         acknowledged.len(),
         "acknowledged commands in the store"
     );
-    eventually(Duration::from_secs(30), || async {
-        let statuses = dcp_projections::projection_statuses(&pool).await.unwrap();
-        (statuses.len() == 7 && statuses.iter().all(|s| s.lag == 0)).then_some(())
-    })
-    .await;
-    let (events, audit): (i64, i64) =
-        sqlx::query_as("SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM audit_logs)")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-    assert_eq!(audit, events, "one audit entry per event");
+    assert_converged(&pool, &nats).await;
     // Each user's read model shows the last change the store holds for it.
     for target in &targets {
         let (last,): (Value,) = sqlx::query_as(
@@ -728,17 +714,6 @@ async fn a_server_killed_under_load_keeps_every_acknowledged_command_and_converg
             "{last}"
         );
     }
-    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
-    let published = eventually(Duration::from_secs(30), || {
-        let js = js.clone();
-        async move {
-            let mut stream = js.get_stream("DCP_EVENTS").await.ok()?;
-            let messages = stream.info().await.ok()?.state.messages as i64;
-            (messages >= events).then_some(messages)
-        }
-    })
-    .await;
-    assert_eq!(published, events, "each event on the bus once");
     drop(server);
 }
 
@@ -847,27 +822,12 @@ impl Drop for Postgres {
 async fn a_database_restart_under_load_answers_503_quickly_and_recovers_by_itself() {
     let postgres = Postgres::start();
     let nats = Nats::start();
-    let master_key = {
-        use base64::Engine;
-        base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>())
-    };
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap();
+    let master_key = master_key();
+    let client = http_client();
     let server = Replica::start(&postgres.url(), &nats.url(), &master_key);
     server.ready(&client).await;
     let token = login(&client, &server).await;
-    let me: Value = client
-        .get(server.url("/api/v1/auth/me"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let admin = me["id"].as_str().unwrap().to_string();
+    let admin = my_id(&client, &server, &token).await;
 
     // Requests keep coming while the database goes away: each answers within seconds, as
     // 503 DATABASE_UNAVAILABLE, never a 500 or a hang.
