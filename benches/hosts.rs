@@ -23,14 +23,12 @@ use dcp::config::Settings;
 use dcp::ssh::{Credentials, Endpoint, SshPool};
 use secrecy::SecretString;
 use serde_json::{json, Value};
-use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
-const LABEL: &str = "dcp.bench=hosts";
+mod common;
+use common::{drop_databases, fresh_database, percentile};
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
+const LABEL: &str = "dcp.bench=hosts";
 
 fn report(label: &str, mut samples: Vec<Duration>) -> Duration {
     samples.sort();
@@ -127,15 +125,8 @@ async fn main() -> anyhow::Result<()> {
         .len();
     println!("{total} containers on the engine ({wanted} made for this benchmark)");
 
-    let mut conn = PgConnection::connect(&server).await?;
-    let name = format!("dcp_bench_{}", Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await?;
-    let (base, _) = server
-        .rsplit_once('/')
-        .context("database URL without a database name")?;
-    let settings = Settings::for_tests(&format!("{base}/{name}"), std::env::temp_dir().join(&name));
+    let (database_url, name) = fresh_database(&server).await?;
+    let settings = Settings::for_tests(&database_url, std::env::temp_dir().join(&name));
     let app = Application::build(settings).await?;
     let address = format!("http://{}", app.address());
     let shutdown = app.shutdown_token();
@@ -274,8 +265,6 @@ async fn main() -> anyhow::Result<()> {
     shutdown.cancel();
     let _ = server_task.await;
     remove_containers(&docker).await?;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .execute(&mut conn)
-        .await?;
+    drop_databases(&server, &[name]).await?;
     Ok(())
 }

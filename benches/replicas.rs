@@ -15,6 +15,9 @@ use serde_json::{json, Value};
 use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
+mod common;
+use common::{drop_databases, fresh_database, percentile};
+
 const PASSWORD: &str = "bench-admin-password-1";
 
 struct Replica {
@@ -81,25 +84,8 @@ impl Drop for Replica {
     }
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
-}
-
-async fn fresh_database(server: &str) -> anyhow::Result<(String, String)> {
-    let mut conn = PgConnection::connect(server).await?;
-    let name = format!("dcp_bench_{}", Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await?;
-    let (base, _) = server.rsplit_once('/').context("URL without a database")?;
-    Ok((format!("{base}/{name}"), name))
 }
 
 async fn login(client: &reqwest::Client, replica: &Replica) -> anyhow::Result<String> {
@@ -306,11 +292,6 @@ async fn main() -> anyhow::Result<()> {
     if let Some(first) = first_rate {
         println!("(1 replica: {first:.0} commands/s)");
     }
-    let mut conn = PgConnection::connect(&server).await?;
-    for name in drop_dbs {
-        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .execute(&mut conn)
-            .await;
-    }
+    drop_databases(&server, &drop_dbs).await?;
     Ok(())
 }
