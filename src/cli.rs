@@ -77,6 +77,9 @@ pub enum Command {
         #[arg(long)]
         schema: Option<String>,
     },
+    /// Print the OpenAPI document of this build's API (what `/api/v1/openapi.json` serves);
+    /// the web UI's API types are generated from it (`npm run api-types` in `web/`).
+    Openapi,
 }
 
 #[derive(Debug, Subcommand)]
@@ -114,6 +117,10 @@ pub async fn run(mut cli: Cli) -> anyhow::Result<()> {
     cli.settings = cli.settings.without_empty_values();
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(cli.settings).await,
+        Command::Openapi => {
+            println!("{}", crate::http::openapi::document_json());
+            Ok(())
+        }
         Command::Audit { action } => {
             let key = match &action {
                 AuditAction::Checkpoint => {

@@ -69,6 +69,13 @@ pub fn install(mut document: OpenApi) {
     let _ = DOCUMENT.set(json);
 }
 
+/// The completed document of every API route, as indented JSON (what the route serves).
+pub fn document_json() -> String {
+    let (_, mut document) = super::api_routes().split_for_parts();
+    complete(&mut document);
+    document.to_pretty_json().unwrap_or_else(|_| "{}".into())
+}
+
 /// This document.
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta", responses((status = 200, description = "the OpenAPI 3.1 document")))]
 async fn openapi_json() -> impl IntoResponse {

@@ -1,0 +1,1 @@
+export function ContainersPage() { return <div>TODO</div>; }

@@ -1,0 +1,1 @@
+export function CreateContainerPage() { return <div>TODO</div>; }

@@ -1,0 +1,1 @@
+export function EventsPage() { return <div>TODO</div>; }

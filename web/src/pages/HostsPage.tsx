@@ -1,0 +1,1 @@
+export function HostsPage() { return <div>TODO</div>; }

@@ -1,0 +1,1 @@
+export function NetworksPage() { return <div>TODO</div>; }

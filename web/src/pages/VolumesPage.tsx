@@ -1,0 +1,1 @@
+export function VolumesPage() { return <div>TODO</div>; }

@@ -1,0 +1,1 @@
+export function ContainerDetailPage({ id }: { id: string }) { return <div>{id}</div>; }
