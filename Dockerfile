@@ -7,15 +7,11 @@
 #   docker run -p 8080:8080 -e DATABASE_URL=postgres://… -v /var/run/docker.sock:/var/run/docker.sock \
 #       --group-add "$(stat -c %g /var/run/docker.sock)" dcp
 
-# --- the web UI (a placeholder page until it lands) -------------------------------------------
+# --- the web UI ---------------------------------------------------------------------------------
 FROM node:22-bookworm-slim AS web
 WORKDIR /web
 COPY web/ ./
-RUN if [ -f package.json ]; then \
-        npm ci --no-audit --no-fund && npm run build; \
-    else \
-        mkdir -p dist && cp placeholder.html dist/index.html; \
-    fi
+RUN npm ci --no-audit --no-fund && npm run build
 
 # --- the server ---------------------------------------------------------------------------------
 FROM rust:1-bookworm AS build
@@ -27,7 +23,10 @@ COPY migrations ./migrations
 COPY src ./src
 COPY benches ./benches
 COPY tests ./tests
+COPY build.rs ./
 COPY web/placeholder.html ./web/placeholder.html
+# The built UI is embedded in the binary (build.rs).
+COPY --from=web /web/dist ./web/dist
 # (Plain RUN: it builds with the legacy builder too, e.g. docker-compose 1.x without BuildKit.)
 RUN cargo build --release --locked --bin dcp && cp target/release/dcp /usr/local/bin/dcp
 
@@ -39,11 +38,9 @@ RUN apt-get update \
     && useradd --system --uid 10001 --home-dir /var/lib/dcp --shell /usr/sbin/nologin dcp \
     && mkdir -p /var/lib/dcp && chown dcp:dcp /var/lib/dcp
 COPY --from=build /usr/local/bin/dcp /usr/local/bin/dcp
-COPY --from=web /web/dist /usr/share/dcp/web
 # Generated secrets (JWT, audit and master keys) are kept in the data dir: mount a volume.
 ENV DCP_BIND=0.0.0.0:8080 \
     DCP_DATA_DIR=/var/lib/dcp \
-    DCP_WEB_DIR=/usr/share/dcp/web \
     RUST_LOG=info,sqlx=warn
 VOLUME /var/lib/dcp
 # Not root; to reach the Docker socket, add the socket's group (`--group-add`, `group_add:`).

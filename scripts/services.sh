@@ -5,7 +5,8 @@
 # Usage: scripts/services.sh [SERVICE]...      (default: every known service)
 # Services: postgres, dockerd (with the test image dcp-test/busybox:latest), registry (a local
 # Docker registry on 127.0.0.1 holding that image, for pulls), nats (nats-server with JetStream),
-# sshd (an OpenSSH server on 127.0.0.1 with its own host key, for remote Docker hosts)
+# sshd (an OpenSSH server on 127.0.0.1 with its own host key, for remote Docker hosts),
+# chromium (Debian's browser, driven by the UI's browser tests through playwright-core)
 #
 # Run it as root (it installs Debian packages and runs servers as their unprivileged users). As
 # another user it only checks that the packages are there, and runs the servers as that user.
@@ -28,7 +29,7 @@ set -euo pipefail
 
 SERVICES_DIR="${DCP_SERVICES_DIR:-/tmp/dcp-services}"
 TIMEOUT="${DCP_SERVICES_TIMEOUT:-60}"
-KNOWN_SERVICES=(postgres dockerd registry nats sshd)
+KNOWN_SERVICES=(postgres dockerd registry nats sshd chromium)
 
 log() { printf 'services: %s\n' "$*" >&2; }
 die() {
@@ -462,6 +463,13 @@ EOF_SSHD
     export_setting DCP_TEST_SSH_PASSWORD_FILE "$dir/password"
     export_setting DCP_TEST_SSH_AUTHORIZED_KEYS "$dir/authorized_keys/$SSH_USER"
     export_setting DCP_TEST_SSH_HOST_KEY "$dir/host_ed25519.pub"
+}
+
+# Debian's chromium for the browser tests (never a browser downloaded by playwright).
+service_chromium() {
+    [[ -x /usr/bin/chromium ]] || install_packages chromium
+    log "chromium is $(/usr/bin/chromium --version 2>/dev/null || echo 'installed')"
+    export_setting DCP_TEST_CHROMIUM /usr/bin/chromium
 }
 
 main() {

@@ -106,9 +106,10 @@ pub struct Settings {
     #[arg(long, env = "DCP_WATCH_DOCKER_EVENTS", default_value_t = true, action = clap::ArgAction::Set)]
     pub watch_docker_events: bool,
 
-    /// Directory of the built web UI (`web/dist`).
-    #[arg(long, env = "DCP_WEB_DIR", default_value = "web/dist")]
-    pub web_dir: PathBuf,
+    /// Serve the web UI from this directory (a `web/dist` build) instead of the UI embedded
+    /// in the binary: for working on the UI without rebuilding the server.
+    #[arg(long, env = "DCP_WEB_DIR")]
+    pub web_dir: Option<PathBuf>,
 
     /// Maximum database connections of this process.
     #[arg(long, env = "DCP_DB_MAX_CONNECTIONS", default_value_t = 32)]
@@ -187,7 +188,7 @@ impl Settings {
             nats_url: None,
             // Test servers share one engine: only the tests about observed changes watch it.
             watch_docker_events: false,
-            web_dir: PathBuf::from("web/dist"),
+            web_dir: None,
             db_max_connections: 16,
             secure_cookies: false,
             metrics_bind: None,

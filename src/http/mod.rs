@@ -24,6 +24,7 @@ pub mod positions;
 pub mod state;
 pub mod users;
 pub mod volumes;
+pub mod web;
 pub mod wizards;
 
 use std::net::IpAddr;
@@ -221,15 +222,14 @@ fn cors(settings: &Settings) -> CorsLayer {
         ])
 }
 
-/// The web UI: files from the built UI directory, `index.html` for client-side routes.
+/// The web UI: the embedded build, or the files of `DCP_WEB_DIR` when set.
 fn web_ui(settings: &Settings) -> Router {
-    let index = settings.web_dir.join("index.html");
-    if index.exists() {
-        Router::new()
-            .fallback_service(ServeDir::new(&settings.web_dir).fallback(ServeFile::new(index)))
-    } else {
-        Router::new()
-            .fallback(|| async { axum::response::Html(include_str!("../../web/placeholder.html")) })
+    match &settings.web_dir {
+        Some(dir) => {
+            let index = dir.join("index.html");
+            Router::new().fallback_service(ServeDir::new(dir).fallback(ServeFile::new(index)))
+        }
+        None => web::router(),
     }
 }
 

@@ -449,3 +449,18 @@ async fn read_your_writes_headers_are_documented() {
         }
     }
 }
+
+/// The web UI's API types are generated from `web/openapi.json`: it must be this build's
+/// document, or the UI compiles against an API that is not there.
+#[test]
+fn the_web_uis_copy_of_the_document_is_current() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("web/openapi.json");
+    let copy: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("read web/openapi.json"))
+            .expect("web/openapi.json is JSON");
+    let current: Value = serde_json::from_str(&dcp::http::openapi::document_json()).unwrap();
+    assert!(
+        copy == current,
+        "web/openapi.json is out of date: run `npm run api-types` in web/ and commit both files"
+    );
+}

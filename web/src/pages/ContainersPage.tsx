@@ -1,1 +1,190 @@
-export function ContainersPage() { return <div>TODO</div>; }
+// Every container of every host in one list: virtualized (thousands of rows scroll as one
+// screen's worth of DOM), filtered by state, host and text, with bulk start and stop.
+import { useVirtualizer } from "@tanstack/react-virtual";
+import { useMemo, useRef, useState } from "react";
+import { api } from "../api/client";
+import type { ContainerList, ContainerView, HostAnswer, OperationOutcome } from "../api/types";
+import { Link } from "../components/Link";
+import { Empty, ErrorBanner, PageHeader, Spinner, StatusBadge } from "../components/ui";
+import { formatAgo } from "../format";
+import { useAction } from "../hooks/useAction";
+import { useQuery } from "../hooks/useQuery";
+import { navigate, useSearchParams } from "../router";
+import { can, useRole } from "../stores/auth";
+import { filterContainers, STATES, type ContainerFilter } from "./containerFilter";
+
+const PAGE = 1000;
+const ROW_HEIGHT = 40;
+
+/** Every page of the list (the API pages by 1,000). */
+export async function loadAllContainers(signal: AbortSignal): Promise<ContainerList> {
+  const first = await api.get<ContainerList>("/api/v1/containers", { all: true, limit: PAGE, offset: 0 }, signal);
+  const items = [...first.items];
+  while (items.length < first.total) {
+    const page = await api.get<ContainerList>("/api/v1/containers", { all: true, limit: PAGE, offset: items.length }, signal);
+    if (page.items.length === 0) break;
+    items.push(...page.items);
+  }
+  return { ...first, items };
+}
+
+const key = (c: ContainerView) => `${c.host}/${c.id}`;
+
+export function ContainersPage() {
+  const role = useRole();
+  const mayMutate = can(role, "mutate");
+  const params = useSearchParams();
+  const [filter, setFilter] = useState<ContainerFilter>({
+    text: params.get("q") ?? "",
+    state: params.get("state") ?? "",
+    host: params.get("host") ?? "",
+  });
+  const [selected, setSelected] = useState<Set<string>>(new Set());
+  const list = useQuery(loadAllContainers, [], { liveTypes: ["container"], pollMs: 15_000 });
+  const items = useMemo(() => list.data?.items ?? [], [list.data]);
+  const shown = useMemo(() => filterContainers(items, filter), [items, filter]);
+  const hosts = useMemo(() => [...new Set(items.map((c) => c.host))].sort(), [items]);
+
+  const scroller = useRef<HTMLDivElement>(null);
+  const virtual = useVirtualizer({
+    count: shown.length,
+    getScrollElement: () => scroller.current,
+    estimateSize: () => ROW_HEIGHT,
+    overscan: 12,
+  });
+
+  const chosen = shown.filter((c) => selected.has(key(c)));
+  const bulk = useAction(
+    async (operation: "start" | "stop") => {
+      const results = await Promise.allSettled(
+        chosen.map((c) => api.post<OperationOutcome>(`/api/v1/containers/${encodeURIComponent(c.id)}/${operation}`, {}, { host: c.host })),
+      );
+      const failed = results.flatMap((r, i) => (r.status === "rejected" ? [`${chosen[i]!.name}: ${(r.reason as Error).message}`] : []));
+      list.reload();
+      if (failed.length) throw new Error(`${failed.length} of ${chosen.length} failed — ${failed.join("; ")}`);
+      return results.length;
+    },
+    { what: "Bulk action", success: (n) => `Done for ${n} container${n === 1 ? "" : "s"}` },
+  );
+
+  const toggle = (c: ContainerView) =>
+    setSelected((s) => {
+      const next = new Set(s);
+      if (next.has(key(c))) next.delete(key(c));
+      else next.add(key(c));
+      return next;
+    });
+  const allShownSelected = shown.length > 0 && shown.every((c) => selected.has(key(c)));
+  const toggleAll = () => setSelected(allShownSelected ? new Set() : new Set(shown.map(key)));
+  const columns = mayMutate ? "32px minmax(160px,2fr) 110px minmax(140px,2fr) 90px minmax(120px,1fr) 110px" : "minmax(160px,2fr) 110px minmax(140px,2fr) 90px minmax(120px,1fr) 110px";
+
+  return (
+    <div>
+      <PageHeader title="Containers">
+        {mayMutate && (
+          <>
+            <button type="button" disabled={chosen.length === 0 || bulk.busy} onClick={() => void bulk.run("start")}>
+              Start selected
+            </button>
+            <button type="button" disabled={chosen.length === 0 || bulk.busy} onClick={() => void bulk.run("stop")}>
+              Stop selected
+            </button>
+            <button type="button" className="primary" onClick={() => navigate("/containers/new")}>
+              Create container
+            </button>
+          </>
+        )}
+      </PageHeader>
+      <div className="toolbar">
+        <input
+          type="search"
+          name="search"
+          placeholder="Search name, image, id, label…"
+          aria-label="Search containers"
+          value={filter.text}
+          onChange={(e) => setFilter((f) => ({ ...f, text: e.target.value }))}
+          style={{ minWidth: 280 }}
+        />
+        <select aria-label="State" value={filter.state} onChange={(e) => setFilter((f) => ({ ...f, state: e.target.value }))}>
+          <option value="">All states</option>
+          {STATES.map((s) => (
+            <option key={s} value={s}>
+              {s}
+            </option>
+          ))}
+        </select>
+        <select aria-label="Host" value={filter.host} onChange={(e) => setFilter((f) => ({ ...f, host: e.target.value }))}>
+          <option value="">All hosts</option>
+          {hosts.map((h) => (
+            <option key={h} value={h}>
+              {h}
+            </option>
+          ))}
+        </select>
+        <span className="muted" data-testid="container-count">
+          {shown.length} of {items.length}
+          {chosen.length > 0 && `, ${chosen.length} selected`}
+        </span>
+      </div>
+      <UnreachableHosts hosts={list.data?.hosts ?? []} />
+      <ErrorBanner error={list.error} onRetry={list.reload} />
+      {list.loading && !list.data ? (
+        <Spinner />
+      ) : shown.length === 0 ? (
+        <Empty>{items.length === 0 ? "No containers yet." : "No container matches the filters."}</Empty>
+      ) : (
+        <div className="vlist" style={{ height: "calc(100vh - 190px)" }}>
+          <div className="vhead" style={{ gridTemplateColumns: columns, position: "sticky", top: 0, background: "var(--bg)", zIndex: 1 }}>
+            {mayMutate && <input type="checkbox" aria-label="Select all" checked={allShownSelected} onChange={toggleAll} />}
+            <span>Name</span>
+            <span>State</span>
+            <span>Image</span>
+            <span>Host</span>
+            <span>Status</span>
+            <span>Created</span>
+          </div>
+          <div ref={scroller} style={{ height: "calc(100% - 32px)", overflow: "auto" }} data-testid="container-list">
+            <div style={{ height: virtual.getTotalSize(), position: "relative" }}>
+              {virtual.getVirtualItems().map((row) => {
+                const c = shown[row.index]!;
+                return (
+                  <div
+                    key={key(c)}
+                    className="vrow"
+                    data-testid="container-row"
+                    style={{ gridTemplateColumns: columns, height: ROW_HEIGHT, transform: `translateY(${row.start}px)` }}
+                  >
+                    {mayMutate && <input type="checkbox" aria-label={`Select ${c.name}`} checked={selected.has(key(c))} onChange={() => toggle(c)} />}
+                    <Link className="ellipsis" href={`/containers/${encodeURIComponent(c.id)}?host=${encodeURIComponent(c.host)}`} title={c.id}>
+                      {c.name}
+                    </Link>
+                    <span>
+                      <StatusBadge status={c.state} />
+                    </span>
+                    <span className="ellipsis mono" title={c.image}>
+                      {c.image}
+                    </span>
+                    <span className="ellipsis">{c.host}</span>
+                    <span className="ellipsis muted">{c.status}</span>
+                    <span className="muted">{formatAgo(c.created_at)}</span>
+                  </div>
+                );
+              })}
+            </div>
+          </div>
+        </div>
+      )}
+    </div>
+  );
+}
+
+/** A warning for the hosts that did not answer the list (their containers are missing). */
+export function UnreachableHosts({ hosts }: { hosts: HostAnswer[] }) {
+  const down = hosts.filter((h) => h.status !== "ok");
+  if (down.length === 0) return null;
+  return (
+    <div className="warning" role="status">
+      Not listed — {down.map((h) => `${h.host}: ${h.error ?? "unreachable"}`).join("; ")}
+    </div>
+  );
+}

@@ -1,1 +1,114 @@
-export function DashboardPage() { return <div>TODO</div>; }
+// The first screen: each host and how it answers, containers by state across hosts, and
+// what is happening right now (the live event feed).
+import { api } from "../api/client";
+import type { ContainerList, HostView } from "../api/types";
+import { Link } from "../components/Link";
+import { Empty, ErrorBanner, PageHeader, StatusBadge } from "../components/ui";
+import { formatAgo, formatTime } from "../format";
+import { useQuery } from "../hooks/useQuery";
+import { useEvents, type EventEnvelope } from "../stores/events";
+import { UnreachableHosts } from "./ContainersPage";
+
+const COUNTED_STATES = ["running", "paused", "restarting", "created", "exited", "dead"] as const;
+
+interface Counts {
+  total: number;
+  byState: Record<string, number>;
+  hosts: ContainerList["hosts"];
+}
+
+/** Counts per state from the list's totals (one small request per state, all at once). */
+async function loadCounts(signal: AbortSignal): Promise<Counts> {
+  const [all, ...states] = await Promise.all([
+    api.get<ContainerList>("/api/v1/containers", { all: true, limit: 1 }, signal),
+    ...COUNTED_STATES.map((state) => api.get<ContainerList>("/api/v1/containers", { status: state, limit: 1 }, signal)),
+  ]);
+  const byState: Record<string, number> = {};
+  COUNTED_STATES.forEach((state, i) => {
+    byState[state] = states[i]!.total;
+  });
+  return { total: all!.total, byState, hosts: all!.hosts };
+}
+
+export function DashboardPage() {
+  const hosts = useQuery((signal) => api.get<HostView[]>("/api/v1/hosts", undefined, signal), [], { liveTypes: ["host"], pollMs: 15_000 });
+  const counts = useQuery(loadCounts, [], { liveTypes: ["container"], pollMs: 15_000 });
+  const events = useEvents((s) => s.events);
+
+  return (
+    <div>
+      <PageHeader title="Dashboard" />
+      <ErrorBanner error={counts.error} onRetry={counts.reload} />
+      <UnreachableHosts hosts={counts.data?.hosts ?? []} />
+      <div className="cards" data-testid="container-counts">
+        <Link href="/containers" className="card">
+          <div className="figure">{counts.data?.total ?? "…"}</div>
+          <div className="label">containers</div>
+        </Link>
+        {COUNTED_STATES.map((state) => (
+          <Link key={state} href={`/containers?state=${state}`} className="card" data-testid={`count-${state}`}>
+            <div className="figure">{counts.data?.byState[state] ?? "…"}</div>
+            <div className="label">{state}</div>
+          </Link>
+        ))}
+      </div>
+
+      <section className="panel">
+        <h2>Hosts</h2>
+        <ErrorBanner error={hosts.error} onRetry={hosts.reload} />
+        <table>
+          <thead>
+            <tr>
+              <th>Host</th>
+              <th>Status</th>
+              <th>Engine</th>
+              <th>Last answer</th>
+            </tr>
+          </thead>
+          <tbody>
+            {(hosts.data ?? []).map((host) => (
+              <tr key={host.id} data-testid="dashboard-host">
+                <td>
+                  <Link href="/hosts">{host.name}</Link> <span className="muted">{host.kind}</span>
+                </td>
+                <td>
+                  <StatusBadge status={host.status} />
+                </td>
+                <td>{host.engine_version ?? "—"}</td>
+                <td className="muted">{formatAgo(host.liveness?.last_seen)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </section>
+
+      <section className="panel">
+        <h2>
+          Recent events <Link href="/events" className="small">all events</Link>
+        </h2>
+        {events.length === 0 ? <Empty>Nothing has happened since this page opened.</Empty> : <EventList events={events.slice(0, 15)} />}
+      </section>
+    </div>
+  );
+}
+
+function EventList({ events }: { events: EventEnvelope[] }) {
+  return (
+    <table data-testid="recent-events">
+      <tbody>
+        {events.map((event) => (
+          <tr key={event.event_id}>
+            <td className="muted" title={formatTime(event.time)}>
+              {formatAgo(event.time)}
+            </td>
+            <td>{event.type}</td>
+            <td className="mono ellipsis">
+              {event.aggregate.type} {event.aggregate.id.slice(0, 24)}
+            </td>
+            <td>{event.actor.username ?? event.actor.kind ?? "—"}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
