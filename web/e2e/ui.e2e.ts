@@ -88,7 +88,7 @@ async function apiAs(username: keyof typeof passwords, method: string, path: str
     headers: { authorization: `Bearer ${access_token}`, "content-type": "application/json" },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
-  return { status: response.status, body: (await response.json().catch(() => null)) as Record<string, any> | null };
+  return { status: response.status, body: (await response.json().catch(() => null)) as { error?: { code?: string } } | null };
 }
 
 let admin: Page;

@@ -82,14 +82,19 @@ export function Modal({
   wide?: boolean;
 }) {
   const ref = useRef<HTMLDivElement>(null);
+  const closeRef = useRef(onClose);
+  useEffect(() => {
+    closeRef.current = onClose;
+  });
+  // Focus moves into the dialog once, when it opens (not on every re-render).
   useEffect(() => {
     const onKey = (event: KeyboardEvent) => {
-      if (event.key === "Escape") onClose();
+      if (event.key === "Escape") closeRef.current();
     };
     window.addEventListener("keydown", onKey);
     ref.current?.querySelector<HTMLElement>("input, select, textarea, button")?.focus();
     return () => window.removeEventListener("keydown", onKey);
-  }, [onClose]);
+  }, []);
   return (
     <div className="modal-backdrop" onMouseDown={(event) => event.target === event.currentTarget && onClose()}>
       <div className={`modal${wide ? " modal-wide" : ""}`} role="dialog" aria-modal="true" aria-label={title} ref={ref}>
@@ -118,13 +123,16 @@ export function Field({
   hint?: ReactNode;
   children: ReactNode;
 }) {
+  // The hint and message stay outside the <label>, so the control's name is the label alone.
   return (
-    <label className={`field${error ? " field-error" : ""}`}>
-      <span className="field-label">{label}</span>
-      {children}
+    <div className={`field${error ? " field-error" : ""}`}>
+      <label className="field">
+        <span className="field-label">{label}</span>
+        {children}
+      </label>
       {hint && <span className="field-hint">{hint}</span>}
       {error && <span className="field-message">{error}</span>}
-    </label>
+    </div>
   );
 }
 

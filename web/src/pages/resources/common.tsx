@@ -1,0 +1,178 @@
+// Pieces the image, volume, network, user and audit pages share: the host list and its
+// select, the warning for hosts that did not answer, a confirmation dialog that shows the
+// API's error, a submit hook keeping the error for `fieldError`, and downloads.
+import { useCallback, useEffect, useState, type ReactNode } from "react";
+import { api } from "../../api/client";
+import type { HostAnswer, HostView } from "../../api/types";
+import { ErrorBanner, Modal } from "../../components/ui";
+import { useQuery } from "../../hooks/useQuery";
+import "./resources.css";
+
+/** The configured Docker hosts (for the host selects); empty until loaded or if refused. */
+export function useHosts(): HostView[] {
+  const query = useQuery((signal) => api.get<HostView[]>("/api/v1/hosts", undefined, signal), [], { liveTypes: ["host"] });
+  return query.data ?? [];
+}
+
+/** Host ids to offer: the configured hosts, plus any a list answered from. */
+export function hostOptions(hosts: HostView[], answered: { host: string }[] = []): { value: string; label: string }[] {
+  const seen = new Map<string, string>();
+  for (const host of hosts) seen.set(host.id, host.name && host.name !== host.id ? `${host.name} (${host.id})` : host.id);
+  for (const answer of answered) if (!seen.has(answer.host)) seen.set(answer.host, answer.host);
+  return [...seen].map(([value, label]) => ({ value, label }));
+}
+
+export function HostSelect({
+  value,
+  onChange,
+  options,
+  allLabel,
+  label = "Host",
+  id,
+}: {
+  value: string;
+  onChange: (value: string) => void;
+  options: { value: string; label: string }[];
+  /** When given, an empty choice with this text (e.g. "All hosts"). */
+  allLabel?: string;
+  label?: string;
+  id?: string;
+}) {
+  const values = options.some((o) => o.value === value) || !value ? options : [...options, { value, label: value }];
+  return (
+    <select aria-label={label} value={value} onChange={(e) => onChange(e.target.value)} id={id}>
+      {allLabel !== undefined && <option value="">{allLabel}</option>}
+      {allLabel === undefined && values.length === 0 && <option value="">local</option>}
+      {values.map((o) => (
+        <option key={o.value} value={o.value}>
+          {o.label}
+        </option>
+      ))}
+    </select>
+  );
+}
+
+/** Hosts that did not answer the list: their items are missing from it. */
+export function HostWarnings({ hosts }: { hosts: HostAnswer[] | undefined }) {
+  const down = (hosts ?? []).filter((h) => h.status !== "ok");
+  if (down.length === 0) return null;
+  return (
+    <div className="warning" role="status" data-testid="host-warning">
+      {down.map((h) => (
+        <div key={h.host}>
+          <strong>Host {h.host} is {h.status}</strong>
+          {h.error ? `: ${h.error}` : ""} — its items are not listed.
+        </div>
+      ))}
+    </div>
+  );
+}
+
+/** Runs a submit; keeps its error (for `ErrorBanner` and `fieldError`) until the next run. */
+export function useSubmit<A extends unknown[], R>(action: (...args: A) => Promise<R>) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const run = useCallback(
+    async (...args: A): Promise<{ ok: true; value: R } | { ok: false }> => {
+      setBusy(true);
+      setError(null);
+      try {
+        const value = await action(...args);
+        return { ok: true, value };
+      } catch (err) {
+        setError(err);
+        return { ok: false };
+      } finally {
+        setBusy(false);
+      }
+    },
+    [action],
+  );
+  const reset = useCallback(() => setError(null), []);
+  return { run, busy, error, reset };
+}
+
+/** A confirmation dialog: the action runs on confirm and its error stays in the dialog. */
+export function ConfirmDialog({
+  title,
+  children,
+  confirmLabel,
+  danger = true,
+  onConfirm,
+  onClose,
+}: {
+  title: string;
+  children: ReactNode;
+  confirmLabel: string;
+  danger?: boolean;
+  onConfirm: () => Promise<unknown>;
+  onClose: () => void;
+}) {
+  const { run, busy, error } = useSubmit(onConfirm);
+  return (
+    <Modal
+      title={title}
+      onClose={onClose}
+      footer={
+        <>
+          <button type="button" onClick={onClose}>
+            Cancel
+          </button>
+          <button
+            type="button"
+            className={danger ? "danger" : "primary"}
+            disabled={busy}
+            onClick={() =>
+              void run().then((result) => {
+                if (result.ok) onClose();
+              })
+            }
+          >
+            {busy ? "Working…" : confirmLabel}
+          </button>
+        </>
+      }
+    >
+      <ErrorBanner error={error} />
+      {children}
+    </Modal>
+  );
+}
+
+/** `value`, once it has not changed for `ms`. */
+export function useDebounced<T>(value: T, ms = 300): T {
+  const [settled, setSettled] = useState(value);
+  useEffect(() => {
+    const timer = setTimeout(() => setSettled(value), ms);
+    return () => clearTimeout(timer);
+  }, [value, ms]);
+  return settled;
+}
+
+/** Saves a blob as a file the browser downloads. */
+export function saveBlob(blob: Blob, filename: string): void {
+  const url = URL.createObjectURL(blob);
+  const anchor = document.createElement("a");
+  anchor.href = url;
+  anchor.download = filename;
+  anchor.style.display = "none";
+  document.body.appendChild(anchor);
+  anchor.click();
+  anchor.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
+export function Labels({ labels }: { labels: Record<string, string> | null | undefined }) {
+  const entries = Object.entries(labels ?? {});
+  if (entries.length === 0) return <span className="muted">—</span>;
+  return (
+    <div className="res-labels">
+      {entries.map(([key, value]) => (
+        <span key={key} className="res-label" title={`${key}=${value}`}>
+          {key}
+          {value ? `=${value}` : ""}
+        </span>
+      ))}
+    </div>
+  );
+}
