@@ -75,6 +75,11 @@ async function signedIn(username: keyof typeof passwords): Promise<Page> {
   return page;
 }
 
+/** Follows a link of the main navigation. */
+async function openFromMenu(page: Page, label: string): Promise<void> {
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: label, exact: true }).click();
+}
+
 /** An API call with a user's own token, as a script (not the UI) would make it. */
 async function apiAs(username: keyof typeof passwords, method: string, path: string, body?: unknown) {
   const login = await fetch(`${base}/api/v1/auth/login`, {
@@ -147,7 +152,7 @@ describe("signing in", () => {
 describe("containers", () => {
   it("creates a container from the form as an operator", async () => {
     operator = await signedIn("ui-operator");
-    await operator.getByRole("link", { name: "Containers" }).click();
+    await openFromMenu(operator, "Containers");
     await operator.getByRole("button", { name: "Create container" }).click();
     await operator.getByRole("heading", { name: "Create container" }).waitFor();
     expect(await operator.getByText("Host access (admins only)").count()).toBe(0);
@@ -163,11 +168,12 @@ describe("containers", () => {
   });
 
   it("lists it, then starts it and sees it running", async () => {
-    await operator.getByRole("link", { name: "Containers" }).click();
+    await openFromMenu(operator, "Containers");
     await operator.getByLabel("Search containers").fill(containerName);
-    await operator.getByTestId("container-row").filter({ hasText: containerName }).getByText("created").waitFor();
+    const row = operator.getByTestId("container-row").filter({ hasText: containerName }).filter({ hasText: "local" });
+    await row.getByText("created", { exact: true }).first().waitFor();
     await screenshot(operator, "containers");
-    await operator.getByRole("link", { name: containerName }).click();
+    await row.getByRole("link", { name: containerName }).first().click();
     await operator.getByRole("button", { name: "Start", exact: true }).click();
     await operator.getByText("running", { exact: true }).first().waitFor();
   });
@@ -224,7 +230,7 @@ describe("containers", () => {
 describe("a viewer", () => {
   it("sees no control that changes anything", async () => {
     const viewer = await signedIn("ui-viewer");
-    await viewer.getByRole("link", { name: "Containers" }).click();
+    await openFromMenu(viewer, "Containers");
     await viewer.getByTestId("container-row").first().waitFor();
     expect(await viewer.getByRole("button", { name: "Create container" }).count()).toBe(0);
     expect(await viewer.getByRole("button", { name: /selected/ }).count()).toBe(0);
@@ -305,8 +311,16 @@ describe("an SSH host", () => {
 
   it("lists the SSH host's containers beside the local ones", async () => {
     await admin.goto("/containers");
-    await admin.getByLabel("Host").selectOption(hostName);
+    await admin.getByLabel("Host").selectOption({ label: hostName });
     await admin.getByTestId("container-row").filter({ hasText: hostName }).first().waitFor();
+  });
+
+  it("is removed from the hosts page", async () => {
+    await admin.goto("/hosts");
+    const row = admin.getByTestId("host-row").filter({ hasText: hostName });
+    await row.getByRole("button", { name: "Remove" }).click();
+    await admin.getByRole("dialog").getByRole("button", { name: "Remove" }).click();
+    await row.waitFor({ state: "detached" });
   });
 });
 
@@ -323,7 +337,10 @@ describe("the other pages", () => {
       await admin.getByRole("heading", { name: heading, level: 1 }).waitFor();
       await screenshot(admin, name);
     }
+    // The feed starts with what happens while the page is open; admins can load the past.
+    await admin.getByRole("button", { name: "Load history" }).click();
     await admin.getByTestId("event-row").first().waitFor();
+    await screenshot(admin, "events");
   });
 
   it("removes the container from its page", async () => {

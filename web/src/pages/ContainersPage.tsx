@@ -8,6 +8,7 @@ import { Link } from "../components/Link";
 import { Empty, ErrorBanner, PageHeader, Spinner, StatusBadge } from "../components/ui";
 import { formatAgo } from "../format";
 import { useAction } from "../hooks/useAction";
+import { useHostNames } from "../hooks/useHostNames";
 import { useQuery } from "../hooks/useQuery";
 import { navigate, useSearchParams } from "../router";
 import { can, useRole } from "../stores/auth";
@@ -41,8 +42,9 @@ export function ContainersPage() {
   });
   const [selected, setSelected] = useState<Set<string>>(new Set());
   const list = useQuery(loadAllContainers, [], { liveTypes: ["container"], pollMs: 15_000 });
+  const hostName = useHostNames();
   const items = useMemo(() => list.data?.items ?? [], [list.data]);
-  const shown = useMemo(() => filterContainers(items, filter), [items, filter]);
+  const shown = useMemo(() => filterContainers(items, filter, hostName), [items, filter, hostName]);
   const hosts = useMemo(() => [...new Set(items.map((c) => c.host))].sort(), [items]);
 
   const scroller = useRef<HTMLDivElement>(null);
@@ -117,7 +119,7 @@ export function ContainersPage() {
           <option value="">All hosts</option>
           {hosts.map((h) => (
             <option key={h} value={h}>
-              {h}
+              {hostName(h)}
             </option>
           ))}
         </select>
@@ -126,7 +128,7 @@ export function ContainersPage() {
           {chosen.length > 0 && `, ${chosen.length} selected`}
         </span>
       </div>
-      <UnreachableHosts hosts={list.data?.hosts ?? []} />
+      <UnreachableHosts hosts={list.data?.hosts ?? []} hostName={hostName} />
       <ErrorBanner error={list.error} onRetry={list.reload} />
       {list.loading && !list.data ? (
         <Spinner />
@@ -164,7 +166,7 @@ export function ContainersPage() {
                     <span className="ellipsis mono" title={c.image}>
                       {c.image}
                     </span>
-                    <span className="ellipsis">{c.host}</span>
+                    <span className="ellipsis">{hostName(c.host)}</span>
                     <span className="ellipsis muted">{c.status}</span>
                     <span className="muted">{formatAgo(c.created_at)}</span>
                   </div>
@@ -179,12 +181,12 @@ export function ContainersPage() {
 }
 
 /** A warning for the hosts that did not answer the list (their containers are missing). */
-export function UnreachableHosts({ hosts }: { hosts: HostAnswer[] }) {
+export function UnreachableHosts({ hosts, hostName = (id) => id }: { hosts: HostAnswer[]; hostName?: (id: string) => string }) {
   const down = hosts.filter((h) => h.status !== "ok");
   if (down.length === 0) return null;
   return (
     <div className="warning" role="status">
-      Not listed — {down.map((h) => `${h.host}: ${h.error ?? "unreachable"}`).join("; ")}
+      Not listed — {down.map((h) => `${hostName(h.host)}: ${h.error ?? "unreachable"}`).join("; ")}
     </div>
   );
 }

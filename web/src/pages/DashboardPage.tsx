@@ -39,7 +39,7 @@ export function DashboardPage() {
     <div>
       <PageHeader title="Dashboard" />
       <ErrorBanner error={counts.error} onRetry={counts.reload} />
-      <UnreachableHosts hosts={counts.data?.hosts ?? []} />
+      <UnreachableHosts hosts={counts.data?.hosts ?? []} hostName={(id) => hosts.data?.find((h) => h.id === id)?.name ?? id} />
       <div className="cards" data-testid="container-counts">
         <Link href="/containers" className="card">
           <div className="figure">{counts.data?.total ?? "…"}</div>

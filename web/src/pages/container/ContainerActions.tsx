@@ -1,0 +1,234 @@
+// The container's operations (admins and operators only): start, stop, restart,
+// pause/unpause, kill, rename, remove. Each failure shows the API's message.
+import { useCallback, useEffect, useRef, useState, type FormEvent } from "react";
+import { api } from "../../api/client";
+import type { OperationOutcome } from "../../api/types";
+import { Field, fieldError, Modal } from "../../components/ui";
+import { useAction } from "../../hooks/useAction";
+import { containerPath } from "./inspect";
+import "./container.css";
+
+type Verb = "start" | "stop" | "restart" | "pause" | "unpause" | "kill";
+
+/** Which operations make sense in a state (the others are shown disabled). */
+export function allowedActions(state: string): Record<Verb, boolean> {
+  const running = state === "running";
+  const paused = state === "paused";
+  const restarting = state === "restarting";
+  const up = running || paused || restarting;
+  return {
+    start: !up && state !== "removing",
+    stop: up,
+    restart: state !== "removing",
+    pause: running,
+    unpause: paused,
+    kill: up,
+  };
+}
+
+export function ContainerActions({
+  id,
+  host,
+  name,
+  state,
+  onChanged,
+  onRenamed,
+  onRemoved,
+}: {
+  id: string;
+  host: string;
+  name: string;
+  state: string;
+  onChanged: () => void;
+  onRenamed: (name: string) => void;
+  onRemoved: () => void;
+}) {
+  const [dialog, setDialog] = useState<"rename" | "remove" | null>(null);
+  // Stable: the dialog re-focuses its first control whenever its onClose changes.
+  const close = useCallback(() => setDialog(null), []);
+  const post = (verb: Verb) => async () => {
+    const outcome = await api.post<OperationOutcome>(containerPath(id, `/${verb}`), {}, { host });
+    onChanged();
+    return outcome;
+  };
+  const start = useAction(post("start"), { what: "Start", success: `Started ${name}` });
+  const stop = useAction(post("stop"), { what: "Stop", success: `Stopped ${name}` });
+  const restart = useAction(post("restart"), { what: "Restart", success: `Restarted ${name}` });
+  const pause = useAction(post("pause"), { what: "Pause", success: `Paused ${name}` });
+  const unpause = useAction(post("unpause"), { what: "Unpause", success: `Unpaused ${name}` });
+  const kill = useAction(post("kill"), { what: "Kill", success: `Killed ${name}` });
+  const busy = start.busy || stop.busy || restart.busy || pause.busy || unpause.busy || kill.busy;
+  const allowed = allowedActions(state);
+
+  const button = (label: string, action: { run: () => Promise<unknown>; busy: boolean }, enabled: boolean, className?: string) => (
+    <button
+      type="button"
+      className={className}
+      disabled={busy || !enabled}
+      aria-busy={action.busy || undefined}
+      onClick={() => void action.run()}
+    >
+      {label}
+    </button>
+  );
+
+  return (
+    <div className="cd-actions" role="group" aria-label="Container actions">
+      {button("Start", start, allowed.start, "primary")}
+      {button("Stop", stop, allowed.stop)}
+      {button("Restart", restart, allowed.restart)}
+      {state === "paused" ? button("Unpause", unpause, allowed.unpause) : button("Pause", pause, allowed.pause)}
+      {button("Kill", kill, allowed.kill, "danger")}
+      <button type="button" disabled={busy} onClick={() => setDialog("rename")}>
+        Rename
+      </button>
+      <button type="button" className="danger" disabled={busy} onClick={() => setDialog("remove")}>
+        Remove
+      </button>
+      {dialog === "rename" && (
+        <RenameDialog
+          id={id}
+          host={host}
+          name={name}
+          onClose={close}
+          onRenamed={(next) => {
+            setDialog(null);
+            onRenamed(next);
+          }}
+        />
+      )}
+      {dialog === "remove" && (
+        <RemoveDialog
+          id={id}
+          host={host}
+          name={name}
+          running={state === "running" || state === "paused" || state === "restarting"}
+          onClose={close}
+          onRemoved={() => {
+            setDialog(null);
+            onRemoved();
+          }}
+        />
+      )}
+    </div>
+  );
+}
+
+function RenameDialog({
+  id,
+  host,
+  name,
+  onClose,
+  onRenamed,
+}: {
+  id: string;
+  host: string;
+  name: string;
+  onClose: () => void;
+  onRenamed: (name: string) => void;
+}) {
+  const [value, setValue] = useState(name);
+  const inputRef = useRef<HTMLInputElement>(null);
+  useEffect(() => {
+    inputRef.current?.focus();
+    inputRef.current?.select();
+  }, []);
+  const [error, setError] = useState<unknown>(null);
+  const rename = useAction(
+    async (next: string) => {
+      setError(null);
+      try {
+        return await api.post<OperationOutcome>(containerPath(id, "/rename"), { name: next }, { host });
+      } catch (failure) {
+        setError(failure);
+        throw failure;
+      }
+    },
+    { what: "Rename", success: "Renamed" },
+  );
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    const next = value.trim();
+    if (!next || next === name) return;
+    const outcome = await rename.run(next);
+    if (outcome) onRenamed(next);
+  };
+  return (
+    <Modal
+      title="Rename container"
+      onClose={onClose}
+      footer={
+        <>
+          <button type="button" onClick={onClose}>
+            Cancel
+          </button>
+          <button type="submit" form="cd-rename-form" className="primary" disabled={rename.busy || !value.trim() || value.trim() === name}>
+            Rename
+          </button>
+        </>
+      }
+    >
+      <form id="cd-rename-form" onSubmit={(event) => void submit(event)}>
+        <Field label="New name" error={fieldError(error, "name")}>
+          <input ref={inputRef} value={value} onChange={(event) => setValue(event.target.value)} required />
+        </Field>
+      </form>
+    </Modal>
+  );
+}
+
+function RemoveDialog({
+  id,
+  host,
+  name,
+  running,
+  onClose,
+  onRemoved,
+}: {
+  id: string;
+  host: string;
+  name: string;
+  running: boolean;
+  onClose: () => void;
+  onRemoved: () => void;
+}) {
+  const [force, setForce] = useState(false);
+  const [volumes, setVolumes] = useState(false);
+  const remove = useAction(
+    () => api.delete<OperationOutcome>(containerPath(id), { host, force: force || undefined, volumes: volumes || undefined }),
+    { what: "Remove", success: `Removed ${name}` },
+  );
+  const confirm = async () => {
+    const outcome = await remove.run();
+    if (outcome) onRemoved();
+  };
+  return (
+    <Modal
+      title="Remove container"
+      onClose={onClose}
+      footer={
+        <>
+          <button type="button" onClick={onClose}>
+            Cancel
+          </button>
+          <button type="button" className="danger" disabled={remove.busy} onClick={() => void confirm()}>
+            Remove
+          </button>
+        </>
+      }
+    >
+      <p>
+        Remove <strong>{name}</strong>? This cannot be undone; its history is kept.
+      </p>
+      {running && !force && <p className="warning">The container is running: removing it needs “force”.</p>}
+      <label className="check">
+        <input type="checkbox" checked={force} onChange={(event) => setForce(event.target.checked)} />
+        Force (stop it first if it is running)
+      </label>
+      <label className="check">
+        <input type="checkbox" checked={volumes} onChange={(event) => setVolumes(event.target.checked)} />
+        Remove anonymous volumes
+      </label>
+    </Modal>
+  );
+}

@@ -1,0 +1,362 @@
+// A container's logs, live: `/ws/containers/{id}/logs`, split into lines, kept in a capped
+// buffer (100,000 lines) outside React state, added at most once per frame, and shown in a
+// virtual list so that a hundred thousand lines scroll as smoothly as ten.
+import { useCallback, useEffect, useLayoutEffect, useRef, useState, type ReactNode } from "react";
+import { useVirtualizer } from "@tanstack/react-virtual";
+import { useWebSocket, type SocketSnapshot } from "../../hooks/useWebSocket";
+import { highlightRuns, LogFeed, logText, type LogFilter, type LogLine } from "./logBuffer";
+import { socketPath } from "./inspect";
+import "./container.css";
+
+/** Every line is this tall (px): the list is virtual, rows are not measured. */
+export const ROW_HEIGHT = 18;
+
+const TAILS = ["100", "1000", "10000", "all"] as const;
+type Tail = (typeof TAILS)[number];
+
+export function LogViewer({
+  id,
+  host,
+  name,
+  runningSince,
+}: {
+  id: string;
+  host: string;
+  name?: string;
+  /** When the container last started, while it runs (a followed stream resumes on a new start). */
+  runningSince?: string | null;
+}) {
+  const feedRef = useRef<LogFeed | null>(null);
+  feedRef.current ??= new LogFeed();
+  const feed = feedRef.current;
+
+  const [follow, setFollow] = useState(true);
+  const [tail, setTail] = useState<Tail>("1000");
+  const [timestamps, setTimestamps] = useState(false);
+  const [filter, setFilterState] = useState<LogFilter>({ stdout: true, stderr: true, search: "", onlyMatches: true });
+  const [, setVersion] = useState(0);
+  const [atBottom, setAtBottom] = useState(true);
+  /** A new connection (new settings, or asked for) is a new `LogConnection`. */
+  const [generation, setGeneration] = useState(0);
+
+  const scrollRef = useRef<HTMLDivElement>(null);
+  const atBottomRef = useRef(true);
+  const removedRef = useRef(0);
+
+  useEffect(() => {
+    feed.onFlush = (removed) => {
+      removedRef.current += removed;
+      setVersion((v) => v + 1);
+    };
+    return () => {
+      feed.onFlush = null;
+      feed.dispose();
+    };
+  }, [feed]);
+
+  const setFilter = (patch: Partial<LogFilter>) => {
+    const next = { ...filter, ...patch };
+    feed.buffer.setFilter(next);
+    setFilterState(next);
+  };
+
+  /** New server-side settings: start again from an empty buffer. */
+  const restart = (change: () => void) => {
+    change();
+    feed.reset();
+    atBottomRef.current = true;
+    setAtBottom(true);
+    setGeneration((g) => g + 1);
+  };
+
+  const view = feed.buffer.view;
+  const virtualizer = useVirtualizer({
+    count: view.length,
+    getScrollElement: () => scrollRef.current,
+    estimateSize: () => ROW_HEIGHT,
+    overscan: 30,
+  });
+
+  // After each flush: stay at the bottom while the user is there; otherwise keep the lines
+  // they look at in place when the oldest are dropped.
+  useLayoutEffect(() => {
+    const element = scrollRef.current;
+    const removed = removedRef.current;
+    removedRef.current = 0;
+    if (!element) return;
+    if (atBottomRef.current) element.scrollTop = element.scrollHeight;
+    else if (removed > 0) element.scrollTop = Math.max(0, element.scrollTop - removed * ROW_HEIGHT);
+  });
+
+  const onScroll = () => {
+    const element = scrollRef.current;
+    if (!element) return;
+    const bottom = element.scrollHeight - element.scrollTop - element.clientHeight <= ROW_HEIGHT * 1.5;
+    atBottomRef.current = bottom;
+    if (bottom !== atBottom) setAtBottom(bottom);
+  };
+
+  const toBottom = () => {
+    atBottomRef.current = true;
+    setAtBottom(true);
+    const element = scrollRef.current;
+    if (element) element.scrollTop = element.scrollHeight;
+  };
+
+  const download = () => {
+    const blob = new Blob([logText(feed.buffer.lines, timestamps)], { type: "text/plain;charset=utf-8" });
+    const url = URL.createObjectURL(blob);
+    const anchor = document.createElement("a");
+    anchor.href = url;
+    anchor.download = `${name ?? id}-${new Date().toISOString().replace(/[:.]/g, "-")}.log`;
+    document.body.appendChild(anchor);
+    anchor.click();
+    anchor.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 1000);
+  };
+
+  const clear = () => {
+    feed.clear();
+    atBottomRef.current = true;
+    setAtBottom(true);
+  };
+
+  const needle = filter.search.toLowerCase();
+  const total = feed.buffer.lines.length;
+
+  return (
+    <div className="cd-logs">
+      <div className="toolbar cd-log-toolbar">
+        <label className="check">
+          <input type="checkbox" checked={follow} onChange={(e) => restart(() => setFollow(e.target.checked))} />
+          Follow
+        </label>
+        <label className="cd-inline">
+          Tail
+          <select aria-label="Tail" value={tail} onChange={(e) => restart(() => setTail(e.target.value as Tail))}>
+            {TAILS.map((value) => (
+              <option key={value} value={value}>
+                {value === "all" ? "all" : Number(value).toLocaleString("en")}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label className="check">
+          <input type="checkbox" checked={timestamps} onChange={(e) => setTimestamps(e.target.checked)} />
+          Timestamps
+        </label>
+        <label className="check">
+          <input type="checkbox" checked={filter.stdout} onChange={(e) => setFilter({ stdout: e.target.checked })} />
+          stdout
+        </label>
+        <label className="check">
+          <input type="checkbox" checked={filter.stderr} onChange={(e) => setFilter({ stderr: e.target.checked })} />
+          stderr
+        </label>
+        <input
+          type="search"
+          className="cd-log-search"
+          placeholder="Search"
+          aria-label="Search logs"
+          value={filter.search}
+          onChange={(e) => setFilter({ search: e.target.value })}
+        />
+        <label className="check">
+          <input type="checkbox" checked={filter.onlyMatches} onChange={(e) => setFilter({ onlyMatches: e.target.checked })} />
+          Only matching
+        </label>
+        <button type="button" onClick={download} disabled={total === 0}>
+          Download
+        </button>
+        <button type="button" onClick={clear}>
+          Clear
+        </button>
+      </div>
+
+      <LogConnection
+        key={generation}
+        id={id}
+        host={host}
+        tail={tail}
+        follow={follow}
+        runningSince={runningSince ?? null}
+        feed={feed}
+        counts={
+          <span className="muted small" data-testid="log-count">
+            {view.length === total
+              ? `${total.toLocaleString("en")} lines`
+              : `${view.length.toLocaleString("en")} of ${total.toLocaleString("en")} lines`}
+            {feed.buffer.dropped > 0 && ` (${feed.buffer.dropped.toLocaleString("en")} older dropped)`}
+          </span>
+        }
+      />
+
+      <div className="cd-log-frame">
+        <div className="cd-log-scroll" ref={scrollRef} onScroll={onScroll} data-testid="log-lines" role="log" aria-label="Log lines">
+          <div style={{ height: virtualizer.getTotalSize(), position: "relative", minWidth: "100%" }}>
+            {virtualizer.getVirtualItems().map((item) => {
+              const line = view[item.index];
+              if (!line) return null;
+              return (
+                <LogRow key={line.seq} line={line} top={item.start} timestamps={timestamps} needle={needle} />
+              );
+            })}
+          </div>
+        </div>
+        {!atBottom && view.length > 0 && (
+          <button type="button" className="cd-log-bottom" onClick={toBottom}>
+            Jump to bottom
+          </button>
+        )}
+        {view.length === 0 && (
+          <div className="cd-log-empty muted">{total === 0 ? "No log lines yet." : "No line matches the filter."}</div>
+        )}
+      </div>
+    </div>
+  );
+}
+
+function shortTimestamp(timestamp: string): string {
+  // 2026-11-26T22:02:56.503505571Z → 2026-11-26 22:02:56.503
+  const match = /^(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)(\.\d{1,3})?/.exec(timestamp);
+  return match ? `${match[1]} ${match[2]}${(match[3] ?? "").padEnd(4, "0")}` : timestamp;
+}
+
+function LogRow({ line, top, timestamps, needle }: { line: LogLine; top: number; timestamps: boolean; needle: string }) {
+  return (
+    <div
+      className={`log-line log-${line.stream}`}
+      style={{ transform: `translateY(${top}px)`, height: ROW_HEIGHT, lineHeight: `${ROW_HEIGHT}px` }}
+    >
+      {timestamps && <span className="log-ts">{line.timestamp ? `${shortTimestamp(line.timestamp)} ` : ""}</span>}
+      {needle === ""
+        ? line.text
+        : highlightRuns(line.text, needle).map((run, i) => (run.match ? <mark key={i}>{run.text}</mark> : run.text))}
+    </div>
+  );
+}
+
+/** One connection to the log socket (remounted for new settings): its status and errors. */
+function LogConnection({
+  id,
+  host,
+  tail,
+  follow,
+  runningSince,
+  feed,
+  counts,
+}: {
+  id: string;
+  host: string;
+  tail: Tail;
+  follow: boolean;
+  runningSince: string | null;
+  feed: LogFeed;
+  counts: ReactNode;
+}) {
+  const [ended, setEnded] = useState<string | null>(null);
+  const openedRef = useRef(false);
+  // A followed stream ends when the container stops; it picks up again (after the last line
+  // received) when the container runs again: a start time other than the one it was opened at.
+  const runningSinceRef = useRef(runningSince);
+  const openedSinceRef = useRef<string | null>(null);
+  const statusRef = useRef<SocketSnapshot["status"]>("idle");
+  const reconnectRef = useRef<() => void>(() => {});
+  useEffect(() => {
+    runningSinceRef.current = runningSince;
+  });
+  const restartedSinceOpen = () =>
+    follow && runningSinceRef.current !== null && runningSinceRef.current !== openedSinceRef.current;
+
+  const socket = useWebSocket(
+    {
+      path: socketPath(id, "logs"),
+      purpose: "container.logs",
+      resourceId: id,
+      // Timestamps are always asked for (shown or not): a reconnect resumes after the last
+      // line received, with no gap and no repeat.
+      query: () => {
+        if (openedRef.current && feed.lastTimestamp) {
+          feed.resume();
+          return { host, tail: "all", follow, timestamps: true, since: feed.lastTimestamp };
+        }
+        return { host, tail, follow, timestamps: true };
+      },
+    },
+    {
+      onOpen: () => {
+        openedRef.current = true;
+        openedSinceRef.current = runningSinceRef.current;
+        setEnded(null);
+      },
+      onMessage: (message) => {
+        if (feed.message(message)) return;
+        if (message.type === "end") {
+          feed.endOfStream();
+          setEnded(typeof message.reason === "string" ? message.reason : "the stream ended");
+        }
+      },
+      onClose: () => {
+        feed.endOfStream();
+        // The page already knows of a new start: follow it at once.
+        setTimeout(() => {
+          if (statusRef.current === "closed" && restartedSinceOpen()) reconnectRef.current();
+        }, 500);
+      },
+    },
+  );
+  const { reconnect } = socket;
+  useEffect(() => {
+    statusRef.current = socket.status;
+    reconnectRef.current = reconnect;
+  });
+  useEffect(() => {
+    if (openedRef.current && statusRef.current === "closed" && follow && runningSince !== null && runningSince !== openedSinceRef.current) {
+      reconnect();
+    }
+  }, [runningSince, follow, reconnect]);
+
+  const retry = useCallback(() => reconnect(), [reconnect]);
+
+  return (
+    <div className="cd-stream-status">
+      <SocketStatus snapshot={socket} ended={ended} testId="log-status" />
+      {counts}
+      {socket.status === "closed" && (
+        <button type="button" className="link" onClick={retry}>
+          Reconnect
+        </button>
+      )}
+      {socket.error && socket.status !== "open" && (
+        <span className="cd-stream-error" role="alert" data-testid="log-error">
+          {socket.error.message}
+        </span>
+      )}
+    </div>
+  );
+}
+
+/** A socket's state in words, with a dot. */
+export function SocketStatus({ snapshot, ended, testId }: { snapshot: SocketSnapshot; ended?: string | null; testId: string }) {
+  let label: string;
+  let tone: string;
+  if (snapshot.status === "open") {
+    label = "live";
+    tone = "ok";
+  } else if (snapshot.status === "connecting") {
+    label = snapshot.attempt > 0 ? `reconnecting (attempt ${snapshot.attempt})…` : "connecting…";
+    tone = "warn";
+  } else if (snapshot.status === "closed") {
+    label = ended ? `ended: ${ended}` : snapshot.error ? "disconnected" : "closed";
+    tone = snapshot.error ? "bad" : "off";
+  } else {
+    label = "idle";
+    tone = "off";
+  }
+  return (
+    <span className={`cd-socket cd-socket-${tone}`} data-testid={testId} data-status={snapshot.status}>
+      <span className="cd-dot" />
+      {label}
+    </span>
+  );
+}
