@@ -14,6 +14,9 @@ use std::time::Duration;
 use common::{spawn_app_with, ADMIN_PASSWORD};
 use serde_json::json;
 
+/// The access tokens' lifetime in this run (the browser tests wait past it).
+const ACCESS_TOKEN_TTL_SECS: u64 = 8;
+
 /// The browser tests' own limit: they take about a minute.
 const BROWSER_TESTS_TIMEOUT: Duration = Duration::from_secs(600);
 
@@ -35,7 +38,12 @@ async fn the_ui_works_in_a_real_browser() {
         "no chromium at {chromium}: run scripts/services.sh (it installs Debian's chromium)"
     );
 
-    let app = spawn_app_with(|settings| settings.watch_docker_events = true).await;
+    let app = spawn_app_with(|settings| {
+        settings.watch_docker_events = true;
+        // Access tokens this short make every page renew its session while the tests run.
+        settings.access_token_ttl_secs = ACCESS_TOKEN_TTL_SECS;
+    })
+    .await;
     // A run id keeps this run's containers and hosts apart from any other on the engine.
     let run = &uuid::Uuid::new_v4().simple().to_string()[..8];
     let password = |who: &str| format!("{who}-password-{run}");
@@ -78,6 +86,10 @@ async fn the_ui_works_in_a_real_browser() {
         .env("DCP_UI_VIEWER_PASSWORD", password("viewer"))
         .env("DCP_UI_NEWCOMER_PASSWORD", password("newcomer"))
         .env("DCP_UI_ARTIFACTS", &artifacts)
+        .env(
+            "DCP_UI_ACCESS_TOKEN_TTL_SECS",
+            ACCESS_TOKEN_TTL_SECS.to_string(),
+        )
         .env("DCP_TEST_CHROMIUM", &chromium)
         .stdin(Stdio::null())
         .kill_on_drop(true);

@@ -142,6 +142,17 @@ describe("signing in", () => {
     await page.getByRole("button", { name: "Sign in" }).waitFor();
   });
 
+  it("renews the session by itself when the access token expires", async () => {
+    const ttl = Number(setting("DCP_UI_ACCESS_TOKEN_TTL_SECS"));
+    expect(ttl, "a short token lifetime (tests/browser.rs sets it)").toBeLessThanOrEqual(30);
+    const page = await signedIn("ui-operator");
+    await page.waitForTimeout((ttl + 3) * 1000);
+    await openFromMenu(page, "Volumes");
+    await page.getByRole("heading", { name: "Volumes", level: 1 }).waitFor();
+    await page.getByRole("button", { name: "Create volume" }).waitFor();
+    expect(await page.getByRole("button", { name: "Sign in" }).count()).toBe(0);
+  });
+
   it("shows the dashboard with container counts", async () => {
     await admin.goto("/");
     await admin.getByTestId("count-running").waitFor();

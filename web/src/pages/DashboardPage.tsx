@@ -1,11 +1,12 @@
 // The first screen: each host and how it answers, containers by state across hosts, and
 // what is happening right now (the live event feed).
 import { api } from "../api/client";
-import type { ContainerList, HostView } from "../api/types";
+import type { AuditPage, ContainerList, HostView } from "../api/types";
 import { Link } from "../components/Link";
 import { Empty, ErrorBanner, PageHeader, StatusBadge } from "../components/ui";
 import { formatAgo, formatTime } from "../format";
 import { useQuery } from "../hooks/useQuery";
+import { can, useRole } from "../stores/auth";
 import { useEvents, type EventEnvelope } from "../stores/events";
 import { UnreachableHosts } from "./ContainersPage";
 
@@ -34,6 +35,7 @@ export function DashboardPage() {
   const hosts = useQuery((signal) => api.get<HostView[]>("/api/v1/hosts", undefined, signal), [], { liveTypes: ["host"], pollMs: 15_000 });
   const counts = useQuery(loadCounts, [], { liveTypes: ["container"], pollMs: 15_000 });
   const events = useEvents((s) => s.events);
+  const isAdmin = can(useRole(), "admin");
 
   return (
     <div>
@@ -88,7 +90,38 @@ export function DashboardPage() {
         </h2>
         {events.length === 0 ? <Empty>Nothing has happened since this page opened.</Empty> : <EventList events={events.slice(0, 15)} />}
       </section>
+
+      {isAdmin && <RecentActivity />}
     </div>
+  );
+}
+
+/** The newest audit entries (admins): what happened before this page opened. */
+function RecentActivity() {
+  const audit = useQuery((signal) => api.get<AuditPage>("/api/v1/audit-logs", { limit: 10 }, signal), [], { liveTypes: ["container", "user", "host", "image", "volume", "network", "session"] });
+  return (
+    <section className="panel">
+      <h2>
+        Recent activity <Link href="/audit" className="small">audit log</Link>
+      </h2>
+      <ErrorBanner error={audit.error} onRetry={audit.reload} />
+      <table data-testid="recent-activity">
+        <tbody>
+          {(audit.data?.items ?? []).map((entry) => (
+            <tr key={entry.id}>
+              <td className="muted" title={formatTime(entry.created_at)}>
+                {formatAgo(entry.created_at)}
+              </td>
+              <td className="mono">{entry.action}</td>
+              <td className="mono ellipsis">
+                {entry.resource_type} {(entry.resource_id ?? "").slice(0, 24)}
+              </td>
+              <td>{entry.username ?? "—"}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
   );
 }
 

@@ -121,7 +121,7 @@ describe("auth store", () => {
     await auth.getState().login("admin", "pw");
     const [a, b] = await Promise.all([auth.getState().renew(), auth.getState().renew()]);
     expect([a, b, refreshes]).toEqual([true, true, 1]);
-    await vi.advanceTimersByTimeAsync(540_000);
+    await vi.advanceTimersByTimeAsync(450_000);
     expect(refreshes).toBe(2);
     expect(auth.getState().accessToken).toBe("R2");
   });

@@ -42,7 +42,10 @@ export function createAuthStore(client: ApiClient) {
       const expiresAt = Date.now() + tokens.expires_in * 1000;
       set({ status: "signed-in", user: tokens.user, accessToken: tokens.access_token, expiresAt, notice: null });
       clearTimeout(renewTimer);
-      const delay = Math.max(5_000, expiresAt - Date.now() - RENEW_MARGIN_MS);
+      // A minute early, or at three quarters of a short lifetime; a late timer (a throttled
+      // background tab) is covered by the renewal on a refused token.
+      const lifetime = tokens.expires_in * 1000;
+      const delay = Math.max(1_000, Math.min(lifetime - RENEW_MARGIN_MS, lifetime * 0.75));
       renewTimer = setTimeout(() => void get().renew(), delay);
     };
 
