@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ApiClient, ApiError } from "../api/client";
 import { createAuthStore } from "./auth";
+import { useEvents } from "./events";
 
 const user = { id: "u1", username: "admin", email: "admin@localhost", full_name: "", role: "admin", is_active: true, must_change_password: false, created_at: "", updated_at: "", version: 1 };
 
@@ -96,8 +97,11 @@ describe("auth store", () => {
     const client = new ApiClient();
     const auth = createAuthStore(client);
     await auth.getState().login("admin", "pw");
+    useEvents.getState().receive({ event_id: "e1", global_position: 1, type: "UserCreated", event_version: "1", aggregate: { type: "user", id: "u", sequence: 1 }, time: "", actor: {}, data: {} });
     await expect(client.get("/api/v1/hosts")).rejects.toMatchObject({ code: "TOKEN_EXPIRED" });
     expect(auth.getState()).toMatchObject({ status: "signed-out", accessToken: null, notice: "Your session has ended. Please sign in again." });
+    // What this user could see is not left for the next one in the tab.
+    expect(useEvents.getState()).toMatchObject({ events: [], position: 0 });
   });
 
   it("does not sign out for a wrong current password", async () => {

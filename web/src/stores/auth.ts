@@ -4,6 +4,7 @@
 import { create } from "zustand";
 import { api, ApiClient, ApiError } from "../api/client";
 import type { Role, TokenResponse, UserView } from "../api/types";
+import { useEvents } from "./events";
 
 export type AuthStatus = "loading" | "signed-out" | "signed-in";
 
@@ -51,6 +52,8 @@ export function createAuthStore(client: ApiClient) {
 
     const signOut = (notice: string | null) => {
       clearTimeout(renewTimer);
+      // The feed holds what this user could see: the next one in this tab starts empty.
+      useEvents.getState().reset();
       set({ status: "signed-out", user: null, accessToken: null, expiresAt: 0, notice });
     };
 
