@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{spawn_app_with, ADMIN_PASSWORD};
+use common::{kill_tree, spawn_app_with, ADMIN_PASSWORD};
 use serde_json::json;
 
 /// The access tokens' lifetime in this run (the browser tests wait past it).
@@ -91,12 +91,20 @@ async fn the_ui_works_in_a_real_browser() {
             ACCESS_TOKEN_TTL_SECS.to_string(),
         )
         .env("DCP_TEST_CHROMIUM", &chromium)
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
-    let status = tokio::time::timeout(BROWSER_TESTS_TIMEOUT, command.status())
-        .await
-        .expect("the browser tests finish within their limit")
+        .stdin(Stdio::null());
+    let mut child = command
+        .spawn()
         .expect("run npx vitest (is Node installed?)");
+    let status = match tokio::time::timeout(BROWSER_TESTS_TIMEOUT, child.wait()).await {
+        Ok(status) => Some(status.expect("wait for the browser tests")),
+        Err(_) => {
+            // npx, vitest and chromium: the whole tree, or chromium outlives the test.
+            if let Some(pid) = child.id() {
+                kill_tree(pid);
+            }
+            None
+        }
+    };
 
     // Whatever the browser left behind (a failed run) is removed with its run id.
     let leftovers = app
@@ -114,6 +122,9 @@ async fn the_ui_works_in_a_real_browser() {
         .await;
     }
     app.stop().await;
+    let status = status.unwrap_or_else(|| {
+        panic!("the browser tests did not finish in {BROWSER_TESTS_TIMEOUT:?}: stopped")
+    });
     assert!(
         status.success(),
         "the browser tests failed (see their output above; screenshots in {})",

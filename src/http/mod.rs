@@ -40,7 +40,6 @@ use dcp_projections::ProjectionProgress;
 use sqlx::PgPool;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::services::{ServeDir, ServeFile};
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::auth::password::PasswordHasher;
@@ -214,6 +213,7 @@ fn cors(settings: &Settings) -> CorsLayer {
             header::CONTENT_TYPE,
             header::HeaderName::from_static("x-request-id"),
             header::HeaderName::from_static(positions::MIN_POSITION_HEADER),
+            header::HeaderName::from_static(auth_routes::COOKIE_ONLY_HEADER),
         ])
         .expose_headers([
             header::HeaderName::from_static("x-request-id"),
@@ -224,13 +224,7 @@ fn cors(settings: &Settings) -> CorsLayer {
 
 /// The web UI: the embedded build, or the files of `DCP_WEB_DIR` when set.
 fn web_ui(settings: &Settings) -> Router {
-    match &settings.web_dir {
-        Some(dir) => {
-            let index = dir.join("index.html");
-            Router::new().fallback_service(ServeDir::new(dir).fallback(ServeFile::new(index)))
-        }
-        None => web::router(),
-    }
+    web::router(settings.web_dir.clone())
 }
 
 /// The complete application router.

@@ -1,10 +1,15 @@
-//! The web UI embedded in the binary (`build.rs` includes `web/dist`): hashed assets are
-//! cached for good, `index.html` is never cached and answers every client-side route, and
-//! HTML pages carry a Content-Security-Policy that keeps scripts and connections to this
-//! server. A binary built without the UI serves a page saying how to build it.
+//! The web UI embedded in the binary (`build.rs` includes `web/dist`), or read from
+//! `DCP_WEB_DIR`: hashed assets are cached for good, a missing asset is a 404,
+//! `index.html` is never cached and answers every client-side route, and HTML pages carry a
+//! Content-Security-Policy that keeps scripts and connections to this server. Without a
+//! built UI the server answers a page saying how to build it.
+
+use std::borrow::Cow;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 use axum::extract::Request;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 
@@ -19,8 +24,14 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
 
 const PLACEHOLDER: &str = include_str!("../../web/placeholder.html");
 
-pub fn router() -> Router {
-    Router::new().fallback(serve)
+/// The embedded UI, or with `dir` the files of a `web/dist` build on disk (`DCP_WEB_DIR`),
+/// served the same way.
+pub fn router(dir: Option<PathBuf>) -> Router {
+    let dir = dir.map(Arc::new);
+    Router::new().fallback(move |request: Request| {
+        let dir = dir.clone();
+        async move { serve(dir.as_deref().map(PathBuf::as_path), request).await }
+    })
 }
 
 /// Whether the UI was built into this binary.
@@ -35,39 +46,67 @@ fn asset(path: &str) -> Option<&'static [u8]> {
         .map(|index| WEB_ASSETS[index].1)
 }
 
-async fn serve(request: Request) -> Response {
-    let path = request.uri().path().trim_start_matches('/');
-    if !embedded() {
-        return html(PLACEHOLDER.as_bytes());
-    }
-    if !path.is_empty() && path != "index.html" {
-        if let Some(body) = asset(path) {
-            let cache = if path.starts_with("assets/") {
-                "public, max-age=31536000, immutable"
-            } else {
-                "no-cache"
-            };
-            return (
-                [
-                    (header::CONTENT_TYPE, content_type(path)),
-                    (header::CACHE_CONTROL, cache),
-                    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-                ],
-                body,
-            )
-                .into_response();
-        }
-        // A missing file (a name with an extension) is a 404; any other path is a page of
-        // the UI, which routes on the client.
-        let last = path.rsplit('/').next().unwrap_or_default();
-        if last.contains('.') {
-            return (StatusCode::NOT_FOUND, "not found").into_response();
+/// A file of the UI by its path under the build, from `dir` or the binary.
+async fn file(dir: Option<&Path>, path: &str) -> Option<Cow<'static, [u8]>> {
+    match dir {
+        None => asset(path).map(Cow::Borrowed),
+        Some(dir) => {
+            // Only plain names below the directory: no `..`, no absolute paths.
+            let relative = Path::new(path);
+            if !relative
+                .components()
+                .all(|c| matches!(c, Component::Normal(_)))
+            {
+                return None;
+            }
+            tokio::fs::read(dir.join(relative))
+                .await
+                .ok()
+                .map(Cow::Owned)
         }
     }
-    html(asset("index.html").unwrap_or(PLACEHOLDER.as_bytes()))
 }
 
-fn html(body: &'static [u8]) -> Response {
+async fn serve(dir: Option<&Path>, request: Request) -> Response {
+    if request.method() != Method::GET && request.method() != Method::HEAD {
+        return (
+            StatusCode::METHOD_NOT_ALLOWED,
+            [(header::ALLOW, "GET, HEAD")],
+        )
+            .into_response();
+    }
+    let path = request.uri().path().trim_start_matches('/');
+    let Some(index) = file(dir, "index.html").await else {
+        return html(Cow::Borrowed(PLACEHOLDER.as_bytes()));
+    };
+    if path.is_empty() || path == "index.html" {
+        return html(index);
+    }
+    if let Some(body) = file(dir, path).await {
+        let cache = if path.starts_with("assets/") {
+            "public, max-age=31536000, immutable"
+        } else {
+            "no-cache"
+        };
+        return (
+            [
+                (header::CONTENT_TYPE, content_type(path)),
+                (header::CACHE_CONTROL, cache),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            ],
+            body,
+        )
+            .into_response();
+    }
+    // A missing build file is a 404 (never a page in its place); any other path is a page
+    // of the UI, which routes on the client (container names may contain dots).
+    if path.starts_with("assets/") {
+        return (StatusCode::NOT_FOUND, "not found").into_response();
+    }
+    html(index)
+}
+
+fn html(body: Cow<'static, [u8]>) -> Response {
     let mut response = (
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),

@@ -184,6 +184,47 @@ async fn refresh_accepts_the_cookie() {
     assert_eq!(refreshed.status(), StatusCode::OK);
 }
 
+/// The browser UI asks for the refresh token in the HttpOnly cookie only: a script in the
+/// page never sees it, at login or at any refresh.
+#[tokio::test]
+async fn the_refresh_token_can_stay_in_the_cookie_only() {
+    let app = spawn_app().await;
+    let cookie_pair = |response: &reqwest::Response| {
+        let cookie = response.headers()["set-cookie"].to_str().unwrap();
+        cookie.split(';').next().unwrap().to_string()
+    };
+    let login = app
+        .client
+        .post(app.url("/api/v1/auth/login"))
+        .header("x-dcp-refresh-cookie-only", "1")
+        .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::OK);
+    let pair = cookie_pair(&login);
+    let body: Value = login.json().await.unwrap();
+    assert!(body["access_token"].is_string());
+    assert!(body.get("refresh_token").is_none(), "{body}");
+
+    let refreshed = app
+        .client
+        .post(app.url("/api/v1/auth/refresh"))
+        .header("x-dcp-refresh-cookie-only", "1")
+        .header("cookie", pair)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refreshed.status(), StatusCode::OK);
+    assert!(cookie_pair(&refreshed).starts_with("dcp_refresh="));
+    let body: Value = refreshed.json().await.unwrap();
+    assert!(body["access_token"].is_string());
+    assert!(body.get("refresh_token").is_none(), "{body}");
+
+    // Without the header, API clients get it in the body as before.
+    assert!(app.login_ok("admin", ADMIN_PASSWORD).await["refresh_token"].is_string());
+}
+
 #[tokio::test]
 async fn logout_revokes_the_session_at_once() {
     let app = spawn_app().await;

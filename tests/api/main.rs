@@ -17,3 +17,4 @@ mod realtime;
 mod replay;
 mod resources;
 mod users;
+mod web;

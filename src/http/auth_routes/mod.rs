@@ -34,11 +34,11 @@ use crate::event_store::SideWrite;
 
 mod sessions;
 
-pub use sessions::revoke_sessions;
 use sessions::{
     busy, cookie_token, rate_limited, record_failed_login, refresh_cookie, session_error,
     token_response,
 };
+pub use sessions::{revoke_sessions, COOKIE_ONLY_HEADER};
 
 /// Name of the refresh token cookie.
 pub const REFRESH_COOKIE: &str = "dcp_refresh";
@@ -66,7 +66,10 @@ pub struct LoginRequest {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TokenResponse {
     pub access_token: String,
-    pub refresh_token: String,
+    /// Absent when the request sent `X-Dcp-Refresh-Cookie-Only` (the browser UI): then the
+    /// token is in the HttpOnly cookie only, out of reach of the page's scripts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
     /// Always `Bearer`.
     pub token_type: &'static str,
     /// Seconds until the access token expires.
@@ -80,6 +83,7 @@ pub struct TokenResponse {
               (status = 429, description = "too many failed logins (Retry-After)")))]
 async fn login(
     State(state): State<AppState>,
+    headers: HeaderMap,
     context: RequestContext,
     meta: CommandMeta,
     ApiJson(body): ApiJson<LoginRequest>,
@@ -183,7 +187,7 @@ async fn login(
     let user = find_user(&state.pool, user_id)
         .await?
         .ok_or_else(|| ApiError::authentication("invalid username or password"))?;
-    token_response(&state, user, session_id, refresh_token, position)
+    token_response(&state, &headers, user, session_id, refresh_token, position)
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -259,7 +263,7 @@ async fn refresh_tokens(
             let user = find_user(&state.pool, user_id)
                 .await?
                 .ok_or_else(|| ApiError::new(ErrorCode::TokenInvalid, "the session has ended"))?;
-            token_response(&state, user, session_id, token, None)
+            token_response(&state, &headers, user, session_id, token, None)
         }
     }
 }

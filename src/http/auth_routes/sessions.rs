@@ -60,8 +60,13 @@ pub(super) fn cookie_token(headers: &HeaderMap) -> Option<String> {
         .map(|(_, value)| value.to_string())
 }
 
+/// A request header by which a client (the browser UI) asks for the refresh token in the
+/// HttpOnly cookie only, not in the response body.
+pub const COOKIE_ONLY_HEADER: &str = "x-dcp-refresh-cookie-only";
+
 pub(super) fn token_response(
     state: &AppState,
+    headers: &HeaderMap,
     user: UserView,
     session_id: Uuid,
     refresh_token: String,
@@ -73,9 +78,10 @@ pub(super) fn token_response(
         &refresh_token,
         state.settings.session_ttl().as_secs() as i64,
     );
+    let cookie_only = headers.contains_key(COOKIE_ONLY_HEADER);
     let body = TokenResponse {
         access_token,
-        refresh_token,
+        refresh_token: (!cookie_only).then_some(refresh_token),
         token_type: "Bearer",
         expires_in: state.tokens.access_ttl().as_secs(),
         user,

@@ -73,6 +73,8 @@ export interface RequestOptions {
   anonymous?: boolean;
   /** Return the raw response (downloads). */
   raw?: boolean;
+  /** Extra request headers. */
+  headers?: Record<string, string>;
 }
 
 /** What the client needs from the session: the token and a way to renew it. */
@@ -146,7 +148,7 @@ export class ApiClient {
 
   private async send(path: string, options: RequestOptions, mayRenew: boolean): Promise<Response> {
     const method = options.method ?? "GET";
-    const headers: Record<string, string> = { accept: "application/json" };
+    const headers: Record<string, string> = { accept: "application/json", ...options.headers };
     if (options.body !== undefined) headers["content-type"] = "application/json";
     const token = options.anonymous ? null : (this.tokens?.accessToken() ?? null);
     if (token) headers.authorization = `Bearer ${token}`;
@@ -164,8 +166,13 @@ export class ApiClient {
     const error = await readError(response);
     const tokenRefused = error.code === "TOKEN_EXPIRED" || error.code === "TOKEN_INVALID";
     if (error.status === 401 && tokenRefused && !options.anonymous && this.tokens) {
-      if (mayRenew && (await this.tokens.renew())) return this.send(path, options, false);
-      this.tokens.expired();
+      // A refused renewal signs the user out (the session store does); an unavailable
+      // server does not, and the error goes to the caller.
+      if (mayRenew) {
+        if (await this.tokens.renew()) return this.send(path, options, false);
+      } else {
+        this.tokens.expired();
+      }
     }
     throw error;
   }

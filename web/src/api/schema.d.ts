@@ -2154,7 +2154,11 @@ export interface components {
              * @description Seconds until the access token expires.
              */
             expires_in: number;
-            refresh_token: string;
+            /**
+             * @description Absent when the request sent `X-Dcp-Refresh-Cookie-Only` (the browser UI): then the
+             *     token is in the HttpOnly cookie only, out of reach of the page's scripts.
+             */
+            refresh_token?: string | null;
             /** @description Always `Bearer`. */
             token_type: string;
             user: components["schemas"]["UserView"];

@@ -86,14 +86,34 @@ export function Modal({
   useEffect(() => {
     closeRef.current = onClose;
   });
-  // Focus moves into the dialog once, when it opens (not on every re-render).
+  // Focus moves into the dialog once, when it opens (not on every re-render), stays in it
+  // while Tab cycles, and goes back to what had it when the dialog closes.
   useEffect(() => {
+    const opener = document.activeElement instanceof HTMLElement ? document.activeElement : null;
+    const focusable = () =>
+      Array.from(ref.current?.querySelectorAll<HTMLElement>("input, select, textarea, button, a[href]") ?? []).filter((el) => !el.hasAttribute("disabled"));
     const onKey = (event: KeyboardEvent) => {
       if (event.key === "Escape") closeRef.current();
+      if (event.key !== "Tab") return;
+      const items = focusable();
+      const first = items[0];
+      const last = items[items.length - 1];
+      if (!first || !last) return;
+      if (event.shiftKey && document.activeElement === first) {
+        event.preventDefault();
+        last.focus();
+      } else if (!event.shiftKey && document.activeElement === last) {
+        event.preventDefault();
+        first.focus();
+      }
     };
     window.addEventListener("keydown", onKey);
-    ref.current?.querySelector<HTMLElement>("input, select, textarea, button")?.focus();
-    return () => window.removeEventListener("keydown", onKey);
+    const fields = focusable();
+    (fields.find((el) => !el.classList.contains("icon")) ?? fields[0])?.focus();
+    return () => {
+      window.removeEventListener("keydown", onKey);
+      opener?.focus();
+    };
   }, []);
   return (
     <div className="modal-backdrop" onMouseDown={(event) => event.target === event.currentTarget && onClose()}>

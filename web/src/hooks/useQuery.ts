@@ -28,9 +28,15 @@ export function useQuery<T>(load: (signal: AbortSignal) => Promise<T>, deps: unk
   useEffect(() => {
     loadRef.current = load;
   });
+  // A reload asked for while a load runs waits for it (then loads once more) instead of
+  // aborting it: a slow list under a stream of events would otherwise never finish.
+  const inFlight = useRef(false);
+  const again = useRef(false);
 
   useEffect(() => {
     const controller = new AbortController();
+    inFlight.current = true;
+    again.current = false;
     setLoading(true);
     loadRef
       .current(controller.signal)
@@ -44,13 +50,22 @@ export function useQuery<T>(load: (signal: AbortSignal) => Promise<T>, deps: unk
         setError(err);
       })
       .finally(() => {
-        if (!controller.signal.aborted) setLoading(false);
+        if (controller.signal.aborted) return;
+        inFlight.current = false;
+        setLoading(false);
+        if (again.current) setTick((t) => t + 1);
       });
-    return () => controller.abort();
+    return () => {
+      controller.abort();
+      inFlight.current = false;
+    };
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [...deps, tick]);
 
-  const reload = useCallback(() => setTick((t) => t + 1), []);
+  const reload = useCallback(() => {
+    if (inFlight.current) again.current = true;
+    else setTick((t) => t + 1);
+  }, []);
 
   const liveKey = options.liveTypes?.join(",") ?? "";
   const filterRef = useRef(options.liveFilter);

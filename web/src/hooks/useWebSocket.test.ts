@@ -186,6 +186,19 @@ describe("ReconnectingSocket", () => {
     expect(once.timers).toHaveLength(0);
   });
 
+  it("opens one socket when restarted while a ticket is being fetched", async () => {
+    const { env } = environment();
+    const socket = new ReconnectingSocket({ path: "/ws/x", purpose: "events" }, {}, () => {}, env);
+    socket.start();
+    socket.restart();
+    await flush();
+    expect(FakeSocket.instances).toHaveLength(1);
+    expect(FakeSocket.instances[0]!.protocols).toEqual(["dcp.ticket.t2"]);
+    socket.stop();
+    await flush();
+    expect(FakeSocket.instances).toHaveLength(1);
+  });
+
   it("passes binary frames through and sends objects as JSON", async () => {
     const { env } = environment();
     const binary: Uint8Array[] = [];

@@ -95,6 +95,8 @@ export class ReconnectingSocket {
   private socket: WebSocket | null = null;
   private timer: unknown = null;
   private stopped = false;
+  /** Bumped by each stop: a connect still waiting for its ticket then gives up. */
+  private generation = 0;
   private snapshot: SocketSnapshot = { status: "idle", error: null, attempt: 0 };
 
   constructor(
@@ -127,6 +129,7 @@ export class ReconnectingSocket {
 
   stop(): void {
     this.stopped = true;
+    this.generation++;
     if (this.timer !== null) this.env.clearTimeout(this.timer);
     this.timer = null;
     const socket = this.socket;
@@ -145,18 +148,20 @@ export class ReconnectingSocket {
 
   private async connect(): Promise<void> {
     if (this.stopped) return;
+    const generation = this.generation;
     this.update({ status: "connecting" });
     let ticket: string;
     try {
       ticket = await this.env.ticket(this.target.purpose, this.target.resourceId ?? null);
     } catch (error) {
+      if (generation !== this.generation) return;
       // A refused ticket (no access, no such container) will be refused again.
       const final = error instanceof ApiError && error.status >= 400 && error.status < 500 && error.status !== 429;
       const code = error instanceof ApiError ? error.code : "NETWORK_ERROR";
       this.fail({ code, message: errorMessage(error), reconnect: !final, fatal: final });
       return;
     }
-    if (this.stopped) return;
+    if (this.stopped || generation !== this.generation) return;
     const query = typeof this.target.query === "function" ? this.target.query() : (this.target.query ?? {});
     const socket = this.env.open(this.env.url(this.target.path, query), [`dcp.ticket.${ticket}`]);
     socket.binaryType = "arraybuffer";

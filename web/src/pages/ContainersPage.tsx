@@ -1,7 +1,7 @@
 // Every container of every host in one list: virtualized (thousands of rows scroll as one
 // screen's worth of DOM), filtered by state, host and text, with bulk start and stop.
 import { useVirtualizer } from "@tanstack/react-virtual";
-import { useMemo, useRef, useState } from "react";
+import { useEffect, useMemo, useRef, useState } from "react";
 import { api } from "../api/client";
 import type { ContainerList, ContainerView, HostAnswer, OperationOutcome } from "../api/types";
 import { Link } from "../components/Link";
@@ -16,6 +16,26 @@ import { filterContainers, STATES, type ContainerFilter } from "./containerFilte
 
 const PAGE = 1000;
 const ROW_HEIGHT = 40;
+/** Bulk actions run this many at a time: a hundred selected containers are not a hundred requests at once. */
+const BULK_CONCURRENCY = 4;
+
+/** Runs `task` over `items`, at most `limit` at a time; the results in the items' order. */
+export async function inBatches<T, R>(items: T[], limit: number, task: (item: T) => Promise<R>): Promise<PromiseSettledResult<R>[]> {
+  const results: PromiseSettledResult<R>[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++;
+      try {
+        results[index] = { status: "fulfilled", value: await task(items[index]!) };
+      } catch (reason) {
+        results[index] = { status: "rejected", reason };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
 
 /** Every page of the list (the API pages by 1,000). */
 export async function loadAllContainers(signal: AbortSignal): Promise<ContainerList> {
@@ -41,6 +61,15 @@ export function ContainersPage() {
     host: params.get("host") ?? "",
   });
   const [selected, setSelected] = useState<Set<string>>(new Set());
+  // The filters live in the URL too: a reload or a shared link shows the same list.
+  useEffect(() => {
+    const query = new URLSearchParams();
+    if (filter.text) query.set("q", filter.text);
+    if (filter.state) query.set("state", filter.state);
+    if (filter.host) query.set("host", filter.host);
+    const search = query.toString();
+    navigate(`/containers${search ? `?${search}` : ""}`, { replace: true });
+  }, [filter]);
   const list = useQuery(loadAllContainers, [], { liveTypes: ["container"], pollMs: 15_000 });
   const hostName = useHostNames();
   const items = useMemo(() => list.data?.items ?? [], [list.data]);
@@ -58,8 +87,8 @@ export function ContainersPage() {
   const chosen = shown.filter((c) => selected.has(key(c)));
   const bulk = useAction(
     async (operation: "start" | "stop") => {
-      const results = await Promise.allSettled(
-        chosen.map((c) => api.post<OperationOutcome>(`/api/v1/containers/${encodeURIComponent(c.id)}/${operation}`, {}, { host: c.host })),
+      const results = await inBatches(chosen, BULK_CONCURRENCY, (c) =>
+        api.post<OperationOutcome>(`/api/v1/containers/${encodeURIComponent(c.id)}/${operation}`, {}, { host: c.host }),
       );
       const failed = results.flatMap((r, i) => (r.status === "rejected" ? [`${chosen[i]!.name}: ${(r.reason as Error).message}`] : []));
       list.reload();

@@ -7,7 +7,7 @@ import { ErrorBanner, Field, PageHeader } from "../components/ui";
 import { useQuery } from "../hooks/useQuery";
 import { navigate } from "../router";
 import { can, useRole } from "../stores/auth";
-import { toastSuccess } from "../stores/toasts";
+import { toastError, toastSuccess } from "../stores/toasts";
 import { buildCreateRequest, EMPTY_FORM, FormError, hostReaching, type ContainerForm } from "./createContainerForm";
 
 export function CreateContainerPage() {
@@ -56,7 +56,7 @@ export function CreateContainerPage() {
     try {
       const outcome = await api.post<CreateOutcome>("/api/v1/containers", { ...request }, { host: form.host });
       toastSuccess(outcome.started ? `Created and started ${outcome.name}` : `Created ${outcome.name}`);
-      if (outcome.start_error) setError(new Error(`Created, but it did not start: ${outcome.start_error}`));
+      if (outcome.start_error) toastError(outcome.start_error, `${outcome.name} was created but did not start`);
       navigate(`/containers/${encodeURIComponent(outcome.container_id)}?host=${encodeURIComponent(outcome.host)}`);
     } catch (err) {
       setError(err);

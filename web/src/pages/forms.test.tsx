@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import type { ContainerView } from "../api/types";
 import { useAuth } from "../stores/auth";
 import { filterContainers } from "./containerFilter";
+import { inBatches } from "./ContainersPage";
 import { CreateContainerPage } from "./CreateContainerPage";
 import { passwordProblem } from "./PasswordChangePage";
 
@@ -72,5 +73,22 @@ describe("container filter", () => {
     expect(filterContainers(items, { text: "TIER=backend", state: "", host: "" }).map((x) => x.name)).toEqual(["cache"]);
     expect(filterContainers(items, { text: "img run", state: "", host: "" })).toHaveLength(0);
     expect(filterContainers(items, { text: "", state: "running", host: "edge" }).map((x) => x.name)).toEqual(["db"]);
+  });
+});
+
+describe("bulk actions", () => {
+  it("run a few at a time and report each outcome in order", async () => {
+    let running = 0;
+    let most = 0;
+    const results = await inBatches([1, 2, 3, 4, 5, 6, 7], 3, async (n) => {
+      running++;
+      most = Math.max(most, running);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      running--;
+      if (n === 4) throw new Error("four failed");
+      return n * 10;
+    });
+    expect(most).toBe(3);
+    expect(results.map((r) => (r.status === "fulfilled" ? r.value : (r.reason as Error).message))).toEqual([10, 20, 30, "four failed", 50, 60, 70]);
   });
 });

@@ -104,6 +104,42 @@ describe("auth store", () => {
     expect(useEvents.getState()).toMatchObject({ events: [], position: 0 });
   });
 
+  it("asks for the refresh token in the HttpOnly cookie only", async () => {
+    const calls = server(() => json(200, tokens("A")));
+    const auth = createAuthStore(new ApiClient());
+    await auth.getState().login("admin", "pw");
+    await auth.getState().renew();
+    expect(calls.map((c) => c.headers["x-dcp-refresh-cookie-only"])).toEqual(["1", "1"]);
+  });
+
+  it("keeps the session when the server is unavailable during a renewal", async () => {
+    server((call) => {
+      if (call.url.endsWith("/auth/login")) return json(200, tokens("A"));
+      if (call.url.endsWith("/auth/refresh")) return apiError(503, "DATABASE_UNAVAILABLE", "the database is unavailable");
+      return apiError(401, "TOKEN_EXPIRED", "expired");
+    });
+    const auth = createAuthStore(new ApiClient());
+    await auth.getState().login("admin", "pw");
+    await expect(auth.getState().renew()).resolves.toBe(false);
+    expect(auth.getState().status).toBe("signed-in");
+  });
+
+  it("stays signed out when a refresh answers after the logout", async () => {
+    let answer: (r: Response) => void = () => {};
+    server((call) => {
+      if (call.url.endsWith("/auth/login")) return json(200, tokens("A"));
+      if (call.url.endsWith("/auth/logout")) return new Response(null, { status: 204 });
+      return new Promise<Response>((resolve) => (answer = resolve)) as unknown as Response;
+    });
+    const auth = createAuthStore(new ApiClient());
+    await auth.getState().login("admin", "pw");
+    const renewal = auth.getState().renew();
+    auth.getState().expire("gone");
+    answer(json(200, tokens("late")));
+    await expect(renewal).resolves.toBe(false);
+    expect(auth.getState()).toMatchObject({ status: "signed-out", accessToken: null });
+  });
+
   it("does not sign out for a wrong current password", async () => {
     server((call) => (call.url.endsWith("/auth/login") ? json(200, tokens("A")) : apiError(401, "AUTHENTICATION_FAILED", "the current password is wrong")));
     const auth = createAuthStore(new ApiClient());

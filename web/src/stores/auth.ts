@@ -27,8 +27,13 @@ export interface AuthState {
 /** Renew this long before the access token expires. */
 const RENEW_MARGIN_MS = 60_000;
 
+/** Asks the server to keep the refresh token in its HttpOnly cookie, out of the body. */
+const COOKIE_ONLY = { "x-dcp-refresh-cookie-only": "1" };
+
 let renewTimer: ReturnType<typeof setTimeout> | undefined;
 let renewing: Promise<boolean> | null = null;
+/** Counts sign-outs: a login or refresh answered after one is dropped. */
+let session = 0;
 
 /** Runs `task` with a lock shared by every tab, so two tabs never spend the same cookie. */
 async function acrossTabs<T>(task: () => Promise<T>): Promise<T> {
@@ -51,6 +56,7 @@ export function createAuthStore(client: ApiClient) {
     };
 
     const signOut = (notice: string | null) => {
+      session++;
       clearTimeout(renewTimer);
       // The feed holds what this user could see: the next one in this tab starts empty.
       useEvents.getState().reset();
@@ -70,15 +76,19 @@ export function createAuthStore(client: ApiClient) {
       },
 
       async login(username, password) {
+        const generation = session;
         const tokens = await client.request<TokenResponse>("/api/v1/auth/login", {
           method: "POST",
           body: { username, password },
           anonymous: true,
+          headers: COOKIE_ONLY,
         });
-        signIn(tokens);
+        if (generation === session) signIn(tokens);
       },
 
       async logout() {
+        // A refresh in flight would sign the user in again after this.
+        await renewing?.catch(() => false);
         try {
           await client.request<void>("/api/v1/auth/logout", { method: "POST", body: {} });
         } catch {
@@ -98,13 +108,17 @@ export function createAuthStore(client: ApiClient) {
       },
 
       renew() {
+        const generation = session;
         renewing ??= acrossTabs(async () => {
           try {
             const tokens = await client.request<TokenResponse>("/api/v1/auth/refresh", {
               method: "POST",
               body: {},
               anonymous: true,
+              headers: COOKIE_ONLY,
             });
+            // Signed out meanwhile: this session is over, whatever the server says.
+            if (generation !== session) return false;
             signIn(tokens);
             return true;
           } catch (error) {

@@ -21,7 +21,8 @@ export const useToasts = create<ToastState>()((set) => ({
   push(kind, message) {
     const id = nextId++;
     set((state) => ({ toasts: [...state.toasts.slice(-4), { id, kind, message }] }));
-    setTimeout(() => set((state) => ({ toasts: state.toasts.filter((t) => t.id !== id) })), kind === "error" ? 10_000 : 4_000);
+    // Errors stay until dismissed (a user who looked away must still see what failed).
+    if (kind !== "error") setTimeout(() => set((state) => ({ toasts: state.toasts.filter((t) => t.id !== id) })), 4_000);
   },
   dismiss(id) {
     set((state) => ({ toasts: state.toasts.filter((t) => t.id !== id) }));

@@ -44,7 +44,8 @@ function detailHref(id: string, host: string, tab: string): string {
 export function ContainerDetailPage({ id }: { id: string }) {
   const host = useSearchParams().get("host") || "local";
   // Another container is another page: nothing of the previous one is kept.
-  return <ContainerDetail id={id} host={host} />;
+  // Keyed: another container gets fresh logs, terminal and stats, nothing of this one.
+  return <ContainerDetail key={`${host}/${id}`} id={id} host={host} />;
 }
 
 function ContainerDetail({ id, host }: { id: string; host: string }) {

@@ -192,7 +192,7 @@ export function LogViewer({
       />
 
       <div className="cd-log-frame">
-        <div className="cd-log-scroll" ref={scrollRef} onScroll={onScroll} data-testid="log-lines" role="log" aria-label="Log lines">
+        <div className="cd-log-scroll" ref={scrollRef} onScroll={onScroll} data-testid="log-lines" role="log" aria-live="off" aria-label="Log lines">
           <div style={{ height: virtualizer.getTotalSize(), position: "relative", minWidth: "100%" }}>
             {virtualizer.getVirtualItems().map((item) => {
               const line = view[item.index];

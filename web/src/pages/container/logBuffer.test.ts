@@ -3,6 +3,7 @@ import {
   compareTimestamps,
   filterLines,
   highlightRuns,
+  stripAnsi,
   LineSplitter,
   LogFeed,
   LogBuffer,
@@ -269,5 +270,18 @@ describe("LogFeed", () => {
     frames.runFrame();
     expect(feed.buffer.lines).toHaveLength(100);
     expect(feed.buffer.lines[0]!.seq).toBe(151);
+  });
+});
+
+describe("stripAnsi", () => {
+  it("drops colour, cursor and title sequences and keeps the text", () => {
+    expect(stripAnsi("\u001b[1;31merror\u001b[0m: disk \u001b[2Kfull")).toBe("error: disk full");
+    expect(stripAnsi("\u001b]0;title\u0007prompt")).toBe("prompt");
+    expect(stripAnsi("plain [1m text")).toBe("plain [1m text");
+  });
+
+  it("is applied to every line the splitter makes", () => {
+    const splitter = new LineSplitter();
+    expect(splitter.push("stdout", "\u001b[32mok\u001b[0m\n").map((l) => l.text)).toEqual(["ok"]);
   });
 });

@@ -21,6 +21,15 @@ interface Partial {
   timestamp: string | null;
 }
 
+// CSI sequences (colours, cursor moves) and OSC sequences (window titles).
+// eslint-disable-next-line no-control-regex
+const ANSI = /\u001b\[[0-9;?]*[ -/]*[@-~]|\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)|\u001b[@-Z\\-_]/g;
+
+/** The text without terminal escape sequences. */
+export function stripAnsi(text: string): string {
+  return text.includes("\u001b") ? text.replace(ANSI, "") : text;
+}
+
 /**
  * Splits chunks into lines. A chunk's last line without its newline is carried until the
  * same stream sends the rest (stdout and stderr each carry their own).
@@ -77,8 +86,9 @@ export class LineSplitter {
   }
 
   private line(stream: LogStream, timestamp: string | null, text: string): LogLine {
-    // Terminals end lines with \r\n: the \r is not part of the text.
-    const clean = text.endsWith("\r") ? text.slice(0, -1) : text;
+    // Terminals end lines with \r\n: the \r is not part of the text; nor are colour and
+    // cursor escape sequences, which would show as raw characters.
+    const clean = stripAnsi(text.endsWith("\r") ? text.slice(0, -1) : text);
     return { seq: this.nextSeq++, stream, timestamp, text: clean };
   }
 }
