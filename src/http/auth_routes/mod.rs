@@ -79,6 +79,7 @@ pub struct TokenResponse {
 
 /// Log in with username (or email) and password.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
+    params(("X-Dcp-Refresh-Cookie-Only" = Option<String>, Header, description = "any value: the refresh token is set in the HttpOnly cookie only, not in the body (the browser UI)")),
     responses((status = 200, body = TokenResponse), (status = 401, description = "wrong credentials"),
               (status = 429, description = "too many failed logins (Retry-After)")))]
 async fn login(
@@ -200,6 +201,7 @@ pub struct RefreshRequest {
 /// Trade a refresh token for new tokens. The old refresh token is spent; presenting a spent
 /// token again revokes the whole session.
 #[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body(content = RefreshRequest, description = "optional when the cookie is sent"),
+    params(("X-Dcp-Refresh-Cookie-Only" = Option<String>, Header, description = "any value: the new refresh token is set in the HttpOnly cookie only, not in the body")),
     responses((status = 200, body = TokenResponse), (status = 401, description = "invalid, expired or reused token")))]
 async fn refresh_tokens(
     State(state): State<AppState>,

@@ -69,11 +69,28 @@ pub fn install(mut document: OpenApi) {
     let _ = DOCUMENT.set(json);
 }
 
-/// The completed document of every API route, as indented JSON (what the route serves).
+/// The completed document of every API route (what the route serves), as indented JSON
+/// with its keys sorted, so the same API always prints the same text (the web UI's copy is
+/// compared with it).
 pub fn document_json() -> String {
     let (_, mut document) = super::api_routes().split_for_parts();
     complete(&mut document);
-    document.to_pretty_json().unwrap_or_else(|_| "{}".into())
+    let value = serde_json::to_value(&document).unwrap_or_default();
+    serde_json::to_string_pretty(&sorted(value)).unwrap_or_else(|_| "{}".into())
+}
+
+fn sorted(value: serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => {
+            let mut entries: Vec<_> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            serde_json::Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+        }
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.into_iter().map(sorted).collect())
+        }
+        other => other,
+    }
 }
 
 /// This document.

@@ -2670,7 +2670,10 @@ export interface operations {
     login: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description any value: the refresh token is set in the HttpOnly cookie only, not in the body (the browser UI) */
+                "X-Dcp-Refresh-Cookie-Only"?: string | null;
+            };
             path?: never;
             cookie?: never;
         };
@@ -2978,7 +2981,10 @@ export interface operations {
     refresh_tokens: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description any value: the new refresh token is set in the HttpOnly cookie only, not in the body */
+                "X-Dcp-Refresh-Cookie-Only"?: string | null;
+            };
             path?: never;
             cookie?: never;
         };
