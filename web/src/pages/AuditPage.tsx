@@ -6,6 +6,7 @@ import type { AuditLogView, AuditPage as AuditPageBody } from "../api/types";
 import type { components } from "../api/schema";
 import { Empty, ErrorBanner, Field, fieldError, Modal, PageHeader, Spinner } from "../components/ui";
 import { formatTime } from "../format";
+import { onEvent } from "../stores/events";
 import { toastSuccess } from "../stores/toasts";
 import { saveBlob, useSubmit } from "./resources/common";
 import { auditFilterErrors, auditQuery, emptyAuditFilters, exportFilename, type AuditFilters } from "./resources/auditQuery";
@@ -51,6 +52,22 @@ export function AuditPage() {
       });
     return () => controller.abort();
   }, [applied, tick]);
+
+  // New entries appear live while only the first page is shown (an event is audited as soon
+  // as the audit projection has it; the short delay lets it catch up).
+  const firstPageOnly = entries.length <= PAGE;
+  useEffect(() => {
+    if (!firstPageOnly) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const off = onEvent(() => {
+      clearTimeout(timer);
+      timer = setTimeout(() => setTick((t) => t + 1), 500);
+    });
+    return () => {
+      off();
+      clearTimeout(timer);
+    };
+  }, [firstPageOnly]);
 
   const loadMore = async () => {
     if (!cursor) return;

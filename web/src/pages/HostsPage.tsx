@@ -2,16 +2,18 @@
 // events, and a poll for what has no events, such as liveness). Admins test, disable,
 // rename, retag and remove hosts, add hosts with the SSH host setup wizard, and resume the
 // setups they left open (the open one is `?wizard=<id>` in the URL, so a reload reopens it).
-import { useCallback, useState, type FormEvent } from "react";
+import { useCallback, useState } from "react";
 import { api } from "../api/client";
 import type { HostView, WizardState } from "../api/types";
-import { Empty, ErrorBanner, Field, fieldError, Modal, PageHeader, Spinner, StatusBadge } from "../components/ui";
+import { Empty, ErrorBanner, Field, fieldError, PageHeader, Spinner, StatusBadge } from "../components/ui";
 import { useAction } from "../hooks/useAction";
 import { useQuery } from "../hooks/useQuery";
 import { formatAgo, formatTime } from "../format";
 import { navigate, useSearchParams } from "../router";
 import { can, useRole } from "../stores/auth";
 import { toastError, toastSuccess } from "../stores/toasts";
+import { useSubmit } from "./resources/common";
+import { FormDialog } from "./resources/FormDialog";
 import { TestFailure } from "./wizard/TestFailure";
 import { WizardModal } from "./wizard/WizardModal";
 import { parseTags, stepData, stepTitle, tagsProblem, text, type CheckResult, type CompletionView } from "./wizard/wizardData";
@@ -370,13 +372,15 @@ function CheckDetails({ result, name }: { result: CheckResult; name: string }) {
 function EditHostModal({ host, onClose, onSaved }: { host: HostView; onClose: () => void; onSaved: () => void }) {
   const [name, setName] = useState(host.name);
   const [tags, setTags] = useState((host.ssh?.tags ?? []).join(", "));
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
   const parsed = parseTags(tags);
   const tagProblem = tagsProblem(parsed);
+  const { run, busy, error } = useSubmit(async (body: { name?: string; tags?: string[] }) => {
+    await api.patch<HostView>(`/api/v1/hosts/${encodeURIComponent(host.id)}`, body);
+    toastSuccess(`Host ${body.name ?? host.name} saved`);
+    onSaved();
+  });
 
-  const save = async (event: FormEvent) => {
-    event.preventDefault();
+  const save = async () => {
     if (tagProblem || !name.trim()) return;
     const body: { name?: string; tags?: string[] } = {};
     if (name !== host.name) body.name = name;
@@ -385,83 +389,52 @@ function EditHostModal({ host, onClose, onSaved }: { host: HostView; onClose: ()
       onClose();
       return;
     }
-    setBusy(true);
-    setError(null);
-    try {
-      await api.patch<HostView>(`/api/v1/hosts/${encodeURIComponent(host.id)}`, body);
-      toastSuccess(`Host ${body.name ?? host.name} saved`);
-      onSaved();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    await run(body);
   };
 
   const known = fieldError(error, "name") || fieldError(error, "tags");
   return (
-    <Modal
+    <FormDialog
       title={`Edit ${host.name}`}
       onClose={onClose}
-      footer={
-        <>
-          <button type="button" onClick={onClose} disabled={busy}>
-            Cancel
-          </button>
-          <button type="submit" form="edit-host-form" className="primary" disabled={busy || !!tagProblem || !name.trim()}>
-            Save
-          </button>
-        </>
-      }
+      onSubmit={save}
+      formId="edit-host-form"
+      submitLabel="Save"
+      busy={busy}
+      disabled={!!tagProblem || !name.trim()}
+      cancelDisabled={busy}
     >
-      <form id="edit-host-form" onSubmit={(event) => void save(event)}>
-        {!known && <ErrorBanner error={error} />}
-        <Field label="Name" error={fieldError(error, "name")}>
-          <input name="name" value={name} onChange={(event) => setName(event.target.value)} maxLength={64} required />
-        </Field>
-        <Field label="Tags" error={(tags.trim() && tagProblem) || fieldError(error, "tags")} hint="Comma-separated.">
-          <input name="tags" value={tags} onChange={(event) => setTags(event.target.value)} />
-        </Field>
-      </form>
-    </Modal>
+      {!known && <ErrorBanner error={error} />}
+      <Field label="Name" error={fieldError(error, "name")}>
+        <input name="name" value={name} onChange={(event) => setName(event.target.value)} maxLength={64} required />
+      </Field>
+      <Field label="Tags" error={(tags.trim() && tagProblem) || fieldError(error, "tags")} hint="Comma-separated.">
+        <input name="tags" value={tags} onChange={(event) => setTags(event.target.value)} />
+      </Field>
+    </FormDialog>
   );
 }
 
 function RemoveHostModal({ host, onClose, onRemoved }: { host: HostView; onClose: () => void; onRemoved: () => void }) {
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
-  const remove = async () => {
-    setBusy(true);
-    setError(null);
-    try {
-      await api.delete<void>(`/api/v1/hosts/${encodeURIComponent(host.id)}`);
-      toastSuccess(`Host ${host.name} removed`);
-      onRemoved();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
-  };
+  const { run: remove, busy, error } = useSubmit(async () => {
+    await api.delete<void>(`/api/v1/hosts/${encodeURIComponent(host.id)}`);
+    toastSuccess(`Host ${host.name} removed`);
+    onRemoved();
+  });
   return (
-    <Modal
+    <FormDialog
       title={`Remove ${host.name}?`}
       onClose={onClose}
-      footer={
-        <>
-          <button type="button" onClick={onClose} disabled={busy}>
-            Cancel
-          </button>
-          <button type="button" className="danger" onClick={() => void remove()} disabled={busy}>
-            Remove
-          </button>
-        </>
-      }
+      onSubmit={remove}
+      submitLabel="Remove"
+      busy={busy}
+      danger
+      cancelDisabled={busy}
     >
       <ErrorBanner error={error} />
       <p>
         dcp stops using <strong>{host.name}</strong> and forgets its credentials. Its containers are left running.
       </p>
-    </Modal>
+    </FormDialog>
   );
 }

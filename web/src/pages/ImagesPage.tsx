@@ -1,15 +1,17 @@
 // Images on every host: filter by reference and host, pull one (with live per-layer
 // progress over the task socket) and remove one.
-import { useCallback, useState, type FormEvent } from "react";
+import { useCallback, useState } from "react";
 import { api } from "../api/client";
 import type { AcceptedOperation, ImageList } from "../api/types";
-import { Empty, ErrorBanner, Field, fieldError, Modal, PageHeader, Spinner } from "../components/ui";
+import { ErrorBanner, Field, fieldError } from "../components/ui";
 import { formatBytes, formatTime } from "../format";
 import { useQuery } from "../hooks/useQuery";
 import { can, useRole } from "../stores/auth";
 import { toastSuccess } from "../stores/toasts";
-import { ConfirmDialog, HostSelect, HostWarnings, hostOptions, useDebounced, useHosts, useSubmit } from "./resources/common";
+import { ConfirmDialog, HostSelect, hostOptions, useDebounced, useHosts, useSubmit } from "./resources/common";
+import { FormDialog } from "./resources/FormDialog";
 import { PullTask, type PullRequestInfo } from "./resources/PullTask";
+import { ResourceListPage } from "./resources/ResourceListPage";
 
 type ImageItem = ImageList["items"][number];
 
@@ -33,28 +35,14 @@ export function ImagesPage() {
 
   const items = query.data?.items ?? [];
   return (
-    <div>
-      <PageHeader title="Images">
-        {mayMutate && (
-          <button type="button" className="primary" onClick={() => setPullOpen(true)}>
-            Pull image
-          </button>
-        )}
-        <button type="button" onClick={reload}>
-          Refresh
-        </button>
-      </PageHeader>
-      <div className="toolbar">
-        <input
-          type="search"
-          aria-label="Filter by reference"
-          placeholder="Filter by reference…"
-          value={reference}
-          onChange={(e) => setReference(e.target.value)}
-        />
-        <HostSelect label="Host filter" value={host} onChange={setHost} options={options} allLabel="All hosts" />
-      </div>
-      {pulls.map((pull) => (
+    <ResourceListPage
+      title="Images"
+      create={mayMutate ? { label: "Pull image", onClick: () => setPullOpen(true) } : undefined}
+      query={query}
+      hosts={query.data?.hosts}
+      search={{ label: "Filter by reference", placeholder: "Filter by reference…", value: reference, onChange: setReference }}
+      hostFilter={{ value: host, onChange: setHost, options }}
+      notices={pulls.map((pull) => (
         <PullTask
           key={pull.operationId}
           pull={pull}
@@ -65,76 +53,75 @@ export function ImagesPage() {
           onDismiss={() => setPulls((all) => all.filter((p) => p.operationId !== pull.operationId))}
         />
       ))}
-      <ErrorBanner error={query.error} onRetry={reload} />
-      <HostWarnings hosts={query.data?.hosts} />
-      {query.loading && !query.data ? (
-        <Spinner />
-      ) : items.length === 0 ? (
-        <Empty>{wanted ? `No image matches “${wanted}”.` : "No images."}</Empty>
-      ) : (
-        <table className="res-table" aria-label="Images">
-          <thead>
-            <tr>
-              <th>Tags</th>
-              <th>ID</th>
-              <th className="num">Size</th>
-              <th>Created</th>
-              <th>Host</th>
-              <th className="num">Containers</th>
-              {mayMutate && <th />}
-            </tr>
-          </thead>
-          <tbody>
-            {items.map((image) => {
-              const name = image.repo_tags[0] ?? image.short_id;
-              return (
-                <tr key={`${image.host}/${image.id}`} data-testid="image-row">
-                  <td>
-                    {image.repo_tags.length === 0 ? (
-                      <span className="muted">&lt;none&gt;</span>
-                    ) : (
-                      image.repo_tags.map((tag) => (
-                        <div key={tag} className="mono">
-                          {tag}
-                        </div>
-                      ))
-                    )}
-                  </td>
-                  <td className="mono" title={image.id}>
-                    {image.short_id}
-                  </td>
-                  <td className="num">{formatBytes(image.size)}</td>
-                  <td className="nowrap">{formatTime(image.created_at)}</td>
-                  <td>{image.host}</td>
-                  <td className="num">{image.containers >= 0 ? image.containers : "—"}</td>
-                  {mayMutate && (
-                    <td>
-                      <div className="res-actions">
-                        <button type="button" className="danger" aria-label={`Remove image ${name}`} onClick={() => setRemoving(image)}>
-                          Remove
-                        </button>
+      count={items.length}
+      empty={wanted ? `No image matches “${wanted}”.` : "No images."}
+      after={
+        <>
+          {pullOpen && (
+            <PullDialog
+              hostOptions={options}
+              defaultHost={host || options[0]?.value || "local"}
+              onClose={() => setPullOpen(false)}
+              onAccepted={(pull) => {
+                setPulls((all) => [pull, ...all]);
+                setPullOpen(false);
+              }}
+            />
+          )}
+          {removing && <RemoveImageDialog image={removing} onClose={() => setRemoving(null)} onRemoved={reload} />}
+        </>
+      }
+    >
+      <table className="res-table" aria-label="Images">
+        <thead>
+          <tr>
+            <th>Tags</th>
+            <th>ID</th>
+            <th className="num">Size</th>
+            <th>Created</th>
+            <th>Host</th>
+            <th className="num">Containers</th>
+            {mayMutate && <th />}
+          </tr>
+        </thead>
+        <tbody>
+          {items.map((image) => {
+            const name = image.repo_tags[0] ?? image.short_id;
+            return (
+              <tr key={`${image.host}/${image.id}`} data-testid="image-row">
+                <td>
+                  {image.repo_tags.length === 0 ? (
+                    <span className="muted">&lt;none&gt;</span>
+                  ) : (
+                    image.repo_tags.map((tag) => (
+                      <div key={tag} className="mono">
+                        {tag}
                       </div>
-                    </td>
+                    ))
                   )}
-                </tr>
-              );
-            })}
-          </tbody>
-        </table>
-      )}
-      {pullOpen && (
-        <PullDialog
-          hostOptions={options}
-          defaultHost={host || options[0]?.value || "local"}
-          onClose={() => setPullOpen(false)}
-          onAccepted={(pull) => {
-            setPulls((all) => [pull, ...all]);
-            setPullOpen(false);
-          }}
-        />
-      )}
-      {removing && <RemoveImageDialog image={removing} onClose={() => setRemoving(null)} onRemoved={reload} />}
-    </div>
+                </td>
+                <td className="mono" title={image.id}>
+                  {image.short_id}
+                </td>
+                <td className="num">{formatBytes(image.size)}</td>
+                <td className="nowrap">{formatTime(image.created_at)}</td>
+                <td>{image.host}</td>
+                <td className="num">{image.containers >= 0 ? image.containers : "—"}</td>
+                {mayMutate && (
+                  <td>
+                    <div className="res-actions">
+                      <button type="button" className="danger" aria-label={`Remove image ${name}`} onClick={() => setRemoving(image)}>
+                        Remove
+                      </button>
+                    </div>
+                  </td>
+                )}
+              </tr>
+            );
+          })}
+        </tbody>
+      </table>
+    </ResourceListPage>
   );
 }
 
@@ -158,8 +145,7 @@ function PullDialog({
     [],
   );
   const { run, busy, error } = useSubmit(pull);
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
+  const submit = async () => {
     const name = image.trim();
     if (!name) {
       setLocalError("an image is required");
@@ -175,33 +161,26 @@ function PullDialog({
   };
   const generalError = error && !fieldError(error, "image") && !fieldError(error, "tag") && !fieldError(error, "host") ? error : null;
   return (
-    <Modal
+    <FormDialog
       title="Pull image"
       onClose={onClose}
-      footer={
-        <>
-          <button type="button" onClick={onClose}>
-            Cancel
-          </button>
-          <button type="submit" form="pull-image-form" className="primary" disabled={busy}>
-            {busy ? "Pulling…" : "Pull"}
-          </button>
-        </>
-      }
+      onSubmit={submit}
+      formId="pull-image-form"
+      submitLabel="Pull"
+      busyLabel="Pulling…"
+      busy={busy}
     >
-      <form id="pull-image-form" onSubmit={(e) => void submit(e)}>
-        <ErrorBanner error={generalError} />
-        <Field label="Image" error={localError ?? fieldError(error, "image")} hint="e.g. nginx or registry:5000/team/app">
-          <input value={image} onChange={(e) => setImage(e.target.value)} autoComplete="off" required />
-        </Field>
-        <Field label="Tag" error={fieldError(error, "tag")} hint="default latest">
-          <input value={tag} onChange={(e) => setTag(e.target.value)} placeholder="latest" autoComplete="off" />
-        </Field>
-        <Field label="Host" error={fieldError(error, "host")}>
-          <HostSelect label="Host" value={host} onChange={setHost} options={options} />
-        </Field>
-      </form>
-    </Modal>
+      <ErrorBanner error={generalError} />
+      <Field label="Image" error={localError ?? fieldError(error, "image")} hint="e.g. nginx or registry:5000/team/app">
+        <input value={image} onChange={(e) => setImage(e.target.value)} autoComplete="off" required />
+      </Field>
+      <Field label="Tag" error={fieldError(error, "tag")} hint="default latest">
+        <input value={tag} onChange={(e) => setTag(e.target.value)} placeholder="latest" autoComplete="off" />
+      </Field>
+      <Field label="Host" error={fieldError(error, "host")}>
+        <HostSelect label="Host" value={host} onChange={setHost} options={options} />
+      </Field>
+    </FormDialog>
   );
 }
 

@@ -1,15 +1,17 @@
 // Networks on every host: create one, remove one, connect or disconnect a container.
-import { useCallback, useState, type FormEvent } from "react";
+import { useCallback, useState } from "react";
 import { api } from "../api/client";
 import type { NetworkList } from "../api/types";
 import type { components } from "../api/schema";
-import { Empty, ErrorBanner, Field, fieldError, Modal, PageHeader, Spinner } from "../components/ui";
+import { ErrorBanner, Field, fieldError } from "../components/ui";
 import { formatTime, shortId } from "../format";
 import { useQuery } from "../hooks/useQuery";
 import { can, useRole } from "../stores/auth";
 import { toastSuccess } from "../stores/toasts";
-import { ConfirmDialog, HostSelect, HostWarnings, hostOptions, Labels, useHosts, useSubmit } from "./resources/common";
+import { ConfirmDialog, HostSelect, hostOptions, Labels, PrivilegedFields, useHosts, useSubmit, type CreateDialogProps } from "./resources/common";
+import { FormDialog } from "./resources/FormDialog";
 import { nameError, optional, parsePairs } from "./resources/forms";
+import { ResourceListPage } from "./resources/ResourceListPage";
 
 type NetworkItem = NetworkList["items"][number];
 type CreateNetworkBody = components["schemas"]["CreateNetworkRequest"];
@@ -36,116 +38,107 @@ export function NetworksPage() {
   const items = (query.data?.items ?? []).filter((n) => !needle || n.name.toLowerCase().includes(needle) || n.id.startsWith(needle));
 
   return (
-    <div>
-      <PageHeader title="Networks">
-        {mayMutate && (
-          <button type="button" className="primary" onClick={() => setCreating(true)}>
-            Create network
-          </button>
-        )}
-        <button type="button" onClick={reload}>
-          Refresh
-        </button>
-      </PageHeader>
-      <div className="toolbar">
-        <input type="search" aria-label="Filter by name" placeholder="Filter by name or id…" value={filter} onChange={(e) => setFilter(e.target.value)} />
-        <HostSelect label="Host filter" value={host} onChange={setHost} options={options} allLabel="All hosts" />
-      </div>
-      <ErrorBanner error={query.error} onRetry={reload} />
-      <HostWarnings hosts={query.data?.hosts} />
-      {query.loading && !query.data ? (
-        <Spinner />
-      ) : items.length === 0 ? (
-        <Empty>No networks.</Empty>
-      ) : (
-        <table className="res-table" aria-label="Networks">
-          <thead>
-            <tr>
-              <th>Name</th>
-              <th>ID</th>
-              <th>Driver</th>
-              <th>Scope</th>
-              <th>Options</th>
-              <th>Host</th>
-              <th>Created</th>
-              <th>Labels</th>
-              {mayMutate && <th />}
-            </tr>
-          </thead>
-          <tbody>
-            {items.map((network) => (
-              <tr key={`${network.host}/${network.id}`} data-testid="network-row">
-                <td className="mono">{network.name}</td>
-                <td className="mono" title={network.id}>
-                  {shortId(network.id)}
-                </td>
-                <td>{network.driver ?? "—"}</td>
-                <td>{network.scope ?? "—"}</td>
-                <td className="small">
-                  {[network.internal && "internal", network.attachable && "attachable"].filter(Boolean).join(", ") || "—"}
-                </td>
-                <td>{network.host}</td>
-                <td className="nowrap">{formatTime(network.created_at)}</td>
+    <ResourceListPage
+      title="Networks"
+      create={mayMutate ? { label: "Create network", onClick: () => setCreating(true) } : undefined}
+      query={query}
+      hosts={query.data?.hosts}
+      search={{ label: "Filter by name", placeholder: "Filter by name or id…", value: filter, onChange: setFilter }}
+      hostFilter={{ value: host, onChange: setHost, options }}
+      count={items.length}
+      empty="No networks."
+      after={
+        <>
+          {creating && (
+            <CreateNetworkDialog
+              admin={can(role, "admin")}
+              hostOptions={options}
+              defaultHost={host || options[0]?.value || "local"}
+              onClose={() => setCreating(false)}
+              onCreated={reload}
+            />
+          )}
+          {removing && (
+            <ConfirmDialog
+              title={`Remove network ${removing.name}`}
+              confirmLabel="Remove"
+              onClose={() => setRemoving(null)}
+              onConfirm={async () => {
+                await api.delete(`/api/v1/networks/${encodeURIComponent(removing.id)}`, { host: removing.host });
+                toastSuccess(`Removed network ${removing.name}`);
+                reload();
+              }}
+            >
+              <p>
+                Remove network <strong className="mono">{removing.name}</strong> from host <strong>{removing.host}</strong>?
+              </p>
+            </ConfirmDialog>
+          )}
+          {attaching && <AttachDialog {...attaching} onClose={() => setAttaching(null)} onDone={reload} />}
+        </>
+      }
+    >
+      <table className="res-table" aria-label="Networks">
+        <thead>
+          <tr>
+            <th>Name</th>
+            <th>ID</th>
+            <th>Driver</th>
+            <th>Scope</th>
+            <th>Options</th>
+            <th>Host</th>
+            <th>Created</th>
+            <th>Labels</th>
+            {mayMutate && <th />}
+          </tr>
+        </thead>
+        <tbody>
+          {items.map((network) => (
+            <tr key={`${network.host}/${network.id}`} data-testid="network-row">
+              <td className="mono">{network.name}</td>
+              <td className="mono" title={network.id}>
+                {shortId(network.id)}
+              </td>
+              <td>{network.driver ?? "—"}</td>
+              <td>{network.scope ?? "—"}</td>
+              <td className="small">
+                {[network.internal && "internal", network.attachable && "attachable"].filter(Boolean).join(", ") || "—"}
+              </td>
+              <td>{network.host}</td>
+              <td className="nowrap">{formatTime(network.created_at)}</td>
+              <td>
+                <Labels labels={network.labels} />
+              </td>
+              {mayMutate && (
                 <td>
-                  <Labels labels={network.labels} />
-                </td>
-                {mayMutate && (
-                  <td>
-                    <div className="res-actions">
-                      {network.name !== "none" && network.name !== "host" && (
-                        <>
-                          <button type="button" aria-label={`Connect a container to ${network.name}`} onClick={() => setAttaching({ network, mode: "connect" })}>
-                            Connect
-                          </button>
-                          <button
-                            type="button"
-                            aria-label={`Disconnect a container from ${network.name}`}
-                            onClick={() => setAttaching({ network, mode: "disconnect" })}
-                          >
-                            Disconnect
-                          </button>
-                        </>
-                      )}
-                      {!BUILT_IN.has(network.name) && (
-                        <button type="button" className="danger" aria-label={`Remove network ${network.name}`} onClick={() => setRemoving(network)}>
-                          Remove
+                  <div className="res-actions">
+                    {network.name !== "none" && network.name !== "host" && (
+                      <>
+                        <button type="button" aria-label={`Connect a container to ${network.name}`} onClick={() => setAttaching({ network, mode: "connect" })}>
+                          Connect
                         </button>
-                      )}
-                    </div>
-                  </td>
-                )}
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
-      {creating && (
-        <CreateNetworkDialog
-          admin={can(role, "admin")}
-          hostOptions={options}
-          defaultHost={host || options[0]?.value || "local"}
-          onClose={() => setCreating(false)}
-          onCreated={reload}
-        />
-      )}
-      {removing && (
-        <ConfirmDialog
-          title={`Remove network ${removing.name}`}
-          confirmLabel="Remove"
-          onClose={() => setRemoving(null)}
-          onConfirm={async () => {
-            await api.delete(`/api/v1/networks/${encodeURIComponent(removing.id)}`, { host: removing.host });
-            toastSuccess(`Removed network ${removing.name}`);
-            reload();
-          }}
-        >
-          <p>
-            Remove network <strong className="mono">{removing.name}</strong> from host <strong>{removing.host}</strong>?
-          </p>
-        </ConfirmDialog>
-      )}
-      {attaching && <AttachDialog {...attaching} onClose={() => setAttaching(null)} onDone={reload} />}
-    </div>
+                        <button
+                          type="button"
+                          aria-label={`Disconnect a container from ${network.name}`}
+                          onClick={() => setAttaching({ network, mode: "disconnect" })}
+                        >
+                          Disconnect
+                        </button>
+                      </>
+                    )}
+                    {!BUILT_IN.has(network.name) && (
+                      <button type="button" className="danger" aria-label={`Remove network ${network.name}`} onClick={() => setRemoving(network)}>
+                        Remove
+                      </button>
+                    )}
+                  </div>
+                </td>
+              )}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </ResourceListPage>
   );
 }
 
@@ -155,13 +148,7 @@ function CreateNetworkDialog({
   defaultHost,
   onClose,
   onCreated,
-}: {
-  admin: boolean;
-  hostOptions: { value: string; label: string }[];
-  defaultHost: string;
-  onClose: () => void;
-  onCreated: () => void;
-}) {
+}: CreateDialogProps) {
   const [name, setName] = useState("");
   const [driver, setDriver] = useState("bridge");
   const [subnet, setSubnet] = useState("");
@@ -178,8 +165,7 @@ function CreateNetworkDialog({
     [],
   );
   const { run, busy, error } = useSubmit(create);
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
+  const submit = async () => {
     const errors: Record<string, string> = {};
     const badName = nameError(name);
     if (badName) errors.name = badName;
@@ -213,71 +199,61 @@ function CreateNetworkDialog({
   const named = ["name", "driver", "subnet", "gateway", "labels", "reason", "allow_privileged", "internal", "attachable", "host"];
   const generalError = error && !named.some((f) => fieldError(error, f)) ? error : null;
   return (
-    <Modal
+    <FormDialog
       title="Create network"
       onClose={onClose}
-      footer={
-        <>
-          <button type="button" onClick={onClose}>
-            Cancel
-          </button>
-          <button type="submit" form="create-network-form" className="primary" disabled={busy}>
-            {busy ? "Creating…" : "Create"}
-          </button>
-        </>
-      }
+      onSubmit={submit}
+      formId="create-network-form"
+      submitLabel="Create"
+      busyLabel="Creating…"
+      busy={busy}
     >
-      <form id="create-network-form" onSubmit={(e) => void submit(e)}>
-        <ErrorBanner error={generalError} />
-        <Field label="Name" error={local.name ?? fieldError(error, "name")}>
-          <input value={name} onChange={(e) => setName(e.target.value)} autoComplete="off" />
+      <ErrorBanner error={generalError} />
+      <Field label="Name" error={local.name ?? fieldError(error, "name")}>
+        <input value={name} onChange={(e) => setName(e.target.value)} autoComplete="off" />
+      </Field>
+      <Field label="Driver" error={fieldError(error, "driver")} hint="macvlan and ipvlan: admins, privileged">
+        <select value={driver} onChange={(e) => setDriver(e.target.value)}>
+          {DRIVERS.map((d) => (
+            <option key={d} value={d}>
+              {d}
+            </option>
+          ))}
+        </select>
+      </Field>
+      <div className="form-grid">
+        <Field label="Subnet" error={local.subnet ?? fieldError(error, "subnet")} hint="CIDR; empty: Docker picks one">
+          <input value={subnet} onChange={(e) => setSubnet(e.target.value)} placeholder="172.30.0.0/24" autoComplete="off" />
         </Field>
-        <Field label="Driver" error={fieldError(error, "driver")} hint="macvlan and ipvlan: admins, privileged">
-          <select value={driver} onChange={(e) => setDriver(e.target.value)}>
-            {DRIVERS.map((d) => (
-              <option key={d} value={d}>
-                {d}
-              </option>
-            ))}
-          </select>
+        <Field label="Gateway" error={local.gateway ?? fieldError(error, "gateway")}>
+          <input value={gateway} onChange={(e) => setGateway(e.target.value)} placeholder="172.30.0.1" autoComplete="off" />
         </Field>
-        <div className="form-grid">
-          <Field label="Subnet" error={local.subnet ?? fieldError(error, "subnet")} hint="CIDR; empty: Docker picks one">
-            <input value={subnet} onChange={(e) => setSubnet(e.target.value)} placeholder="172.30.0.0/24" autoComplete="off" />
-          </Field>
-          <Field label="Gateway" error={local.gateway ?? fieldError(error, "gateway")}>
-            <input value={gateway} onChange={(e) => setGateway(e.target.value)} placeholder="172.30.0.1" autoComplete="off" />
-          </Field>
-        </div>
-        <label className="check">
-          <input type="checkbox" checked={internal} onChange={(e) => setInternal(e.target.checked)} />
-          Internal (no route outside the network)
-        </label>
-        <label className="check">
-          <input type="checkbox" checked={attachable} onChange={(e) => setAttachable(e.target.checked)} />
-          Attachable
-        </label>
-        <Field label="Labels" error={local.labels ?? fieldError(error, "labels")} hint="one key=value per line">
-          <textarea rows={3} value={labels} onChange={(e) => setLabels(e.target.value)} />
-        </Field>
-        <Field label="Host" error={fieldError(error, "host")}>
-          <HostSelect label="Host" value={host} onChange={setHost} options={options} />
-        </Field>
-        {admin && (
-          <>
-            <label className="check">
-              <input type="checkbox" checked={privileged} onChange={(e) => setPrivileged(e.target.checked)} />
-              Allow privileged options (subnet routes, macvlan, ipvlan)
-            </label>
-            {privileged && (
-              <Field label="Reason" error={local.reason ?? fieldError(error, "reason")}>
-                <input value={reason} onChange={(e) => setReason(e.target.value)} />
-              </Field>
-            )}
-          </>
-        )}
-      </form>
-    </Modal>
+      </div>
+      <label className="check">
+        <input type="checkbox" checked={internal} onChange={(e) => setInternal(e.target.checked)} />
+        Internal (no route outside the network)
+      </label>
+      <label className="check">
+        <input type="checkbox" checked={attachable} onChange={(e) => setAttachable(e.target.checked)} />
+        Attachable
+      </label>
+      <Field label="Labels" error={local.labels ?? fieldError(error, "labels")} hint="one key=value per line">
+        <textarea rows={3} value={labels} onChange={(e) => setLabels(e.target.value)} />
+      </Field>
+      <Field label="Host" error={fieldError(error, "host")}>
+        <HostSelect label="Host" value={host} onChange={setHost} options={options} />
+      </Field>
+      {admin && (
+        <PrivilegedFields
+          what="subnet routes, macvlan, ipvlan"
+          privileged={privileged}
+          onPrivileged={setPrivileged}
+          reason={reason}
+          onReason={setReason}
+          reasonError={local.reason ?? fieldError(error, "reason")}
+        />
+      )}
+    </FormDialog>
   );
 }
 
@@ -302,8 +278,7 @@ function AttachDialog({
     [network.id, network.host, mode],
   );
   const { run, busy, error } = useSubmit(send);
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
+  const submit = async () => {
     if (!container.trim()) {
       setLocal("a container id or name is required");
       return;
@@ -327,39 +302,32 @@ function AttachDialog({
   const generalError = error && !fieldError(error, "container") && !fieldError(error, "aliases") ? error : null;
   const title = mode === "connect" ? `Connect a container to ${network.name}` : `Disconnect a container from ${network.name}`;
   return (
-    <Modal
+    <FormDialog
       title={title}
       onClose={onClose}
-      footer={
-        <>
-          <button type="button" onClick={onClose}>
-            Cancel
-          </button>
-          <button type="submit" form="attach-network-form" className="primary" disabled={busy}>
-            {busy ? "Working…" : mode === "connect" ? "Connect" : "Disconnect"}
-          </button>
-        </>
-      }
+      onSubmit={submit}
+      formId="attach-network-form"
+      submitLabel={mode === "connect" ? "Connect" : "Disconnect"}
+      busyLabel="Working…"
+      busy={busy}
     >
-      <form id="attach-network-form" onSubmit={(e) => void submit(e)}>
-        <ErrorBanner error={generalError} />
-        <p className="muted small">
-          Network {network.name} on host {network.host}
-        </p>
-        <Field label="Container" error={local ?? fieldError(error, "container")} hint="id, id prefix or name">
-          <input value={container} onChange={(e) => setContainer(e.target.value)} autoComplete="off" />
+      <ErrorBanner error={generalError} />
+      <p className="muted small">
+        Network {network.name} on host {network.host}
+      </p>
+      <Field label="Container" error={local ?? fieldError(error, "container")} hint="id, id prefix or name">
+        <input value={container} onChange={(e) => setContainer(e.target.value)} autoComplete="off" />
+      </Field>
+      {mode === "connect" ? (
+        <Field label="Aliases" error={fieldError(error, "aliases")} hint="extra DNS names, separated by spaces or commas">
+          <input value={aliases} onChange={(e) => setAliases(e.target.value)} autoComplete="off" />
         </Field>
-        {mode === "connect" ? (
-          <Field label="Aliases" error={fieldError(error, "aliases")} hint="extra DNS names, separated by spaces or commas">
-            <input value={aliases} onChange={(e) => setAliases(e.target.value)} autoComplete="off" />
-          </Field>
-        ) : (
-          <label className="check">
-            <input type="checkbox" checked={force} onChange={(e) => setForce(e.target.checked)} />
-            Force
-          </label>
-        )}
-      </form>
-    </Modal>
+      ) : (
+        <label className="check">
+          <input type="checkbox" checked={force} onChange={(e) => setForce(e.target.checked)} />
+          Force
+        </label>
+      )}
+    </FormDialog>
   );
 }

@@ -1,15 +1,17 @@
 // Volumes on every host: create one (name, driver, labels, host) and remove one.
-import { useCallback, useState, type FormEvent } from "react";
+import { useCallback, useState } from "react";
 import { api } from "../api/client";
 import type { VolumeList } from "../api/types";
 import type { components } from "../api/schema";
-import { Empty, ErrorBanner, Field, fieldError, Modal, PageHeader, Spinner } from "../components/ui";
+import { ErrorBanner, Field, fieldError } from "../components/ui";
 import { formatTime } from "../format";
 import { useQuery } from "../hooks/useQuery";
 import { can, useRole } from "../stores/auth";
 import { toastSuccess } from "../stores/toasts";
-import { ConfirmDialog, HostSelect, HostWarnings, hostOptions, Labels, useHosts, useSubmit } from "./resources/common";
+import { ConfirmDialog, HostSelect, hostOptions, Labels, PrivilegedFields, useHosts, useSubmit, type CreateDialogProps } from "./resources/common";
+import { FormDialog } from "./resources/FormDialog";
 import { nameError, optional, parsePairs } from "./resources/forms";
+import { ResourceListPage } from "./resources/ResourceListPage";
 
 type VolumeItem = VolumeList["items"][number];
 type CreateVolumeBody = components["schemas"]["CreateVolumeRequest"];
@@ -31,78 +33,69 @@ export function VolumesPage() {
   const items = (query.data?.items ?? []).filter((v) => !needle || v.name.toLowerCase().includes(needle));
 
   return (
-    <div>
-      <PageHeader title="Volumes">
-        {mayMutate && (
-          <button type="button" className="primary" onClick={() => setCreating(true)}>
-            Create volume
-          </button>
-        )}
-        <button type="button" onClick={reload}>
-          Refresh
-        </button>
-      </PageHeader>
-      <div className="toolbar">
-        <input type="search" aria-label="Filter by name" placeholder="Filter by name…" value={filter} onChange={(e) => setFilter(e.target.value)} />
-        <HostSelect label="Host filter" value={host} onChange={setHost} options={options} allLabel="All hosts" />
-      </div>
-      <ErrorBanner error={query.error} onRetry={reload} />
-      <HostWarnings hosts={query.data?.hosts} />
-      {query.loading && !query.data ? (
-        <Spinner />
-      ) : items.length === 0 ? (
-        <Empty>No volumes.</Empty>
-      ) : (
-        <table className="res-table" aria-label="Volumes">
-          <thead>
-            <tr>
-              <th>Name</th>
-              <th>Driver</th>
-              <th>Mountpoint</th>
-              <th>Host</th>
-              <th>Created</th>
-              <th>Labels</th>
-              {mayMutate && <th />}
-            </tr>
-          </thead>
-          <tbody>
-            {items.map((volume) => (
-              <tr key={`${volume.host}/${volume.name}`} data-testid="volume-row">
-                <td className="mono">{volume.name}</td>
-                <td>{volume.driver}</td>
-                <td className="mono small" style={{ overflowWrap: "anywhere" }}>
-                  {volume.mountpoint}
-                </td>
-                <td>{volume.host}</td>
-                <td className="nowrap">{formatTime(volume.created_at)}</td>
+    <ResourceListPage
+      title="Volumes"
+      create={mayMutate ? { label: "Create volume", onClick: () => setCreating(true) } : undefined}
+      query={query}
+      hosts={query.data?.hosts}
+      search={{ label: "Filter by name", placeholder: "Filter by name…", value: filter, onChange: setFilter }}
+      hostFilter={{ value: host, onChange: setHost, options }}
+      count={items.length}
+      empty="No volumes."
+      after={
+        <>
+          {creating && (
+            <CreateVolumeDialog
+              admin={can(role, "admin")}
+              hostOptions={options}
+              defaultHost={host || options[0]?.value || "local"}
+              onClose={() => setCreating(false)}
+              onCreated={reload}
+            />
+          )}
+          {removing && <RemoveVolumeDialog volume={removing} onClose={() => setRemoving(null)} onRemoved={reload} />}
+        </>
+      }
+    >
+      <table className="res-table" aria-label="Volumes">
+        <thead>
+          <tr>
+            <th>Name</th>
+            <th>Driver</th>
+            <th>Mountpoint</th>
+            <th>Host</th>
+            <th>Created</th>
+            <th>Labels</th>
+            {mayMutate && <th />}
+          </tr>
+        </thead>
+        <tbody>
+          {items.map((volume) => (
+            <tr key={`${volume.host}/${volume.name}`} data-testid="volume-row">
+              <td className="mono">{volume.name}</td>
+              <td>{volume.driver}</td>
+              <td className="mono small" style={{ overflowWrap: "anywhere" }}>
+                {volume.mountpoint}
+              </td>
+              <td>{volume.host}</td>
+              <td className="nowrap">{formatTime(volume.created_at)}</td>
+              <td>
+                <Labels labels={volume.labels} />
+              </td>
+              {mayMutate && (
                 <td>
-                  <Labels labels={volume.labels} />
+                  <div className="res-actions">
+                    <button type="button" className="danger" aria-label={`Remove volume ${volume.name}`} onClick={() => setRemoving(volume)}>
+                      Remove
+                    </button>
+                  </div>
                 </td>
-                {mayMutate && (
-                  <td>
-                    <div className="res-actions">
-                      <button type="button" className="danger" aria-label={`Remove volume ${volume.name}`} onClick={() => setRemoving(volume)}>
-                        Remove
-                      </button>
-                    </div>
-                  </td>
-                )}
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
-      {creating && (
-        <CreateVolumeDialog
-          admin={can(role, "admin")}
-          hostOptions={options}
-          defaultHost={host || options[0]?.value || "local"}
-          onClose={() => setCreating(false)}
-          onCreated={reload}
-        />
-      )}
-      {removing && <RemoveVolumeDialog volume={removing} onClose={() => setRemoving(null)} onRemoved={reload} />}
-    </div>
+              )}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </ResourceListPage>
   );
 }
 
@@ -112,13 +105,7 @@ function CreateVolumeDialog({
   defaultHost,
   onClose,
   onCreated,
-}: {
-  admin: boolean;
-  hostOptions: { value: string; label: string }[];
-  defaultHost: string;
-  onClose: () => void;
-  onCreated: () => void;
-}) {
+}: CreateDialogProps) {
   const [name, setName] = useState("");
   const [driver, setDriver] = useState("local");
   const [labels, setLabels] = useState("");
@@ -132,8 +119,7 @@ function CreateVolumeDialog({
     [],
   );
   const { run, busy, error } = useSubmit(create);
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
+  const submit = async () => {
     const errors: Record<string, string> = {};
     const badName = nameError(name);
     if (badName) errors.name = badName;
@@ -161,52 +147,42 @@ function CreateVolumeDialog({
   const named = ["name", "driver", "labels", "driver_opts", "reason", "allow_privileged", "host"];
   const generalError = error && !named.some((f) => fieldError(error, f)) ? error : null;
   return (
-    <Modal
+    <FormDialog
       title="Create volume"
       onClose={onClose}
-      footer={
-        <>
-          <button type="button" onClick={onClose}>
-            Cancel
-          </button>
-          <button type="submit" form="create-volume-form" className="primary" disabled={busy}>
-            {busy ? "Creating…" : "Create"}
-          </button>
-        </>
-      }
+      onSubmit={submit}
+      formId="create-volume-form"
+      submitLabel="Create"
+      busyLabel="Creating…"
+      busy={busy}
     >
-      <form id="create-volume-form" onSubmit={(e) => void submit(e)}>
-        <ErrorBanner error={generalError} />
-        <Field label="Name" error={local.name ?? fieldError(error, "name")}>
-          <input value={name} onChange={(e) => setName(e.target.value)} autoComplete="off" />
-        </Field>
-        <Field label="Driver" error={fieldError(error, "driver")} hint="local, or a volume plugin (admins, privileged)">
-          <input value={driver} onChange={(e) => setDriver(e.target.value)} autoComplete="off" />
-        </Field>
-        <Field label="Labels" error={local.labels ?? fieldError(error, "labels")} hint="one key=value per line">
-          <textarea rows={3} value={labels} onChange={(e) => setLabels(e.target.value)} />
-        </Field>
-        <Field label="Driver options" error={local.driver_opts ?? fieldError(error, "driver_opts")} hint="one key=value per line, e.g. type=tmpfs">
-          <textarea rows={2} value={driverOpts} onChange={(e) => setDriverOpts(e.target.value)} />
-        </Field>
-        <Field label="Host" error={fieldError(error, "host")}>
-          <HostSelect label="Host" value={host} onChange={setHost} options={options} />
-        </Field>
-        {admin && (
-          <>
-            <label className="check">
-              <input type="checkbox" checked={privileged} onChange={(e) => setPrivileged(e.target.checked)} />
-              Allow privileged options (host paths, devices, plugins)
-            </label>
-            {privileged && (
-              <Field label="Reason" error={local.reason ?? fieldError(error, "reason")}>
-                <input value={reason} onChange={(e) => setReason(e.target.value)} />
-              </Field>
-            )}
-          </>
-        )}
-      </form>
-    </Modal>
+      <ErrorBanner error={generalError} />
+      <Field label="Name" error={local.name ?? fieldError(error, "name")}>
+        <input value={name} onChange={(e) => setName(e.target.value)} autoComplete="off" />
+      </Field>
+      <Field label="Driver" error={fieldError(error, "driver")} hint="local, or a volume plugin (admins, privileged)">
+        <input value={driver} onChange={(e) => setDriver(e.target.value)} autoComplete="off" />
+      </Field>
+      <Field label="Labels" error={local.labels ?? fieldError(error, "labels")} hint="one key=value per line">
+        <textarea rows={3} value={labels} onChange={(e) => setLabels(e.target.value)} />
+      </Field>
+      <Field label="Driver options" error={local.driver_opts ?? fieldError(error, "driver_opts")} hint="one key=value per line, e.g. type=tmpfs">
+        <textarea rows={2} value={driverOpts} onChange={(e) => setDriverOpts(e.target.value)} />
+      </Field>
+      <Field label="Host" error={fieldError(error, "host")}>
+        <HostSelect label="Host" value={host} onChange={setHost} options={options} />
+      </Field>
+      {admin && (
+        <PrivilegedFields
+          what="host paths, devices, plugins"
+          privileged={privileged}
+          onPrivileged={setPrivileged}
+          reason={reason}
+          onReason={setReason}
+          reasonError={local.reason ?? fieldError(error, "reason")}
+        />
+      )}
+    </FormDialog>
   );
 }
 

@@ -1,10 +1,11 @@
 // The container's operations (admins and operators only): start, stop, restart,
 // pause/unpause, kill, rename, remove. Each failure shows the API's message.
-import { useCallback, useEffect, useRef, useState, type FormEvent } from "react";
+import { useCallback, useEffect, useRef, useState } from "react";
 import { api } from "../../api/client";
 import type { OperationOutcome } from "../../api/types";
-import { Field, fieldError, Modal } from "../../components/ui";
+import { Field, fieldError } from "../../components/ui";
 import { useAction } from "../../hooks/useAction";
+import { FormDialog } from "../resources/FormDialog";
 import { containerPath } from "./inspect";
 import "./container.css";
 
@@ -146,34 +147,26 @@ function RenameDialog({
     },
     { what: "Rename", success: "Renamed" },
   );
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
+  const submit = async () => {
     const next = value.trim();
     if (!next || next === name) return;
     const outcome = await rename.run(next);
     if (outcome) onRenamed(next);
   };
   return (
-    <Modal
+    <FormDialog
       title="Rename container"
       onClose={onClose}
-      footer={
-        <>
-          <button type="button" onClick={onClose}>
-            Cancel
-          </button>
-          <button type="submit" form="cd-rename-form" className="primary" disabled={rename.busy || !value.trim() || value.trim() === name}>
-            Rename
-          </button>
-        </>
-      }
+      onSubmit={submit}
+      formId="cd-rename-form"
+      submitLabel="Rename"
+      busy={rename.busy}
+      disabled={!value.trim() || value.trim() === name}
     >
-      <form id="cd-rename-form" onSubmit={(event) => void submit(event)}>
-        <Field label="New name" error={fieldError(error, "name")}>
-          <input ref={inputRef} value={value} onChange={(event) => setValue(event.target.value)} required />
-        </Field>
-      </form>
-    </Modal>
+      <Field label="New name" error={fieldError(error, "name")}>
+        <input ref={inputRef} value={value} onChange={(event) => setValue(event.target.value)} required />
+      </Field>
+    </FormDialog>
   );
 }
 
@@ -203,20 +196,7 @@ function RemoveDialog({
     if (outcome) onRemoved();
   };
   return (
-    <Modal
-      title="Remove container"
-      onClose={onClose}
-      footer={
-        <>
-          <button type="button" onClick={onClose}>
-            Cancel
-          </button>
-          <button type="button" className="danger" disabled={remove.busy} onClick={() => void confirm()}>
-            Remove
-          </button>
-        </>
-      }
-    >
+    <FormDialog title="Remove container" onClose={onClose} onSubmit={confirm} submitLabel="Remove" busy={remove.busy} danger>
       <p>
         Remove <strong>{name}</strong>? This cannot be undone; its history is kept.
       </p>
@@ -229,6 +209,6 @@ function RemoveDialog({
         <input type="checkbox" checked={volumes} onChange={(event) => setVolumes(event.target.checked)} />
         Remove anonymous volumes
       </label>
-    </Modal>
+    </FormDialog>
   );
 }

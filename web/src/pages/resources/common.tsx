@@ -1,11 +1,13 @@
 // Pieces the image, volume, network, user and audit pages share: the host list and its
 // select, the warning for hosts that did not answer, a confirmation dialog that shows the
-// API's error, a submit hook keeping the error for `fieldError`, and downloads.
+// API's error, a submit hook keeping the error for `fieldError`, the privileged-options
+// fields of the create dialogs, and downloads.
 import { useCallback, useEffect, useState, type ReactNode } from "react";
 import { api } from "../../api/client";
 import type { HostAnswer, HostView } from "../../api/types";
-import { ErrorBanner, Modal } from "../../components/ui";
+import { ErrorBanner, Field } from "../../components/ui";
 import { useQuery } from "../../hooks/useQuery";
+import { FormDialog } from "./FormDialog";
 import "./resources.css";
 
 /** The configured Docker hosts (for the host selects); empty until loaded or if refused. */
@@ -110,32 +112,64 @@ export function ConfirmDialog({
 }) {
   const { run, busy, error } = useSubmit(onConfirm);
   return (
-    <Modal
+    <FormDialog
       title={title}
       onClose={onClose}
-      footer={
-        <>
-          <button type="button" onClick={onClose}>
-            Cancel
-          </button>
-          <button
-            type="button"
-            className={danger ? "danger" : "primary"}
-            disabled={busy}
-            onClick={() =>
-              void run().then((result) => {
-                if (result.ok) onClose();
-              })
-            }
-          >
-            {busy ? "Working…" : confirmLabel}
-          </button>
-        </>
+      onSubmit={() =>
+        run().then((result) => {
+          if (result.ok) onClose();
+        })
       }
+      submitLabel={confirmLabel}
+      busyLabel="Working…"
+      busy={busy}
+      danger={danger}
     >
       <ErrorBanner error={error} />
       {children}
-    </Modal>
+    </FormDialog>
+  );
+}
+
+/** The props of a dialog creating a resource (volume, network) on a host. */
+export interface CreateDialogProps {
+  /** Admins may ask for privileged options. */
+  admin: boolean;
+  hostOptions: { value: string; label: string }[];
+  defaultHost: string;
+  onClose: () => void;
+  onCreated: () => void;
+}
+
+/** For admins creating a resource: the box allowing privileged options (`what` says which)
+ * and, once it is checked, the reason recorded with the request. */
+export function PrivilegedFields({
+  what,
+  privileged,
+  onPrivileged,
+  reason,
+  onReason,
+  reasonError,
+}: {
+  what: string;
+  privileged: boolean;
+  onPrivileged: (checked: boolean) => void;
+  reason: string;
+  onReason: (reason: string) => void;
+  reasonError: string | null | undefined;
+}) {
+  return (
+    <>
+      <label className="check">
+        <input type="checkbox" checked={privileged} onChange={(e) => onPrivileged(e.target.checked)} />
+        Allow privileged options ({what})
+      </label>
+      {privileged && (
+        <Field label="Reason" error={reasonError}>
+          <input value={reason} onChange={(e) => onReason(e.target.value)} />
+        </Field>
+      )}
+    </>
   );
 }
 

@@ -1,5 +1,5 @@
 // Step 4: reach the Docker engine through the SSH connection and show what it reports.
-import { formatTime } from "../../format";
+import { TestRunBar } from "./SSHTestStep";
 import { TestFailure } from "./TestFailure";
 import { type StepTestView } from "./wizardData";
 
@@ -23,17 +23,7 @@ export function DockerTestStep({
   return (
     <div className="wizard-step" data-testid="step-docker-test">
       <p className="muted">dcp opens the host's Docker socket through SSH and asks the engine for its version and state.</p>
-      <div className="wizard-test-bar">
-        <button type="button" className="primary" onClick={onRun} disabled={busy}>
-          Run test
-        </button>
-        {running && (
-          <span className="small muted" role="status">
-            Testing…
-          </span>
-        )}
-        {test?.tested_at && <span className="small muted">Last run {formatTime(test.tested_at)}</span>}
-      </div>
+      <TestRunBar busy={busy} running={running} testedAt={test?.tested_at} onRun={onRun} />
       {test && !test.passed && <TestFailure details={details} what="The Docker test" />}
       {test?.passed && (
         <div className="panel wizard-result" data-testid="docker-test-result">

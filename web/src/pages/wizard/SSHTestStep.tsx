@@ -27,6 +27,33 @@ export function sshTestProblem(status: SshTestStatus): string | null {
   return null;
 }
 
+/** The "Run test" button of the test steps, with the run in progress and the last one. */
+export function TestRunBar({
+  busy,
+  running,
+  testedAt,
+  onRun,
+}: {
+  busy: boolean;
+  running: boolean;
+  testedAt: string | null | undefined;
+  onRun: () => void;
+}) {
+  return (
+    <div className="wizard-test-bar">
+      <button type="button" className="primary" onClick={onRun} disabled={busy}>
+        Run test
+      </button>
+      {running && (
+        <span className="small muted" role="status">
+          Testing…
+        </span>
+      )}
+      {testedAt && <span className="small muted">Last run {formatTime(testedAt)}</span>}
+    </div>
+  );
+}
+
 export function SSHTestStep({
   status,
   method,
@@ -71,17 +98,7 @@ export function SSHTestStep({
           confirmed); after you confirm the fingerprint, run the test again to log in.
         </div>
       )}
-      <div className="wizard-test-bar">
-        <button type="button" className="primary" onClick={onRun} disabled={busy}>
-          Run test
-        </button>
-        {running && (
-          <span className="small muted" role="status">
-            Testing…
-          </span>
-        )}
-        {test?.tested_at && <span className="small muted">Last run {formatTime(test.tested_at)}</span>}
-      </div>
+      <TestRunBar busy={busy} running={running} testedAt={test?.tested_at} onRun={onRun} />
 
       {test && !test.passed && <TestFailure details={details} what="The SSH test" />}
 

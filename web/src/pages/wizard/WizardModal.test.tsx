@@ -136,8 +136,9 @@ describe("WizardModal", () => {
 
     fireEvent.click(document.querySelector('input[name="confirm_fingerprint"]')!);
     await waitFor(() => expect((document.querySelector('input[name="confirm_fingerprint"]') as HTMLInputElement).checked).toBe(true));
-    expect(calls.find((c) => c.method === "PUT")?.body).toEqual({ step_data: { confirm_fingerprint: FP } });
-    expect(screen.getByTestId("ssh-test-again").textContent).toMatch(/Now run the test again/);
+    // The box is ticked at once; the confirmation is saved by a request that may still run.
+    await waitFor(() => expect(calls.find((c) => c.method === "PUT")?.body).toEqual({ step_data: { confirm_fingerprint: FP } }));
+    await waitFor(() => expect(screen.getByTestId("ssh-test-again").textContent).toMatch(/Now run the test again/));
     expect(next.disabled).toBe(true);
 
     fireEvent.click(screen.getByRole("button", { name: "Run test" }));
