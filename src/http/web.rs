@@ -92,7 +92,6 @@ async fn serve(dir: Option<&Path>, request: Request) -> Response {
             [
                 (header::CONTENT_TYPE, content_type(path)),
                 (header::CACHE_CONTROL, cache),
-                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
             ],
             body,
         )
@@ -106,25 +105,21 @@ async fn serve(dir: Option<&Path>, request: Request) -> Response {
     html(index)
 }
 
+/// A page: never cached, with the UI's own Content-Security-Policy (stricter than the one
+/// every response gets: connections to this server only). The other security headers are
+/// added to every response (`context::security_headers`).
 fn html(body: Cow<'static, [u8]>) -> Response {
     let mut response = (
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
             (header::CACHE_CONTROL, "no-cache"),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         ],
         body,
     )
         .into_response();
-    let headers = response.headers_mut();
-    headers.insert(
+    response.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-    );
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
     );
     response
 }
