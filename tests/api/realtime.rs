@@ -326,6 +326,77 @@ pub(crate) async fn until_type(socket: &mut Socket, kind: &str) -> Vec<Value> {
     }
 }
 
+/// With `batch=true` the lines Docker has ready travel together: a long history arrives in
+/// far fewer messages, every line once and in order, each with its stream and timestamp.
+#[tokio::test]
+async fn container_logs_can_arrive_in_batches() {
+    use crate::containers::{docker, test_image, Containers};
+
+    let app = spawn_app().await;
+    let (_, viewer) = app.user_with_token("batchviewer", "viewer").await;
+    let run = Containers::new();
+    let name = format!("counter-{}", &run.run[..8]);
+    let label = format!("test.dcp-run={}", run.run);
+    docker(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--label",
+        &label,
+        &test_image(),
+        "sh",
+        "-c",
+        "seq 1 3000; echo done >&2",
+    ]);
+    docker(&["wait", &name]);
+
+    let logs_ticket = ticket(
+        &app,
+        &viewer,
+        json!({"purpose": "container.logs", "resource_id": name}),
+    )
+    .await;
+    let mut logs = connect(
+        &app,
+        &format!("/ws/containers/{name}/logs?tail=all&follow=false&timestamps=true&batch=true"),
+        Some(&logs_ticket),
+        None,
+    )
+    .await
+    .unwrap();
+    let messages = until_type(&mut logs, "end").await;
+    let batches: Vec<&Value> = messages.iter().filter(|m| m["type"] == "logs").collect();
+    assert_eq!(
+        batches.len() + 1,
+        messages.len(),
+        "only batches, then the end"
+    );
+    let lines: Vec<&Value> = batches
+        .iter()
+        .flat_map(|m| m["lines"].as_array().unwrap())
+        .collect();
+    let stdout: Vec<String> = lines
+        .iter()
+        .filter(|l| l["stream"] == "stdout")
+        .map(|l| l["data"].as_str().unwrap().trim_end().to_string())
+        .collect();
+    let expected: Vec<String> = (1..=3000).map(|n| n.to_string()).collect();
+    assert_eq!(stdout, expected);
+    assert!(lines
+        .iter()
+        .any(|l| l["stream"] == "stderr" && l["data"].as_str().unwrap().trim_end() == "done"));
+    assert!(lines.iter().all(
+        |l| l["timestamp"].as_str().is_some_and(|t| t.contains('T')) && l.get("type").is_none()
+    ));
+    assert!(
+        batches.len() * 10 < lines.len(),
+        "{} lines in {} messages",
+        lines.len(),
+        batches.len()
+    );
+}
+
 #[tokio::test]
 async fn container_logs_and_stats_and_task_progress_stream_over_sockets() {
     use crate::containers::{docker, test_image, Containers};

@@ -274,13 +274,14 @@ function LogConnection({
       purpose: "container.logs",
       resourceId: id,
       // Timestamps are always asked for (shown or not): a reconnect resumes after the last
-      // line received, with no gap and no repeat.
+      // line received, with no gap and no repeat. Batches: the lines ready at once come in
+      // one message (a long history loads about ten times faster than a message a line).
       query: () => {
         if (openedRef.current && feed.lastTimestamp) {
           feed.resume();
-          return { host, tail: "all", follow, timestamps: true, since: feed.lastTimestamp };
+          return { host, tail: "all", follow, timestamps: true, batch: true, since: feed.lastTimestamp };
         }
-        return { host, tail, follow, timestamps: true };
+        return { host, tail, follow, timestamps: true, batch: true };
       },
     },
     {

@@ -235,6 +235,25 @@ describe("LogFeed", () => {
     expect(frames.scheduled).toBe(0);
   });
 
+  it("takes a batch of lines as the same lines one by one", () => {
+    const frames = fakeFrames();
+    const feed = new LogFeed(MAX_LINES, frames.scheduler);
+    const lines = [
+      { stream: "stdout", timestamp: "2026-01-01T00:00:01Z", data: "one\ntw" },
+      { stream: "stderr", timestamp: "2026-01-01T00:00:01Z", data: "warn\n" },
+      { stream: "stdout", timestamp: "2026-01-01T00:00:02Z", data: "o\n" },
+    ];
+    expect(feed.message({ type: "logs", lines })).toBe(true);
+    frames.runFrame();
+    expect(feed.buffer.lines.map((l) => [l.stream, l.text])).toEqual([
+      ["stdout", "one"],
+      ["stderr", "warn"],
+      ["stdout", "two"],
+    ]);
+    expect(feed.lastTimestamp).toBe("2026-01-01T00:00:02Z");
+    expect(feed.message({ type: "logs", lines: "not a list" })).toBe(true);
+  });
+
   it("ignores other messages and flushes partial lines at the end", () => {
     const frames = fakeFrames();
     const feed = new LogFeed(MAX_LINES, frames.scheduler);

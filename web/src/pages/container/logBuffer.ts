@@ -260,14 +260,23 @@ export class LogFeed {
     this.buffer = new LogBuffer(capacity);
   }
 
-  /** A `{"type":"log",…}` message; returns false for any other message. */
+  /** A `{"type":"log",…}` message or a `{"type":"logs","lines":[…]}` batch of them;
+   *  returns false for any other message. */
   message(message: Record<string, unknown>): boolean {
+    if (message.type === "logs") {
+      for (const line of Array.isArray(message.lines) ? (message.lines as Record<string, unknown>[]) : []) this.line(line);
+      return true;
+    }
     if (message.type !== "log") return false;
-    const stream = message.stream === "stderr" ? "stderr" : "stdout";
-    const timestamp = typeof message.timestamp === "string" ? message.timestamp : null;
-    const data = typeof message.data === "string" ? message.data : "";
-    this.receive(stream, data, timestamp);
+    this.line(message);
     return true;
+  }
+
+  private line(line: Record<string, unknown>): void {
+    const stream = line.stream === "stderr" ? "stderr" : "stdout";
+    const timestamp = typeof line.timestamp === "string" ? line.timestamp : null;
+    const data = typeof line.data === "string" ? line.data : "";
+    this.receive(stream, data, timestamp);
   }
 
   receive(stream: LogStream, data: string, timestamp: string | null): void {
