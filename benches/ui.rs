@@ -11,8 +11,9 @@
 //! - the log viewer: the time until every line of a container that printed 100,000 lines has
 //!   arrived and is painted (the "Tail" set to "all"), frame times while scrolling, row
 //!   elements, and searching ("777" typed a key at a time, then cleared), against the same
-//!   steps on a container that printed 1,000 lines. Under the load time, the same stream read
-//!   by a bare WebSocket in the page, by a Rust WebSocket client, and from Docker directly.
+//!   steps on a container that printed 1,000 lines. Under the load time (the UI asks for
+//!   batches), the same lines a message each (no `batch`) read by a bare WebSocket in the page
+//!   and by a Rust WebSocket client, and the lines from Docker directly.
 //!
 //! Run: `(cd web && npx vite build) && scripts/services.sh && source /tmp/dcp-services/env &&
 //! cargo bench --bench ui` (`DCP_BENCH_CONTAINERS`, default 1000; `DCP_PERF_ROUNDS`, default
@@ -412,13 +413,13 @@ fn report(before: &Value, main: &Value, made: usize, floors: &Floors) {
         "ms",
     );
     row(
-        "  the same stream, bare WebSocket in the page (no UI)",
+        "  a message a line (no batch), bare WebSocket in the page",
         ms(&big["raw"]["ms"]),
         ms(&small["raw"]["ms"]),
         "ms",
     );
     row(
-        "  the same stream, Rust WebSocket client (no browser)",
+        "  a message a line (no batch), Rust WebSocket client",
         floors.socket.0.as_secs_f64() * 1000.0,
         floors.socket.1.as_secs_f64() * 1000.0,
         "ms",
