@@ -326,8 +326,27 @@ pub(crate) async fn until_type(socket: &mut Socket, kind: &str) -> Vec<Value> {
     }
 }
 
-/// With `batch=true` the lines Docker has ready travel together: a long history arrives in
-/// far fewer messages, every line once and in order, each with its stream and timestamp.
+/// A logs socket of the container `name` with a ticket of `token`'s.
+async fn logs_socket(app: &TestApp, token: &str, name: &str, query: &str) -> Socket {
+    let ticket = ticket(
+        app,
+        token,
+        json!({"purpose": "container.logs", "resource_id": name}),
+    )
+    .await;
+    connect(
+        app,
+        &format!("/ws/containers/{name}/logs?{query}"),
+        Some(&ticket),
+        None,
+    )
+    .await
+    .unwrap()
+}
+
+/// With `batch=true` the lines Docker gives within a few milliseconds share a message: a
+/// long history arrives in far fewer messages, every line once and in order, each with its
+/// stream and timestamp.
 #[tokio::test]
 async fn container_logs_can_arrive_in_batches() {
     use crate::containers::{docker, test_image, Containers};
@@ -351,20 +370,13 @@ async fn container_logs_can_arrive_in_batches() {
     ]);
     docker(&["wait", &name]);
 
-    let logs_ticket = ticket(
+    let mut logs = logs_socket(
         &app,
         &viewer,
-        json!({"purpose": "container.logs", "resource_id": name}),
+        &name,
+        "tail=all&follow=false&timestamps=true&batch=true",
     )
     .await;
-    let mut logs = connect(
-        &app,
-        &format!("/ws/containers/{name}/logs?tail=all&follow=false&timestamps=true&batch=true"),
-        Some(&logs_ticket),
-        None,
-    )
-    .await
-    .unwrap();
     let messages = until_type(&mut logs, "end").await;
     let batches: Vec<&Value> = messages.iter().filter(|m| m["type"] == "logs").collect();
     assert_eq!(
@@ -422,20 +434,13 @@ async fn container_logs_and_stats_and_task_progress_stream_over_sockets() {
     ]);
 
     // Logs: the whole history with stdout and stderr marked, then the end.
-    let logs_ticket = ticket(
+    let mut logs = logs_socket(
         &app,
         &viewer,
-        json!({"purpose": "container.logs", "resource_id": name}),
+        &name,
+        "tail=all&follow=false&timestamps=true",
     )
     .await;
-    let mut logs = connect(
-        &app,
-        &format!("/ws/containers/{name}/logs?tail=all&follow=false&timestamps=true"),
-        Some(&logs_ticket),
-        None,
-    )
-    .await
-    .unwrap();
     let messages = until_type(&mut logs, "end").await;
     let lines: Vec<(String, String)> = messages
         .iter()
@@ -462,20 +467,7 @@ async fn container_logs_and_stats_and_task_progress_stream_over_sockets() {
         );
     }
     // Following: a line written now arrives.
-    let follow_ticket = ticket(
-        &app,
-        &viewer,
-        json!({"purpose": "container.logs", "resource_id": name}),
-    )
-    .await;
-    let mut follow = connect(
-        &app,
-        &format!("/ws/containers/{name}/logs?tail=0"),
-        Some(&follow_ticket),
-        None,
-    )
-    .await
-    .unwrap();
+    let mut follow = logs_socket(&app, &viewer, &name, "tail=0").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     docker(&["exec", &name, "sh", "-c", "echo live-line > /proc/1/fd/1"]);
     let live = next_json(&mut follow).await;
