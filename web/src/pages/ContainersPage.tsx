@@ -3,15 +3,16 @@
 import { useVirtualizer } from "@tanstack/react-virtual";
 import { useEffect, useMemo, useRef, useState } from "react";
 import { api } from "../api/client";
-import type { ContainerList, ContainerView, HostAnswer, OperationOutcome } from "../api/types";
+import type { ContainerList, ContainerView, OperationOutcome } from "../api/types";
 import { Link } from "../components/Link";
 import { Empty, ErrorBanner, PageHeader, Spinner, StatusBadge } from "../components/ui";
 import { formatAgo } from "../format";
 import { useAction } from "../hooks/useAction";
-import { useHostNames } from "../hooks/useHostNames";
 import { useQuery } from "../hooks/useQuery";
 import { navigate, useSearchParams } from "../router";
+import { HostWarnings } from "../components/HostWarnings";
 import { can, useRole } from "../stores/auth";
+import { useHostNames } from "../stores/hosts";
 import { filterContainers, STATES, type ContainerFilter } from "./containerFilter";
 
 const PAGE = 1000;
@@ -157,7 +158,7 @@ export function ContainersPage() {
           {chosen.length > 0 && `, ${chosen.length} selected`}
         </span>
       </div>
-      <UnreachableHosts hosts={list.data?.hosts ?? []} hostName={hostName} />
+      <HostWarnings hosts={list.data?.hosts} />
       <ErrorBanner error={list.error} onRetry={list.reload} />
       {list.loading && !list.data ? (
         <Spinner />
@@ -205,17 +206,6 @@ export function ContainersPage() {
           </div>
         </div>
       )}
-    </div>
-  );
-}
-
-/** A warning for the hosts that did not answer the list (their containers are missing). */
-export function UnreachableHosts({ hosts, hostName = (id) => id }: { hosts: HostAnswer[]; hostName?: (id: string) => string }) {
-  const down = hosts.filter((h) => h.status !== "ok");
-  if (down.length === 0) return null;
-  return (
-    <div className="warning" role="status">
-      Not listed — {down.map((h) => `${hostName(h.host)}: ${h.error ?? "unreachable"}`).join("; ")}
     </div>
   );
 }

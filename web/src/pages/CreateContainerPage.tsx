@@ -7,6 +7,7 @@ import { ErrorBanner, Field, PageHeader } from "../components/ui";
 import { useQuery } from "../hooks/useQuery";
 import { navigate } from "../router";
 import { can, useRole } from "../stores/auth";
+import { useHostList } from "../stores/hosts";
 import { toastError, toastSuccess } from "../stores/toasts";
 import { buildCreateRequest, EMPTY_FORM, FormError, hostReaching, type ContainerForm } from "./createContainerForm";
 
@@ -15,7 +16,7 @@ export function CreateContainerPage() {
   const [form, setForm] = useState<ContainerForm>(EMPTY_FORM);
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
-  const hosts = useQuery((signal) => api.get<HostView[]>("/api/v1/hosts", undefined, signal), []);
+  const hosts = useHostList();
   const images = useQuery((signal) => api.get<ImageList>("/api/v1/images", { host: form.host }, signal), [form.host]);
 
   if (!can(role, "mutate")) {

@@ -1,14 +1,16 @@
 // The first screen: each host and how it answers, containers by state across hosts, and
 // what is happening right now (the live event feed).
 import { api } from "../api/client";
-import type { AuditPage, ContainerList, HostView } from "../api/types";
+import type { AuditPage, ContainerList } from "../api/types";
 import { Link } from "../components/Link";
 import { Empty, ErrorBanner, PageHeader, StatusBadge } from "../components/ui";
 import { formatAgo, formatTime } from "../format";
 import { useQuery } from "../hooks/useQuery";
+import { HostWarnings } from "../components/HostWarnings";
+import { loadAllContainers } from "./ContainersPage";
 import { can, useRole } from "../stores/auth";
+import { useHostList } from "../stores/hosts";
 import { useEvents, type EventEnvelope } from "../stores/events";
-import { UnreachableHosts } from "./ContainersPage";
 
 const COUNTED_STATES = ["running", "paused", "restarting", "created", "exited", "dead"] as const;
 
@@ -18,21 +20,17 @@ interface Counts {
   hosts: ContainerList["hosts"];
 }
 
-/** Counts per state from the list's totals (one small request per state, all at once). */
+/** Counts per state, from the same list the containers page loads (one request per
+ *  1,000 containers, each host asked once). */
 async function loadCounts(signal: AbortSignal): Promise<Counts> {
-  const [all, ...states] = await Promise.all([
-    api.get<ContainerList>("/api/v1/containers", { all: true, limit: 1 }, signal),
-    ...COUNTED_STATES.map((state) => api.get<ContainerList>("/api/v1/containers", { status: state, limit: 1 }, signal)),
-  ]);
-  const byState: Record<string, number> = {};
-  COUNTED_STATES.forEach((state, i) => {
-    byState[state] = states[i]!.total;
-  });
-  return { total: all!.total, byState, hosts: all!.hosts };
+  const list = await loadAllContainers(signal);
+  const byState: Record<string, number> = Object.fromEntries(COUNTED_STATES.map((state) => [state, 0]));
+  for (const container of list.items) byState[container.state] = (byState[container.state] ?? 0) + 1;
+  return { total: list.items.length, byState, hosts: list.hosts };
 }
 
 export function DashboardPage() {
-  const hosts = useQuery((signal) => api.get<HostView[]>("/api/v1/hosts", undefined, signal), [], { liveTypes: ["host"], pollMs: 15_000 });
+  const hosts = useHostList();
   const counts = useQuery(loadCounts, [], { liveTypes: ["container"], pollMs: 15_000 });
   const events = useEvents((s) => s.events);
   const isAdmin = can(useRole(), "admin");
@@ -41,7 +39,7 @@ export function DashboardPage() {
     <div>
       <PageHeader title="Dashboard" />
       <ErrorBanner error={counts.error} onRetry={counts.reload} />
-      <UnreachableHosts hosts={counts.data?.hosts ?? []} hostName={(id) => hosts.data?.find((h) => h.id === id)?.name ?? id} />
+      <HostWarnings hosts={counts.data?.hosts} />
       <div className="cards" data-testid="container-counts">
         <Link href="/containers" className="card">
           <div className="figure">{counts.data?.total ?? "…"}</div>

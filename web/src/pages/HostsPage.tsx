@@ -11,6 +11,7 @@ import { useQuery } from "../hooks/useQuery";
 import { formatAgo, formatTime } from "../format";
 import { navigate, useSearchParams } from "../router";
 import { can, useRole } from "../stores/auth";
+import { useHostList } from "../stores/hosts";
 import { toastError, toastSuccess } from "../stores/toasts";
 import { useSubmit } from "./resources/common";
 import { FormDialog } from "./resources/FormDialog";
@@ -19,7 +20,6 @@ import { WizardModal } from "./wizard/WizardModal";
 import { parseTags, stepData, stepTitle, tagsProblem, text, type CheckResult, type CompletionView } from "./wizard/wizardData";
 import "./wizard/wizard.css";
 
-const POLL_MS = 15_000;
 
 const METHOD_NAMES: Record<string, string> = {
   generated_key: "generated key",
@@ -44,10 +44,7 @@ export function HostsPage() {
   const [editing, setEditing] = useState<HostView | null>(null);
   const [removing, setRemoving] = useState<HostView | null>(null);
 
-  const hosts = useQuery((signal) => api.get<HostView[]>("/api/v1/hosts", undefined, signal), [], {
-    liveTypes: ["host"],
-    pollMs: POLL_MS,
-  });
+  const hosts = useHostList();
   const wizards = useQuery(
     (signal) => (admin ? api.get<WizardState[]>("/api/v1/wizards", undefined, signal) : Promise.resolve([] as WizardState[])),
     [admin],

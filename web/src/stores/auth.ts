@@ -5,6 +5,7 @@ import { create } from "zustand";
 import { api, ApiClient, ApiError } from "../api/client";
 import type { Role, TokenResponse, UserView } from "../api/types";
 import { useEvents } from "./events";
+import { resetHosts } from "./hosts";
 
 export type AuthStatus = "loading" | "signed-out" | "signed-in";
 
@@ -58,8 +59,9 @@ export function createAuthStore(client: ApiClient) {
     const signOut = (notice: string | null) => {
       session++;
       clearTimeout(renewTimer);
-      // The feed holds what this user could see: the next one in this tab starts empty.
+      // What this user could see is not left for the next one in this tab.
       useEvents.getState().reset();
+      resetHosts();
       set({ status: "signed-out", user: null, accessToken: null, expiresAt: 0, notice });
     };
 

@@ -6,7 +6,8 @@ import type { ReactNode } from "react";
 import type { HostAnswer } from "../../api/types";
 import { Empty, ErrorBanner, PageHeader, Spinner } from "../../components/ui";
 import type { QueryState } from "../../hooks/useQuery";
-import { HostSelect, HostWarnings } from "./common";
+import { HostWarnings } from "../../components/HostWarnings";
+import { HostSelect } from "./common";
 
 export function ResourceListPage({
   title,

@@ -3,18 +3,10 @@
 // API's error, a submit hook keeping the error for `fieldError`, the privileged-options
 // fields of the create dialogs, and downloads.
 import { useCallback, useEffect, useState, type ReactNode } from "react";
-import { api } from "../../api/client";
-import type { HostAnswer, HostView } from "../../api/types";
+import type { HostView } from "../../api/types";
 import { ErrorBanner, Field } from "../../components/ui";
-import { useQuery } from "../../hooks/useQuery";
 import { FormDialog } from "./FormDialog";
 import "./resources.css";
-
-/** The configured Docker hosts (for the host selects); empty until loaded or if refused. */
-export function useHosts(): HostView[] {
-  const query = useQuery((signal) => api.get<HostView[]>("/api/v1/hosts", undefined, signal), [], { liveTypes: ["host"] });
-  return query.data ?? [];
-}
 
 /** Host ids to offer: the configured hosts, plus any a list answered from. */
 export function hostOptions(hosts: HostView[], answered: { host: string }[] = []): { value: string; label: string }[] {
@@ -54,21 +46,6 @@ export function HostSelect({
   );
 }
 
-/** Hosts that did not answer the list: their items are missing from it. */
-export function HostWarnings({ hosts }: { hosts: HostAnswer[] | undefined }) {
-  const down = (hosts ?? []).filter((h) => h.status !== "ok");
-  if (down.length === 0) return null;
-  return (
-    <div className="warning" role="status" data-testid="host-warning">
-      {down.map((h) => (
-        <div key={h.host}>
-          <strong>Host {h.host} is {h.status}</strong>
-          {h.error ? `: ${h.error}` : ""} — its items are not listed.
-        </div>
-      ))}
-    </div>
-  );
-}
 
 /** Runs a submit; keeps its error (for `ErrorBanner` and `fieldError`) until the next run. */
 export function useSubmit<A extends unknown[], R>(action: (...args: A) => Promise<R>) {
