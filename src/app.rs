@@ -18,8 +18,14 @@ use crate::auth::tokens::TokenKeys;
 use crate::bootstrap::{ensure_first_users, GeneratedLogin};
 use crate::commands::CommandBus;
 use crate::config::Settings;
+use crate::containers::Containers;
 use crate::db::{self, Database};
+use crate::denials::Denials;
+use crate::hosts::{HostMonitor, HostRegistry, Hosts};
 use crate::http::{self, AppInner, AppState, ACCOUNT_THROTTLE, DENIAL_THROTTLE, IP_THROTTLE};
+use crate::read_models::ReadModels;
+use crate::resources::{Resources, ResourcesDeps};
+use crate::wizards::Wizards;
 
 /// A built, bound server: call [`Application::run_until_stopped`].
 pub struct Application {
@@ -61,14 +67,52 @@ impl Application {
         );
         let jwt_secret = crate::secrets::jwt_secret(&settings)?;
         let audit_key = crate::checkpoints::AuditKey::from_settings(&settings)?;
-        let master_key = crate::secrets::sealed::MasterKey::from_settings(&settings)?;
-        let hosts = Arc::new(crate::hosts::HostRegistry::new(
-            crate::docker::LocalDocker::new(settings.docker_host.as_deref()),
-        ));
+        let master_key = Arc::new(crate::secrets::sealed::MasterKey::from_settings(&settings)?);
+        let registry = Arc::new(HostRegistry::new(crate::docker::LocalDocker::new(
+            settings.docker_host.as_deref(),
+        )));
+        let commands = CommandBus::new(pool.clone()).with_local_waker(waker.clone());
+        let reads = ReadModels::new(pool.clone(), progress.clone());
+        let denials = Denials::new(commands.clone());
+        let background = tokio_util::task::TaskTracker::new();
+        let containers = Containers::new(
+            commands.clone(),
+            registry.clone(),
+            reads.clone(),
+            denials.clone(),
+        );
+        let resources = Resources::new(ResourcesDeps {
+            commands: commands.clone(),
+            hosts: registry.clone(),
+            reads: reads.clone(),
+            denials: denials.clone(),
+            containers: containers.clone(),
+            background: background.clone(),
+        });
+        let monitor = HostMonitor::new(
+            commands.clone(),
+            pool.clone(),
+            registry.clone(),
+            master_key.clone(),
+        );
+        let hosts = Hosts::new(
+            commands.clone(),
+            reads.clone(),
+            registry.clone(),
+            master_key.clone(),
+            monitor.clone(),
+        );
+        let wizards = Wizards::new(commands.clone(), reads.clone(), hosts.clone());
         let state = AppState(Arc::new(AppInner {
             audit_key,
             master_key,
-            commands: CommandBus::new(pool.clone()).with_local_waker(waker.clone()),
+            hosts,
+            wizards,
+            containers,
+            resources,
+            denials,
+            reads,
+            commands,
             progress,
             tokens: TokenKeys::new(
                 jwt_secret.expose_secret().as_bytes(),
@@ -88,11 +132,10 @@ impl Application {
             started_at: Instant::now(),
             admin_changes: tokio::sync::Mutex::new(()),
             db_breaker: Arc::default(),
-            background: tokio_util::task::TaskTracker::new(),
+            background,
             sockets: Arc::new(crate::realtime::gateway::Registry::default()),
             bus: bus.clone(),
-            docker: hosts.clone(),
-            hosts,
+            registry: registry.clone(),
             pool,
         }));
         // Bind first: a busy port must fail before a first admin is created whose
@@ -102,24 +145,22 @@ impl Application {
             .with_context(|| format!("Failed to bind {}", settings.bind))?;
         let address = listener.local_addr()?;
         let generated_logins = ensure_first_users(&state).await?;
-        let weak = Arc::downgrade(&state.0);
-        state.hosts.on_key_mismatch(Arc::new(move |id: &str| {
-            let weak = weak.clone();
+        let commands = state.commands.clone();
+        registry.on_key_mismatch(Arc::new(move |id: &str| {
+            let commands = commands.clone();
             let id = id.to_string();
             Arc::new(move |seen: String| {
-                if let Some(inner) = weak.upgrade() {
-                    crate::hosts::monitor::record_key_mismatch(AppState(inner), id.clone(), seen);
-                }
+                crate::hosts::monitor::record_key_mismatch(commands.clone(), id.clone(), seen);
             })
         }));
         // Remote hosts are known before the Docker event watchers start.
-        if let Err(error) = state.hosts.sync(&state.pool, &state.master_key).await {
+        if let Err(error) = monitor.sync().await {
             tracing::warn!(
                 error = format!("{error:#}"),
                 "Failed to load the remote hosts"
             );
         }
-        let monitor = crate::hosts::monitor::spawn(state.clone(), workers.clone());
+        let monitor = monitor.spawn(workers.clone());
         crate::metrics::handle();
         let metrics_server = match &settings.metrics_bind {
             Some(address) => Some(
@@ -265,8 +306,8 @@ async fn reconcile_once(state: &AppState, settle_after: std::time::Duration) -> 
         .fetch_one(&mut lock)
         .await?;
     if locked {
-        let containers = crate::operations::reconcile(state, settle_after).await;
-        let resources = crate::resources::reconcile(state, settle_after).await;
+        let containers = state.containers.reconcile(settle_after).await;
+        let resources = state.resources.reconcile(settle_after).await;
         let _ = sqlx::Connection::close(lock).await;
         let count = containers?.len() + resources?;
         if count > 0 {

@@ -131,7 +131,7 @@ pub async fn render(state: &AppState) -> String {
     .and_then(Result::ok)
     .unwrap_or_default();
     for (id, status) in hosts {
-        if let Some(pool) = state.hosts.pool(&id) {
+        if let Some(pool) = state.registry.pool(&id) {
             metrics::gauge!("dcp_ssh_handshakes", "host" => id.clone())
                 .set(pool.handshakes() as f64);
         }

@@ -1,7 +1,8 @@
-//! Authentication: password hashing, access tokens, refresh token rotation, login
-//! throttling, and the per-request principal lookup.
+//! Authentication and roles: password hashing, access tokens, refresh token rotation, login
+//! throttling, the per-request principal lookup, and the role policy.
 
 pub mod password;
+pub mod policy;
 pub mod principal;
 pub mod refresh;
 pub mod throttle;

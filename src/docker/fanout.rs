@@ -9,9 +9,9 @@ use bollard::Docker;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::DockerError;
-use crate::http::error::{ApiError, ApiResult, ErrorCode};
-use crate::http::AppState;
+use super::{DockerError, DockerHosts};
+use crate::errors::{ErrorCode, ServiceError};
+use crate::hosts::HostRegistry;
 
 /// How long one host may take to answer a list across hosts.
 pub const LIST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -26,29 +26,63 @@ pub struct HostAnswer {
     pub latency_ms: f64,
 }
 
-/// The hosts a list covers: the one asked for (its failure is the request's), or all.
-pub fn hosts_of(state: &AppState, host: &Option<String>) -> ApiResult<Option<String>> {
-    match host {
-        Some(_) => crate::http::containers::host_of(state, host).map(Some),
-        None => Ok(None),
+/// Why a list across hosts has nothing to show.
+#[derive(Debug, thiserror::Error)]
+pub enum ListError {
+    /// The host asked for failed.
+    #[error(transparent)]
+    Docker(#[from] DockerError),
+    /// No host answered: an outage, not an empty list.
+    #[error("no Docker host answered: {}", .answers.first().and_then(|a| a.error.clone()).unwrap_or_default())]
+    NoHostAnswered { answers: Vec<HostAnswer> },
+}
+
+impl ServiceError for ListError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            ListError::Docker(error) => error.code(),
+            ListError::NoHostAnswered { .. } => ErrorCode::DockerUnavailable,
+        }
     }
+
+    fn field(&self) -> Option<String> {
+        match self {
+            ListError::Docker(error) => error.field(),
+            ListError::NoHostAnswered { .. } => None,
+        }
+    }
+
+    fn details(&self) -> Option<serde_json::Value> {
+        match self {
+            ListError::Docker(error) => error.details(),
+            ListError::NoHostAnswered { answers } => Some(serde_json::json!({
+                "host": answers.first().map(|a| a.host.clone()),
+                "hosts": answers,
+            })),
+        }
+    }
+}
+
+/// The hosts a list covers: the one asked for (its failure is the request's), or all.
+pub fn hosts_of(hosts: &HostRegistry, host: Option<&str>) -> Result<Option<String>, DockerError> {
+    host.map(|host| hosts.enabled_host(Some(host))).transpose()
 }
 
 /// Runs `list` on `host` if given (errors are the request's), else on every host at once
 /// (errors are reported per host; when no host answers, 503). Returns the items and each
 /// host's answer.
 pub async fn list_on<T, F, Fut>(
-    state: &AppState,
+    hosts: &HostRegistry,
     host: Option<String>,
     list: F,
-) -> ApiResult<(Vec<T>, Vec<HostAnswer>)>
+) -> Result<(Vec<T>, Vec<HostAnswer>), ListError>
 where
     F: Fn(String, Docker) -> Fut,
     Fut: Future<Output = Result<Vec<T>, DockerError>>,
 {
     if let Some(host) = host {
         let started = Instant::now();
-        let docker = state.docker.client(&host)?;
+        let docker = hosts.client(&host)?;
         let listed = list(host.clone(), docker).await;
         crate::metrics::docker_call(&host, "list", listed.is_ok(), started.elapsed());
         let items = listed?;
@@ -60,12 +94,9 @@ where
         };
         return Ok((items, vec![answer]));
     }
-    let calls = state.docker.host_ids().into_iter().map(|host| {
+    let calls = hosts.host_ids().into_iter().map(|host| {
         let started = Instant::now();
-        let call = state
-            .docker
-            .client(&host)
-            .map(|docker| list(host.clone(), docker));
+        let call = hosts.client(&host).map(|docker| list(host.clone(), docker));
         async move {
             let outcome = match call {
                 Err(error) => Err(error.to_string()),
@@ -106,18 +137,8 @@ where
         answers.push(answer);
     }
     // Nothing answered: there is nothing to show, and that is an outage, not an empty list.
-    if let Some(first) = answers
-        .first()
-        .filter(|_| answers.iter().all(|a| a.status != "ok"))
-    {
-        return Err(ApiError::new(
-            ErrorCode::DockerUnavailable,
-            format!(
-                "no Docker host answered: {}",
-                first.error.clone().unwrap_or_default()
-            ),
-        )
-        .with_details(serde_json::json!({ "host": first.host, "hosts": answers })));
+    if !answers.is_empty() && answers.iter().all(|a| a.status != "ok") {
+        return Err(ListError::NoHostAnswered { answers });
     }
     Ok((items, answers))
 }

@@ -1,5 +1,5 @@
-//! Docker engines: a bollard client per host id, with timeouts, and the mapping of
-//! Docker failures to API errors.
+//! Docker engines: a bollard client per host id, with timeouts, and what Docker failures
+//! mean in the error table.
 //!
 //! `local` is the engine at `DOCKER_HOST` (or the local socket). Remote hosts reached
 //! over SSH plug in behind the same [`DockerHosts`] trait (`crate::hosts::HostRegistry`).
@@ -9,7 +9,7 @@ use std::time::Duration;
 use bollard::Docker;
 use serde::Serialize;
 
-use crate::http::error::{ApiError, ErrorCode};
+use crate::errors::{ErrorCode, ServiceError};
 
 pub mod fanout;
 pub mod policy;
@@ -63,29 +63,39 @@ impl DockerError {
     }
 }
 
-impl From<DockerError> for ApiError {
-    fn from(error: DockerError) -> Self {
-        match &error {
-            DockerError::UnknownHost(_) => {
-                ApiError::new(ErrorCode::NotFound, error.to_string()).with_field("host")
-            }
-            DockerError::Unavailable { host, .. } => {
-                ApiError::new(ErrorCode::DockerUnavailable, error.to_string())
-                    .with_details(serde_json::json!({ "host": host }))
-            }
-            DockerError::Failed {
-                status: 404,
-                message,
-            } => ApiError::new(ErrorCode::NotFound, message.clone()),
-            DockerError::Failed {
-                status: 409,
-                message,
-            } => ApiError::new(ErrorCode::Conflict, message.clone()),
-            DockerError::Failed { status, message } => {
-                ApiError::new(ErrorCode::DockerOperationFailed, message.clone())
-                    .with_details(serde_json::json!({ "docker_status": status }))
-            }
+impl ServiceError for DockerError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            DockerError::UnknownHost(_) => ErrorCode::NotFound,
+            DockerError::Unavailable { .. } => ErrorCode::DockerUnavailable,
+            DockerError::Failed { status: 404, .. } => ErrorCode::NotFound,
+            DockerError::Failed { status: 409, .. } => ErrorCode::Conflict,
+            DockerError::Failed { .. } => ErrorCode::DockerOperationFailed,
         }
+    }
+
+    fn field(&self) -> Option<String> {
+        matches!(self, DockerError::UnknownHost(_)).then(|| "host".into())
+    }
+
+    fn details(&self) -> Option<serde_json::Value> {
+        match self {
+            DockerError::Unavailable { host, .. } => Some(serde_json::json!({ "host": host })),
+            DockerError::Failed { status, .. } if !matches!(status, 404 | 409) => {
+                Some(serde_json::json!({ "docker_status": status }))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// `name` → `name:latest`; a reference with a tag or digest is kept.
+pub fn normalize_reference(reference: &str) -> String {
+    let last = reference.rsplit('/').next().unwrap_or(reference);
+    if reference.contains('@') || last.contains(':') {
+        reference.to_string()
+    } else {
+        format!("{reference}:latest")
     }
 }
 
@@ -194,29 +204,44 @@ mod tests {
 
     #[test]
     fn docker_errors_map_to_the_documented_codes() {
-        let unavailable: ApiError = DockerError::Unavailable {
+        let unavailable = DockerError::Unavailable {
             host: "local".into(),
             message: "down".into(),
-        }
-        .into();
-        assert_eq!(unavailable.code, ErrorCode::DockerUnavailable);
-        let failed: ApiError = DockerError::Failed {
+        };
+        assert_eq!(unavailable.code(), ErrorCode::DockerUnavailable);
+        assert_eq!(unavailable.details().unwrap()["host"], "local");
+        let failed = DockerError::Failed {
             status: 500,
             message: "boom".into(),
-        }
-        .into();
-        assert_eq!(failed.code, ErrorCode::DockerOperationFailed);
-        assert_eq!(failed.message, "boom");
-        let missing: ApiError = DockerError::Failed {
+        };
+        assert_eq!(failed.code(), ErrorCode::DockerOperationFailed);
+        assert_eq!(failed.to_string(), "boom");
+        assert_eq!(failed.details().unwrap()["docker_status"], 500);
+        let missing = DockerError::Failed {
             status: 404,
             message: "No such container: x".into(),
-        }
-        .into();
-        assert_eq!(missing.code, ErrorCode::NotFound);
-        let unknown: ApiError = DockerError::UnknownHost("elsewhere".into()).into();
-        assert_eq!(unknown.code, ErrorCode::NotFound);
+        };
+        assert_eq!(missing.code(), ErrorCode::NotFound);
+        let unknown = DockerError::UnknownHost("elsewhere".into());
+        assert_eq!(unknown.code(), ErrorCode::NotFound);
+        assert_eq!(unknown.field().as_deref(), Some("host"));
     }
 
+    #[test]
+    fn references_get_a_tag_unless_they_have_one() {
+        assert_eq!(normalize_reference("busybox"), "busybox:latest");
+        assert_eq!(normalize_reference("busybox:1.36"), "busybox:1.36");
+        assert_eq!(
+            normalize_reference("127.0.0.1:5000/team/app"),
+            "127.0.0.1:5000/team/app:latest"
+        );
+        assert_eq!(
+            normalize_reference("127.0.0.1:5000/team/app:2"),
+            "127.0.0.1:5000/team/app:2"
+        );
+        let digest = format!("app@sha256:{}", "a".repeat(64));
+        assert_eq!(normalize_reference(&digest), digest);
+    }
     #[test]
     fn only_the_local_host_is_known() {
         let hosts = LocalDocker::new(Some("unix:///nonexistent/docker.sock"));

@@ -16,6 +16,8 @@ use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
+use crate::errors::{ErrorCode, ServiceError};
+
 /// A map that refuses duplicate keys (serde's default keeps the last one silently).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct UniqueMap(pub BTreeMap<String, String>);
@@ -136,10 +138,29 @@ pub struct CreateContainerRequest {
 }
 
 /// Why a request is refused: a bad value (400) or an option the role may not use (403).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PolicyError {
+    #[error("{message}")]
     Invalid { field: String, message: String },
+    #[error("{message}")]
     Forbidden { field: String, message: String },
+}
+
+impl ServiceError for PolicyError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            PolicyError::Invalid { .. } => ErrorCode::Validation,
+            PolicyError::Forbidden { .. } => ErrorCode::Forbidden,
+        }
+    }
+
+    fn field(&self) -> Option<String> {
+        match self {
+            PolicyError::Invalid { field, .. } | PolicyError::Forbidden { field, .. } => {
+                Some(field.clone())
+            }
+        }
+    }
 }
 
 fn invalid(field: impl Into<String>, message: impl Into<String>) -> PolicyError {
@@ -431,39 +452,20 @@ pub fn check(
     )
 }
 
-/// The role rule for options that reach the host: operators and viewers never, admins
-/// only with `allow_privileged: true` and a non-empty `reason`.
+/// The role rule for options that reach the host ([`crate::auth::policy::may_reach_host`]),
+/// as a refusal naming the first of them.
 pub fn gate(
     role: Role,
     reaching: &[&str],
     allow_privileged: Option<bool>,
     reason: Option<&str>,
 ) -> Result<(), PolicyError> {
-    let Some(first) = reaching.first() else {
-        return Ok(());
-    };
-    match role {
-        Role::Admin => {
-            let reason = reason.map(str::trim).unwrap_or_default();
-            if allow_privileged == Some(true) && !reason.is_empty() {
-                return Ok(());
-            }
-            Err(PolicyError::Forbidden {
-                field: first.to_string(),
-                message: format!(
-                    "{} reach the host: an admin must also send allow_privileged: true and a reason",
-                    reaching.join(", ")
-                ),
-            })
-        }
-        _ => Err(PolicyError::Forbidden {
-            field: first.to_string(),
-            message: format!(
-                "{} reach the host and are not allowed for the role '{role}'",
-                reaching.join(", ")
-            ),
-        }),
-    }
+    crate::auth::policy::may_reach_host(role, reaching, allow_privileged, reason).map_err(
+        |message| PolicyError::Forbidden {
+            field: reaching.first().copied().unwrap_or_default().to_string(),
+            message,
+        },
+    )
 }
 
 #[cfg(test)]

@@ -19,7 +19,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::policy::{gate, PolicyError, UniqueMap};
-use crate::resources::{NetworkSpec, VolumeSpec};
 
 /// `POST /api/v1/volumes`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -164,6 +163,32 @@ fn check_map(field: &str, map: &BTreeMap<String, String>) -> Result<(), PolicyEr
     Ok(())
 }
 
+/// A checked volume create request.
+#[derive(Debug, Clone)]
+pub struct VolumeSpec {
+    pub name: String,
+    pub driver: String,
+    pub driver_opts: BTreeMap<String, String>,
+    pub labels: BTreeMap<String, String>,
+    pub reason: Option<String>,
+}
+
+/// A checked network create request.
+#[derive(Debug, Clone)]
+pub struct NetworkSpec {
+    pub name: String,
+    pub driver: String,
+    pub internal: bool,
+    pub attachable: bool,
+    pub subnet: Option<String>,
+    pub gateway: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    pub reason: Option<String>,
+}
+
+/// Docker's own networks, which no one removes.
+pub const PREDEFINED_NETWORKS: &[&str] = &["bridge", "host", "none"];
+
 pub fn check_volume(request: CreateVolumeRequest, role: Role) -> Result<VolumeSpec, PolicyError> {
     validate_name("name", &request.name).map_err(resource_invalid)?;
     let driver = request.driver.clone().unwrap_or_else(|| "local".into());
@@ -202,7 +227,7 @@ pub fn check_network(
     role: Role,
 ) -> Result<NetworkSpec, PolicyError> {
     validate_name("name", &request.name).map_err(resource_invalid)?;
-    if crate::resources::PREDEFINED_NETWORKS.contains(&request.name.as_str()) {
+    if PREDEFINED_NETWORKS.contains(&request.name.as_str()) {
         return Err(invalid(
             "name",
             "bridge, host and none are Docker's own networks",

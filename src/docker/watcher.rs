@@ -33,10 +33,11 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::commands::{CommandError, CommandMeta};
+use crate::containers::OP_LABEL;
+use crate::docker::normalize_reference;
+use crate::docker::DockerHosts;
 use crate::event_store::SideWrite;
 use crate::http::AppState;
-use crate::operations::OP_LABEL;
-use crate::resources::normalize_reference;
 
 /// Container actions recorded when made outside dcp.
 pub const CONTAINER_ACTIONS: &[&str] = &[
@@ -142,7 +143,7 @@ pub fn spawn_watchers(state: AppState, shutdown: CancellationToken) -> Vec<JoinH
     vec![tokio::spawn(async move {
         let mut running: HashMap<String, (u64, CancellationToken, JoinHandle<()>)> = HashMap::new();
         loop {
-            let wanted: HashMap<String, u64> = state.hosts.watch_targets().into_iter().collect();
+            let wanted: HashMap<String, u64> = state.registry.watch_targets().into_iter().collect();
             // Gone, disabled, reconnected differently, or ended: stopped (and restarted below
             // when still wanted).
             running.retain(|host, (generation, token, task)| {
@@ -230,7 +231,7 @@ async fn follow(
     host: &str,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<Watched> {
-    let docker = state.docker.client(host)?;
+    let docker = state.registry.client(host)?;
     // The stream has no end: it must not be cut by the per-call timeout.
     let docker = docker.with_timeout(Duration::from_secs(u64::from(u32::MAX)));
     let stored: Option<i64> =
@@ -600,7 +601,7 @@ async fn observe_container(
         None => {
             // Found by inspecting it when it still exists (this also settles a dcp create
             // whose outcome was lost); from the event's attributes when it is already gone.
-            match crate::operations::resolve(state, host, docker_id, meta).await {
+            match state.containers.resolve(host, docker_id, meta).await {
                 Ok(target) => {
                     if action == "create" {
                         // The discovery is the record of an outside create.
@@ -608,7 +609,7 @@ async fn observe_container(
                     }
                     target.aggregate_id
                 }
-                Err(error) if error.code == crate::http::error::ErrorCode::NotFound => {
+                Err(crate::containers::ContainersError::NotFound { .. }) => {
                     let aggregate_id = Uuid::now_v7();
                     let command = ContainerCommand::Discover {
                         host: host.to_string(),
@@ -635,7 +636,7 @@ async fn observe_container(
                     {
                         Ok(_) => {}
                         // Discovered meanwhile (a request resolving it): observe on theirs.
-                        Err(CommandError::Conflict) => {}
+                        Err(CommandError::Conflict(_)) => {}
                         Err(other) => anyhow::bail!("discovering container {docker_id}: {other}"),
                     }
                     if action == "create" {
@@ -653,7 +654,7 @@ async fn observe_container(
                         None => return Ok(()),
                     }
                 }
-                Err(error) => anyhow::bail!("resolving container {docker_id}: {}", error.message),
+                Err(error) => anyhow::bail!("resolving container {docker_id}: {error}"),
             }
         }
     };

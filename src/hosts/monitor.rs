@@ -1,9 +1,10 @@
 //! Checks of remote hosts: on demand (`POST /api/v1/hosts/{id}/test`, after setup) and every
-//! [`super::CHECK_INTERVAL`] in the background. A check reaches the engine through the
+//! [`CHECK_INTERVAL`] in the background. A check reaches the engine through the
 //! host's pooled SSH connection (connecting now if needed, ignoring a back-off) and asks
 //! for its version and info. Status changes are recorded on the host's aggregate; when the
 //! host last answered goes to `host_liveness`.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -13,10 +14,16 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use utoipa::ToSchema;
 
-use crate::commands::{CommandError, CommandMeta};
+use sqlx::PgPool;
+
+use super::registry::{HostRegistry, SYNC_INTERVAL};
+use crate::commands::{CommandBus, CommandError, CommandMeta};
 use crate::docker::{DockerHosts, PING_TIMEOUT};
-use crate::http::AppState;
+use crate::secrets::sealed::MasterKey;
 use crate::ssh::SshError;
+
+/// How often the monitor checks each remote host.
+pub const CHECK_INTERVAL: Duration = Duration::from_secs(15);
 
 /// How long a check may take (connect, handshake, version and info).
 pub const CHECK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -52,15 +59,119 @@ pub fn ssh_error_kind(error: &SshError) -> &'static str {
     }
 }
 
-/// Checks remote host `id` now.
-pub async fn check(state: &AppState, id: &str) -> CheckResult {
-    let started = Instant::now();
-    let result = check_now(state, id).await;
-    crate::metrics::docker_call(id, "check", result.reachable, started.elapsed());
-    result
+/// Checks remote hosts and records what it finds; keeps the registry in line with the
+/// `hosts` read model.
+#[derive(Clone)]
+pub struct HostMonitor {
+    commands: CommandBus,
+    pool: PgPool,
+    registry: Arc<HostRegistry>,
+    master_key: Arc<MasterKey>,
 }
 
-async fn check_now(state: &AppState, id: &str) -> CheckResult {
+impl HostMonitor {
+    pub fn new(
+        commands: CommandBus,
+        pool: PgPool,
+        registry: Arc<HostRegistry>,
+        master_key: Arc<MasterKey>,
+    ) -> Self {
+        HostMonitor {
+            commands,
+            pool,
+            registry,
+            master_key,
+        }
+    }
+
+    /// Brings the registry in line with the `hosts` read model.
+    pub async fn sync(&self) -> anyhow::Result<()> {
+        self.registry.sync(&self.pool, &self.master_key).await
+    }
+
+    /// Checks remote host `id` now.
+    #[tracing::instrument(skip_all, fields(host = id))]
+    pub async fn check(&self, id: &str) -> CheckResult {
+        let started = Instant::now();
+        let result = check_now(&self.registry, id).await;
+        crate::metrics::docker_call(id, "check", result.reachable, started.elapsed());
+        result
+    }
+
+    /// Records a check: a status change on the aggregate, liveness in `host_liveness`.
+    /// Returns where the status change landed, if there was one.
+    pub async fn record(
+        &self,
+        result: &CheckResult,
+        meta: &CommandMeta,
+    ) -> Option<dcp_projections::LogCursor> {
+        record(&self.commands, &self.pool, result, meta).await
+    }
+
+    /// Keeps the registry in line with the `hosts` read model and checks every enabled
+    /// remote host every [`CHECK_INTERVAL`].
+    pub fn spawn(self, shutdown: CancellationToken) -> JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut last_checks = Instant::now() - CHECK_INTERVAL;
+            loop {
+                if let Err(error) = self.sync().await {
+                    tracing::warn!(
+                        error = format!("{error:#}"),
+                        "Failed to load the remote hosts"
+                    );
+                }
+                if last_checks.elapsed() >= CHECK_INTERVAL {
+                    last_checks = Instant::now();
+                    forget_unused_secrets(&self.pool).await;
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = self.check_all() => {}
+                    }
+                }
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(SYNC_INTERVAL) => {}
+                }
+            }
+        })
+    }
+
+    /// Checks every enabled remote host at once, and records each result.
+    async fn check_all(&self) {
+        let checks = self
+            .registry
+            .remote_hosts()
+            .into_iter()
+            .filter(|(_, _, enabled)| *enabled)
+            .map(|(id, _, _)| async move {
+                let result = self.check(&id).await;
+                self.record(&result, &CommandMeta::system()).await;
+            });
+        futures_util::future::join_all(checks).await;
+    }
+}
+
+/// Records that remote host `id` presented a foreign host key (the pools call this).
+pub fn record_key_mismatch(commands: CommandBus, id: String, seen_fingerprint: String) {
+    tokio::spawn(async move {
+        tracing::warn!(host = %id, seen = %seen_fingerprint, "A host presented another host key; refused");
+        let outcome = commands
+            .execute::<Host>(
+                &id,
+                HostCommand::RecordKeyMismatch {
+                    seen_fingerprint,
+                    at: Utc::now(),
+                },
+                &CommandMeta::system(),
+            )
+            .await;
+        if let Err(error) = outcome {
+            tracing::warn!(host = %id, %error, "Failed to record a host key mismatch");
+        }
+    });
+}
+
+async fn check_now(hosts: &HostRegistry, id: &str) -> CheckResult {
     let started = Instant::now();
     let mut result = CheckResult {
         host: id.to_string(),
@@ -82,10 +193,10 @@ async fn check_now(state: &AppState, id: &str) -> CheckResult {
         result
     };
     // A disabled host, or one whose credentials do not open, is not contacted.
-    if let Err(error) = state.hosts.client(id) {
+    if let Err(error) = hosts.client(id) {
         return fail(result, "not_configured", error.to_string());
     }
-    let Some(pool) = state.hosts.pool(id) else {
+    let Some(pool) = hosts.pool(id) else {
         return fail(
             result,
             "not_configured",
@@ -96,7 +207,7 @@ async fn check_now(state: &AppState, id: &str) -> CheckResult {
         result.ssh_handshakes = pool.handshakes();
         return fail(result, ssh_error_kind(&error), error.to_string());
     }
-    let docker = match state.hosts.client(id) {
+    let docker = match hosts.client(id) {
         Ok(docker) => docker,
         Err(error) => return fail(result, "not_configured", error.to_string()),
     };
@@ -126,15 +237,13 @@ async fn check_now(state: &AppState, id: &str) -> CheckResult {
     }
 }
 
-/// Records a check: a status change on the aggregate, liveness in `host_liveness`.
-/// Returns where the status change landed, if there was one.
-pub async fn record(
-    state: &AppState,
+async fn record(
+    commands: &CommandBus,
+    pool: &PgPool,
     result: &CheckResult,
     meta: &CommandMeta,
 ) -> Option<dcp_projections::LogCursor> {
-    let outcome = state
-        .commands
+    let outcome = commands
         .execute::<Host>(
             &result.host,
             HostCommand::RecordCheck {
@@ -151,7 +260,7 @@ pub async fn record(
         Ok(cursor) => cursor,
         Err(
             CommandError::Rejected(HostError::Disabled | HostError::NotFound)
-            | CommandError::Conflict,
+            | CommandError::Conflict(_),
         ) => None,
         Err(error) => {
             tracing::warn!(host = %result.host, %error, "Failed to record a host check");
@@ -169,7 +278,7 @@ pub async fn record(
     .bind(result.reachable)
     .bind(&result.error)
     .bind(result.latency_ms)
-    .execute(&state.pool)
+    .execute(pool)
     .await;
     if let Err(error) = saved {
         tracing::warn!(host = %result.host, %error, "Failed to record host liveness");
@@ -177,39 +286,18 @@ pub async fn record(
     cursor
 }
 
-/// Records that remote host `id` presented a foreign host key (the pools call this).
-pub fn record_key_mismatch(state: AppState, id: String, seen_fingerprint: String) {
-    tokio::spawn(async move {
-        tracing::warn!(host = %id, seen = %seen_fingerprint, "A host presented another host key; refused");
-        let outcome = state
-            .commands
-            .execute::<Host>(
-                &id,
-                HostCommand::RecordKeyMismatch {
-                    seen_fingerprint,
-                    at: Utc::now(),
-                },
-                &CommandMeta::system(),
-            )
-            .await;
-        if let Err(error) = outcome {
-            tracing::warn!(host = %id, %error, "Failed to record a host key mismatch");
-        }
-    });
-}
-
 /// How long a generated key may stay unused before it is forgotten.
 pub const UNUSED_SECRET_TTL_HOURS: i32 = 24;
 
 /// Forgets secrets nothing uses (keys generated and never given to a wizard) after
 /// [`UNUSED_SECRET_TTL_HOURS`].
-async fn forget_unused_secrets(state: &AppState) {
+async fn forget_unused_secrets(pool: &PgPool) {
     let forgotten = sqlx::query(
         "DELETE FROM sealed_secrets s WHERE s.created_at < now() - make_interval(hours => $1) \
          AND NOT EXISTS (SELECT 1 FROM secret_claims c WHERE c.secret_id = s.id)",
     )
     .bind(UNUSED_SECRET_TTL_HOURS)
-    .execute(&state.pool)
+    .execute(pool)
     .await;
     match forgotten {
         Ok(done) if done.rows_affected() > 0 => {
@@ -218,44 +306,4 @@ async fn forget_unused_secrets(state: &AppState) {
         Ok(_) => {}
         Err(error) => tracing::warn!(%error, "Failed to forget unused secrets"),
     }
-}
-
-/// Keeps the registry in line with the `hosts` read model and checks every enabled remote
-/// host periodically.
-pub fn spawn(state: AppState, shutdown: CancellationToken) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut last_checks = Instant::now() - super::CHECK_INTERVAL;
-        loop {
-            if let Err(error) = state.hosts.sync(&state.pool, &state.master_key).await {
-                tracing::warn!(
-                    error = format!("{error:#}"),
-                    "Failed to load the remote hosts"
-                );
-            }
-            if last_checks.elapsed() >= super::CHECK_INTERVAL {
-                last_checks = Instant::now();
-                forget_unused_secrets(&state).await;
-                let checks = state
-                    .hosts
-                    .remote_hosts()
-                    .into_iter()
-                    .filter(|(_, _, enabled)| *enabled)
-                    .map(|(id, _, _)| {
-                        let state = state.clone();
-                        async move {
-                            let result = check(&state, &id).await;
-                            record(&state, &result, &CommandMeta::system()).await;
-                        }
-                    });
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = futures_util::future::join_all(checks) => {}
-                }
-            }
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = tokio::time::sleep(super::SYNC_INTERVAL) => {}
-            }
-        }
-    })
 }

@@ -1,28 +1,23 @@
 //! Container operations over HTTP: start, stop, restart, kill, pause, unpause, rename,
-//! delete, and a container's history. Each operation is recorded before and after Docker
-//! performs it (see [`crate::operations`]).
+//! recreate, delete, and a container's history. Each operation is recorded before and after
+//! Docker performs it (see [`crate::containers`]).
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Utc};
 use dcp_aggregates::container::ContainerAction;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
 
-use super::containers::{engine_facts, host_of, policy_refusal, valid_reference, HostQuery};
-use super::context::RequestContext;
-use super::error::{ApiError, ApiResult, ErrorCode};
-use super::extract::Auth;
-use super::extract::{ApiJson, ApiPath, ApiQuery, OptionalApiJson};
+use super::app_state::AppState;
+use super::containers::HostQuery;
+use super::error::ApiResult;
+use super::extract::{ApiJson, ApiPath, ApiQuery, Auth, OptionalApiJson};
 use super::positions::Positioned;
-use super::AppState;
 use crate::commands::CommandMeta;
-use crate::docker::policy::{self, CreateContainerRequest};
-use crate::operations::{resolve, run_action, OperationOutcome};
-use dcp_aggregates::Role;
+use crate::containers::{HistoryEntry, OperationOutcome};
+use crate::docker::policy::CreateContainerRequest;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -38,17 +33,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(history))
 }
 
-fn check_reference(reference: &str) -> ApiResult<()> {
-    if valid_reference(reference) {
-        Ok(())
-    } else {
-        Err(ApiError::validation(
-            "id",
-            "a container id, id prefix or name",
-        ))
-    }
-}
-
 async fn act(
     state: &AppState,
     meta: &CommandMeta,
@@ -56,10 +40,10 @@ async fn act(
     host: &Option<String>,
     action: ContainerAction,
 ) -> ApiResult<Response> {
-    check_reference(reference)?;
-    let host = host_of(state, host)?;
-    let target = resolve(state, &host, reference, meta).await?;
-    let outcome = run_action(state, &target, action, meta).await?;
+    let outcome = state
+        .containers
+        .act(host.as_deref(), reference, action, meta)
+        .await?;
     Ok(Positioned(outcome.position, ApiJson(outcome)).into_response())
 }
 
@@ -192,20 +176,22 @@ async fn recreate(
     State(state): State<AppState>,
     Auth(principal): Auth,
     meta: CommandMeta,
-    context: RequestContext,
     ApiPath(reference): ApiPath<String>,
     ApiQuery(query): ApiQuery<HostQuery>,
     ApiJson(request): ApiJson<CreateContainerRequest>,
 ) -> ApiResult<Response> {
-    check_reference(&reference)?;
-    let host = host_of(&state, &query.host)?;
-    let facts = engine_facts(&state, &host, &request).await?;
-    if let Err(refused) = policy::check(&request, principal.role, &facts) {
-        let route = "/api/v1/containers/{id}/recreate";
-        return Err(policy_refusal(&state, &principal, &context, route, refused).await);
-    }
-    let target = resolve(&state, &host, &reference, &meta).await?;
-    let outcome = crate::recreate::recreate_container(&state, &target, request, &meta).await?;
+    let route = "/api/v1/containers/{id}/recreate";
+    let outcome = state
+        .containers
+        .recreate(
+            &principal,
+            query.host.as_deref(),
+            &reference,
+            request,
+            &meta,
+            route,
+        )
+        .await?;
     Ok(Positioned(outcome.position, ApiJson(outcome)).into_response())
 }
 
@@ -237,24 +223,6 @@ async fn delete_container(
     act(&state, &meta, &reference, &query.host, action).await
 }
 
-/// One step of a container's history.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct HistoryEntry {
-    pub global_position: i64,
-    pub sequence: i64,
-    /// The event, e.g. `ContainerStartRequested`.
-    pub event_type: String,
-    pub operation_id: Option<String>,
-    pub actor_id: Option<String>,
-    pub actor_username: Option<String>,
-    /// `docker` for what Docker did or dcp observed.
-    pub actor_kind: Option<String>,
-    pub request_id: Option<String>,
-    #[schema(value_type = Object)]
-    pub data: serde_json::Value,
-    pub recorded_at: DateTime<Utc>,
-}
-
 /// A container's events in order: who asked for what, when, and what came of it.
 #[utoipa::path(get, path = "/api/v1/containers/{id}/history", tag = "containers",
     params(("id" = String, Path, description = "full id, unique id prefix or name"), HostQuery),
@@ -266,70 +234,9 @@ async fn history(
     ApiPath(reference): ApiPath<String>,
     ApiQuery(query): ApiQuery<HostQuery>,
 ) -> ApiResult<ApiJson<Vec<HistoryEntry>>> {
-    check_reference(&reference)?;
-    let host = host_of(&state, &query.host)?;
-    // Docker resolves the reference as the CLI does (exact id, name, then id prefix). A
-    // removed container is gone from Docker: then its id (or a unique prefix) is looked up.
-    let aggregate_id = match crate::operations::resolve(&state, &host, &reference, &meta).await {
-        Ok(target) => target.aggregate_id,
-        Err(error) if error.code == ErrorCode::NotFound => {
-            let escaped = reference
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_");
-            let known: Vec<Uuid> = sqlx::query_scalar(
-                "SELECT aggregate_id FROM container_ids WHERE host = $1 AND docker_id LIKE $2 || '%' LIMIT 2",
-            )
-            .bind(&host)
-            .bind(escaped)
-            .fetch_all(&state.pool)
-            .await?;
-            match known.as_slice() {
-                [one] => *one,
-                _ => return Err(error),
-            }
-        }
-        Err(error) => return Err(error),
-    };
-    let rows: Vec<(i64, i64, String, serde_json::Value, serde_json::Value, DateTime<Utc>)> = sqlx::query_as(
-        "SELECT global_position, sequence, event_type, payload::jsonb, metadata::jsonb, recorded_at FROM events \
-         WHERE aggregate_type = 'container' AND aggregate_id = $1 ORDER BY sequence",
-    )
-    .bind(aggregate_id.to_string())
-    .fetch_all(&state.pool)
-    .await?;
-    if rows.is_empty() {
-        return Err(ApiError::not_found("container"));
-    }
-    // Environment values can be secrets: only admins see them.
-    let redact = principal.role != Role::Admin;
-    let text = |meta: &serde_json::Value, key: &str| {
-        meta.get(key).and_then(|v| v.as_str()).map(str::to_string)
-    };
-    Ok(ApiJson(
-        rows.into_iter()
-            .map(
-                |(global_position, sequence, event_type, payload, metadata, recorded_at)| {
-                    HistoryEntry {
-                        global_position,
-                        sequence,
-                        data: {
-                            let mut data = payload.get(&event_type).cloned().unwrap_or(payload);
-                            if redact {
-                                crate::realtime::bus::envelope::redact(&mut data);
-                            }
-                            data
-                        },
-                        event_type,
-                        operation_id: text(&metadata, "operation_id"),
-                        actor_id: text(&metadata, "actor_id"),
-                        actor_username: text(&metadata, "actor_username"),
-                        actor_kind: text(&metadata, "actor_kind"),
-                        request_id: text(&metadata, "request_id"),
-                        recorded_at,
-                    }
-                },
-            )
-            .collect(),
-    ))
+    let history = state
+        .containers
+        .history(principal.role, query.host.as_deref(), &reference, &meta)
+        .await?;
+    Ok(ApiJson(history))
 }

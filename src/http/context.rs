@@ -14,13 +14,7 @@ use uuid::Uuid;
 /// The request id header, accepted from the client when well-formed and always returned.
 pub static REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Who is calling from where; goes into every event's metadata.
-#[derive(Debug, Clone)]
-pub struct RequestContext {
-    pub request_id: String,
-    pub client_ip: Option<IpAddr>,
-    pub user_agent: Option<String>,
-}
+pub use crate::commands::RequestContext;
 
 /// A client-chosen request id is kept only if it is short and plain, so it cannot
 /// smuggle anything into logs or the audit trail.

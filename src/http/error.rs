@@ -1,7 +1,8 @@
-//! The one error type of the HTTP layer, its table of stable codes, and the middleware
-//! that renders and logs it once per request.
+//! The one error type of the HTTP layer, the one mapping from service errors to it and to
+//! a WebSocket's error message, and the middleware that renders and logs it once per request.
 //!
-//! Handlers return `ApiError`; its response carries the error in an extension with an
+//! Handlers return `ApiError`; any [`ServiceError`] converts into it (its code from the
+//! table in [`crate::errors`]). Its response carries the error in an extension with an
 //! empty body, and [`render_errors`] turns it into the documented JSON (with the request
 //! id) and logs it, with its internal cause, inside the request span. Internal causes
 //! are never sent to the client.
@@ -16,84 +17,7 @@ use serde_json::{json, Value};
 
 use super::context::RequestContext;
 
-/// Every error code the API can answer with, and its HTTP status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorCode {
-    Validation,
-    UnsupportedMediaType,
-    PayloadTooLarge,
-    AuthenticationFailed,
-    TokenExpired,
-    TokenInvalid,
-    Forbidden,
-    PasswordChangeRequired,
-    NotFound,
-    MethodNotAllowed,
-    Conflict,
-    RateLimited,
-    Internal,
-    DatabaseUnavailable,
-    ReadModelLagging,
-    DockerOperationFailed,
-    DockerUnavailable,
-}
-
-impl ErrorCode {
-    /// The table: code string and status, one row per variant.
-    pub const TABLE: &'static [(ErrorCode, &'static str, u16)] = &[
-        (ErrorCode::Validation, "VALIDATION_ERROR", 400),
-        (
-            ErrorCode::UnsupportedMediaType,
-            "UNSUPPORTED_MEDIA_TYPE",
-            415,
-        ),
-        (ErrorCode::PayloadTooLarge, "PAYLOAD_TOO_LARGE", 413),
-        (
-            ErrorCode::AuthenticationFailed,
-            "AUTHENTICATION_FAILED",
-            401,
-        ),
-        (ErrorCode::TokenExpired, "TOKEN_EXPIRED", 401),
-        (ErrorCode::TokenInvalid, "TOKEN_INVALID", 401),
-        (ErrorCode::Forbidden, "FORBIDDEN", 403),
-        (
-            ErrorCode::PasswordChangeRequired,
-            "PASSWORD_CHANGE_REQUIRED",
-            403,
-        ),
-        (ErrorCode::NotFound, "NOT_FOUND", 404),
-        (ErrorCode::MethodNotAllowed, "METHOD_NOT_ALLOWED", 405),
-        (ErrorCode::Conflict, "CONFLICT", 409),
-        (ErrorCode::RateLimited, "RATE_LIMITED", 429),
-        (ErrorCode::Internal, "INTERNAL_ERROR", 500),
-        (ErrorCode::DatabaseUnavailable, "DATABASE_UNAVAILABLE", 503),
-        (ErrorCode::ReadModelLagging, "READ_MODEL_LAGGING", 503),
-        (
-            ErrorCode::DockerOperationFailed,
-            "DOCKER_OPERATION_FAILED",
-            502,
-        ),
-        (ErrorCode::DockerUnavailable, "DOCKER_UNAVAILABLE", 503),
-    ];
-
-    fn row(self) -> (&'static str, u16) {
-        ErrorCode::TABLE
-            .iter()
-            .find(|(code, _, _)| *code == self)
-            .map(|(_, name, status)| (*name, *status))
-            .unwrap_or(("INTERNAL_ERROR", 500))
-    }
-
-    /// The stable machine-readable code.
-    pub fn as_str(self) -> &'static str {
-        self.row().0
-    }
-
-    /// The HTTP status.
-    pub fn status(self) -> StatusCode {
-        StatusCode::from_u16(self.row().1).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-    }
-}
+pub use crate::errors::{ErrorCode, ServiceError};
 
 /// An error answered to the client in the documented format.
 #[derive(Debug, Clone)]
@@ -179,41 +103,78 @@ impl ApiError {
     }
 }
 
-fn is_connection_error(error: &sqlx::Error) -> bool {
-    crate::db::is_unavailable(error)
-}
-
-impl From<sqlx::Error> for ApiError {
-    fn from(error: sqlx::Error) -> Self {
-        if is_connection_error(&error) {
-            return ApiError::new(
-                ErrorCode::DatabaseUnavailable,
-                "the database is unavailable",
-            )
-            .with_source(anyhow::Error::new(error));
+/// The one mapping from a service's error to the answer: the code of the table, the
+/// message the client may read, and the cause kept for the log when the server is at fault.
+impl<E: ServiceError> From<E> for ApiError {
+    fn from(error: E) -> Self {
+        let code = error.code();
+        let mut api = ApiError::new(code, error.public_message());
+        api.field = error.field();
+        api.details = error.details();
+        api.retry_after = error.retry_after();
+        if code.is_server_error() {
+            api.source = Some(Arc::new(error.into()));
         }
-        ApiError::internal(anyhow::Error::new(error).context("database query failed"))
+        api
     }
 }
 
-impl From<anyhow::Error> for ApiError {
-    fn from(error: anyhow::Error) -> Self {
-        if let Some(sqlx_error) = error.downcast_ref::<sqlx::Error>() {
-            if is_connection_error(sqlx_error) {
-                return ApiError::new(
-                    ErrorCode::DatabaseUnavailable,
-                    "the database is unavailable",
-                )
-                .with_source(error);
-            }
+/// An error told to a WebSocket client as `{"type":"error","code","message","timestamp",
+/// "reconnect","fatal"}`: `reconnect` when trying again may succeed, `fatal` when the socket
+/// closes for good after it.
+#[derive(Debug, Clone)]
+pub struct SocketError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl SocketError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        SocketError {
+            code,
+            message: message.into(),
         }
-        ApiError::internal(error)
+    }
+
+    /// The message, for a socket that closes after it (`closing`) or stays open.
+    pub fn text(&self, closing: bool) -> String {
+        let reconnect = self.code.is_transient();
+        json!({
+            "type": "error",
+            "code": self.code.as_str(),
+            "message": self.message,
+            "timestamp": chrono::Utc::now(),
+            "reconnect": reconnect,
+            "fatal": closing && !reconnect,
+        })
+        .to_string()
+    }
+
+    /// The close code after it: 1011 when the server is at fault, else 1000.
+    pub fn close_code(&self) -> u16 {
+        if self.code.is_server_error() {
+            1011
+        } else {
+            1000
+        }
+    }
+}
+
+impl<E: ServiceError> From<E> for SocketError {
+    fn from(error: E) -> Self {
+        let code = error.code();
+        if code.is_server_error() {
+            tracing::warn!(code = code.as_str(), error = %error, "a socket failed");
+        }
+        SocketError::new(code, error.public_message())
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = self.code.status().into_response();
+        let status =
+            StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = status.into_response();
         if let Some(seconds) = self.retry_after {
             if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, value);
@@ -235,7 +196,7 @@ pub async fn render_errors(request: Request, next: Next) -> Response {
     let Some(error) = response.extensions_mut().remove::<ApiError>() else {
         return response;
     };
-    match (&error.source, error.code.status().is_server_error()) {
+    match (&error.source, error.code.is_server_error()) {
         (Some(source), _) => tracing::error!(
             code = error.code.as_str(),
             error = format!("{source:#}"),
@@ -260,13 +221,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_code_has_one_row() {
-        let mut names: Vec<&str> = ErrorCode::TABLE.iter().map(|(_, n, _)| *n).collect();
-        names.sort();
-        names.dedup();
-        assert_eq!(names.len(), ErrorCode::TABLE.len());
-        assert_eq!(ErrorCode::Conflict.status(), StatusCode::CONFLICT);
-        assert_eq!(ErrorCode::RateLimited.as_str(), "RATE_LIMITED");
+    fn socket_errors_say_whether_to_reconnect_and_how_the_socket_closes() {
+        let resync = SocketError::new(ErrorCode::ResyncRequired, "too far behind");
+        let message: Value = serde_json::from_str(&resync.text(true)).unwrap();
+        assert_eq!(message["code"], "RESYNC_REQUIRED");
+        assert_eq!(message["reconnect"], false);
+        assert_eq!(message["fatal"], true);
+        assert_eq!(resync.close_code(), 1000);
+        let broken = SocketError::new(ErrorCode::StreamError, "gone");
+        let message: Value = serde_json::from_str(&broken.text(true)).unwrap();
+        assert_eq!(
+            (message["reconnect"].clone(), message["fatal"].clone()),
+            (json!(true), json!(false))
+        );
+        assert_eq!(broken.close_code(), 1011);
+        let frame = SocketError::new(ErrorCode::Validation, "bad frame");
+        let message: Value = serde_json::from_str(&frame.text(false)).unwrap();
+        assert_eq!(message["fatal"], false);
+    }
+
+    #[test]
+    fn internal_causes_are_not_answered() {
+        let error: ApiError = anyhow::anyhow!("secret detail").into();
+        assert_eq!(error.code, ErrorCode::Internal);
+        assert_eq!(error.message, "internal server error");
+        assert!(error.source.is_some());
     }
 
     #[test]

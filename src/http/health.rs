@@ -13,6 +13,7 @@ use utoipa_axum::routes;
 
 use super::extract::ApiJson;
 use super::AppState;
+use crate::docker::DockerHosts;
 use crate::docker::LOCAL_HOST;
 
 pub const SERVICE: &str = "docker-control-platform";
@@ -66,7 +67,7 @@ async fn database_check(state: &AppState) -> Result<f64, String> {
 async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     let (database, docker, bus) = tokio::join!(
         database_check(&state),
-        state.docker.ping(LOCAL_HOST),
+        state.registry.ping(LOCAL_HOST),
         state.bus.check()
     );
     let (database, docker, bus) = (database.is_ok(), docker.is_ok(), bus.is_ok());
@@ -119,7 +120,7 @@ async fn detailed(State(state): State<AppState>) -> ApiJson<Value> {
         "oldest_transaction_seconds": oldest_transaction,
         "status": if oldest_transaction.unwrap_or(0.0) > 30.0 { "held_back" } else { "healthy" },
     });
-    let docker = match state.docker.status(LOCAL_HOST).await {
+    let docker = match state.registry.status(LOCAL_HOST).await {
         Ok(engine) => json!({
             "status": "healthy",
             "response_time_ms": engine.response_time_ms,
@@ -167,7 +168,7 @@ async fn detailed(State(state): State<AppState>) -> ApiJson<Value> {
                 .map(|(id, name, status, last_seen)| {
                     json!({
                         "id": id, "name": name, "status": status, "last_seen": last_seen,
-                        "ssh_handshakes": state.hosts.pool(&id).map(|p| p.handshakes()),
+                        "ssh_handshakes": state.registry.pool(&id).map(|p| p.handshakes()),
                     })
                 })
                 .collect();

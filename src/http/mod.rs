@@ -5,6 +5,7 @@
 //! panic catching → security headers → CORS → mutations run to completion → body limit →
 //! routing → permission check (route layer) → handler.
 
+pub mod app_state;
 pub mod audit;
 pub mod auth_routes;
 pub mod container_actions;
@@ -27,76 +28,20 @@ pub mod volumes;
 pub mod web;
 pub mod wizards;
 
-use std::net::IpAddr;
-use std::ops::Deref;
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderValue, Method};
 use axum::response::IntoResponse;
 use axum::{middleware, Router};
-use dcp_projections::ProjectionProgress;
-use sqlx::PgPool;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::auth::password::PasswordHasher;
-use crate::auth::throttle::{InFlight, Throttle, ThrottlePolicy};
-use crate::auth::tokens::TokenKeys;
-use crate::commands::CommandBus;
+use crate::auth::throttle::ThrottlePolicy;
 use crate::config::Settings;
+pub use app_state::{AppInner, AppState};
 use error::{ApiError, ErrorCode};
-
-/// Everything handlers share.
-pub struct AppInner {
-    pub pool: PgPool,
-    /// Docker engines by host id (the same registry as `hosts`).
-    pub docker: Arc<dyn crate::docker::DockerHosts>,
-    /// The local engine and the remote hosts, with their SSH connections.
-    pub hosts: Arc<crate::hosts::HostRegistry>,
-    /// Where events leave the server (NATS, or in-process).
-    pub bus: Arc<dyn crate::realtime::bus::EventBus>,
-    /// The WebSockets open on this server.
-    pub sockets: Arc<crate::realtime::gateway::Registry>,
-    pub commands: CommandBus,
-    pub progress: ProjectionProgress,
-    pub tokens: TokenKeys,
-    /// Signs audit checkpoints (kept out of the database).
-    pub audit_key: crate::checkpoints::AuditKey,
-    /// Seals stored secrets (kept out of the database).
-    pub master_key: crate::secrets::sealed::MasterKey,
-    pub hasher: PasswordHasher,
-    pub account_throttle: Throttle<String>,
-    pub ip_throttle: Throttle<IpAddr>,
-    /// Denied requests per user: each is recorded, but a user who keeps being refused is
-    /// slowed down (429, not recorded) so refusals cannot flood the event store.
-    pub denial_throttle: Throttle<uuid::Uuid>,
-    /// Login or password-check attempts running now, per account (at most one).
-    pub login_accounts_in_flight: InFlight<String>,
-    /// Login attempts running now, per client (a few).
-    pub login_ips_in_flight: InFlight<IpAddr>,
-    pub settings: Arc<Settings>,
-    pub started_at: Instant,
-    /// Serialises, within this process, the changes that may remove an admin.
-    pub admin_changes: tokio::sync::Mutex<()>,
-    /// Fails requests fast while the database is down.
-    pub db_breaker: Arc<crate::db::DatabaseBreaker>,
-    /// Operations that outlive their request (image pulls): a stopping server waits for them.
-    pub background: tokio_util::task::TaskTracker,
-}
-
-/// Cheap-to-clone handle on [`AppInner`].
-#[derive(Clone)]
-pub struct AppState(pub Arc<AppInner>);
-
-impl Deref for AppState {
-    type Target = AppInner;
-    fn deref(&self) -> &AppInner {
-        &self.0
-    }
-}
 
 /// Throttle for failed logins per account: 5 free, then 1 s doubling to 5 min.
 pub const ACCOUNT_THROTTLE: ThrottlePolicy = ThrottlePolicy {

@@ -9,10 +9,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use chrono::Utc;
-use dcp_aggregates::access_attempt::{AccessAttempt, AccessAttemptCommand};
 use dcp_aggregates::Role;
-use uuid::Uuid;
 
 use super::context::RequestContext;
 use super::error::{ApiError, ErrorCode};
@@ -20,6 +17,7 @@ use super::AppState;
 use crate::auth::principal::{load_principal, Principal, SessionRefusal};
 use crate::auth::tokens::TokenError;
 use crate::commands::CommandMeta;
+use crate::denials::Refused;
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,37 +163,6 @@ pub async fn authenticate(state: &AppState, token: Option<&str>) -> Result<Princ
     }
 }
 
-/// Records a refused request in the event store (the audit log shows attempts too).
-async fn record_denial(
-    state: &AppState,
-    principal: &Principal,
-    method: &str,
-    route: &str,
-    path: &str,
-    context: Option<RequestContext>,
-) {
-    let meta = match &context {
-        Some(context) => CommandMeta::from_request(context, Some(principal)),
-        None => CommandMeta::default(),
-    };
-    let command = AccessAttemptCommand::RecordDeniedRequest {
-        user_id: principal.user_id,
-        role: principal.role,
-        method: method.to_string(),
-        route: route.to_string(),
-        path: path.to_string(),
-        at: Utc::now(),
-    };
-    let id = Uuid::now_v7().to_string();
-    if let Err(error) = state
-        .commands
-        .execute::<AccessAttempt>(&id, command, &meta)
-        .await
-    {
-        tracing::error!(%error, "Failed to record a denied request");
-    }
-}
-
 /// The permission middleware (a route layer: the route is known).
 pub async fn authorize(
     State(state): State<AppState>,
@@ -244,9 +211,16 @@ pub async fn authorize(
                 return error.into_response();
             }
             state.denial_throttle.fail(&principal.user_id, now);
-            let context = request.extensions().get::<RequestContext>().cloned();
-            let path = request.uri().path().to_string();
-            record_denial(&state, &principal, &method, &route, &path, context).await;
+            let meta = match request.extensions().get::<RequestContext>() {
+                Some(context) => CommandMeta::from_request(context, Some(&principal)),
+                None => CommandMeta::default(),
+            };
+            let refused = Refused {
+                method: &method,
+                route: &route,
+                path: request.uri().path(),
+            };
+            state.denials.record(&principal, &meta, refused).await;
             return ApiError::forbidden(format!(
                 "your role '{}' may not {} {}",
                 principal.role, method, route

@@ -2,99 +2,60 @@
 //! (`X-Dcp-Position`), and reads given `X-Dcp-Min-Position` wait until the read models
 //! they use have applied that position.
 
-use std::time::Duration;
-
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use dcp_projections::{GlobalLogReader, LogCursor};
+use dcp_projections::LogCursor;
 
-use super::error::{ApiError, ApiResult, ErrorCode};
-use super::AppState;
+use super::app_state::AppState;
+use super::error::{ApiError, ApiResult};
+use crate::read_models::ReadModels;
 
 /// Response header: the global position of the last event a command wrote.
 pub const POSITION_HEADER: &str = "x-dcp-position";
 /// Request header: wait until the read models have applied this position.
 pub const MIN_POSITION_HEADER: &str = "x-dcp-min-position";
 
-/// How long a request waits for a read model before answering 503.
-pub const SETTLE_TIMEOUT: Duration = Duration::from_secs(10);
+pub use crate::read_models::{AUDIT, SESSIONS, USERS};
 
-/// Projections read by the users API (and auth).
-pub const USERS: &[&str] = &["users"];
-/// Projections read when authenticating.
-pub const SESSIONS: &[&str] = &["sessions", "users"];
-/// The audit log.
-pub const AUDIT: &[&str] = &["audit_log"];
+/// Honours `X-Dcp-Min-Position` on a read: waits until `projections` have applied it.
+pub async fn settle_request(
+    reads: &ReadModels,
+    headers: &HeaderMap,
+    projections: &[&str],
+) -> ApiResult<()> {
+    let Some(value) = headers.get(MIN_POSITION_HEADER) else {
+        return Ok(());
+    };
+    let position: i64 = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|p: &i64| *p >= 0)
+        .ok_or_else(|| {
+            ApiError::validation(
+                MIN_POSITION_HEADER,
+                "must be a non-negative integer position",
+            )
+        })?;
+    Ok(reads.settle_at(position, projections).await?)
+}
 
+// TODO(issue 15): callers move to `ReadModels` and `settle_request`; then this goes.
 impl AppState {
-    /// Waits until `projections` have applied `cursor`.
     pub async fn settle(
         &self,
         cursor: Option<LogCursor>,
         projections: &[&str],
     ) -> ApiResult<Option<i64>> {
-        let Some(cursor) = cursor else {
-            return Ok(None);
-        };
-        if self
-            .progress
-            .wait_for(projections, cursor, SETTLE_TIMEOUT)
-            .await?
-        {
-            return Ok(Some(cursor.position));
-        }
-        Err(ApiError::new(
-            ErrorCode::ReadModelLagging,
-            format!(
-                "the change was recorded at position {} but the read model has not caught up yet; retry the read with {MIN_POSITION_HEADER}",
-                cursor.position
-            ),
-        )
-        .with_details(serde_json::json!({ "position": cursor.position })))
+        Ok(self.reads.settle(cursor, projections).await?)
     }
 
-    /// Waits until `projections` have applied every event committed so far.
     pub async fn settle_to_head(&self, projections: &[&str]) -> ApiResult<()> {
-        let head: Option<i64> = sqlx::query_scalar(
-            "SELECT global_position FROM events ORDER BY transaction_id DESC, global_position DESC LIMIT 1",
-        )
-        .fetch_optional(&self.pool)
-        .await?;
-        if let Some(head) = head {
-            let cursor = GlobalLogReader::cursor_of(&self.pool, head).await?;
-            self.settle(cursor, projections).await?;
-        }
-        Ok(())
+        Ok(self.reads.settle_to_head(projections).await?)
     }
 
-    /// Honours `X-Dcp-Min-Position` on a read.
     pub async fn settle_request(&self, headers: &HeaderMap, projections: &[&str]) -> ApiResult<()> {
-        let Some(value) = headers.get(MIN_POSITION_HEADER) else {
-            return Ok(());
-        };
-        let position: i64 = value
-            .to_str()
-            .ok()
-            .and_then(|v| v.trim().parse().ok())
-            .filter(|p: &i64| *p >= 0)
-            .ok_or_else(|| {
-                ApiError::validation(
-                    MIN_POSITION_HEADER,
-                    "must be a non-negative integer position",
-                )
-            })?;
-        if position == 0 {
-            return Ok(());
-        }
-        let cursor = GlobalLogReader::cursor_of(&self.pool, position)
-            .await?
-            .ok_or_else(|| {
-                ApiError::validation(
-                    MIN_POSITION_HEADER,
-                    format!("no event at position {position}"),
-                )
-            })?;
-        self.settle(Some(cursor), projections).await.map(|_| ())
+        settle_request(&self.reads, headers, projections).await
     }
 }
 

@@ -15,12 +15,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::containers::{host_of, valid_reference};
-use super::error::{ApiError, ApiResult, ErrorCode};
+use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiPath, ApiQuery, Auth};
 use super::AppState;
 use crate::commands::CommandMeta;
-use crate::resources::normalize_reference;
+use crate::containers::valid_reference;
+use crate::docker::normalize_reference;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -328,10 +328,10 @@ async fn container_aggregate(
             "a platform id, container id, id prefix or name",
         ));
     }
-    let host = host_of(state, host)?;
-    match crate::operations::resolve(state, &host, reference, meta).await {
+    let host = state.registry.enabled_host(host.as_deref())?;
+    match state.containers.resolve(&host, reference, meta).await {
         Ok(target) => Ok(target.aggregate_id.to_string()),
-        Err(error) if error.code == ErrorCode::NotFound => {
+        Err(error @ crate::containers::ContainersError::NotFound { .. }) => {
             let escaped = reference
                 .replace('\\', "\\\\")
                 .replace('%', "\\%")
@@ -346,10 +346,10 @@ async fn container_aggregate(
             .await?;
             match known.as_slice() {
                 [one] => Ok(one.clone()),
-                _ => Err(error),
+                _ => Err(error.into()),
             }
         }
-        Err(error) => Err(error),
+        Err(error) => Err(error.into()),
     }
 }
 
@@ -366,7 +366,7 @@ fn keyed_aggregate(
     if key.is_empty() || key.len() > 512 || key.chars().any(char::is_control) {
         return Err(ApiError::validation("id", format!("a {kind} name or id")));
     }
-    let host = host_of(state, host)?;
+    let host = state.registry.enabled_host(host.as_deref())?;
     let key = if kind == "image" {
         normalize_reference(key)
     } else {
@@ -417,7 +417,7 @@ async fn image_aggregate(state: &AppState, key: &str, host: &Option<String>) -> 
     if known || key.parse::<Uuid>().is_ok() {
         return Ok(by_reference);
     }
-    let host = host_of(state, host)?;
+    let host = state.registry.enabled_host(host.as_deref())?;
     let id = format!("sha256:{}", key.trim_start_matches("sha256:"));
     Ok(resource_key("image", &host, &id).to_string())
 }

@@ -28,6 +28,7 @@ use uuid::Uuid;
 use super::gateway::{authorize, close, error_message, Registration, SEND_TIMEOUT};
 use super::tickets::Purpose;
 use crate::docker::DockerError;
+use crate::docker::DockerHosts;
 use crate::http::error::ApiError;
 use crate::http::AppState;
 
@@ -204,7 +205,7 @@ async fn open_container_stream(
     purpose: Purpose,
     reference: &str,
 ) -> Result<(String, String, Registration, Option<String>), ApiError> {
-    let host = crate::http::containers::host_of(state, host)?;
+    let host = state.registry.enabled_host(host.as_deref())?;
     let (_, registration, protocol) =
         authorize(state, headers, ticket.as_deref(), purpose, Some(reference)).await?;
     let id = container_id(state, &host, reference).await?;
@@ -213,13 +214,13 @@ async fn open_container_stream(
 
 /// The container a stream is for: its full id, or the error to answer.
 async fn container_id(state: &AppState, host: &str, reference: &str) -> Result<String, ApiError> {
-    if !crate::http::containers::valid_reference(reference) {
+    if !crate::containers::valid_reference(reference) {
         return Err(ApiError::validation(
             "id",
             "a container id, id prefix or name",
         ));
     }
-    let docker = state.docker.client(host)?;
+    let docker = state.registry.client(host)?;
     let inspect = docker
         .inspect_container(reference, None::<InspectContainerOptions>)
         .await
@@ -365,7 +366,7 @@ async fn logs_session(
     batch: bool,
 ) {
     let (mut sink, mut incoming) = socket.split();
-    let Ok(docker) = state.docker.client(&host) else {
+    let Ok(docker) = state.registry.client(&host) else {
         return;
     };
     // A followed stream has no end: not cut by the per-call timeout.
@@ -625,7 +626,7 @@ async fn stats_session(
     id: String,
 ) {
     let (mut sink, mut incoming) = socket.split();
-    let Ok(docker) = state.docker.client(&host) else {
+    let Ok(docker) = state.registry.client(&host) else {
         return;
     };
     let docker = docker.with_timeout(Duration::from_secs(u64::from(u32::MAX)));
@@ -688,7 +689,7 @@ async fn host_reach(
     host: &str,
     reference: &str,
 ) -> Result<Vec<&'static str>, ApiError> {
-    let docker = state.docker.client(host)?;
+    let docker = state.registry.client(host)?;
     let inspect = docker
         .inspect_container(reference, None::<InspectContainerOptions>)
         .await
@@ -767,7 +768,7 @@ enum ExecControl {
 async fn exec_socket(
     State(state): State<AppState>,
     headers: HeaderMap,
-    context: crate::http::context::RequestContext,
+    context: crate::commands::RequestContext,
     Path(reference): Path<String>,
     query: Result<Query<ExecQuery>, axum::extract::rejection::QueryRejection>,
     upgrade: WebSocketUpgrade,
@@ -779,9 +780,9 @@ async fn exec_socket(
     if query.cols == Some(0) || query.rows == Some(0) {
         return ApiError::validation("cols", "the terminal size is at least 1×1").into_response();
     }
-    let host = match crate::http::containers::host_of(&state, &query.host) {
+    let host = match state.registry.enabled_host(query.host.as_deref()) {
         Ok(host) => host,
-        Err(error) => return error.into_response(),
+        Err(error) => return ApiError::from(error).into_response(),
     };
     let (principal, registration, protocol) = match authorize(
         &state,
@@ -795,7 +796,7 @@ async fn exec_socket(
         Ok(admitted) => admitted,
         Err(error) => return error.into_response(),
     };
-    if !crate::http::containers::valid_reference(&reference) {
+    if !crate::containers::valid_reference(&reference) {
         return ApiError::validation("id", "a container id, id prefix or name").into_response();
     }
     // The session is recorded on the container's history: the container is resolved (and
@@ -805,28 +806,27 @@ async fn exec_socket(
     // namespaces, devices) is a shell on the host: admins only, as creating one is.
     if principal.role != dcp_aggregates::Role::Admin {
         match host_reach(&state, &host, &reference).await {
-            Ok(reaching) if reaching.is_empty() => {}
             Ok(reaching) => {
-                let refused = crate::docker::policy::PolicyError::Forbidden {
-                    field: "id".into(),
-                    message: format!(
-                        "this container reaches the host ({}): only admins open a shell in it",
-                        reaching.join(", ")
-                    ),
-                };
+                let verdict = crate::auth::policy::may_open_shell(principal.role, &reaching)
+                    .map_err(|message| crate::docker::policy::PolicyError::Forbidden {
+                        field: "id".into(),
+                        message,
+                    });
                 let route = "/ws/containers/{id}/exec";
-                return crate::http::containers::policy_refusal(
-                    &state, &principal, &context, route, refused,
-                )
-                .await
-                .into_response();
+                if let Err(refused) = state
+                    .denials
+                    .enforce(&principal, &meta, route, verdict)
+                    .await
+                {
+                    return ApiError::from(refused).into_response();
+                }
             }
             Err(error) => return error.into_response(),
         }
     }
-    let target = match crate::operations::resolve(&state, &host, &reference, &meta).await {
+    let target = match state.containers.resolve(&host, &reference, &meta).await {
         Ok(target) => target,
-        Err(error) => return error.into_response(),
+        Err(error) => return ApiError::from(error).into_response(),
     };
     let upgrade = super::gateway::answer(upgrade, protocol);
     let size = (query.cols.unwrap_or(80), query.rows.unwrap_or(24));
@@ -839,7 +839,7 @@ async fn exec_session(
     state: AppState,
     socket: WebSocket,
     mut registration: Registration,
-    target: crate::operations::ContainerTarget,
+    target: crate::containers::ContainerTarget,
     meta: crate::commands::CommandMeta,
     (cols, rows): (u16, u16),
 ) {
@@ -849,7 +849,7 @@ async fn exec_session(
 
     let (mut sink, mut incoming) = socket.split();
     let fail = |message: String| error_message("EXEC_FAILED", &message, false, true);
-    let Ok(docker) = state.docker.client(&target.host) else {
+    let Ok(docker) = state.registry.client(&target.host) else {
         return;
     };
     let docker = docker.with_timeout(Duration::from_secs(u64::from(u32::MAX)));

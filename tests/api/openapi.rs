@@ -56,19 +56,17 @@ fn operation<'a>(document: &'a Value, method: &str, route: &str) -> &'a Value {
 }
 
 fn codes_with_status(status: u16) -> BTreeSet<&'static str> {
-    ErrorCode::TABLE
-        .iter()
-        .filter(|(_, _, code_status)| *code_status == status)
-        .map(|(_, code, _)| *code)
+    ErrorCode::http_rows()
+        .filter(|row| row.status == status)
+        .map(|row| row.name)
         .collect()
 }
 
 fn status_of(code: &str) -> u16 {
-    ErrorCode::TABLE
-        .iter()
-        .find(|(_, name, _)| *name == code)
-        .map(|(_, _, status)| *status)
-        .unwrap_or_else(|| panic!("{code} is not in ErrorCode::TABLE"))
+    ErrorCode::http_rows()
+        .find(|row| row.name == code)
+        .map(|row| row.status)
+        .unwrap_or_else(|| panic!("{code} is not among the HTTP codes of ErrorCode::TABLE"))
 }
 
 /// The header parameters an operation declares, resolved, by lowercase name.
@@ -207,7 +205,7 @@ async fn the_error_schema_lists_every_code_and_matches_a_real_error() {
         .iter()
         .map(|code| code.as_str().unwrap())
         .collect();
-    let table: Vec<&str> = ErrorCode::TABLE.iter().map(|(_, code, _)| *code).collect();
+    let table: Vec<&str> = ErrorCode::http_rows().map(|row| row.name).collect();
     assert_eq!(codes, table);
     assert_eq!(schema["properties"]["status"]["enum"], json!(["error"]));
 

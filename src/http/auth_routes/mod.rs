@@ -24,7 +24,7 @@ use super::context::RequestContext;
 use super::error::{ApiError, ApiResult, ErrorCode};
 use super::extract::{ApiJson, Auth, OptionalApiJson};
 use super::positions::{Positioned, SESSIONS, USERS};
-use super::users::{find_user, user_command_error, UserView};
+use super::users::{find_user, UserView};
 use super::AppState;
 use crate::auth::password::check_policy;
 use crate::auth::refresh::{self, Redemption};
@@ -35,8 +35,7 @@ use crate::event_store::SideWrite;
 mod sessions;
 
 use sessions::{
-    busy, cookie_token, rate_limited, record_failed_login, refresh_cookie, session_error,
-    token_response,
+    busy, cookie_token, rate_limited, record_failed_login, refresh_cookie, token_response,
 };
 pub use sessions::{revoke_sessions, COOKIE_ONLY_HEADER};
 
@@ -181,7 +180,7 @@ async fn login(
         .commands
         .execute::<Session>(&session_id.to_string(), command, &meta)
         .await
-        .map_err(session_error)?;
+        .map_err(ApiError::from)?;
     let refresh_token = refresh::new_token();
     refresh::store(&state.pool, &refresh_token, session_id, user_id, expires_at).await?;
     let position = state.settle(cursor, SESSIONS).await?;
@@ -239,7 +238,7 @@ async fn refresh_tokens(
                     state.settle(cursor, SESSIONS).await?;
                 }
                 Err(CommandError::Rejected(_)) => {}
-                Err(other) => return Err(session_error(other)),
+                Err(other) => return Err(ApiError::from(other)),
             }
             refresh::spend_session(&state.pool, session_id).await?;
             Err(ApiError::new(
@@ -282,7 +281,7 @@ async fn logout(
         .commands
         .execute::<Session>(&principal.session_id.to_string(), command, &meta)
         .await
-        .map_err(session_error)?;
+        .map_err(ApiError::from)?;
     refresh::spend_session(&state.pool, principal.session_id).await?;
     let position = state.settle(cursor, SESSIONS).await?;
     let clear = refresh_cookie(&state, "", 0);
@@ -375,7 +374,7 @@ async fn change_password(
         .commands
         .execute_with::<User>(&principal.user_id.to_string(), command, &meta, side_writes)
         .await
-        .map_err(user_command_error)?;
+        .map_err(ApiError::from)?;
     let last = revoke_sessions(
         &state.pool,
         &state.commands,

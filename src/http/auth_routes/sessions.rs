@@ -6,7 +6,7 @@ use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use dcp_aggregates::access_attempt::{AccessAttempt, AccessAttemptCommand, LoginFailure};
-use dcp_aggregates::session::{RevocationReason, Session, SessionCommand, SessionError};
+use dcp_aggregates::session::{RevocationReason, Session, SessionCommand};
 use uuid::Uuid;
 
 use crate::commands::{CommandBus, CommandError, CommandMeta};
@@ -17,25 +17,6 @@ use crate::http::users::UserView;
 use crate::http::AppState;
 
 use super::{TokenResponse, REFRESH_COOKIE};
-
-pub(super) fn session_error(error: CommandError<SessionError>) -> ApiError {
-    match error {
-        CommandError::Rejected(SessionError::NotFound | SessionError::AlreadyEnded) => {
-            ApiError::new(
-                ErrorCode::TokenInvalid,
-                "the session has ended; log in again",
-            )
-        }
-        CommandError::Rejected(other) => ApiError::internal(anyhow::anyhow!(other)),
-        CommandError::Conflict => ApiError::conflict("the session changed at the same time; retry"),
-        CommandError::Unavailable(e) => ApiError::new(
-            ErrorCode::DatabaseUnavailable,
-            "the database is unavailable",
-        )
-        .with_source(e),
-        CommandError::Other(e) => ApiError::internal(e),
-    }
-}
 
 pub(super) fn refresh_cookie(state: &AppState, token: &str, max_age: i64) -> HeaderValue {
     let secure = if state.settings.secure_cookies {
@@ -159,7 +140,7 @@ pub async fn revoke_sessions(
             Ok(cursor) => last = last.max(cursor),
             // Ended meanwhile (a logout): nothing left to do.
             Err(CommandError::Rejected(_)) => {}
-            Err(other) => return Err(session_error(other)),
+            Err(other) => return Err(ApiError::from(other)),
         }
     }
     // Tokens of sessions the read model has not shown yet are spent too.

@@ -183,14 +183,13 @@ fn position() -> RefOr<Schema> {
 
 /// `{"error":{"code","message","details","field"},"status":"error","request_id"}`.
 fn error_schema() -> Schema {
-    let codes = ErrorCode::TABLE
-        .iter()
-        .map(|(_, code, status)| format!("{code} ({status})"))
+    let codes = ErrorCode::http_rows()
+        .map(|row| format!("{} ({})", row.name, row.status))
         .collect::<Vec<_>>()
         .join(", ");
     let code = ObjectBuilder::new()
         .schema_type(Type::String)
-        .enum_values(Some(ErrorCode::TABLE.iter().map(|(_, code, _)| *code)))
+        .enum_values(Some(ErrorCode::http_rows().map(|row| row.name)))
         .description(Some(format!("Stable machine-readable code: {codes}.")));
     let field = ObjectBuilder::new()
         .schema_type(
@@ -302,10 +301,9 @@ fn add_header_parameter(operation: &mut Operation, name: &str) {
 
 /// The codes of the error table answered with `status`.
 fn codes_with_status(status: u16) -> Vec<ErrorCode> {
-    ErrorCode::TABLE
-        .iter()
-        .filter(|(_, _, code_status)| *code_status == status)
-        .map(|(code, _, _)| *code)
+    ErrorCode::http_rows()
+        .filter(|row| row.status == status)
+        .map(|row| row.code)
         .collect()
 }
 
@@ -397,35 +395,9 @@ fn add_error_responses(operation: &mut Operation, route: &Route) {
 fn describe(codes: &[ErrorCode]) -> String {
     codes
         .iter()
-        .map(|code| format!("{}: {}.", code.as_str(), explain(*code)))
+        .map(|code| format!("{}: {}.", code.as_str(), code.row().meaning))
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-fn explain(code: ErrorCode) -> &'static str {
-    match code {
-        ErrorCode::Validation => "the body, a parameter or a header is invalid; `field` names it",
-        ErrorCode::UnsupportedMediaType => "the body is not sent as application/json",
-        ErrorCode::PayloadTooLarge => "the body is larger than the limit",
-        ErrorCode::AuthenticationFailed => {
-            "no bearer token, wrong credentials, or a deactivated account"
-        }
-        ErrorCode::TokenExpired => "the access token has expired; refresh it",
-        ErrorCode::TokenInvalid => "the token is invalid or its session has ended",
-        ErrorCode::Forbidden => "the caller's role is not allowed here (see x-dcp-roles)",
-        ErrorCode::PasswordChangeRequired => "the caller must change their password first",
-        ErrorCode::NotFound => "no such resource",
-        ErrorCode::MethodNotAllowed => "the method is not allowed on this route",
-        ErrorCode::Conflict => "the change conflicts with the current state",
-        ErrorCode::RateLimited => "too many failed attempts; retry after Retry-After seconds",
-        ErrorCode::Internal => "an unexpected failure",
-        ErrorCode::DatabaseUnavailable => "the database cannot be reached",
-        ErrorCode::ReadModelLagging => "the read model has not caught up in time; retry",
-        ErrorCode::DockerOperationFailed => {
-            "the Docker engine refused the operation; the message is Docker's"
-        }
-        ErrorCode::DockerUnavailable => "the Docker engine cannot be reached",
-    }
 }
 
 /// OpenAPI 3.1 requires a description on every response; annotations may leave it out.

@@ -4,7 +4,7 @@
 
 use chrono::Utc;
 use dcp_aggregates::user::{
-    validate_email, validate_full_name, validate_username, User, UserCommand, UserError,
+    validate_email, validate_full_name, validate_username, User, UserCommand,
 };
 use dcp_aggregates::Role;
 use dcp_projections::LogCursor;
@@ -15,32 +15,9 @@ use uuid::Uuid;
 use crate::auth::password::check_policy;
 use crate::commands::{CommandError, CommandMeta};
 use crate::event_store::SideWrite;
-use crate::http::error::{ApiError, ApiResult, ErrorCode};
+use crate::http::error::{ApiError, ApiResult};
 use crate::http::positions::USERS;
 use crate::http::AppState;
-
-/// Maps a refused `User` command to the API error.
-pub fn user_command_error(error: CommandError<UserError>) -> ApiError {
-    match error {
-        CommandError::Rejected(UserError::Invalid { field, message }) => {
-            ApiError::validation(field, message)
-        }
-        CommandError::Rejected(UserError::NotFound) => ApiError::not_found("user"),
-        CommandError::Rejected(e @ UserError::AlreadyExists) => ApiError::conflict(e.to_string()),
-        CommandError::Rejected(e @ (UserError::SelfChange(_) | UserError::LastAdmin)) => {
-            ApiError::conflict(e.to_string())
-        }
-        CommandError::Conflict => {
-            ApiError::conflict("the user was changed by another request at the same time; retry")
-        }
-        CommandError::Unavailable(e) => ApiError::new(
-            ErrorCode::DatabaseUnavailable,
-            "the database is unavailable",
-        )
-        .with_source(e),
-        CommandError::Other(e) => ApiError::internal(e),
-    }
-}
 
 /// The key of a unique handle in `user_handles`.
 pub fn handle(kind: &str, value: &str) -> String {
@@ -163,10 +140,9 @@ pub async fn create_account(
     new: NewUser,
     meta: &CommandMeta,
 ) -> ApiResult<(Uuid, Option<LogCursor>)> {
-    validate_username(&new.username).map_err(|e| user_command_error(CommandError::Rejected(e)))?;
-    validate_email(&new.email).map_err(|e| user_command_error(CommandError::Rejected(e)))?;
-    validate_full_name(&new.full_name)
-        .map_err(|e| user_command_error(CommandError::Rejected(e)))?;
+    validate_username(&new.username).map_err(|e| ApiError::from(CommandError::Rejected(e)))?;
+    validate_email(&new.email).map_err(|e| ApiError::from(CommandError::Rejected(e)))?;
+    validate_full_name(&new.full_name).map_err(|e| ApiError::from(CommandError::Rejected(e)))?;
     check_policy(
         secrecy::ExposeSecret::expose_secret(&new.password),
         &new.username,
@@ -195,7 +171,7 @@ pub async fn create_account(
             .commands
             .execute_with::<User>(&user_id.to_string(), command, meta, side_writes)
             .await
-            .map_err(user_command_error)
+            .map_err(ApiError::from)
     }
     .await;
     match result {

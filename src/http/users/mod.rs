@@ -28,9 +28,7 @@ use dcp_aggregates::session::RevocationReason;
 
 mod accounts;
 
-pub use accounts::{
-    claim_handles, create_account, handle, release_handles, user_command_error, NewUser,
-};
+pub use accounts::{claim_handles, create_account, handle, release_handles, NewUser};
 use accounts::{other_active_admins, with_admin_lock};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -250,7 +248,7 @@ async fn update_user(
         .await?
         .ok_or_else(|| ApiError::not_found("user"))?;
     if let Some(email) = &body.email {
-        validate_email(email).map_err(|e| user_command_error(CommandError::Rejected(e)))?;
+        validate_email(email).map_err(|e| ApiError::from(CommandError::Rejected(e)))?;
     }
     if let Some(password) = &body.password {
         check_policy(
@@ -308,7 +306,7 @@ async fn update_user(
             .commands
             .execute_with::<User>(&id.to_string(), command, &meta, side_writes)
             .await
-            .map_err(user_command_error)
+            .map_err(ApiError::from)
     })
     .await;
     let position = match position {
@@ -371,7 +369,7 @@ async fn delete_user(
             .commands
             .execute_with::<User>(&id.to_string(), command, &meta, side_writes)
             .await
-            .map_err(user_command_error)
+            .map_err(ApiError::from)
     })
     .await?;
     let revoked = revoke_sessions(

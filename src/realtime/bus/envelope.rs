@@ -63,17 +63,10 @@ pub struct Actor {
     pub kind: Option<String>,
 }
 
-/// Replaces container environment values (`spec.env`) with `<redacted>`.
+/// Replaces container environment values (`spec.env`) with `<redacted>`, for everyone: the
+/// bus carries events to integrations and sockets alike.
 pub fn redact(data: &mut Value) {
-    if let Some(env) = data
-        .get_mut("spec")
-        .and_then(|spec| spec.get_mut("env"))
-        .and_then(Value::as_object_mut)
-    {
-        for value in env.values_mut() {
-            *value = Value::String("<redacted>".into());
-        }
-    }
+    crate::auth::policy::redact_env(data.get_mut("spec"));
 }
 
 impl Envelope {

@@ -1,6 +1,8 @@
 //! The command side: cqrs-es frameworks over postgres-es, command metadata, and the
 //! position each command's events landed at (for read-your-writes).
 
+mod refusals;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -20,7 +22,15 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::auth::principal::Principal;
-use crate::http::context::RequestContext;
+use crate::errors::{withheld_message, ErrorCode, ServiceError};
+
+/// Who is calling from where (a request or a socket); goes into every event's metadata.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    pub request_id: String,
+    pub client_ip: Option<std::net::IpAddr>,
+    pub user_agent: Option<String>,
+}
 
 /// Who asks and from where: becomes the metadata of every event the command emits.
 #[derive(Debug, Clone, Default)]
@@ -39,7 +49,7 @@ pub struct CommandMeta {
 }
 
 impl CommandMeta {
-    /// Metadata for a request, with the caller if authenticated.
+    /// Metadata for a request or socket, with the caller if authenticated.
     pub fn from_request(context: &RequestContext, principal: Option<&Principal>) -> Self {
         CommandMeta {
             actor_id: principal.map(|p| p.user_id),
@@ -61,6 +71,15 @@ impl CommandMeta {
             request_id: Some(Uuid::new_v4().to_string()),
             ..CommandMeta::default()
         }
+    }
+
+    /// Metadata for what the reconciler records of operation `op_id`.
+    pub fn reconciler(op_id: Uuid) -> Self {
+        CommandMeta {
+            actor_kind: Some("reconciler"),
+            ..CommandMeta::system()
+        }
+        .for_operation(op_id)
     }
 
     /// The same request, for the events of Docker operation `op_id`.
@@ -126,9 +145,9 @@ pub enum CommandError<E: std::error::Error> {
     /// The aggregate refused it.
     #[error(transparent)]
     Rejected(E),
-    /// Another command on the same aggregate committed first.
-    #[error("the resource was changed by another request; retry")]
-    Conflict,
+    /// Another command on the same aggregate (of this type) committed first.
+    #[error("the {0} was changed by another request at the same time; retry")]
+    Conflict(&'static str),
     /// The event store is unreachable.
     #[error("the database is unavailable")]
     Unavailable(#[source] anyhow::Error),
@@ -147,11 +166,12 @@ fn is_unavailable(error: &(dyn std::error::Error + Send + Sync + 'static)) -> bo
         .is_some_and(crate::db::is_unavailable)
 }
 
-impl<E: std::error::Error> From<AggregateError<E>> for CommandError<E> {
-    fn from(error: AggregateError<E>) -> Self {
+impl<E: std::error::Error> CommandError<E> {
+    /// Classifies what cqrs-es reports for a command on an aggregate of type `aggregate`.
+    fn of(aggregate: &'static str, error: AggregateError<E>) -> Self {
         match error {
             AggregateError::UserError(e) => CommandError::Rejected(e),
-            AggregateError::AggregateConflict => CommandError::Conflict,
+            AggregateError::AggregateConflict => CommandError::Conflict(aggregate),
             AggregateError::DatabaseConnectionError(e) => CommandError::Unavailable(boxed_error(e)),
             AggregateError::UnexpectedError(e) if is_unavailable(e.as_ref()) => {
                 CommandError::Unavailable(boxed_error(e))
@@ -160,6 +180,44 @@ impl<E: std::error::Error> From<AggregateError<E>> for CommandError<E> {
                 CommandError::Other(boxed_error(e).context("Failed to load an aggregate"))
             }
             AggregateError::UnexpectedError(e) => CommandError::Other(boxed_error(e)),
+        }
+    }
+}
+
+/// The one mapping of a command that did not commit: the aggregate's refusal says its own
+/// code; a lost race is a conflict; an unreachable store is unavailability.
+impl<E> ServiceError for CommandError<E>
+where
+    E: ServiceError + std::error::Error,
+{
+    fn code(&self) -> ErrorCode {
+        match self {
+            CommandError::Rejected(refusal) => refusal.code(),
+            CommandError::Conflict(_) => ErrorCode::Conflict,
+            CommandError::Unavailable(_) => ErrorCode::DatabaseUnavailable,
+            CommandError::Other(_) => ErrorCode::Internal,
+        }
+    }
+
+    fn field(&self) -> Option<String> {
+        match self {
+            CommandError::Rejected(refusal) => refusal.field(),
+            _ => None,
+        }
+    }
+
+    fn details(&self) -> Option<serde_json::Value> {
+        match self {
+            CommandError::Rejected(refusal) => refusal.details(),
+            _ => None,
+        }
+    }
+
+    fn public_message(&self) -> String {
+        match (self, withheld_message(self.code())) {
+            (CommandError::Rejected(refusal), _) => refusal.public_message(),
+            (_, Some(message)) => message.into(),
+            (_, None) => self.to_string(),
         }
     }
 }
@@ -341,7 +399,7 @@ impl CommandBus {
                 .execute_with::<A>(id, command.clone(), meta, side_writes.clone())
                 .await
             {
-                Err(CommandError::Conflict) if attempt < ATTEMPTS => {
+                Err(CommandError::Conflict(_)) if attempt < ATTEMPTS => {
                     tokio::time::sleep(std::time::Duration::from_millis(5 * attempt)).await;
                     attempt += 1;
                 }
@@ -370,13 +428,13 @@ impl CommandBus {
                 .execute_with_metadata(id, command, meta.to_map()),
         )
         .await;
-        let result = result.map_err(CommandError::from);
+        let result = result.map_err(|error| CommandError::of(A::TYPE, error));
         crate::metrics::command(
             A::TYPE,
             match &result {
                 Ok(()) => "ok",
                 Err(CommandError::Rejected(_)) => "rejected",
-                Err(CommandError::Conflict) => "conflict",
+                Err(CommandError::Conflict(_)) => "conflict",
                 Err(CommandError::Unavailable(_)) => "unavailable",
                 Err(CommandError::Other(_)) => "error",
             },

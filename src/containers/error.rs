@@ -1,0 +1,117 @@
+//! What the containers service answers when it cannot do what was asked.
+
+use dcp_aggregates::container::ContainerError;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::commands::CommandError;
+use crate::docker::fanout::ListError;
+use crate::docker::policy::PolicyError;
+use crate::docker::DockerError;
+use crate::errors::{ErrorCode, ServiceError};
+use crate::read_models::SettleError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ContainersError {
+    /// Not a container id, id prefix or name.
+    #[error("a container id, id prefix or name")]
+    BadReference,
+    #[error("{message}")]
+    Invalid { field: String, message: String },
+    /// Docker knows no such container (`docker` is what it said, when it said something).
+    #[error("container not found")]
+    NotFound { docker: Option<String> },
+    /// The role policy refused the request (an option the role may not use is recorded as
+    /// a denied request).
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// The image to run is not on the engine.
+    #[error("{message}")]
+    ImageMissing { message: String },
+    /// The engine did not answer: the operation may or may not have happened, and stays
+    /// pending until the reconciler settles it.
+    #[error("{error}")]
+    Pending {
+        operation_id: Uuid,
+        error: DockerError,
+    },
+    #[error("the container was discovered twice at the same time; retry")]
+    DiscoveredTwice,
+    #[error(transparent)]
+    Docker(#[from] DockerError),
+    #[error(transparent)]
+    List(#[from] ListError),
+    #[error(transparent)]
+    Command(#[from] CommandError<ContainerError>),
+    #[error(transparent)]
+    Settle(#[from] SettleError),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ContainersError {
+    /// A failed Docker call about a container: 400 (an ambiguous prefix) and 404 name nothing.
+    pub(crate) fn lookup(error: DockerError) -> Self {
+        match error {
+            DockerError::Failed {
+                status: 400 | 404,
+                message,
+            } => ContainersError::NotFound {
+                docker: Some(message),
+            },
+            other => ContainersError::Docker(other),
+        }
+    }
+}
+
+impl ServiceError for ContainersError {
+    fn code(&self) -> ErrorCode {
+        use ContainersError::*;
+        match self {
+            BadReference | Invalid { .. } => ErrorCode::Validation,
+            NotFound { .. } => ErrorCode::NotFound,
+            Policy(error) => error.code(),
+            ImageMissing { .. } => ErrorCode::DockerOperationFailed,
+            DiscoveredTwice => ErrorCode::Conflict,
+            Pending { error, .. } | Docker(error) => error.code(),
+            List(error) => error.code(),
+            Command(error) => error.code(),
+            Settle(error) => error.code(),
+            Database(error) => error.code(),
+            Internal(error) => error.code(),
+        }
+    }
+
+    fn field(&self) -> Option<String> {
+        use ContainersError::*;
+        match self {
+            BadReference => Some("id".into()),
+            Invalid { field, .. } => Some(field.clone()),
+            Policy(error) => error.field(),
+            ImageMissing { .. } => Some("image".into()),
+            Docker(error) => error.field(),
+            List(error) => error.field(),
+            Command(error) => error.field(),
+            Settle(error) => error.field(),
+            _ => None,
+        }
+    }
+
+    fn details(&self) -> Option<Value> {
+        use ContainersError::*;
+        match self {
+            NotFound { docker } => docker.as_ref().map(|message| json!({ "docker": message })),
+            ImageMissing { .. } => Some(json!({ "docker_status": 404 })),
+            Pending { operation_id, .. } => {
+                Some(json!({ "operation_id": operation_id, "status": "pending" }))
+            }
+            Docker(error) => error.details(),
+            List(error) => error.details(),
+            Command(error) => error.details(),
+            Settle(error) => error.details(),
+            _ => None,
+        }
+    }
+}
