@@ -237,30 +237,37 @@ async fn logout_and_demotion_close_the_users_sockets(
     assert_eq!(closed, Some(CloseCode::Policy));
 }
 
+/// Runs `script` with `sh -c` in a container named `<prefix>-<run id>`, labelled with the
+/// run (and `docker run` options `extra`); returns its name.
+fn run_script(
+    run: &crate::containers::Containers,
+    prefix: &str,
+    extra: &[&str],
+    script: &str,
+) -> String {
+    use crate::containers::{docker, test_image};
+
+    let name = format!("{prefix}-{}", &run.run[..8]);
+    let label = format!("test.dcp-run={}", run.run);
+    let image = test_image();
+    let mut args = vec!["run", "-d", "--name", &name, "--label", &label];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&[&image, "sh", "-c", script]);
+    docker(&args);
+    name
+}
+
 /// With `batch=true` the lines Docker gives within a few milliseconds share a message: a
 /// long history arrives in far fewer messages, every line once and in order, each with its
 /// stream and timestamp.
 #[tokio::test]
 async fn container_logs_can_arrive_in_batches() {
-    use crate::containers::{docker, test_image, Containers};
+    use crate::containers::{docker, Containers};
 
     let app = spawn_app().await;
     let (_, viewer) = app.user_with_token("batchviewer", "viewer").await;
     let run = Containers::new();
-    let name = format!("counter-{}", &run.run[..8]);
-    let label = format!("test.dcp-run={}", run.run);
-    docker(&[
-        "run",
-        "-d",
-        "--name",
-        &name,
-        "--label",
-        &label,
-        &test_image(),
-        "sh",
-        "-c",
-        "seq 1 3000; echo done >&2",
-    ]);
+    let name = run_script(&run, "counter", &[], "seq 1 3000; echo done >&2");
     docker(&["wait", &name]);
 
     let mut logs = app
@@ -305,27 +312,17 @@ async fn container_logs_can_arrive_in_batches() {
 
 #[tokio::test]
 async fn container_logs_and_stats_and_task_progress_stream_over_sockets() {
-    use crate::containers::{docker, test_image, Containers};
+    use crate::containers::Containers;
 
     let app = spawn_app().await;
     let (_, viewer) = app.user_with_token("streamviewer", "viewer").await;
     let run = Containers::new();
-    let name = format!("talker-{}", &run.run[..8]);
-    let label = format!("test.dcp-run={}", run.run);
-    docker(&[
-        "run",
-        "-d",
-        "--name",
-        &name,
-        "--label",
-        &label,
-        "--memory",
-        "64m",
-        &test_image(),
-        "sh",
-        "-c",
+    let name = run_script(
+        &run,
+        "talker",
+        &["--memory", "64m"],
         "for i in 1 2 3; do echo out-$i; echo err-$i >&2; done; while :; do :; done",
-    ]);
+    );
 
     logs_mark_their_streams_and_follow_new_lines(&app, &viewer, &name).await;
     stats_come_once_a_second_with_what_docker_enforces(&app, &viewer, &name).await;
