@@ -12,8 +12,7 @@ use dcp::commands::{CommandBus, CommandMeta};
 use dcp_aggregates::access_attempt::{AccessAttempt, AccessAttemptCommand};
 use dcp_aggregates::Role;
 use futures_util::StreamExt;
-use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
 use common::*;
@@ -31,31 +30,22 @@ fn rss_bytes() -> u64 {
 /// An `/ws/events` socket; `small_buffer` shrinks the client's TCP receive buffer so that
 /// a client that does not read is felt by the server at once, not after the kernel has
 /// absorbed megabytes on its behalf.
-async fn events_socket(
-    app: &TestApp,
-    small_buffer: bool,
-) -> tokio_tungstenite::WebSocketStream<tokio::net::TcpStream> {
-    let response = app
-        .request(
-            Method::POST,
-            "/api/v1/ws-tickets",
-            Some(&app.admin_token),
-            Some(json!({"purpose": "events"})),
-        )
-        .await;
-    let ticket: Value = response.json().await.unwrap();
-    let url = format!(
-        "{}/ws/events?ticket={}",
-        app.address.replacen("http://", "ws://", 1),
-        ticket["ticket"].as_str().unwrap()
-    );
+async fn events_socket(app: &TestApp, small_buffer: bool) -> Socket<tokio::net::TcpStream> {
+    let ticket = request_ws_ticket(
+        &app.client,
+        &app.address,
+        &app.admin_token,
+        json!({"purpose": "events"}),
+    )
+    .await;
+    let url = ws_url(&app.address, &format!("/ws/events?ticket={ticket}"));
     let address: std::net::SocketAddr = app.address.trim_start_matches("http://").parse().unwrap();
     let tcp = tokio::net::TcpSocket::new_v4().unwrap();
     if small_buffer {
         tcp.set_recv_buffer_size(4096).unwrap();
     }
     let stream = tcp.connect(address).await.unwrap();
-    let (mut socket, _) = tokio_tungstenite::client_async(url, stream).await.unwrap();
+    let mut socket = Socket::connect_over(stream, &url).await;
     let ready = socket.next().await.unwrap().unwrap();
     assert!(ready.to_text().unwrap().contains("ready"));
     socket

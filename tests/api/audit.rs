@@ -40,11 +40,22 @@ fn parse_csv(text: &str) -> Vec<Vec<String>> {
     rows
 }
 
+/// The audit entries a test expects: (action, request id, acting user's id).
+#[derive(Default)]
+struct ExpectedEntries(Vec<(&'static str, String, Option<String>)>);
+
+impl ExpectedEntries {
+    fn push(&mut self, action: &'static str, response: &reqwest::Response, actor: Option<String>) {
+        self.0.push((action, request_id(response), actor));
+    }
+}
+
 #[tokio::test]
 async fn every_command_login_and_denial_is_audited_with_its_context() {
     let app = spawn_app().await;
     let admin: Value = app.get_json("/api/v1/auth/me", &app.admin_token).await;
-    let mut expected: Vec<(&str, String, Option<String>)> = Vec::new();
+    let admin_id = admin["id"].as_str().map(str::to_string);
+    let mut expected = ExpectedEntries::default();
 
     let created = app
         .post(
@@ -53,101 +64,26 @@ async fn every_command_login_and_denial_is_audited_with_its_context() {
             json!({"username": "hank", "email": "hank@example.com", "full_name": "Hank", "role": "viewer", "password": "hank-password-1", "must_change_password": false}),
         )
         .await;
-    expected.push((
-        "user.create",
-        request_id(&created),
-        admin["id"].as_str().map(str::to_string),
-    ));
+    expected.push("user.create", &created, admin_id.clone());
     let hank: Value = created.json().await.unwrap();
     let hank_id = hank["id"].as_str().unwrap().to_string();
     let path = format!("/api/v1/users/{hank_id}");
+    let patch = |body: Value| app.request(Method::PATCH, &path, Some(&app.admin_token), Some(body));
 
-    let updated = app
-        .request(
-            Method::PATCH,
-            &path,
-            Some(&app.admin_token),
-            Some(json!({"full_name": "Hank H"})),
-        )
+    for (action, body) in [
+        ("user.update", json!({"full_name": "Hank H"})),
+        ("user.role_change", json!({"role": "operator"})),
+    ] {
+        expected.push(action, &patch(body).await, admin_id.clone());
+    }
+    hank_fails_signs_in_is_denied_changes_his_password_and_signs_out(&app, &mut expected, &hank_id)
         .await;
-    expected.push((
-        "user.update",
-        request_id(&updated),
-        admin["id"].as_str().map(str::to_string),
-    ));
-    let role = app
-        .request(
-            Method::PATCH,
-            &path,
-            Some(&app.admin_token),
-            Some(json!({"role": "operator"})),
-        )
-        .await;
-    expected.push((
-        "user.role_change",
-        request_id(&role),
-        admin["id"].as_str().map(str::to_string),
-    ));
-
-    let failed = app.login("hank", "wrong-password").await;
-    expected.push((
-        "auth.login_failed",
-        request_id(&failed),
-        Some(hank_id.clone()),
-    ));
-    let unknown = app.login("nobody-at-all", "wrong-password").await;
-    expected.push(("auth.login_failed", request_id(&unknown), None));
-    let login = app.login("hank", "hank-password-1").await;
-    expected.push(("auth.login", request_id(&login), Some(hank_id.clone())));
-    let hank_token = login.json::<Value>().await.unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let denied = app.get("/api/v1/users", &hank_token).await;
-    assert_eq!(denied.status(), StatusCode::FORBIDDEN);
-    expected.push(("access.denied", request_id(&denied), Some(hank_id.clone())));
-    let password = app
-        .post(
-            "/api/v1/auth/password",
-            &hank_token,
-            json!({"current_password": "hank-password-1", "new_password": "hank-password-2"}),
-        )
-        .await;
-    expected.push((
-        "user.password_change",
-        request_id(&password),
-        Some(hank_id.clone()),
-    ));
-    let logout = app
-        .request(Method::POST, "/api/v1/auth/logout", Some(&hank_token), None)
-        .await;
-    expected.push(("auth.logout", request_id(&logout), Some(hank_id.clone())));
-    let deactivated = app
-        .request(
-            Method::PATCH,
-            &path,
-            Some(&app.admin_token),
-            Some(json!({"is_active": false})),
-        )
-        .await;
-    expected.push((
-        "user.deactivate",
-        request_id(&deactivated),
-        admin["id"].as_str().map(str::to_string),
-    ));
-    let reactivated = app
-        .request(
-            Method::PATCH,
-            &path,
-            Some(&app.admin_token),
-            Some(json!({"is_active": true})),
-        )
-        .await;
-    expected.push((
-        "user.reactivate",
-        request_id(&reactivated),
-        admin["id"].as_str().map(str::to_string),
-    ));
+    for (action, body) in [
+        ("user.deactivate", json!({"is_active": false})),
+        ("user.reactivate", json!({"is_active": true})),
+    ] {
+        expected.push(action, &patch(body).await, admin_id.clone());
+    }
     let deleted = app
         .request(Method::DELETE, &path, Some(&app.admin_token), None)
         .await;
@@ -156,11 +92,7 @@ async fn every_command_login_and_denial_is_audited_with_its_context() {
         .unwrap()
         .parse()
         .unwrap();
-    expected.push((
-        "user.delete",
-        request_id(&deleted),
-        admin["id"].as_str().map(str::to_string),
-    ));
+    expected.push("user.delete", &deleted, admin_id.clone());
 
     let page: Value = app
         .get_json_at(
@@ -169,8 +101,53 @@ async fn every_command_login_and_denial_is_audited_with_its_context() {
             last_position,
         )
         .await;
+    every_entry_has_its_request_client_and_actor(&page, &expected);
+    // No secret ever reaches the audit log.
+    let text = page.to_string();
+    for secret in ["hank-password-1", "hank-password-2", "$argon2", "dcp_rt_"] {
+        assert!(!text.contains(secret), "audit log contains {secret}");
+    }
+}
+
+/// Hank's own requests (and an unknown user's failed login), each to be audited.
+async fn hank_fails_signs_in_is_denied_changes_his_password_and_signs_out(
+    app: &TestApp,
+    expected: &mut ExpectedEntries,
+    hank_id: &str,
+) {
+    let hank = Some(hank_id.to_string());
+    let failed = app.login("hank", "wrong-password").await;
+    expected.push("auth.login_failed", &failed, hank.clone());
+    let unknown = app.login("nobody-at-all", "wrong-password").await;
+    expected.push("auth.login_failed", &unknown, None);
+    let login = app.login("hank", "hank-password-1").await;
+    expected.push("auth.login", &login, hank.clone());
+    let hank_token = login.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let denied = app.get("/api/v1/users", &hank_token).await;
+    assert_eq!(denied.status(), StatusCode::FORBIDDEN);
+    expected.push("access.denied", &denied, hank.clone());
+    let password = app
+        .post(
+            "/api/v1/auth/password",
+            &hank_token,
+            json!({"current_password": "hank-password-1", "new_password": "hank-password-2"}),
+        )
+        .await;
+    expected.push("user.password_change", &password, hank.clone());
+    let logout = app
+        .request(Method::POST, "/api/v1/auth/logout", Some(&hank_token), None)
+        .await;
+    expected.push("auth.logout", &logout, hank);
+}
+
+/// Each expected entry is in `page` with its request id, the client's address and user
+/// agent, and the acting user; a denial names the route and role, an unknown login its reason.
+fn every_entry_has_its_request_client_and_actor(page: &Value, expected: &ExpectedEntries) {
     let entries = page["items"].as_array().unwrap();
-    for (action, request_id, actor) in &expected {
+    for (action, request_id, actor) in &expected.0 {
         let entry = entries
             .iter()
             .find(|e| e["request_id"] == *request_id && e["action"] == *action)
@@ -195,11 +172,6 @@ async fn every_command_login_and_denial_is_audited_with_its_context() {
         .find(|e| e["details"]["login"] == "nobody-at-all")
         .unwrap();
     assert_eq!(unknown_failure["details"]["reason"], "unknown_user");
-    // No secret ever reaches the audit log.
-    let text = page.to_string();
-    for secret in ["hank-password-1", "hank-password-2", "$argon2", "dcp_rt_"] {
-        assert!(!text.contains(secret), "audit log contains {secret}");
-    }
 }
 
 #[tokio::test]

@@ -90,18 +90,37 @@ fn assert_matches(state: &Value, inspect: &Value, image_env: &BTreeSet<String>, 
         );
     }
 }
-
 #[tokio::test]
 async fn a_containers_past_matches_what_docker_showed_and_diffs_name_their_events() {
     let app = spawn_app().await;
     let (_, viewer) = app.user_with_token("auditor", "viewer").await;
-    let admin = &app.admin_token;
     let run = Containers::new();
-    let name = format!("hist-{}", &run.run[..8]);
     let image_env = set_of(
         &serde_json::from_str::<Value>(&docker(&["image", "inspect", &test_image()])).unwrap()[0]
             ["Config"]["Env"],
     );
+    let life = a_container_lives_and_is_deleted(&app, &run).await;
+    let base = format!("/api/v1/containers/{}", life.platform_id);
+    let positions = every_moment_matches_what_docker_showed(&app, &base, &life, &image_env).await;
+    diffs_name_the_changed_fields_and_their_events(&app, &base, &positions, &life).await;
+    viewers_see_the_variables_names_not_their_values(&app, &viewer, &base, &positions).await;
+    bad_moments_are_client_errors(&app, &base, &positions).await;
+}
+
+/// What a container went through, with `docker inspect` at each moment (None once gone).
+struct Life {
+    platform_id: String,
+    first_id: String,
+    second_id: String,
+    renamed: String,
+    moments: Vec<(&'static str, DateTime<Utc>, Option<Value>)>,
+}
+
+/// Created and started, renamed, recreated with another environment, restarted, refused a
+/// privileged recreate, deleted.
+async fn a_container_lives_and_is_deleted(app: &TestApp, run: &Containers) -> Life {
+    let admin = &app.admin_token;
+    let name = format!("hist-{}", &run.run[..8]);
 
     let spec = |mode: &str| {
         json!({
@@ -114,7 +133,7 @@ async fn a_containers_past_matches_what_docker_showed_and_diffs_name_their_event
             "memory_bytes": 64 * 1024 * 1024,
         })
     };
-    let mut moments: Vec<(&str, DateTime<Utc>, Option<Value>)> = Vec::new();
+    let mut moments: Vec<(&'static str, DateTime<Utc>, Option<Value>)> = Vec::new();
 
     // create (and start)
     let mut body = spec("a");
@@ -199,15 +218,33 @@ async fn a_containers_past_matches_what_docker_showed_and_diffs_name_their_event
     assert_eq!(response.status(), StatusCode::OK);
     moments.push(("deleted", Utc::now(), inspect(&second_id)));
 
-    let base = format!("/api/v1/containers/{platform_id}");
+    Life {
+        platform_id,
+        first_id,
+        second_id,
+        renamed,
+        moments,
+    }
+}
+
+/// The state at each moment, by time and by position, matches what Docker showed; returns
+/// the positions of the moments.
+async fn every_moment_matches_what_docker_showed(
+    app: &TestApp,
+    base: &str,
+    life: &Life,
+    image_env: &BTreeSet<String>,
+) -> Vec<i64> {
+    let admin = &app.admin_token;
+    let (platform_id, second_id) = (&life.platform_id, &life.second_id);
     let mut positions = Vec::new();
-    for (moment, at, shown) in &moments {
+    for (moment, at, shown) in &life.moments {
         let at = at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
         let state = app
             .get_json(&format!("{base}/state?at={}", urlencode(&at)), admin)
             .await;
         match shown {
-            Some(shown) => assert_matches(&state, shown, &image_env, moment),
+            Some(shown) => assert_matches(&state, shown, image_env, moment),
             None => assert_eq!(state["state"]["status"], "removed", "{moment}"),
         }
         assert_eq!(state["state"]["pending_operation"], Value::Null, "{moment}");
@@ -233,7 +270,19 @@ async fn a_containers_past_matches_what_docker_showed_and_diffs_name_their_event
         .await;
     assert_eq!(by_docker_id["aggregate_id"], platform_id.as_str());
 
-    // Created → env changed: the name, the Docker container and one variable changed.
+    positions
+}
+
+/// Created → env changed: the name, the Docker container and one variable changed. A
+/// restart leaves the configuration as it was: no field differs, two events happened.
+async fn diffs_name_the_changed_fields_and_their_events(
+    app: &TestApp,
+    base: &str,
+    positions: &[i64],
+    life: &Life,
+) {
+    let admin = &app.admin_token;
+    let (renamed, first_id, second_id) = (&life.renamed, &life.first_id, &life.second_id);
     let diff = app
         .get_json(
             &format!("{base}/diff?from={}&to={}", positions[0], positions[2]),
@@ -285,7 +334,6 @@ async fn a_containers_past_matches_what_docker_showed_and_diffs_name_their_event
     let recreated_by = events[3]["global_position"].clone();
     assert_eq!(change("config.env.MODE")["events"], json!([recreated_by]));
 
-    // A restart leaves the configuration as it was: no field differs, two events happened.
     let diff = app
         .get_json(
             &format!("{base}/diff?from={}&to={}", positions[2], positions[3]),
@@ -294,17 +342,24 @@ async fn a_containers_past_matches_what_docker_showed_and_diffs_name_their_event
         .await;
     assert_eq!(diff["changes"], json!([]), "{diff:#}");
     assert_eq!(diff["events"].as_array().unwrap().len(), 2);
+}
 
-    // Viewers see the variables' names, not their values.
+/// Viewers see the variables' names, not their values.
+async fn viewers_see_the_variables_names_not_their_values(
+    app: &TestApp,
+    viewer: &str,
+    base: &str,
+    positions: &[i64],
+) {
     let seen = app
-        .get_json(&format!("{base}/state?position={}", positions[0]), &viewer)
+        .get_json(&format!("{base}/state?position={}", positions[0]), viewer)
         .await;
     assert_eq!(seen["state"]["config"]["env"]["TOKEN"], "<redacted>");
     assert_eq!(seen["state"]["config"]["env"]["MODE"], "<redacted>");
     let diff = app
         .get_json(
             &format!("{base}/diff?from={}&to={}", positions[0], positions[2]),
-            &viewer,
+            viewer,
         )
         .await;
     let env = diff["changes"]
@@ -318,8 +373,11 @@ async fn a_containers_past_matches_what_docker_showed_and_diffs_name_their_event
         (&json!("<redacted>"), &json!("<redacted>"))
     );
     assert!(!diff.to_string().contains("s3cret"));
+}
 
-    // Bad moments are client errors.
+/// Bad moments are client errors.
+async fn bad_moments_are_client_errors(app: &TestApp, base: &str, positions: &[i64]) {
+    let admin = &app.admin_token;
     for (query, field) in [
         ("state?at=yesterday", "at"),
         ("state?at=5", "at"),

@@ -91,11 +91,52 @@ async fn changes_made_outside_dcp_are_recorded_once_and_after_a_restart() {
     let (_, operator) = app.user_with_token("watchops", "operator").await;
     let run = Containers::new();
 
-    // Created, started and killed with the docker CLI: discovered, then each change observed.
+    changes_made_with_the_cli_are_observed_and_audited_as_dockers(&app, &operator, &run).await;
+    let managed = what_dcp_does_itself_is_not_observed_again(&app, &operator, &run).await;
+
+    // Stopped: what happens meanwhile is recorded when the watcher resumes, and the overlap
+    // at the resume point is not recorded twice.
+    let database_url = app.database_url.clone();
+    app.stop().await;
+    docker(&["kill", &managed]);
+    let app = watching_app(Some(database_url)).await;
+    wait_for_observed(&app, &managed, "die", 1).await;
+    let events = recorded(&app, &managed).await;
+    assert_eq!(
+        observed_actions(&events),
+        ["start", "start", "kill", "die"],
+        "{events:?}"
+    );
+    let mut times: Vec<(i64, &str)> = events
+        .iter()
+        .filter(|e| e.0 == "ContainerObserved")
+        .map(|e| (e.3, e.1.as_str()))
+        .collect();
+    let before = times.len();
+    times.sort();
+    times.dedup();
+    assert_eq!(times.len(), before, "an observed change was recorded twice");
+
+    let auto_volume =
+        volumes_made_with_the_cli_are_observed_and_a_creates_own_are_not(&app, &operator, &run)
+            .await;
+    drop(run);
+    let _ = std::process::Command::new("docker")
+        .args(["volume", "rm", "-f", &auto_volume])
+        .output();
+}
+
+/// Created, started and killed with the docker CLI: discovered, then each change observed;
+/// the list and the history show it; the audit log names Docker as the actor.
+async fn changes_made_with_the_cli_are_observed_and_audited_as_dockers(
+    app: &TestApp,
+    operator: &str,
+    run: &Containers,
+) {
     let outside = run.start("outside", &[]);
     docker(&["kill", &outside]);
-    wait_for_observed(&app, &outside, "die", 1).await;
-    let events = recorded(&app, &outside).await;
+    wait_for_observed(app, &outside, "die", 1).await;
+    let events = recorded(app, &outside).await;
     assert_eq!(events[0].0, "ContainerDiscovered", "{events:?}");
     assert_eq!(
         observed_actions(&events),
@@ -109,14 +150,14 @@ async fn changes_made_outside_dcp_are_recorded_once_and_after_a_restart() {
     let list = app
         .get_json(
             &format!("/api/v1/containers?all=true&label=test.dcp-run={}", run.run),
-            &operator,
+            operator,
         )
         .await;
     let item = &list["items"][0];
     assert_eq!(item["id"], outside.as_str());
     assert_eq!(item["platform"]["origin"], "docker", "{item}");
     let history = app
-        .get_json(&format!("/api/v1/containers/{outside}/history"), &operator)
+        .get_json(&format!("/api/v1/containers/{outside}/history"), operator)
         .await;
     let observed: Vec<&Value> = history
         .as_array()
@@ -150,16 +191,23 @@ async fn changes_made_outside_dcp_are_recorded_once_and_after_a_restart() {
     assert!(entries
         .iter()
         .any(|e| e["details"]["action"] == "die" && e["details"]["exit_code"] == 137));
+}
 
-    // What dcp does itself is recorded once, by its own operation: stopping through the API
-    // makes Docker report kill, die and stop, and none of them is recorded as observed.
+/// What dcp does itself is recorded once, by its own operation: stopping through the API
+/// makes Docker report kill, die and stop, and none of them is recorded as observed.
+/// Returns the container, started again with the CLI.
+async fn what_dcp_does_itself_is_not_observed_again(
+    app: &TestApp,
+    operator: &str,
+    run: &Containers,
+) -> String {
     let managed = run.start("managed", &[]);
-    wait_for_observed(&app, &managed, "start", 1).await;
+    wait_for_observed(app, &managed, "start", 1).await;
     let stopped = app
         .request(
             Method::POST,
             &format!("/api/v1/containers/{managed}/stop"),
-            Some(&operator),
+            Some(operator),
             Some(json!({"timeout": 0})),
         )
         .await;
@@ -167,34 +215,20 @@ async fn changes_made_outside_dcp_are_recorded_once_and_after_a_restart() {
     // A start with the CLI afterwards is observed; the watcher handles events in order, so
     // by then it has judged the stop's events too.
     docker(&["start", &managed]);
-    wait_for_observed(&app, &managed, "start", 2).await;
-    let events = recorded(&app, &managed).await;
+    wait_for_observed(app, &managed, "start", 2).await;
+    let events = recorded(app, &managed).await;
     assert_eq!(observed_actions(&events), ["start", "start"], "{events:?}");
     assert!(events.iter().any(|e| e.0 == "ContainerStopped"));
+    managed
+}
 
-    // Stopped: what happens meanwhile is recorded when the watcher resumes, and the overlap
-    // at the resume point is not recorded twice.
-    let database_url = app.database_url.clone();
-    app.stop().await;
-    docker(&["kill", &managed]);
-    let app = watching_app(Some(database_url)).await;
-    wait_for_observed(&app, &managed, "die", 1).await;
-    let events = recorded(&app, &managed).await;
-    assert_eq!(
-        observed_actions(&events),
-        ["start", "start", "kill", "die"],
-        "{events:?}"
-    );
-    let mut times: Vec<(i64, &str)> = events
-        .iter()
-        .filter(|e| e.0 == "ContainerObserved")
-        .map(|e| (e.3, e.1.as_str()))
-        .collect();
-    let before = times.len();
-    times.sort();
-    times.dedup();
-    assert_eq!(times.len(), before, "an observed change was recorded twice");
-
+/// Volumes made with the CLI are observed; a named volume Docker creates for a container
+/// dcp creates is part of that create, not an outside change. Returns that volume's name.
+async fn volumes_made_with_the_cli_are_observed_and_a_creates_own_are_not(
+    app: &TestApp,
+    operator: &str,
+    run: &Containers,
+) -> String {
     // A named volume Docker creates for a container dcp creates is part of that create, not
     // an outside change.
     let auto_volume = format!("dcp-test-auto-{}", &run.run[..8]);
@@ -202,7 +236,7 @@ async fn changes_made_outside_dcp_are_recorded_once_and_after_a_restart() {
         .request(
             Method::POST,
             "/api/v1/containers",
-            Some(&operator),
+            Some(operator),
             Some(json!({"image": crate::containers::test_image(),
                 "labels": {"test.dcp-run": run.run},
                 "volumes": [{"source": auto_volume, "target": "/data"}]})),
@@ -241,8 +275,5 @@ async fn changes_made_outside_dcp_are_recorded_once_and_after_a_restart() {
         auto_observed, 0,
         "the create's own volume was recorded as observed"
     );
-    drop(run);
-    let _ = std::process::Command::new("docker")
-        .args(["volume", "rm", "-f", &auto_volume])
-        .output();
+    auto_volume
 }

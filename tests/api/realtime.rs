@@ -4,115 +4,75 @@
 
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::common::*;
 
-pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-pub(crate) async fn ticket(app: &TestApp, token: &str, body: Value) -> String {
-    let response = app
-        .request(Method::POST, "/api/v1/ws-tickets", Some(token), Some(body))
-        .await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["expires_in"], 30);
-    body["ticket"].as_str().unwrap().to_string()
-}
-
-fn ws_url(app: &TestApp, path: &str) -> String {
-    format!("{}{path}", app.address.replacen("http://", "ws://", 1))
-}
-
-/// Connects with the ticket in `Sec-WebSocket-Protocol` (as a browser does); the HTTP
-/// status of a refused handshake otherwise.
-pub(crate) async fn connect(
-    app: &TestApp,
-    path: &str,
-    ticket: Option<&str>,
-    origin: Option<&str>,
-) -> Result<Socket, u16> {
-    let mut request = ws_url(app, path).into_client_request().unwrap();
-    if let Some(ticket) = ticket {
-        request.headers_mut().insert(
-            "sec-websocket-protocol",
-            HeaderValue::from_str(&format!("dcp.ticket.{ticket}")).unwrap(),
-        );
-    }
-    if let Some(origin) = origin {
-        request
-            .headers_mut()
-            .insert("origin", HeaderValue::from_str(origin).unwrap());
-    }
-    match tokio_tungstenite::connect_async(request).await {
-        Ok((socket, response)) => {
-            if let Some(ticket) = ticket {
-                assert_eq!(
-                    response.headers()["sec-websocket-protocol"],
-                    format!("dcp.ticket.{ticket}").as_str(),
-                    "the server answers with the offered protocol"
-                );
-            }
-            Ok(socket)
-        }
-        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
-            Err(response.status().as_u16())
-        }
-        Err(other) => panic!("connect failed: {other}"),
-    }
-}
-
-/// The next JSON message (pings are answered by the library).
-pub(crate) async fn next_json(socket: &mut Socket) -> Value {
-    loop {
-        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
-            .await
-            .expect("a message within 10 s")
-            .expect("the socket is open")
-            .expect("a frame");
-        match message {
-            Message::Text(text) => return serde_json::from_str(&text).unwrap(),
-            Message::Close(frame) => panic!("closed: {frame:?}"),
-            _ => continue,
-        }
-    }
-}
-
 /// Events until (and including) one with `event_type` on `aggregate_id`.
 async fn events_until(socket: &mut Socket, event_type: &str, aggregate_id: &str) -> Vec<Value> {
-    let mut events = Vec::new();
-    loop {
-        let message = next_json(socket).await;
-        assert_eq!(message["type"], "event", "{message}");
-        let event = message["event"].clone();
-        let done = event["type"] == event_type && event["aggregate"]["id"] == aggregate_id;
-        events.push(event);
-        if done {
-            return events;
-        }
-    }
+    socket
+        .until(|message| {
+            assert_eq!(message["type"], "event", "{message}");
+            let event = &message["event"];
+            event["type"] == event_type && event["aggregate"]["id"] == aggregate_id
+        })
+        .await
+        .into_iter()
+        .map(|message| message["event"].clone())
+        .collect()
 }
 
 #[tokio::test]
 async fn events_reach_sockets_per_role_with_replay_and_revocation() {
     let app = spawn_app().await;
     let (viewer_user, viewer) = app.user_with_token("wsviewer", "viewer").await;
-    let admin = app.admin_token.clone();
+    let mut viewer_socket =
+        tickets_are_single_use_bound_to_their_purpose_and_origin(&app, &viewer).await;
+    // The ticket may also come as ?ticket= (non-browser clients), from an allowed origin.
+    let query_ticket = app
+        .ws_ticket(&app.admin_token, json!({"purpose": "events"}))
+        .await;
+    let mut admin_socket = app
+        .try_socket(
+            &format!("/ws/events?ticket={query_ticket}"),
+            None,
+            Some("http://localhost:5173"),
+        )
+        .await
+        .unwrap();
+    let ready = admin_socket.next_json().await;
+    assert_eq!(ready["type"], "ready");
+    let start: i64 = sqlx::query_scalar("SELECT coalesce(max(global_position), 0) FROM events")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
 
-    // Tickets: single use, bound to their purpose, exec refused to viewers.
+    each_role_gets_the_events_it_may_see(&app, &viewer_user, &mut viewer_socket, &mut admin_socket)
+        .await;
+    a_socket_resumes_from_a_position_without_gap_or_duplicate(&app, start).await;
+    logout_and_demotion_close_the_users_sockets(
+        &app,
+        &viewer,
+        &mut viewer_socket,
+        &mut admin_socket,
+    )
+    .await;
+}
+
+/// Tickets: single use, bound to their purpose, expiring, for pages of allowed origins, exec
+/// refused to viewers. Returns the viewer's socket, opened with its one ticket.
+async fn tickets_are_single_use_bound_to_their_purpose_and_origin(
+    app: &TestApp,
+    viewer: &str,
+) -> Socket {
+    let admin = &app.admin_token;
     let refused = app
         .request(
             Method::POST,
             "/api/v1/ws-tickets",
-            Some(&viewer),
+            Some(viewer),
             Some(json!({"purpose": "container.exec", "resource_id": "web"})),
         )
         .await;
@@ -121,26 +81,27 @@ async fn events_reach_sockets_per_role_with_replay_and_revocation() {
         .request(
             Method::POST,
             "/api/v1/ws-tickets",
-            Some(&viewer),
+            Some(viewer),
             Some(json!({"purpose": "container.logs"})),
         )
         .await;
     assert_error(missing, StatusCode::BAD_REQUEST, "VALIDATION_ERROR").await;
     assert_eq!(
-        connect(&app, "/ws/events", None, None).await.err(),
+        app.try_socket("/ws/events", None, None).await.err(),
         Some(401)
     );
-    let once = ticket(&app, &viewer, json!({"purpose": "events"})).await;
-    let mut viewer_socket = connect(&app, "/ws/events", Some(&once), None)
+    let once = app.ws_ticket(viewer, json!({"purpose": "events"})).await;
+    let mut viewer_socket = app
+        .try_socket("/ws/events", Some(&once), None)
         .await
         .unwrap();
-    assert_eq!(next_json(&mut viewer_socket).await["type"], "ready");
+    assert_eq!(viewer_socket.next_json().await["type"], "ready");
     assert_eq!(
-        connect(&app, "/ws/events", Some(&once), None).await.err(),
+        app.try_socket("/ws/events", Some(&once), None).await.err(),
         Some(401),
         "a ticket opens one socket"
     );
-    let expired = ticket(&app, &admin, json!({"purpose": "events"})).await;
+    let expired = app.ws_ticket(admin, json!({"purpose": "events"})).await;
     sqlx::query(
         "UPDATE ws_tickets SET expires_at = now() - interval '1 second' WHERE used_at IS NULL",
     )
@@ -148,82 +109,67 @@ async fn events_reach_sockets_per_role_with_replay_and_revocation() {
     .await
     .unwrap();
     assert_eq!(
-        connect(&app, "/ws/events", Some(&expired), None)
+        app.try_socket("/ws/events", Some(&expired), None)
             .await
             .err(),
         Some(401)
     );
-    let foreign = ticket(&app, &admin, json!({"purpose": "events"})).await;
+    let foreign = app.ws_ticket(admin, json!({"purpose": "events"})).await;
     assert_eq!(
-        connect(
-            &app,
-            "/ws/events",
-            Some(&foreign),
-            Some("https://evil.example")
-        )
-        .await
-        .err(),
+        app.try_socket("/ws/events", Some(&foreign), Some("https://evil.example"))
+            .await
+            .err(),
         Some(403),
         "a page from another origin"
     );
-    // The ticket may also come as ?ticket= (non-browser clients), from an allowed origin.
-    let query_ticket = ticket(&app, &admin, json!({"purpose": "events"})).await;
-    let mut admin_socket = connect(
-        &app,
-        &format!("/ws/events?ticket={query_ticket}"),
-        None,
-        Some("http://localhost:5173"),
-    )
-    .await
-    .unwrap();
-    let ready = next_json(&mut admin_socket).await;
-    assert_eq!(ready["type"], "ready");
-    let start: i64 = sqlx::query_scalar("SELECT coalesce(max(global_position), 0) FROM events")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    viewer_socket
+}
 
-    // A user created by an admin reaches the admin's socket, not the viewer's; a change the
-    // viewer may see (its own profile) reaches both.
+/// A user created by an admin reaches the admin's socket, not the viewer's; a change the
+/// viewer may see (its own profile) reaches both.
+async fn each_role_gets_the_events_it_may_see(
+    app: &TestApp,
+    viewer_user: &Value,
+    viewer_socket: &mut Socket,
+    admin_socket: &mut Socket,
+) {
     let created = app
         .create_user("wsnewcomer", "viewer", "wsnewcomer-password-1")
         .await;
     let created_id = created["id"].as_str().unwrap().to_string();
     let viewer_id = viewer_user["id"].as_str().unwrap().to_string();
-    let seen = events_until(&mut admin_socket, "UserCreated", &created_id).await;
+    let seen = events_until(admin_socket, "UserCreated", &created_id).await;
     assert!(seen.iter().all(|e| e["envelope_version"] == 1));
     let renamed = app
         .request(
             Method::PATCH,
             &format!("/api/v1/users/{viewer_id}"),
-            Some(&admin),
+            Some(&app.admin_token),
             Some(json!({"full_name": "Viewer Renamed"})),
         )
         .await;
     assert_eq!(renamed.status(), StatusCode::OK);
-    let viewer_events = events_until(&mut viewer_socket, "UserProfileUpdated", &viewer_id).await;
+    let viewer_events = events_until(viewer_socket, "UserProfileUpdated", &viewer_id).await;
     assert!(
         viewer_events
             .iter()
             .all(|e| e["aggregate"]["id"] != created_id.as_str()),
         "a viewer saw another user's events: {viewer_events:?}"
     );
-    let admin_events = events_until(&mut admin_socket, "UserProfileUpdated", &viewer_id).await;
+    let admin_events = events_until(admin_socket, "UserProfileUpdated", &viewer_id).await;
     assert!(!admin_events.is_empty());
+}
 
-    // Resume from a position: the stored events after it, then live — no gap, no duplicate.
-    let resume_ticket = ticket(&app, &admin, json!({"purpose": "events"})).await;
-    let mut resumed = connect(
-        &app,
-        &format!("/ws/events?after={start}"),
-        Some(&resume_ticket),
-        None,
-    )
-    .await
-    .unwrap();
+/// Resume from a position: the stored events after it, then live — no gap, no duplicate;
+/// a position past the log is a fatal error message.
+async fn a_socket_resumes_from_a_position_without_gap_or_duplicate(app: &TestApp, start: i64) {
+    let admin = &app.admin_token;
+    let mut resumed = app
+        .open_socket(admin, "events", None, &format!("/ws/events?after={start}"))
+        .await;
     let mut positions = Vec::new();
     loop {
-        let message = next_json(&mut resumed).await;
+        let message = resumed.next_json().await;
         match message["type"].as_str() {
             Some("event") => positions.push(message["event"]["global_position"].as_i64().unwrap()),
             Some("ready") => break,
@@ -250,98 +196,65 @@ async fn events_reach_sockets_per_role_with_replay_and_revocation() {
         positions, stored,
         "replay then live: every event once, in log order"
     );
-    let unknown = ticket(&app, &admin, json!({"purpose": "events"})).await;
-    let mut refused = connect(&app, "/ws/events?after=999999999", Some(&unknown), None)
-        .await
-        .unwrap();
-    let error = next_json(&mut refused).await;
+    let mut refused = app
+        .open_socket(admin, "events", None, "/ws/events?after=999999999")
+        .await;
+    let error = refused.next_json().await;
     assert_eq!(error["type"], "error", "{error}");
     assert_eq!(error["fatal"], true);
     assert!(error["timestamp"].is_string() && error["reconnect"].is_boolean());
+}
 
-    // Logout closes the user's sockets with 1008, within a second.
+/// Logout closes the user's sockets with 1008 within a second, and so does a demotion (what
+/// they may see has changed); the admin's sockets stay open.
+async fn logout_and_demotion_close_the_users_sockets(
+    app: &TestApp,
+    viewer: &str,
+    viewer_socket: &mut Socket,
+    admin_socket: &mut Socket,
+) {
     let logout = app
-        .request(Method::POST, "/api/v1/auth/logout", Some(&viewer), None)
+        .request(Method::POST, "/api/v1/auth/logout", Some(viewer), None)
         .await;
     assert!(logout.status().is_success());
-    let closed = tokio::time::timeout(Duration::from_secs(1), async {
-        loop {
-            match viewer_socket.next().await {
-                Some(Ok(Message::Close(frame))) => return frame,
-                Some(Ok(_)) => continue,
-                other => panic!("no close frame: {other:?}"),
-            }
-        }
-    })
-    .await
-    .expect("closed within a second");
-    assert_eq!(closed.map(|f| f.code), Some(CloseCode::Policy));
-    // The admin's sockets stay open.
-    admin_socket
-        .send(Message::Ping(Default::default()))
-        .await
-        .unwrap();
+    let closed = viewer_socket.expect_close(Duration::from_secs(1)).await;
+    assert_eq!(closed, Some(CloseCode::Policy));
+    admin_socket.ping().await;
 
-    // A demotion closes the user's sockets too (what they may see has changed).
     let (demoted_user, demoted) = app.user_with_token("wsdemoted", "operator").await;
-    let demoted_ticket = ticket(&app, &demoted, json!({"purpose": "events"})).await;
-    let mut demoted_socket = connect(&app, "/ws/events", Some(&demoted_ticket), None)
-        .await
-        .unwrap();
-    assert_eq!(next_json(&mut demoted_socket).await["type"], "ready");
+    let mut demoted_socket = app.events_socket(&demoted).await;
     let demoted_id = demoted_user["id"].as_str().unwrap();
     let changed = app
         .request(
             Method::PATCH,
             &format!("/api/v1/users/{demoted_id}"),
-            Some(&admin),
+            Some(&app.admin_token),
             Some(json!({"role": "viewer"})),
         )
         .await;
     assert_eq!(changed.status(), StatusCode::OK);
-    let closed = tokio::time::timeout(Duration::from_secs(1), async {
-        loop {
-            match demoted_socket.next().await {
-                Some(Ok(Message::Close(frame))) => return frame,
-                Some(Ok(_)) => continue,
-                other => panic!("no close frame: {other:?}"),
-            }
-        }
-    })
-    .await
-    .expect("closed within a second of the demotion");
-    assert_eq!(closed.map(|f| f.code), Some(CloseCode::Policy));
+    let closed = demoted_socket.expect_close(Duration::from_secs(1)).await;
+    assert_eq!(closed, Some(CloseCode::Policy));
 }
 
-/// Reads messages until one of `kind`; returns everything read.
-pub(crate) async fn until_type(socket: &mut Socket, kind: &str) -> Vec<Value> {
-    let mut messages = Vec::new();
-    loop {
-        let message = next_json(socket).await;
-        let done = message["type"] == kind;
-        messages.push(message);
-        if done {
-            return messages;
-        }
-    }
-}
+/// Runs `script` with `sh -c` in a container named `<prefix>-<run id>`, labelled with the
+/// run (and `docker run` options `extra`); returns its name.
+fn run_script(
+    run: &crate::containers::Containers,
+    prefix: &str,
+    extra: &[&str],
+    script: &str,
+) -> String {
+    use crate::containers::{docker, test_image};
 
-/// A logs socket of the container `name` with a ticket of `token`'s.
-async fn logs_socket(app: &TestApp, token: &str, name: &str, query: &str) -> Socket {
-    let ticket = ticket(
-        app,
-        token,
-        json!({"purpose": "container.logs", "resource_id": name}),
-    )
-    .await;
-    connect(
-        app,
-        &format!("/ws/containers/{name}/logs?{query}"),
-        Some(&ticket),
-        None,
-    )
-    .await
-    .unwrap()
+    let name = format!("{prefix}-{}", &run.run[..8]);
+    let label = format!("test.dcp-run={}", run.run);
+    let image = test_image();
+    let mut args = vec!["run", "-d", "--name", &name, "--label", &label];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&[&image, "sh", "-c", script]);
+    docker(&args);
+    name
 }
 
 /// With `batch=true` the lines Docker gives within a few milliseconds share a message: a
@@ -349,35 +262,23 @@ async fn logs_socket(app: &TestApp, token: &str, name: &str, query: &str) -> Soc
 /// stream and timestamp.
 #[tokio::test]
 async fn container_logs_can_arrive_in_batches() {
-    use crate::containers::{docker, test_image, Containers};
+    use crate::containers::{docker, Containers};
 
     let app = spawn_app().await;
     let (_, viewer) = app.user_with_token("batchviewer", "viewer").await;
     let run = Containers::new();
-    let name = format!("counter-{}", &run.run[..8]);
-    let label = format!("test.dcp-run={}", run.run);
-    docker(&[
-        "run",
-        "-d",
-        "--name",
-        &name,
-        "--label",
-        &label,
-        &test_image(),
-        "sh",
-        "-c",
-        "seq 1 3000; echo done >&2",
-    ]);
+    let name = run_script(&run, "counter", &[], "seq 1 3000; echo done >&2");
     docker(&["wait", &name]);
 
-    let mut logs = logs_socket(
-        &app,
-        &viewer,
-        &name,
-        "tail=all&follow=false&timestamps=true&batch=true",
-    )
-    .await;
-    let messages = until_type(&mut logs, "end").await;
+    let mut logs = app
+        .container_socket(
+            &viewer,
+            &name,
+            "logs",
+            "tail=all&follow=false&timestamps=true&batch=true",
+        )
+        .await;
+    let messages = logs.until_type("end").await;
     let batches: Vec<&Value> = messages.iter().filter(|m| m["type"] == "logs").collect();
     assert_eq!(
         batches.len() + 1,
@@ -411,37 +312,37 @@ async fn container_logs_can_arrive_in_batches() {
 
 #[tokio::test]
 async fn container_logs_and_stats_and_task_progress_stream_over_sockets() {
-    use crate::containers::{docker, test_image, Containers};
+    use crate::containers::Containers;
 
     let app = spawn_app().await;
     let (_, viewer) = app.user_with_token("streamviewer", "viewer").await;
     let run = Containers::new();
-    let name = format!("talker-{}", &run.run[..8]);
-    let label = format!("test.dcp-run={}", run.run);
-    docker(&[
-        "run",
-        "-d",
-        "--name",
-        &name,
-        "--label",
-        &label,
-        "--memory",
-        "64m",
-        &test_image(),
-        "sh",
-        "-c",
+    let name = run_script(
+        &run,
+        "talker",
+        &["--memory", "64m"],
         "for i in 1 2 3; do echo out-$i; echo err-$i >&2; done; while :; do :; done",
-    ]);
+    );
 
-    // Logs: the whole history with stdout and stderr marked, then the end.
-    let mut logs = logs_socket(
-        &app,
-        &viewer,
-        &name,
-        "tail=all&follow=false&timestamps=true",
-    )
-    .await;
-    let messages = until_type(&mut logs, "end").await;
+    logs_mark_their_streams_and_follow_new_lines(&app, &viewer, &name).await;
+    stats_come_once_a_second_with_what_docker_enforces(&app, &viewer, &name).await;
+    a_pull_reports_its_layers_progress_on_its_task_socket(&app, &viewer, &run.run).await;
+}
+
+/// Logs: the whole history with stdout and stderr marked, then the end; following, a line
+/// written now arrives; a ticket opens only the socket it was made for.
+async fn logs_mark_their_streams_and_follow_new_lines(app: &TestApp, viewer: &str, name: &str) {
+    use crate::containers::docker;
+
+    let mut logs = app
+        .container_socket(
+            viewer,
+            name,
+            "logs",
+            "tail=all&follow=false&timestamps=true",
+        )
+        .await;
+    let messages = logs.until_type("end").await;
     let lines: Vec<(String, String)> = messages
         .iter()
         .filter(|m| m["type"] == "log")
@@ -466,65 +367,50 @@ async fn container_logs_and_stats_and_task_progress_stream_over_sockets() {
             "{lines:?}"
         );
     }
-    // Following: a line written now arrives.
-    let mut follow = logs_socket(&app, &viewer, &name, "tail=0").await;
+    let mut follow = app.container_socket(viewer, name, "logs", "tail=0").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    docker(&["exec", &name, "sh", "-c", "echo live-line > /proc/1/fd/1"]);
-    let live = next_json(&mut follow).await;
+    docker(&["exec", name, "sh", "-c", "echo live-line > /proc/1/fd/1"]);
+    let live = follow.next_json().await;
     assert_eq!(live["type"], "log", "{live}");
     assert_eq!(live["data"].as_str().unwrap().trim_end(), "live-line");
-    // A ticket opens only the socket it was made for.
-    let wrong = ticket(
-        &app,
-        &viewer,
-        json!({"purpose": "container.logs", "resource_id": name}),
-    )
-    .await;
+    let wrong = app
+        .ws_ticket(viewer, ticket_request("container.logs", Some(name)))
+        .await;
     assert_eq!(
-        connect(
-            &app,
-            &format!("/ws/containers/{name}/stats"),
-            Some(&wrong),
-            None
-        )
-        .await
-        .err(),
+        app.try_socket(&format!("/ws/containers/{name}/stats"), Some(&wrong), None)
+            .await
+            .err(),
         Some(401)
     );
+}
 
-    // Stats: one sample a second, with the limit Docker enforces and a busy CPU.
-    let stats_ticket = ticket(
-        &app,
-        &viewer,
-        json!({"purpose": "container.stats", "resource_id": name}),
-    )
-    .await;
-    let mut stats = connect(
-        &app,
-        &format!("/ws/containers/{name}/stats"),
-        Some(&stats_ticket),
-        None,
-    )
-    .await
-    .unwrap();
-    let first = next_json(&mut stats).await;
-    let second = next_json(&mut stats).await;
-    let third = next_json(&mut stats).await;
+/// Stats: one sample a second, with the limit Docker enforces and a busy CPU.
+async fn stats_come_once_a_second_with_what_docker_enforces(
+    app: &TestApp,
+    viewer: &str,
+    name: &str,
+) {
+    use crate::containers::docker;
+
+    let mut stats = app.container_socket(viewer, name, "stats", "").await;
+    let first = stats.next_json().await;
+    let second = stats.next_json().await;
+    let third = stats.next_json().await;
     assert_eq!(second["type"], "stats", "{second}");
     assert_eq!(second["memory"]["limit"], 64 * 1024 * 1024, "{second}");
-    let docker_limit = docker(&["inspect", "--format", "{{.HostConfig.Memory}}", &name]);
+    let docker_limit = docker(&["inspect", "--format", "{{.HostConfig.Memory}}", name]);
     assert_eq!(docker_limit, (64 * 1024 * 1024).to_string());
     assert!(
         third["cpu_percent"].as_f64().unwrap() > 30.0,
         "a busy loop uses a CPU: {third}"
     );
-    let docker_pids = docker(&["stats", "--no-stream", "--format", "{{.PIDs}}", &name]);
+    let docker_pids = docker(&["stats", "--no-stream", "--format", "{{.PIDs}}", name]);
     assert_eq!(
         third["pids"].as_u64().unwrap().to_string(),
         docker_pids,
         "{third}"
     );
-    let docker_mem = docker(&["stats", "--no-stream", "--format", "{{.MemUsage}}", &name]);
+    let docker_mem = docker(&["stats", "--no-stream", "--format", "{{.MemUsage}}", name]);
     assert!(docker_mem.ends_with("/ 64MiB"), "{docker_mem}");
     assert!(second["memory"]["usage"].as_u64().unwrap() > 0);
     let first_at =
@@ -536,10 +422,16 @@ async fn container_logs_and_stats_and_task_progress_stream_over_sockets() {
         (1000..=4000).contains(&spacing),
         "two samples {spacing} ms apart"
     );
+}
 
-    // A task: an image pull's per-layer progress, then its outcome.
+/// A task: an image pull's per-layer progress, then its outcome.
+async fn a_pull_reports_its_layers_progress_on_its_task_socket(
+    app: &TestApp,
+    viewer: &str,
+    run: &str,
+) {
     let registry = std::env::var("DCP_TEST_REGISTRY").unwrap_or_else(|_| "127.0.0.1:55000".into());
-    let repository = format!("{registry}/dcp-test/task-{}", &run.run[..8]);
+    let repository = format!("{registry}/dcp-test/task-{}", &run[..8]);
     let reference = crate::resources::seed_registry_image(&repository, "1");
     let accepted = app
         .request(
@@ -552,21 +444,10 @@ async fn container_logs_and_stats_and_task_progress_stream_over_sockets() {
     assert_eq!(accepted.status(), StatusCode::ACCEPTED);
     let accepted: Value = accepted.json().await.unwrap();
     let op_id = accepted["operation_id"].as_str().unwrap().to_string();
-    let task_ticket = ticket(
-        &app,
-        &viewer,
-        json!({"purpose": "task", "resource_id": op_id}),
-    )
-    .await;
-    let mut task = connect(
-        &app,
-        &format!("/ws/tasks/{op_id}"),
-        Some(&task_ticket),
-        None,
-    )
-    .await
-    .unwrap();
-    let messages = until_type(&mut task, "complete").await;
+    let mut task = app
+        .open_socket(viewer, "task", Some(&op_id), &format!("/ws/tasks/{op_id}"))
+        .await;
+    let messages = task.until_type("complete").await;
     let complete = messages.last().unwrap();
     assert_eq!(complete["status"], "succeeded", "{complete}");
     assert_eq!(complete["action"], "image.pull");
@@ -581,26 +462,6 @@ async fn container_logs_and_stats_and_task_progress_stream_over_sockets() {
         .output();
 }
 
-/// Binary output of an exec socket until `needle` appears; the text read so far.
-pub(crate) async fn read_until(socket: &mut Socket, needle: &str) -> String {
-    let mut text = String::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !text.contains(needle) {
-        let message = tokio::time::timeout_at(deadline, socket.next())
-            .await
-            .unwrap_or_else(|_| panic!("'{needle}' not seen in {text:?}"))
-            .expect("open")
-            .expect("a frame");
-        match message {
-            Message::Binary(bytes) => text.push_str(&String::from_utf8_lossy(&bytes)),
-            Message::Text(other) => text.push_str(&format!("\n[text {other}]\n")),
-            Message::Close(frame) => panic!("closed: {frame:?} after {text:?}"),
-            _ => {}
-        }
-    }
-    text
-}
-
 #[tokio::test]
 async fn an_exec_terminal_runs_commands_resizes_and_reports_the_exit_code() {
     use crate::containers::Containers;
@@ -609,34 +470,22 @@ async fn an_exec_terminal_runs_commands_resizes_and_reports_the_exit_code() {
     let (_, operator) = app.user_with_token("termops", "operator").await;
     let run = Containers::new();
     let id = run.start("term", &[]);
-    let exec_ticket = ticket(
-        &app,
-        &operator,
-        json!({"purpose": "container.exec", "resource_id": id}),
-    )
-    .await;
-    let mut terminal = connect(
-        &app,
-        &format!("/ws/containers/{id}/exec?cols=80&rows=24"),
-        Some(&exec_ticket),
-        None,
-    )
-    .await
-    .unwrap();
-    let started = next_json(&mut terminal).await;
+    let mut terminal = app
+        .container_socket(&operator, &id, "exec", "cols=80&rows=24")
+        .await;
+    let started = terminal.next_json().await;
     assert_eq!(started["type"], "started", "{started}");
 
     // A container that reaches the host is a shell on the host: not for operators.
     let privileged = run.start("host-term", &["-v", "/tmp:/host-tmp:ro"]);
-    let refused = ticket(
-        &app,
-        &operator,
-        json!({"purpose": "container.exec", "resource_id": privileged}),
-    )
-    .await;
+    let refused = app
+        .ws_ticket(
+            &operator,
+            ticket_request("container.exec", Some(&privileged)),
+        )
+        .await;
     assert_eq!(
-        connect(
-            &app,
+        app.try_socket(
             &format!("/ws/containers/{privileged}/exec"),
             Some(&refused),
             None
@@ -646,49 +495,27 @@ async fn an_exec_terminal_runs_commands_resizes_and_reports_the_exit_code() {
         Some(403)
     );
 
-    terminal
-        .send(Message::Binary("echo hel''lo\n".into()))
-        .await
-        .unwrap();
+    terminal.type_in("echo hel''lo\n").await;
     // The shell echoes the typed line (with the quotes); the output has none.
-    read_until(&mut terminal, "hello\r\n").await;
+    terminal.read_terminal_until("hello\r\n").await;
     terminal
-        .send(Message::Text(
-            json!({"type": "resize", "cols": 100, "rows": 40})
-                .to_string()
-                .into(),
-        ))
-        .await
-        .unwrap();
+        .send_json(json!({"type": "resize", "cols": 100, "rows": 40}))
+        .await;
+    terminal.type_in("stty size\n").await;
+    terminal.read_terminal_until("40 100").await;
     terminal
-        .send(Message::Binary("stty size\n".into()))
-        .await
-        .unwrap();
-    read_until(&mut terminal, "40 100").await;
-    terminal
-        .send(Message::Text(
-            json!({"type": "input", "data": "exit 3\n"})
-                .to_string()
-                .into(),
-        ))
-        .await
-        .unwrap();
-    let mut exit = None;
-    while let Some(Ok(message)) = terminal.next().await {
-        match message {
-            Message::Text(text) => {
-                let value: Value = serde_json::from_str(&text).unwrap();
-                if value["type"] == "exit" {
-                    exit = Some(value);
-                }
-            }
-            Message::Close(frame) => {
-                assert_eq!(frame.map(|f| f.code), Some(CloseCode::Normal));
-                break;
-            }
-            _ => {}
-        }
+        .send_json(json!({"type": "input", "data": "exit 3\n"}))
+        .await;
+    let ended = terminal.read_to_end().await;
+    if let Some(close) = ended.close {
+        assert_eq!(close, Some(CloseCode::Normal));
     }
+    let messages: Vec<Value> = ended
+        .texts
+        .iter()
+        .map(|text| serde_json::from_str(text).unwrap())
+        .collect();
+    let exit = messages.iter().rfind(|message| message["type"] == "exit");
     assert_eq!(exit.expect("an exit message")["exit_code"], 3);
 
     // The session is in the container's history, with who, what and how it ended.

@@ -46,14 +46,11 @@ impl Drop for Leftovers {
 
 /// The audit entries of `resource_type` once the log has reached `position`.
 async fn audit_of(app: &TestApp, resource_type: &str, position: i64) -> Vec<Value> {
-    let audit = app
-        .get_json_at(
-            &format!("/api/v1/audit-logs?resource_type={resource_type}&limit=1000"),
-            &app.admin_token,
-            position,
-        )
-        .await;
-    audit["items"].as_array().unwrap().clone()
+    app.audit_entries_at(
+        &format!("resource_type={resource_type}&limit=1000"),
+        position,
+    )
+    .await
 }
 
 fn has_entry(entries: &[Value], action: &str, outcome: &str, username: &str) -> bool {
@@ -77,22 +74,37 @@ async fn volumes_are_created_and_removed_as_recorded_operations() {
         images: vec![],
     };
 
+    let op_id = an_operator_creates_a_labelled_volume_once(&app, &operator, &viewer, &name).await;
+    volume_options_binding_a_host_path_need_an_admins_reason(&app, &operator, &etc).await;
+    a_tmpfs_volume_is_fine_for_operators(&app, &operator, &tmp, &run).await;
+    removing_the_volume_is_recorded_with_everything_before(&app, &operator, &viewer, &name, &op_id)
+        .await;
+}
+
+/// Viewers cannot create volumes; an operator's is labelled with its operation (returned),
+/// listed, and its name cannot be taken again.
+async fn an_operator_creates_a_labelled_volume_once(
+    app: &TestApp,
+    operator: &str,
+    viewer: &str,
+    name: &str,
+) -> String {
     let denied = app
         .request(
             Method::POST,
             "/api/v1/volumes",
-            Some(&viewer),
+            Some(viewer),
             Some(json!({"name": name})),
         )
         .await;
     assert_error(denied, StatusCode::FORBIDDEN, "FORBIDDEN").await;
-    assert!(!docker_ok(&["volume", "inspect", &name]));
+    assert!(!docker_ok(&["volume", "inspect", name]));
 
     let created = app
         .request(
             Method::POST,
             "/api/v1/volumes",
-            Some(&operator),
+            Some(operator),
             Some(json!({"name": name, "labels": {"team": "web"}})),
         )
         .await;
@@ -110,7 +122,7 @@ async fn volumes_are_created_and_removed_as_recorded_operations() {
         "inspect",
         "--format",
         "{{json .Labels}}",
-        &name,
+        name,
     ]))
     .unwrap();
     assert_eq!(labels["team"], "web");
@@ -121,26 +133,33 @@ async fn volumes_are_created_and_removed_as_recorded_operations() {
     );
 
     // The list shows it; a second create of the same name is a conflict and writes nothing.
-    let list = app.get_json("/api/v1/volumes", &viewer).await;
+    let list = app.get_json("/api/v1/volumes", viewer).await;
     assert!(list["items"]
         .as_array()
         .unwrap()
         .iter()
-        .any(|v| v["name"] == name.as_str()));
+        .any(|v| v["name"] == name));
     let again = app
         .request(
             Method::POST,
             "/api/v1/volumes",
-            Some(&operator),
+            Some(operator),
             Some(json!({"name": name})),
         )
         .await;
     assert_error(again, StatusCode::CONFLICT, "CONFLICT").await;
+    op_id
+}
 
-    // Driver options that bind a host path: refused to operators and to admins without a
-    // reason, and no volume exists afterwards.
+/// Driver options that bind a host path: refused to operators and to admins without a
+/// reason, and no volume exists afterwards; with a reason an admin may.
+async fn volume_options_binding_a_host_path_need_an_admins_reason(
+    app: &TestApp,
+    operator: &str,
+    etc: &str,
+) {
     let bind = json!({"name": etc, "driver_opts": {"type": "none", "o": "bind", "device": "/etc"}});
-    for token in [&operator, &app.admin_token] {
+    for token in [operator, app.admin_token.as_str()] {
         let refused = app
             .request(
                 Method::POST,
@@ -152,7 +171,7 @@ async fn volumes_are_created_and_removed_as_recorded_operations() {
         let body = assert_error(refused, StatusCode::FORBIDDEN, "FORBIDDEN").await;
         assert_eq!(body["error"]["field"], "driver_opts");
         assert!(
-            !docker_ok(&["volume", "inspect", &etc]),
+            !docker_ok(&["volume", "inspect", etc]),
             "no volume after a refusal"
         );
     }
@@ -168,23 +187,26 @@ async fn volumes_are_created_and_removed_as_recorded_operations() {
         )
         .await;
     assert_eq!(admitted.status(), StatusCode::CREATED);
-    // A tmpfs volume is fine for operators.
+}
+
+/// A tmpfs volume is fine for operators, and usable by them in a container (it holds
+/// nothing of the host).
+async fn a_tmpfs_volume_is_fine_for_operators(app: &TestApp, operator: &str, tmp: &str, run: &str) {
     let tmpfs = app
         .request(
             Method::POST,
             "/api/v1/volumes",
-            Some(&operator),
+            Some(operator),
             Some(json!({"name": tmp, "driver_opts": {"type": "tmpfs", "device": "tmpfs", "o": "size=8m"}})),
         )
         .await;
     assert_eq!(tmpfs.status(), StatusCode::CREATED);
-    // …and usable by them in a container (it holds nothing of the host).
     let user = format!("dcp-test-tmpfs-user-{run}");
     let container = app
         .request(
             Method::POST,
             "/api/v1/containers",
-            Some(&operator),
+            Some(operator),
             Some(
                 json!({"image": crate::containers::test_image(), "name": user,
                 "volumes": [{"source": tmp, "target": "/scratch"}]}),
@@ -196,31 +218,41 @@ async fn volumes_are_created_and_removed_as_recorded_operations() {
         .request(
             Method::DELETE,
             &format!("/api/v1/containers/{user}?force=true"),
-            Some(&operator),
+            Some(operator),
             None,
         )
         .await;
     assert_eq!(removed.status(), StatusCode::OK);
+}
 
+/// Removing the volume is an operation too; the operation record and the audit log hold
+/// the create, the delete, the admin's reason and the refusals.
+async fn removing_the_volume_is_recorded_with_everything_before(
+    app: &TestApp,
+    operator: &str,
+    viewer: &str,
+    name: &str,
+    op_id: &str,
+) {
     let removed = app
         .request(
             Method::DELETE,
             &format!("/api/v1/volumes/{name}"),
-            Some(&operator),
+            Some(operator),
             None,
         )
         .await;
     assert_eq!(removed.status(), StatusCode::OK);
     let removed: Value = removed.json().await.unwrap();
     assert!(
-        !docker_ok(&["volume", "inspect", &name]),
+        !docker_ok(&["volume", "inspect", name]),
         "the volume is gone"
     );
     let missing = app
         .request(
             Method::DELETE,
             &format!("/api/v1/volumes/{name}"),
-            Some(&operator),
+            Some(operator),
             None,
         )
         .await;
@@ -228,7 +260,7 @@ async fn volumes_are_created_and_removed_as_recorded_operations() {
 
     let position = removed["position"].as_i64().unwrap();
     let operation = app
-        .get_json_at(&format!("/api/v1/operations/{op_id}"), &viewer, position)
+        .get_json_at(&format!("/api/v1/operations/{op_id}"), viewer, position)
         .await;
     assert_eq!(operation["status"], "succeeded", "{operation}");
     assert_eq!(operation["resource_type"], "volume");
@@ -236,7 +268,7 @@ async fn volumes_are_created_and_removed_as_recorded_operations() {
         .as_array()
         .unwrap()
         .contains(&json!(name)));
-    let entries = audit_of(&app, "volume", position).await;
+    let entries = audit_of(app, "volume", position).await;
     assert!(has_entry(&entries, "volume.create", "requested", "volops"));
     assert!(has_entry(&entries, "volume.create", "succeeded", "volops"));
     assert!(has_entry(&entries, "volume.delete", "succeeded", "volops"));
@@ -255,15 +287,9 @@ async fn volumes_are_created_and_removed_as_recorded_operations() {
     assert_eq!(reasoned["details"]["driver_opts"]["device"], "/etc");
     // The refusals are audited as denied requests.
     let denied = app
-        .get_json_at(
-            "/api/v1/audit-logs?action=access.denied&limit=100",
-            &app.admin_token,
-            position,
-        )
+        .audit_entries_at("action=access.denied&limit=100", position)
         .await;
-    assert!(denied["items"]
-        .as_array()
-        .unwrap()
+    assert!(denied
         .iter()
         .any(|e| e["resource_id"] == "POST /api/v1/volumes" && e["username"] == "volops"));
 }

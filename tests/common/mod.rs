@@ -12,6 +12,11 @@ use serde_json::{json, Value};
 use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
 
+mod sockets;
+// Not every test binary opens sockets.
+#[allow(unused_imports)]
+pub use sockets::*;
+
 pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
 
 /// The PostgreSQL server that `scripts/services.sh` started.
@@ -157,6 +162,19 @@ impl TestApp {
             .expect("a JSON body")
     }
 
+    /// The audit log entries `query` selects, read as the admin once the log has reached
+    /// `position`.
+    pub async fn audit_entries_at(&self, query: &str, position: i64) -> Vec<Value> {
+        let page = self
+            .get_json_at(
+                &format!("/api/v1/audit-logs?{query}"),
+                &self.admin_token,
+                position,
+            )
+            .await;
+        page["items"].as_array().expect("audit entries").clone()
+    }
+
     pub async fn delete(&self, path: &str, token: &str) -> Response {
         self.request(Method::DELETE, path, Some(token), None).await
     }
@@ -253,6 +271,16 @@ pub async fn assert_error(response: Response, status: StatusCode, code: &str) ->
         "request id must match the header"
     );
     body
+}
+
+/// The `event_type` of each event in a JSON array (a history, or a diff's `events`).
+pub fn event_types(events: &Value) -> Vec<&str> {
+    events
+        .as_array()
+        .expect("an array of events")
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap())
+        .collect()
 }
 
 /// Polls `check` until it returns Some or `timeout` passes.

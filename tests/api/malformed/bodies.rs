@@ -12,6 +12,21 @@ async fn user_bodies_are_validated_and_rejections_write_nothing() {
         .create_user("patch-target", "viewer", "patch-target-password-1")
         .await;
     let target_path = format!("/api/v1/users/{}", target["id"].as_str().unwrap());
+    let mut cases = user_create_cases();
+    cases.extend(user_patch_cases(&target_path));
+
+    let before = snapshot(&app).await;
+    run_cases(&app, Some(&app.admin_token), cases).await;
+    assert_eq!(
+        before,
+        snapshot(&app).await,
+        "a rejected request wrote something"
+    );
+}
+
+/// Bodies of `POST /api/v1/users` that are refused (the names `patch-target` and
+/// `admin@localhost` taken).
+fn user_create_cases() -> Vec<Case> {
     let valid = json!({
         "username": "fresh-user",
         "email": "fresh-user@example.com",
@@ -135,13 +150,18 @@ async fn user_bodies_are_validated_and_rejections_write_nothing() {
             .json(&valid_with("email", json!("patch-target@example.com")))
             .expect(StatusCode::CONFLICT, "CONFLICT", Some("email")),
     ]);
+    cases
+}
 
-    let patch = |name: &str| case(format!("patch: {name}"), Method::PATCH, &target_path);
-    cases.extend(body_cases(
+/// Bodies of `PATCH` on the user at `target_path` that are refused.
+fn user_patch_cases(target_path: &str) -> Vec<Case> {
+    let long = "a".repeat(10 * 1024);
+    let patch = |name: &str| case(format!("patch: {name}"), Method::PATCH, target_path);
+    let mut cases = body_cases(
         Method::PATCH,
-        &target_path,
+        target_path,
         &json!({"full_name": "Changed Name"}),
-    ));
+    );
     cases.extend([
         patch("is_active is a string")
             .json(&json!({"is_active": "yes"}))
@@ -191,14 +211,7 @@ async fn user_bodies_are_validated_and_rejections_write_nothing() {
             .json(&json!({"email": "admin@localhost"}))
             .expect(StatusCode::CONFLICT, "CONFLICT", Some("email")),
     ]);
-
-    let before = snapshot(&app).await;
-    run_cases(&app, Some(&app.admin_token), cases).await;
-    assert_eq!(
-        before,
-        snapshot(&app).await,
-        "a rejected request wrote something"
-    );
+    cases
 }
 
 #[tokio::test]
@@ -206,57 +219,102 @@ async fn auth_bodies_are_validated_and_rejections_write_nothing() {
     let app = spawn_app().await;
     let (_, user_token) = app.user_with_token("pw-user", "viewer").await;
     let current = "pw-user-password-123";
-    let long = "a".repeat(10 * 1024);
+    let mut anonymous = login_cases();
+    anonymous.extend(refresh_cases());
+    let signed_in = password_change_cases(current);
 
-    let login = |name: &str| case(format!("login: {name}"), Method::POST, "/api/v1/auth/login");
-    let login_with = |username: Value| json!({"username": username, "password": ADMIN_PASSWORD});
+    let before = snapshot(&app).await;
+    run_cases(&app, None, anonymous).await;
+    run_cases(&app, Some(&user_token), signed_in).await;
+    assert_eq!(
+        before,
+        snapshot(&app).await,
+        "a rejected request wrote something"
+    );
+    // The password is unchanged and the session still valid.
+    assert_eq!(
+        app.get("/api/v1/auth/me", &user_token).await.status(),
+        StatusCode::OK
+    );
+    app.login_ok("pw-user", current).await;
+
+    // Control characters other than NUL in a login name are an unknown account (these are
+    // recorded as failed logins, so they run after the snapshot).
+    let unknown_account =
+        |c: Case| c.expect(StatusCode::UNAUTHORIZED, "AUTHENTICATION_FAILED", None);
+    run_cases(
+        &app,
+        None,
+        vec![
+            unknown_account(login_case("username with BEL").json(&login_with(json!("ad\u{7}min")))),
+            unknown_account(
+                login_case("email with ESC")
+                    .json(&json!({"email": "ad\u{1b}min@localhost", "password": ADMIN_PASSWORD})),
+            ),
+        ],
+    )
+    .await;
+}
+
+fn login_case(name: &str) -> Case {
+    case(format!("login: {name}"), Method::POST, "/api/v1/auth/login")
+}
+
+/// A login body with `username` and the admin's password.
+fn login_with(username: Value) -> Value {
+    json!({"username": username, "password": ADMIN_PASSWORD})
+}
+
+/// Refused login bodies, and some with NUL characters (answered like any wrong login).
+fn login_cases() -> Vec<Case> {
+    let long = "a".repeat(10 * 1024);
     let login_valid = login_with(json!("admin"));
-    let mut anonymous = body_cases(Method::POST, "/api/v1/auth/login", &login_valid);
-    anonymous.extend([
-        login("username and email")
+    let mut cases = body_cases(Method::POST, "/api/v1/auth/login", &login_valid);
+    cases.extend([
+        login_case("username and email")
             .json(&with(&login_valid, "email", json!("admin@localhost")))
             .invalid("username"),
-        login("neither username nor email")
+        login_case("neither username nor email")
             .json(&json!({"password": ADMIN_PASSWORD}))
             .invalid("username"),
-        login("empty username")
+        login_case("empty username")
             .json(&login_with(json!("")))
             .invalid("username"),
-        login("blank username")
+        login_case("blank username")
             .json(&login_with(json!("   ")))
             .invalid("username"),
-        login("empty email")
+        login_case("empty email")
             .json(&json!({"email": "", "password": ADMIN_PASSWORD}))
             .invalid("username"),
-        login("10 KB username")
+        login_case("10 KB username")
             .json(&login_with(json!(long)))
             .invalid("username"),
-        login("username is a number")
+        login_case("username is a number")
             .json(&login_with(json!(5)))
             .invalid("username"),
-        login("username is an array")
+        login_case("username is an array")
             .json(&login_with(json!(["admin"])))
             .invalid("username"),
-        login("missing password")
+        login_case("missing password")
             .json(&json!({"username": "admin"}))
             .invalid("password"),
-        login("null password")
+        login_case("null password")
             .json(&json!({"username": "admin", "password": null}))
             .invalid("password"),
-        login("password is a number")
+        login_case("password is a number")
             .json(&json!({"username": "admin", "password": 5}))
             .invalid("password"),
-        login("10 KB password")
+        login_case("10 KB password")
             .json(&json!({"username": "admin", "password": long}))
             .invalid("password"),
-        login("case-variant key")
+        login_case("case-variant key")
             .json(&json!({"Username": "admin", "password": ADMIN_PASSWORD}))
             .invalid("Username"),
-        login("username with NUL").json(&login_with(json!("ad\u{0}min"))),
-        login("username that is only NUL").json(&login_with(json!("\u{0}"))),
-        login("email with NUL")
+        login_case("username with NUL").json(&login_with(json!("ad\u{0}min"))),
+        login_case("username that is only NUL").json(&login_with(json!("\u{0}"))),
+        login_case("email with NUL")
             .json(&json!({"email": "admin\u{0}@localhost", "password": ADMIN_PASSWORD})),
-        login("duplicate key")
+        login_case("duplicate key")
             .raw(
                 JSON,
                 format!(
@@ -265,7 +323,12 @@ async fn auth_bodies_are_validated_and_rejections_write_nothing() {
             )
             .invalid("username"),
     ]);
+    cases
+}
 
+/// Refused refresh bodies.
+fn refresh_cases() -> Vec<Case> {
+    let long = "a".repeat(10 * 1024);
     let refresh = |name: &str| {
         case(
             format!("refresh: {name}"),
@@ -276,12 +339,12 @@ async fn auth_bodies_are_validated_and_rejections_write_nothing() {
     let token_invalid = |c: Case| c.expect(StatusCode::UNAUTHORIZED, "TOKEN_INVALID", None);
     // The body is optional (the cookie may carry the token), so an empty body is a 401 below.
     // Framing cases are in `refresh_bodies_follow_the_json_body_rules`.
-    anonymous.extend(syntax_cases(
+    let mut cases = syntax_cases(
         &Method::POST,
         "/api/v1/auth/refresh",
         &json!({"refresh_token": "dcp_rt_not-a-real-token"}),
-    ));
-    anonymous.extend([
+    );
+    cases.extend([
         refresh("refresh_token is a number")
             .json(&json!({"refresh_token": 5}))
             .invalid("refresh_token"),
@@ -300,7 +363,12 @@ async fn auth_bodies_are_validated_and_rejections_write_nothing() {
         ),
         refresh("token with NUL").json(&json!({"refresh_token": "dcp_rt_\u{0}"})),
     ]);
+    cases
+}
 
+/// Refused bodies of a password change by the user whose password is `current`.
+fn password_change_cases(current: &str) -> Vec<Case> {
+    let long = "a".repeat(10 * 1024);
     let password = |name: &str| {
         case(
             format!("password: {name}"),
@@ -310,12 +378,12 @@ async fn auth_bodies_are_validated_and_rejections_write_nothing() {
     };
     let change_to =
         |new_password: Value| json!({"current_password": current, "new_password": new_password});
-    let mut signed_in = body_cases(
+    let mut cases = body_cases(
         Method::POST,
         "/api/v1/auth/password",
         &change_to(json!("another-password-456")),
     );
-    signed_in.extend([
+    cases.extend([
         password("missing new_password")
             .json(&json!({"current_password": current}))
             .invalid("new_password"),
@@ -341,38 +409,7 @@ async fn auth_bodies_are_validated_and_rejections_write_nothing() {
             .json(&change_to(json!("pw-user")))
             .invalid("new_password"),
     ]);
-
-    let before = snapshot(&app).await;
-    run_cases(&app, None, anonymous).await;
-    run_cases(&app, Some(&user_token), signed_in).await;
-    assert_eq!(
-        before,
-        snapshot(&app).await,
-        "a rejected request wrote something"
-    );
-    // The password is unchanged and the session still valid.
-    assert_eq!(
-        app.get("/api/v1/auth/me", &user_token).await.status(),
-        StatusCode::OK
-    );
-    app.login_ok("pw-user", current).await;
-
-    // Control characters other than NUL in a login name are an unknown account (these are
-    // recorded as failed logins, so they run after the snapshot).
-    let unknown_account =
-        |c: Case| c.expect(StatusCode::UNAUTHORIZED, "AUTHENTICATION_FAILED", None);
-    run_cases(
-        &app,
-        None,
-        vec![
-            unknown_account(login("username with BEL").json(&login_with(json!("ad\u{7}min")))),
-            unknown_account(
-                login("email with ESC")
-                    .json(&json!({"email": "ad\u{1b}min@localhost", "password": ADMIN_PASSWORD})),
-            ),
-        ],
-    )
-    .await;
+    cases
 }
 
 #[tokio::test]

@@ -172,6 +172,36 @@ async fn host_requests_are_validated_and_refusals_write_nothing() {
 #[tokio::test]
 async fn wizard_requests_are_validated_and_refusals_write_nothing() {
     let app = spawn_app().await;
+    starting_and_addressing_wizards_is_validated(&app).await;
+
+    // Step data, step by step, on a real wizard.
+    let response = app
+        .request(
+            Method::POST,
+            "/api/v1/wizards/start",
+            Some(&app.admin_token),
+            Some(json!({"wizard_type": "ssh_host_setup"})),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let wizard: Value = response.json().await.unwrap();
+    let id = wizard["id"].as_str().unwrap().to_string();
+    the_connection_step_is_validated(&app, &id).await;
+    the_authentication_step_is_validated(&app, &id).await;
+}
+
+/// A `PUT …/step` case with `data` as the step data.
+fn step_case(id: &str, name: &str, data: Value) -> Case {
+    case(
+        format!("step: {name}"),
+        Method::PUT,
+        format!("/api/v1/wizards/{id}/step"),
+    )
+    .json(&json!({"step_data": data}))
+}
+
+/// Starting a wizard, a wizard's id, and the key generator's parameters.
+async fn starting_and_addressing_wizards_is_validated(app: &TestApp) {
     let valid = json!({"wizard_type": "ssh_host_setup"});
     let start = |name: &str| {
         case(
@@ -180,7 +210,7 @@ async fn wizard_requests_are_validated_and_refusals_write_nothing() {
             "/api/v1/wizards/start",
         )
     };
-    let before = counts(&app).await;
+    let before = counts(app).await;
     let mut cases = body_cases(Method::POST, "/api/v1/wizards/start", &valid);
     cases.extend([
         start("unknown type")
@@ -236,26 +266,15 @@ async fn wizard_requests_are_validated_and_refusals_write_nothing() {
         )
         .invalid("bits"),
     ]);
-    run_cases(&app, Some(&app.admin_token), cases).await;
-    assert_eq!(counts(&app).await, before, "refused requests wrote nothing");
+    run_cases(app, Some(&app.admin_token), cases).await;
+    assert_eq!(counts(app).await, before, "refused requests wrote nothing");
+}
 
-    // Step data, step by step, on a real wizard.
-    let response = app
-        .request(
-            Method::POST,
-            "/api/v1/wizards/start",
-            Some(&app.admin_token),
-            Some(valid),
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let wizard: Value = response.json().await.unwrap();
-    let id = wizard["id"].as_str().unwrap().to_string();
+/// The connection step's data, and the actions a wizard at its first step refuses.
+async fn the_connection_step_is_validated(app: &TestApp, id: &str) {
     let step = format!("/api/v1/wizards/{id}/step");
-    let put = |name: &str, data: Value| {
-        case(format!("step: {name}"), Method::PUT, step.clone()).json(&json!({"step_data": data}))
-    };
-    let before = counts(&app).await;
+    let put = |name: &str, data: Value| step_case(id, name, data);
+    let before = counts(app).await;
     let mut cases = body_cases(Method::PUT, &step, &json!({"step_data": {}}));
     cases.extend([
         put("not an object", json!([1])).invalid("step_data"),
@@ -318,9 +337,14 @@ async fn wizard_requests_are_validated_and_refusals_write_nothing() {
         )
         .expect(StatusCode::CONFLICT, "CONFLICT", None),
     ]);
-    run_cases(&app, Some(&app.admin_token), cases).await;
-    assert_eq!(counts(&app).await, before, "refused steps wrote nothing");
+    run_cases(app, Some(&app.admin_token), cases).await;
+    assert_eq!(counts(app).await, before, "refused steps wrote nothing");
+}
 
+/// The authentication step's data: refused credentials are not sealed.
+async fn the_authentication_step_is_validated(app: &TestApp, id: &str) {
+    let step = format!("/api/v1/wizards/{id}/step");
+    let put = |name: &str, data: Value| step_case(id, name, data);
     // The authentication step.
     for request in
         [json!({"step_data": {"connection_name": "malformed", "host_url": shared_url()}})]
@@ -339,7 +363,7 @@ async fn wizard_requests_are_validated_and_refusals_write_nothing() {
         )
         .await;
     assert_eq!(response.status(), StatusCode::OK);
-    let before = counts(&app).await;
+    let before = counts(app).await;
     let cases = vec![
         put("unknown method", json!({"method": "telnet"})).invalid("method"),
         put(
@@ -384,9 +408,9 @@ async fn wizard_requests_are_validated_and_refusals_write_nothing() {
         )
         .invalid("secret_id"),
     ];
-    run_cases(&app, Some(&app.admin_token), cases).await;
+    run_cases(app, Some(&app.admin_token), cases).await;
     assert_eq!(
-        counts(&app).await,
+        counts(app).await,
         before,
         "refused credentials were not sealed"
     );

@@ -213,6 +213,20 @@ struct Snapshot {
     users: Value,
 }
 
+/// Runs `cases` as the admin and asserts that no event was written (`refusal` says which).
+async fn run_cases_writing_no_events(app: &TestApp, cases: Vec<Case>, refusal: &str) {
+    let events_before: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    run_cases(app, Some(&app.admin_token), cases).await;
+    let events_after: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(events_before, events_after, "{refusal}");
+}
+
 async fn snapshot(app: &TestApp) -> Snapshot {
     let count = |table: &str| {
         let sql = format!("SELECT count(*) FROM {table}");
