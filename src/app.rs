@@ -12,17 +12,17 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::accounts::{Accounts, AccountsDeps, GeneratedLogin, SessionPolicy};
 use crate::auth::password::PasswordHasher;
-use crate::auth::throttle::{InFlight, Throttle};
+use crate::auth::throttle::Throttle;
 use crate::auth::tokens::TokenKeys;
-use crate::bootstrap::{ensure_first_users, GeneratedLogin};
 use crate::commands::CommandBus;
 use crate::config::Settings;
 use crate::containers::Containers;
 use crate::db::{self, Database};
 use crate::denials::Denials;
 use crate::hosts::{HostMonitor, HostRegistry, Hosts};
-use crate::http::{self, AppInner, AppState, ACCOUNT_THROTTLE, DENIAL_THROTTLE, IP_THROTTLE};
+use crate::http::{self, AppInner, AppState, DENIAL_THROTTLE};
 use crate::read_models::ReadModels;
 use crate::resources::{Resources, ResourcesDeps};
 use crate::wizards::Wizards;
@@ -103,6 +103,23 @@ impl Application {
             monitor.clone(),
         );
         let wizards = Wizards::new(commands.clone(), reads.clone(), hosts.clone());
+        let accounts = Accounts::new(AccountsDeps {
+            commands: commands.clone(),
+            reads: reads.clone(),
+            hasher: Arc::new(PasswordHasher::new(
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(2),
+            )?),
+            tokens: Arc::new(TokenKeys::new(
+                jwt_secret.expose_secret().as_bytes(),
+                settings.access_token_ttl(),
+            )),
+            sessions: SessionPolicy {
+                session_ttl: settings.session_ttl(),
+                refresh_reuse_grace: settings.refresh_reuse_grace(),
+            },
+        });
         let state = AppState(Arc::new(AppInner {
             audit_key,
             master_key,
@@ -112,25 +129,11 @@ impl Application {
             resources,
             denials,
             reads,
+            accounts,
             commands,
-            progress,
-            tokens: TokenKeys::new(
-                jwt_secret.expose_secret().as_bytes(),
-                settings.access_token_ttl(),
-            ),
-            hasher: PasswordHasher::new(
-                std::thread::available_parallelism()
-                    .map(|n| n.get())
-                    .unwrap_or(2),
-            )?,
-            account_throttle: Throttle::new(ACCOUNT_THROTTLE),
-            ip_throttle: Throttle::new(IP_THROTTLE),
             denial_throttle: Throttle::new(DENIAL_THROTTLE),
-            login_accounts_in_flight: InFlight::new(1),
-            login_ips_in_flight: InFlight::new(4),
             settings: settings.clone(),
             started_at: Instant::now(),
-            admin_changes: tokio::sync::Mutex::new(()),
             db_breaker: Arc::default(),
             background,
             sockets: Arc::new(crate::realtime::gateway::Registry::default()),
@@ -144,7 +147,10 @@ impl Application {
             .await
             .with_context(|| format!("Failed to bind {}", settings.bind))?;
         let address = listener.local_addr()?;
-        let generated_logins = ensure_first_users(&state).await?;
+        let generated_logins = state
+            .accounts
+            .ensure_first_users(settings.admin_password.as_ref(), settings.demo_users)
+            .await?;
         let commands = state.commands.clone();
         registry.on_key_mismatch(Arc::new(move |id: &str| {
             let commands = commands.clone();

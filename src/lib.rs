@@ -6,7 +6,6 @@
 pub mod accounts;
 pub mod app;
 pub mod auth;
-pub mod bootstrap;
 pub mod checkpoints;
 pub mod cli;
 pub mod commands;

@@ -7,7 +7,7 @@
 
 pub mod app_state;
 pub mod audit;
-pub mod auth_routes;
+pub mod auth;
 pub mod container_actions;
 pub mod containers;
 pub mod context;
@@ -43,22 +43,6 @@ use crate::config::Settings;
 pub use app_state::{AppInner, AppState};
 use error::{ApiError, ErrorCode};
 
-/// Throttle for failed logins per account: 5 free, then 1 s doubling to 5 min.
-pub const ACCOUNT_THROTTLE: ThrottlePolicy = ThrottlePolicy {
-    free_failures: 5,
-    base_delay: std::time::Duration::from_secs(1),
-    max_delay: std::time::Duration::from_secs(300),
-    forget_after: std::time::Duration::from_secs(900),
-};
-
-/// Throttle for failed logins per client IP: 20 free, then 1 s doubling to 5 min.
-pub const IP_THROTTLE: ThrottlePolicy = ThrottlePolicy {
-    free_failures: 20,
-    base_delay: std::time::Duration::from_secs(1),
-    max_delay: std::time::Duration::from_secs(300),
-    forget_after: std::time::Duration::from_secs(900),
-};
-
 /// Throttle for denied requests per user: 30 free, then 1 s doubling to 1 min.
 pub const DENIAL_THROTTLE: ThrottlePolicy = ThrottlePolicy {
     free_failures: 30,
@@ -74,7 +58,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::base_document())
         .merge(health::router())
-        .merge(auth_routes::router())
+        .merge(auth::router())
         .merge(users::router())
         .merge(containers::router())
         .merge(container_actions::router())
@@ -158,7 +142,7 @@ fn cors(settings: &Settings) -> CorsLayer {
             header::CONTENT_TYPE,
             header::HeaderName::from_static("x-request-id"),
             header::HeaderName::from_static(positions::MIN_POSITION_HEADER),
-            header::HeaderName::from_static(auth_routes::COOKIE_ONLY_HEADER),
+            header::HeaderName::from_static(auth::COOKIE_ONLY_HEADER),
         ])
         .expose_headers([
             header::HeaderName::from_static("x-request-id"),

@@ -14,8 +14,6 @@ use dcp_aggregates::Role;
 use super::context::RequestContext;
 use super::error::{ApiError, ErrorCode};
 use super::AppState;
-use crate::auth::principal::{load_principal, Principal, SessionRefusal};
-use crate::auth::tokens::TokenError;
 use crate::commands::CommandMeta;
 use crate::denials::Refused;
 
@@ -137,32 +135,6 @@ fn bearer_token(request: &Request) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-/// Authenticates the bearer token of a request into a principal.
-pub async fn authenticate(state: &AppState, token: Option<&str>) -> Result<Principal, ApiError> {
-    let token = token.ok_or_else(|| {
-        ApiError::authentication("authentication required: send a bearer access token")
-    })?;
-    let (user_id, session_id) = state.tokens.verify(token).map_err(|e| match e {
-        TokenError::Expired => ApiError::new(
-            ErrorCode::TokenExpired,
-            "the access token has expired; refresh it",
-        ),
-        TokenError::Invalid => {
-            ApiError::new(ErrorCode::TokenInvalid, "the access token is invalid")
-        }
-    })?;
-    match load_principal(&state.pool, user_id, session_id).await? {
-        Ok(principal) => Ok(principal),
-        Err(SessionRefusal::SessionClosed) => Err(ApiError::new(
-            ErrorCode::TokenInvalid,
-            "the session has ended; log in again",
-        )),
-        Err(SessionRefusal::AccountInactive) => {
-            Err(ApiError::authentication("the account is deactivated"))
-        }
-    }
-}
-
 /// The permission middleware (a route layer: the route is known).
 pub async fn authorize(
     State(state): State<AppState>,
@@ -186,9 +158,9 @@ pub async fn authorize(
     if access == Access::Public {
         return next.run(request).await;
     }
-    let principal = match authenticate(&state, bearer_token(&request)).await {
+    let principal = match state.accounts.authenticate(bearer_token(&request)).await {
         Ok(principal) => principal,
-        Err(error) => return error.into_response(),
+        Err(error) => return ApiError::from(error).into_response(),
     };
     if let Access::Roles(roles) = access {
         if principal.must_change_password {

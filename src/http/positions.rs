@@ -8,6 +8,7 @@ use dcp_projections::LogCursor;
 
 use super::app_state::AppState;
 use super::error::{ApiError, ApiResult};
+use crate::accounts::Answer;
 use crate::read_models::ReadModels;
 
 /// Response header: the global position of the last event a command wrote.
@@ -59,16 +60,21 @@ impl AppState {
     }
 }
 
-/// True when the client sent `Prefer: return=minimal` (RFC 7240): the command answers as
-/// soon as its events are committed, with the position and no representation, instead of
-/// waiting for the read model to show the result.
-pub fn wants_minimal(headers: &HeaderMap) -> bool {
-    headers
+/// `Prefer: return=minimal` (RFC 7240) asks a command to answer as soon as its events are
+/// committed, with the position and no representation, instead of waiting for the read
+/// model to show the result.
+pub fn answer_wanted(headers: &HeaderMap) -> Answer {
+    let minimal = headers
         .get_all(axum::http::header::HeaderName::from_static("prefer"))
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .any(|token| token.trim().eq_ignore_ascii_case("return=minimal"))
+        .any(|token| token.trim().eq_ignore_ascii_case("return=minimal"));
+    if minimal {
+        Answer::Committed
+    } else {
+        Answer::Shown
+    }
 }
 
 /// Marks a response that honoured `Prefer: return=minimal`.

@@ -10,11 +10,11 @@ use secrecy::SecretString;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use super::sessions::revoke_sessions;
+use super::users::handle;
 use crate::auth::password::PasswordHasher;
 use crate::commands::{CommandBus, CommandMeta};
 use crate::event_store::SideWrite;
-use crate::http::auth_routes::revoke_sessions;
-use crate::http::users::handle;
 
 /// Sets a new random password for `username` (the hash commits with the
 /// `UserPasswordChanged` event), ends the account's sessions, and returns the password.
@@ -58,6 +58,6 @@ pub async fn reset_password(pool: &PgPool, username: &str) -> anyhow::Result<Str
         &meta,
     )
     .await
-    .map_err(|error| anyhow::anyhow!("Failed to end the account's sessions: {}", error.message))?;
+    .map_err(|error| anyhow::anyhow!("Failed to end the account's sessions: {error}"))?;
     Ok(password)
 }
