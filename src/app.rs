@@ -21,6 +21,7 @@ use crate::config::Settings;
 use crate::containers::Containers;
 use crate::db::{self, Database};
 use crate::denials::Denials;
+use crate::history::History;
 use crate::hosts::{HostMonitor, HostRegistry, Hosts};
 use crate::http::{self, AppInner, AppState, DENIAL_THROTTLE};
 use crate::read_models::ReadModels;
@@ -66,7 +67,7 @@ impl Application {
                 .spawn(workers.clone()),
         );
         let jwt_secret = crate::secrets::jwt_secret(&settings)?;
-        let audit_key = crate::checkpoints::AuditKey::from_settings(&settings)?;
+        let audit_key = Arc::new(crate::checkpoints::AuditKey::from_settings(&settings)?);
         let master_key = Arc::new(crate::secrets::sealed::MasterKey::from_settings(&settings)?);
         let registry = Arc::new(HostRegistry::new(crate::docker::LocalDocker::new(
             settings.docker_host.as_deref(),
@@ -120,8 +121,14 @@ impl Application {
                 refresh_reuse_grace: settings.refresh_reuse_grace(),
             },
         });
-        let state = AppState(Arc::new(AppInner {
+        let history = History::new(
+            reads.clone(),
+            containers.clone(),
+            registry.clone(),
             audit_key,
+        );
+        let state = AppState(Arc::new(AppInner {
+            history,
             master_key,
             hosts,
             wizards,

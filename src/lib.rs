@@ -17,6 +17,7 @@ pub mod docker;
 pub mod embedded_pg;
 pub mod errors;
 pub mod event_store;
+pub mod history;
 pub mod hosts;
 pub mod http;
 pub mod metrics;

@@ -12,6 +12,7 @@ use crate::commands::CommandBus;
 use crate::config::Settings;
 use crate::containers::Containers;
 use crate::denials::Denials;
+use crate::history::History;
 use crate::hosts::Hosts;
 use crate::read_models::ReadModels;
 use crate::resources::Resources;
@@ -30,14 +31,13 @@ pub struct AppInner {
     pub registry: Arc<crate::hosts::HostRegistry>,
     pub hosts: Hosts,
     pub wizards: Wizards,
+    pub history: History,
     /// Where events leave the server (NATS, or in-process).
     pub bus: Arc<dyn crate::realtime::bus::EventBus>,
     /// The WebSockets open on this server.
     pub sockets: Arc<crate::realtime::gateway::Registry>,
     pub commands: CommandBus,
     pub accounts: Accounts,
-    /// Signs audit checkpoints (kept out of the database).
-    pub audit_key: crate::checkpoints::AuditKey,
     /// Seals stored secrets (kept out of the database).
     pub master_key: Arc<crate::secrets::sealed::MasterKey>,
     /// Denied requests per user: each is recorded, but a user who keeps being refused is

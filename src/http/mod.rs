@@ -20,9 +20,9 @@ pub mod images;
 pub mod networks;
 pub mod openapi;
 pub mod operations;
+pub mod past;
 pub mod permissions;
 pub mod positions;
-pub mod state;
 pub mod users;
 pub mod volumes;
 pub mod web;
@@ -68,7 +68,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(operations::router())
         .merge(audit::router())
         .merge(events::router())
-        .merge(state::router())
+        .merge(past::router())
         .merge(hosts::router())
         .merge(wizards::router())
         .merge(crate::realtime::tickets::router())
