@@ -4,6 +4,7 @@
 // (`{"type":"error","code","message","reconnect","fatal"}`) instead of failing silently.
 import { useCallback, useEffect, useRef, useState } from "react";
 import { api, ApiError, errorMessage } from "../api/client";
+import { paths, type Query } from "../api/paths";
 import type { TicketPurpose } from "../api/types";
 
 export type SocketStatus = "idle" | "connecting" | "open" | "closed";
@@ -15,8 +16,6 @@ export interface SocketError {
   reconnect: boolean;
   fatal: boolean;
 }
-
-type Query = Record<string, string | number | boolean | undefined | null>;
 
 export interface SocketTarget {
   /** `/ws/events`, `/ws/containers/{id}/logs`, … */
@@ -55,7 +54,7 @@ export interface SocketEnvironment {
 
 export const browserEnvironment: SocketEnvironment = {
   async ticket(purpose, resourceId) {
-    const response = await api.post<{ ticket: string }>("/api/v1/ws-tickets", {
+    const response = await api.post<{ ticket: string }>(paths.wsTickets(), {
       purpose,
       resource_id: resourceId,
     });

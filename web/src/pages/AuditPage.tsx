@@ -2,6 +2,7 @@
 // (CSV, NDJSON) with the same filters, and a check of the log's hash chain.
 import { useCallback, useEffect, useRef, useState, type FormEvent } from "react";
 import { api } from "../api/client";
+import { paths } from "../api/paths";
 import type { AuditLogView, AuditPage as AuditPageBody } from "../api/types";
 import type { components } from "../api/schema";
 import { Empty, ErrorBanner, Field, fieldError, Modal, PageHeader, Spinner } from "../components/ui";
@@ -35,7 +36,7 @@ export function AuditPage() {
     setLoading(true);
     setError(null);
     api
-      .get<AuditPageBody>("/api/v1/audit-logs", auditQuery(applied, { limit: PAGE }), controller.signal)
+      .get<AuditPageBody>(paths.auditLogs.list(), auditQuery(applied, { limit: PAGE }), controller.signal)
       .then((page) => {
         if (id !== request.current) return;
         setEntries(page.items);
@@ -75,7 +76,7 @@ export function AuditPage() {
     setLoading(true);
     setError(null);
     try {
-      const page = await api.get<AuditPageBody>("/api/v1/audit-logs", auditQuery(applied, { cursor, limit: PAGE }));
+      const page = await api.get<AuditPageBody>(paths.auditLogs.list(), auditQuery(applied, { cursor, limit: PAGE }));
       if (id !== request.current) return;
       setEntries((all) => {
         const seen = new Set(all.map((e) => e.seq));
@@ -105,7 +106,7 @@ export function AuditPage() {
 
   const download = useCallback(
     async (format: "csv" | "ndjson") => {
-      const response = await api.request<Response>("/api/v1/audit-logs", { query: auditQuery(applied, { format }), raw: true });
+      const response = await api.request<Response>(paths.auditLogs.list(), { query: auditQuery(applied, { format }), raw: true });
       const blob = await response.blob();
       saveBlob(blob, exportFilename(format));
       toastSuccess(`Exported the audit log as ${format.toUpperCase()}`);
@@ -113,7 +114,7 @@ export function AuditPage() {
     [applied],
   );
   const exporter = useSubmit(download);
-  const verify = useCallback(() => api.get<ChainReport>("/api/v1/audit-logs/verify"), []);
+  const verify = useCallback(() => api.get<ChainReport>(paths.auditLogs.verify()), []);
   const verifier = useSubmit(verify);
 
   const set = (key: keyof AuditFilters, value: string) => setForm((f) => ({ ...f, [key]: value }));

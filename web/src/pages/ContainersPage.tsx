@@ -3,6 +3,7 @@
 import { useVirtualizer } from "@tanstack/react-virtual";
 import { useEffect, useMemo, useRef, useState } from "react";
 import { api } from "../api/client";
+import { paths } from "../api/paths";
 import type { ContainerList, ContainerView, OperationOutcome } from "../api/types";
 import { Link } from "../components/Link";
 import { Empty, ErrorBanner, PageHeader, Spinner, StatusBadge } from "../components/ui";
@@ -40,10 +41,10 @@ export async function inBatches<T, R>(items: T[], limit: number, task: (item: T)
 
 /** Every page of the list (the API pages by 1,000). */
 export async function loadAllContainers(signal: AbortSignal): Promise<ContainerList> {
-  const first = await api.get<ContainerList>("/api/v1/containers", { all: true, limit: PAGE, offset: 0 }, signal);
+  const first = await api.get<ContainerList>(paths.containers.list(), { all: true, limit: PAGE, offset: 0 }, signal);
   const items = [...first.items];
   while (items.length < first.total) {
-    const page = await api.get<ContainerList>("/api/v1/containers", { all: true, limit: PAGE, offset: items.length }, signal);
+    const page = await api.get<ContainerList>(paths.containers.list(), { all: true, limit: PAGE, offset: items.length }, signal);
     if (page.items.length === 0) break;
     items.push(...page.items);
   }
@@ -89,7 +90,7 @@ export function ContainersPage() {
   const bulk = useAction(
     async (operation: "start" | "stop") => {
       const results = await inBatches(chosen, BULK_CONCURRENCY, (c) =>
-        api.post<OperationOutcome>(`/api/v1/containers/${encodeURIComponent(c.id)}/${operation}`, {}, { host: c.host }),
+        api.post<OperationOutcome>(paths.containers.action(c.id, operation), {}, { host: c.host }),
       );
       const failed = results.flatMap((r, i) => (r.status === "rejected" ? [`${chosen[i]!.name}: ${(r.reason as Error).message}`] : []));
       list.reload();

@@ -4,6 +4,7 @@
 // setups they left open (the open one is `?wizard=<id>` in the URL, so a reload reopens it).
 import { useCallback, useState } from "react";
 import { api } from "../api/client";
+import { paths } from "../api/paths";
 import type { HostView, WizardState } from "../api/types";
 import { Empty, ErrorBanner, Field, fieldError, PageHeader, Spinner, StatusBadge } from "../components/ui";
 import { useAction } from "../hooks/useAction";
@@ -46,7 +47,7 @@ export function HostsPage() {
 
   const hosts = useHostList();
   const wizards = useQuery(
-    (signal) => (admin ? api.get<WizardState[]>("/api/v1/wizards", undefined, signal) : Promise.resolve([] as WizardState[])),
+    (signal) => (admin ? api.get<WizardState[]>(paths.wizards.list(), undefined, signal) : Promise.resolve([] as WizardState[])),
     [admin],
     { liveTypes: ["wizard"] },
   );
@@ -54,7 +55,7 @@ export function HostsPage() {
   const reloadWizards = wizards.reload;
 
   const start = useAction(
-    () => api.post<WizardState>("/api/v1/wizards/start", { wizard_type: "ssh_host_setup", metadata: { opened_from: "hosts_page" } }),
+    () => api.post<WizardState>(paths.wizards.start(), { wizard_type: "ssh_host_setup", metadata: { opened_from: "hosts_page" } }),
     { what: "Start the host setup" },
   );
   const addHost = async () => {
@@ -238,8 +239,8 @@ function HostRow({
   const ssh = host.ssh ?? null;
   const local = host.kind === "local";
   const disabled = host.status === "disabled";
-  const test = useAction(() => api.post<CheckResult>(`/api/v1/hosts/${encodeURIComponent(host.id)}/test`), { what: `Test ${host.name}` });
-  const toggle = useAction(() => api.patch<HostView>(`/api/v1/hosts/${encodeURIComponent(host.id)}`, { enabled: disabled }), {
+  const test = useAction(() => api.post<CheckResult>(paths.hosts.test(host.id)), { what: `Test ${host.name}` });
+  const toggle = useAction(() => api.patch<HostView>(paths.hosts.update(host.id), { enabled: disabled }), {
     what: `${disabled ? "Enable" : "Disable"} ${host.name}`,
     success: `Host ${host.name} ${disabled ? "enabled" : "disabled"}`,
   });
@@ -372,7 +373,7 @@ function EditHostModal({ host, onClose, onSaved }: { host: HostView; onClose: ()
   const parsed = parseTags(tags);
   const tagProblem = tagsProblem(parsed);
   const { run, busy, error } = useSubmit(async (body: { name?: string; tags?: string[] }) => {
-    await api.patch<HostView>(`/api/v1/hosts/${encodeURIComponent(host.id)}`, body);
+    await api.patch<HostView>(paths.hosts.update(host.id), body);
     toastSuccess(`Host ${body.name ?? host.name} saved`);
     onSaved();
   });
@@ -414,7 +415,7 @@ function EditHostModal({ host, onClose, onSaved }: { host: HostView; onClose: ()
 
 function RemoveHostModal({ host, onClose, onRemoved }: { host: HostView; onClose: () => void; onRemoved: () => void }) {
   const { run: remove, busy, error } = useSubmit(async () => {
-    await api.delete<void>(`/api/v1/hosts/${encodeURIComponent(host.id)}`);
+    await api.delete<void>(paths.hosts.remove(host.id));
     toastSuccess(`Host ${host.name} removed`);
     onRemoved();
   });

@@ -2,6 +2,7 @@
 // progress over the task socket) and remove one.
 import { useCallback, useState } from "react";
 import { api } from "../api/client";
+import { paths } from "../api/paths";
 import type { AcceptedOperation, ImageList } from "../api/types";
 import { ErrorBanner, Field, fieldError } from "../components/ui";
 import { formatBytes, formatTime } from "../format";
@@ -23,7 +24,7 @@ export function ImagesPage() {
   const [reference, setReference] = useState("");
   const wanted = useDebounced(reference.trim());
   const query = useQuery(
-    (signal) => api.get<ImageList>("/api/v1/images", { host: host || undefined, reference: wanted || undefined }, signal),
+    (signal) => api.get<ImageList>(paths.images.list(), { host: host || undefined, reference: wanted || undefined }, signal),
     [host, wanted],
     { liveTypes: ["image"] },
   );
@@ -142,7 +143,7 @@ function PullDialog({
   const [host, setHost] = useState(defaultHost);
   const [localError, setLocalError] = useState<string | null>(null);
   const pull = useCallback(
-    (body: { image: string; tag?: string; host: string }) => api.post<AcceptedOperation>("/api/v1/images/pull", body),
+    (body: { image: string; tag?: string; host: string }) => api.post<AcceptedOperation>(paths.images.pull(), body),
     [],
   );
   const { run, busy, error } = useSubmit(pull);
@@ -195,7 +196,7 @@ function RemoveImageDialog({ image, onClose, onRemoved }: { image: ImageItem; on
       confirmLabel="Remove"
       onClose={onClose}
       onConfirm={async () => {
-        await api.delete(`/api/v1/images/${encodeURIComponent(target)}`, { host: image.host, force: force || undefined });
+        await api.delete(paths.images.remove(target), { host: image.host, force: force || undefined });
         toastSuccess(`Removed ${target === image.id ? image.short_id : target}`);
         onRemoved();
       }}

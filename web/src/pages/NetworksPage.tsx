@@ -1,6 +1,7 @@
 // Networks on every host: create one, remove one, connect or disconnect a container.
 import { useCallback, useState } from "react";
 import { api } from "../api/client";
+import { paths } from "../api/paths";
 import type { NetworkList } from "../api/types";
 import type { components } from "../api/schema";
 import { ErrorBanner, Field, fieldError } from "../components/ui";
@@ -26,7 +27,7 @@ export function NetworksPage() {
   const mayMutate = can(role, "mutate");
   const [host, setHost] = useState("");
   const [filter, setFilter] = useState("");
-  const query = useQuery((signal) => api.get<NetworkList>("/api/v1/networks", { host: host || undefined }, signal), [host], {
+  const query = useQuery((signal) => api.get<NetworkList>(paths.networks.list(), { host: host || undefined }, signal), [host], {
     liveTypes: ["network"],
   });
   const hosts = useHosts();
@@ -65,7 +66,7 @@ export function NetworksPage() {
               confirmLabel="Remove"
               onClose={() => setRemoving(null)}
               onConfirm={async () => {
-                await api.delete(`/api/v1/networks/${encodeURIComponent(removing.id)}`, { host: removing.host });
+                await api.delete(paths.networks.remove(removing.id), { host: removing.host });
                 toastSuccess(`Removed network ${removing.name}`);
                 reload();
               }}
@@ -162,7 +163,7 @@ function CreateNetworkDialog({
   const [reason, setReason] = useState("");
   const [local, setLocal] = useState<Record<string, string>>({});
   const create = useCallback(
-    (body: CreateNetworkBody, onHost: string) => api.post("/api/v1/networks", body, { host: onHost }),
+    (body: CreateNetworkBody, onHost: string) => api.post(paths.networks.create(), body, { host: onHost }),
     [],
   );
   const { run, busy, error } = useSubmit(create);
@@ -275,7 +276,7 @@ function AttachDialog({
   const [local, setLocal] = useState<string | null>(null);
   const send = useCallback(
     (body: Record<string, unknown>) =>
-      api.post(`/api/v1/networks/${encodeURIComponent(network.id)}/${mode}`, body, { host: network.host }),
+      api.post(paths.networks.attach(network.id, mode), body, { host: network.host }),
     [network.id, network.host, mode],
   );
   const { run, busy, error } = useSubmit(send);

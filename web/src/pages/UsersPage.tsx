@@ -3,6 +3,7 @@
 // change to oneself) are shown with the API's message.
 import { useCallback, useState } from "react";
 import { api, ApiError } from "../api/client";
+import { paths } from "../api/paths";
 import type { Role, UserList, UserView } from "../api/types";
 import { ErrorBanner, Field, fieldError, StatusBadge } from "../components/ui";
 import { formatAgo, formatTime } from "../format";
@@ -34,7 +35,7 @@ export function UsersPage() {
   const search = useDebounced(q.trim());
   const query = useQuery(
     (signal) =>
-      api.get<UserList>("/api/v1/users", { q: search || undefined, role: role || undefined, active: active || undefined, limit: PAGE, offset }, signal),
+      api.get<UserList>(paths.users.list(), { q: search || undefined, role: role || undefined, active: active || undefined, limit: PAGE, offset }, signal),
     [search, role, active, offset],
     { liveTypes: ["user"] },
   );
@@ -115,7 +116,7 @@ export function UsersPage() {
               confirmLabel="Delete"
               onClose={() => setDeleting(null)}
               onConfirm={async () => {
-                await api.delete(`/api/v1/users/${deleting.id}`);
+                await api.delete(paths.users.remove(deleting.id));
                 toastSuccess(`Deleted user ${deleting.username}`);
                 reload();
               }}
@@ -186,7 +187,7 @@ function UserDialog({ user, onClose, onSaved }: { user?: UserView; onClose: () =
   const [local, setLocal] = useState<UserFormErrors>({});
   const [notice, setNotice] = useState<string | null>(null);
   const save = useCallback(
-    (body: object) => (user ? api.patch<UserView>(`/api/v1/users/${user.id}`, body) : api.post<UserView>("/api/v1/users", body)),
+    (body: object) => (user ? api.patch<UserView>(paths.users.update(user.id), body) : api.post<UserView>(paths.users.create(), body)),
     [user],
   );
   const { run, busy, error } = useSubmit(save);

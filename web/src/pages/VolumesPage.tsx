@@ -1,6 +1,7 @@
 // Volumes on every host: create one (name, driver, labels, host) and remove one.
 import { useCallback, useState } from "react";
 import { api } from "../api/client";
+import { paths } from "../api/paths";
 import type { VolumeList } from "../api/types";
 import type { components } from "../api/schema";
 import { ErrorBanner, Field, fieldError } from "../components/ui";
@@ -22,7 +23,7 @@ export function VolumesPage() {
   const mayMutate = can(role, "mutate");
   const [host, setHost] = useState("");
   const [filter, setFilter] = useState("");
-  const query = useQuery((signal) => api.get<VolumeList>("/api/v1/volumes", { host: host || undefined }, signal), [host], {
+  const query = useQuery((signal) => api.get<VolumeList>(paths.volumes.list(), { host: host || undefined }, signal), [host], {
     liveTypes: ["volume"],
   });
   const hosts = useHosts();
@@ -116,7 +117,7 @@ function CreateVolumeDialog({
   const [reason, setReason] = useState("");
   const [local, setLocal] = useState<Record<string, string>>({});
   const create = useCallback(
-    (body: CreateVolumeBody, onHost: string) => api.post("/api/v1/volumes", body, { host: onHost }),
+    (body: CreateVolumeBody, onHost: string) => api.post(paths.volumes.create(), body, { host: onHost }),
     [],
   );
   const { run, busy, error } = useSubmit(create);
@@ -195,7 +196,7 @@ function RemoveVolumeDialog({ volume, onClose, onRemoved }: { volume: VolumeItem
       confirmLabel="Remove"
       onClose={onClose}
       onConfirm={async () => {
-        await api.delete(`/api/v1/volumes/${encodeURIComponent(volume.name)}`, { host: volume.host, force: force || undefined });
+        await api.delete(paths.volumes.remove(volume.name), { host: volume.host, force: force || undefined });
         toastSuccess(`Removed volume ${volume.name}`);
         onRemoved();
       }}

@@ -3,9 +3,9 @@
 // virtual list so that a hundred thousand lines scroll as smoothly as ten.
 import { useCallback, useEffect, useLayoutEffect, useRef, useState, type ReactNode } from "react";
 import { useVirtualizer } from "@tanstack/react-virtual";
+import { paths } from "../../api/paths";
 import { useWebSocket, type SocketSnapshot } from "../../hooks/useWebSocket";
 import { highlightRuns, LogFeed, logText, type LogFilter, type LogLine } from "./logBuffer";
-import { socketPath } from "./inspect";
 import "./container.css";
 
 /** Every line is this tall (px): the list is virtual, rows are not measured. */
@@ -270,7 +270,7 @@ function LogConnection({
 
   const socket = useWebSocket(
     {
-      path: socketPath(id, "logs"),
+      path: paths.ws.logs(id),
       purpose: "container.logs",
       resourceId: id,
       // Timestamps are always asked for (shown or not): a reconnect resumes after the last

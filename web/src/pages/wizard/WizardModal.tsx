@@ -5,6 +5,7 @@
 // dialog is open, and prefilled from the server's state when a wizard is resumed.
 import { useCallback, useEffect, useId, useRef, useState, type FormEvent } from "react";
 import { api, ApiError } from "../../api/client";
+import { paths } from "../../api/paths";
 import type { TestOutcome, WizardState } from "../../api/types";
 import { ErrorBanner, Modal, Spinner } from "../../components/ui";
 import { AuthenticationStep } from "./AuthenticationStep";
@@ -91,7 +92,7 @@ export function WizardModal({
     setForms(null);
     setLoadError(null);
     api
-      .get<WizardState>(`/api/v1/wizards/${encodeURIComponent(wizardId)}`, undefined, controller.signal)
+      .get<WizardState>(paths.wizards.get(wizardId), undefined, controller.signal)
       .then((loaded) => {
         if (controller.signal.aborted) return;
         setWizard(loaded);
@@ -102,8 +103,6 @@ export function WizardModal({
       });
     return () => controller.abort();
   }, [wizardId, attempt]);
-
-  const path = (action: string) => `/api/v1/wizards/${encodeURIComponent(wizardId)}/${action}`;
 
   /** Runs a step action: busy meanwhile, its error kept to be shown. */
   const run = async (what: Exclude<Busy, null>, action: () => Promise<void>) => {
@@ -119,13 +118,13 @@ export function WizardModal({
   };
 
   const submitStep = async (data: unknown): Promise<WizardState> => {
-    const updated = await api.put<WizardState>(path("step"), { step_data: data });
+    const updated = await api.put<WizardState>(paths.wizards.step(wizardId), { step_data: data });
     setWizard(updated);
     return updated;
   };
 
   const goNext = async () => {
-    const updated = await api.post<WizardState>(path("next"));
+    const updated = await api.post<WizardState>(paths.wizards.next(wizardId));
     setWizard(updated);
     setUnconfirmed(false);
   };
@@ -226,14 +225,14 @@ export function WizardModal({
 
   const previous = () =>
     run("previous", async () => {
-      const updated = await api.post<WizardState>(path("previous"));
+      const updated = await api.post<WizardState>(paths.wizards.previous(wizardId));
       setWizard(updated);
       setUnconfirmed(false);
     });
 
   const runTest = () =>
     run("test", async () => {
-      const outcome = await api.post<TestOutcome>(path("test"), { test_type: step === "ssh_test" ? "ssh_connection" : "docker_api" });
+      const outcome = await api.post<TestOutcome>(paths.wizards.test(wizardId), { test_type: step === "ssh_test" ? "ssh_connection" : "docker_api" });
       setWizard(outcome.wizard);
       setUnconfirmed(false);
     });
@@ -261,14 +260,14 @@ export function WizardModal({
       const tags = parseTags(forms.tags);
       if (tagsProblem(tags)) return;
       await submitStep({ tags });
-      const completion = await api.post<CompletionView>(path("complete"));
+      const completion = await api.post<CompletionView>(paths.wizards.complete(wizardId));
       setWizard(completion.wizard);
       onCompleted(completion);
     });
 
   const cancel = () =>
     run("cancel", async () => {
-      await api.post<WizardState>(path("cancel"));
+      await api.post<WizardState>(paths.wizards.cancel(wizardId));
       setConfirmingCancel(false);
       onCancelled();
     });
