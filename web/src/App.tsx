@@ -4,7 +4,7 @@ import { useEffect, type ReactNode } from "react";
 import { Link } from "./components/Link";
 import { LiveEvents } from "./components/LiveEvents";
 import { Toasts } from "./components/Toasts";
-import { Spinner } from "./components/ui";
+import { Spinner } from "./components/Spinner";
 import { matchPath, navigate, useLocation } from "./router";
 import { can, useAuth } from "./stores/auth";
 import { LoginPage } from "./pages/LoginPage";

@@ -5,12 +5,19 @@ import { api } from "../api/client";
 import { paths } from "../api/paths";
 import type { AuditLogView, AuditPage as AuditPageBody } from "../api/types";
 import type { components } from "../api/schema";
-import { Empty, ErrorBanner, Field, fieldError, Modal, PageHeader, Spinner } from "../components/ui";
+import { Empty } from "../components/Empty";
+import { ErrorBanner } from "../components/ErrorBanner";
+import { Field, fieldError } from "../components/Field";
+import { Modal } from "../components/Modal";
+import { PageHeader } from "../components/PageHeader";
+import { Spinner } from "../components/Spinner";
+import { useSubmit } from "../hooks/useSubmit";
+import { saveBlob } from "./resources/saveBlob";
 import { formatTime } from "../format";
 import { onEvent } from "../stores/events";
 import { toastSuccess } from "../stores/toasts";
-import { saveBlob, useSubmit } from "./resources/common";
 import { auditFilterErrors, auditQuery, emptyAuditFilters, exportFilename, type AuditFilters } from "./resources/auditQuery";
+import "./resources/resources.css";
 
 type ChainReport = components["schemas"]["ChainReportView"];
 

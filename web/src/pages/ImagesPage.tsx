@@ -4,16 +4,21 @@ import { useCallback, useState } from "react";
 import { api } from "../api/client";
 import { paths } from "../api/paths";
 import type { AcceptedOperation, ImageList } from "../api/types";
-import { ErrorBanner, Field, fieldError } from "../components/ui";
+import { ConfirmDialog } from "../components/ConfirmDialog";
+import { ErrorBanner } from "../components/ErrorBanner";
+import { Field, fieldError } from "../components/Field";
+import { FormDialog } from "../components/FormDialog";
+import { hostOptions, HostSelect } from "../components/HostSelect";
+import { ResourceListPage } from "../components/ResourceListPage";
+import { useDebounced } from "../hooks/useDebounced";
+import { useSubmit } from "../hooks/useSubmit";
 import { formatBytes, formatTime } from "../format";
 import { useQuery } from "../hooks/useQuery";
 import { can, useRole } from "../stores/auth";
 import { toastSuccess } from "../stores/toasts";
 import { useHosts } from "../stores/hosts";
-import { ConfirmDialog, HostSelect, hostOptions, useDebounced, useSubmit } from "./resources/common";
-import { FormDialog } from "./resources/FormDialog";
 import { PullTask, type PullRequestInfo } from "./resources/PullTask";
-import { ResourceListPage } from "./resources/ResourceListPage";
+import "./resources/resources.css";
 
 type ImageItem = ImageList["items"][number];
 

@@ -5,14 +5,18 @@ import { useCallback, useState } from "react";
 import { api, ApiError } from "../api/client";
 import { paths } from "../api/paths";
 import type { Role, UserList, UserView } from "../api/types";
-import { ErrorBanner, Field, fieldError, StatusBadge } from "../components/ui";
+import { ConfirmDialog } from "../components/ConfirmDialog";
+import { ErrorBanner } from "../components/ErrorBanner";
+import { Field, fieldError } from "../components/Field";
+import { FormDialog } from "../components/FormDialog";
+import { ResourceListPage } from "../components/ResourceListPage";
+import { StatusBadge } from "../components/StatusBadge";
+import { useDebounced } from "../hooks/useDebounced";
+import { useSubmit } from "../hooks/useSubmit";
 import { formatAgo, formatTime } from "../format";
 import { useQuery } from "../hooks/useQuery";
 import { useAuth } from "../stores/auth";
 import { toastSuccess } from "../stores/toasts";
-import { ConfirmDialog, useDebounced, useSubmit } from "./resources/common";
-import { FormDialog } from "./resources/FormDialog";
-import { ResourceListPage } from "./resources/ResourceListPage";
 import {
   buildCreateBody,
   buildUpdateBody,
@@ -23,6 +27,7 @@ import {
   type UserFormErrors,
   type UserFormValues,
 } from "./resources/userForm";
+import "./resources/resources.css";
 
 const PAGE = 50;
 

@@ -4,9 +4,9 @@ import { useCallback, useEffect, useRef, useState } from "react";
 import { api } from "../../api/client";
 import { paths, type ContainerVerb } from "../../api/paths";
 import type { OperationOutcome } from "../../api/types";
-import { Field, fieldError } from "../../components/ui";
+import { Field, fieldError } from "../../components/Field";
+import { FormDialog } from "../../components/FormDialog";
 import { useAction } from "../../hooks/useAction";
-import { FormDialog } from "../resources/FormDialog";
 import "./container.css";
 
 /** Which operations make sense in a state (the others are shown disabled). */

@@ -2,7 +2,9 @@
 // came of it), newest first, refreshed as new events arrive.
 import { api, ApiError } from "../../api/client";
 import { paths } from "../../api/paths";
-import { Empty, ErrorBanner, Spinner } from "../../components/ui";
+import { Empty } from "../../components/Empty";
+import { ErrorBanner } from "../../components/ErrorBanner";
+import { Spinner } from "../../components/Spinner";
 import { formatAgo, formatTime } from "../../format";
 import { useQuery } from "../../hooks/useQuery";
 import type { HistoryEntry } from "./inspect";

@@ -6,8 +6,9 @@ import { paths } from "../../api/paths";
 import type { OperationView } from "../../api/types";
 import { useWebSocket } from "../../hooks/useWebSocket";
 import { formatBytes } from "../../format";
-import { StatusBadge } from "../../components/ui";
+import { StatusBadge } from "../../components/StatusBadge";
 import { initialPullState, layerPercent, pullReducer, type LayerState, type PullState } from "./pullProgress";
+import "./resources.css";
 
 export interface PullRequestInfo {
   operationId: string;

@@ -5,7 +5,8 @@
 import { useRef, useState } from "react";
 import { api } from "../../api/client";
 import { paths } from "../../api/paths";
-import { ErrorBanner, Field, fieldError } from "../../components/ui";
+import { ErrorBanner } from "../../components/ErrorBanner";
+import { Field, fieldError } from "../../components/Field";
 import { toastSuccess } from "../../stores/toasts";
 import { AUTH_METHODS, defaultKeyComment, type AuthForm, type AuthMethod, type ConnectionForm, type GeneratedKey } from "./wizardData";
 

@@ -1,7 +1,7 @@
 // Step 1: the host's name in dcp and where it is reached over SSH. Separate inputs for the
 // host, port and user make `host_url` (`ssh://user@host:port`).
 import type { ChangeEvent } from "react";
-import { Field, fieldError } from "../../components/ui";
+import { Field, fieldError } from "../../components/Field";
 import { buildHostUrl, connectionMissing, validateConnection, type ConnectionForm } from "./wizardData";
 
 export function ConnectionDetailsStep({

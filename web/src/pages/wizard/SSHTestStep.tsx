@@ -2,7 +2,7 @@
 // (it is then pinned: any other key is refused later). With a password, the first test
 // only reads the key — the password goes only to a confirmed key — so the test runs again
 // after the confirmation to log in.
-import { fieldError } from "../../components/ui";
+import { fieldError } from "../../components/Field";
 import { formatTime } from "../../format";
 import { TestFailure } from "./TestFailure";
 import { text, type StepTestView } from "./wizardData";

@@ -7,7 +7,9 @@ import { useCallback, useEffect, useId, useRef, useState, type FormEvent } from 
 import { api, ApiError } from "../../api/client";
 import { paths } from "../../api/paths";
 import type { TestOutcome, WizardState } from "../../api/types";
-import { ErrorBanner, Modal, Spinner } from "../../components/ui";
+import { ErrorBanner } from "../../components/ErrorBanner";
+import { Modal } from "../../components/Modal";
+import { Spinner } from "../../components/Spinner";
 import { AuthenticationStep } from "./AuthenticationStep";
 import { ConfirmationStep } from "./ConfirmationStep";
 import { ConnectionDetailsStep } from "./ConnectionDetailsStep";
