@@ -16,16 +16,16 @@ import { StatusBadge } from "../components/StatusBadge";
 import { useSubmit } from "../hooks/useSubmit";
 import { useAction } from "../hooks/useAction";
 import { useQuery } from "../hooks/useQuery";
+import { startWizard, useWizardInUrl } from "../hooks/useWizard";
 import { formatAgo, formatTime } from "../format";
-import { navigate, useSearchParams } from "../router";
 import { can, useRole } from "../stores/auth";
 import { useHostList } from "../stores/hosts";
 import { toastError, toastSuccess } from "../stores/toasts";
 import { TestFailure } from "./wizard/TestFailure";
+import { SSH_HOST_SETUP } from "./wizard/sshHostSetup";
 import { WizardModal } from "./wizard/WizardModal";
 import { parseTags, stepData, stepTitle, tagsProblem, text, type CheckResult, type CompletionView } from "./wizard/wizardData";
 import "./wizard/wizard.css";
-
 
 const METHOD_NAMES: Record<string, string> = {
   generated_key: "generated key",
@@ -33,19 +33,10 @@ const METHOD_NAMES: Record<string, string> = {
   password: "password",
 };
 
-/** Puts `?wizard=<id>` in the URL (or takes it out), replacing the history entry. */
-function showWizard(id: string | null): void {
-  const params = new URLSearchParams(window.location.search);
-  if (id) params.set("wizard", id);
-  else params.delete("wizard");
-  const query = params.toString();
-  navigate(`${window.location.pathname}${query ? `?${query}` : ""}`, { replace: true });
-}
-
 export function HostsPage() {
   const role = useRole();
   const admin = can(role, "admin");
-  const openWizard = useSearchParams().get("wizard");
+  const { openId: openWizard, show: showWizard } = useWizardInUrl();
   const [check, setCheck] = useState<{ name: string; result: CheckResult } | null>(null);
   const [editing, setEditing] = useState<HostView | null>(null);
   const [removing, setRemoving] = useState<HostView | null>(null);
@@ -59,10 +50,7 @@ export function HostsPage() {
   const reloadHosts = hosts.reload;
   const reloadWizards = wizards.reload;
 
-  const start = useAction(
-    () => api.post<WizardState>(paths.wizards.start(), { wizard_type: "ssh_host_setup", metadata: { opened_from: "hosts_page" } }),
-    { what: "Start the host setup" },
-  );
+  const start = useAction(() => startWizard(SSH_HOST_SETUP, { opened_from: "hosts_page" }), { what: "Start the host setup" });
   const addHost = async () => {
     const wizard = await start.run();
     if (wizard?.id) {
@@ -74,7 +62,7 @@ export function HostsPage() {
   const closeWizard = useCallback(() => {
     showWizard(null);
     reloadWizards();
-  }, [reloadWizards]);
+  }, [showWizard, reloadWizards]);
   const cancelled = useCallback(() => {
     toastSuccess("Host setup cancelled");
     closeWizard();

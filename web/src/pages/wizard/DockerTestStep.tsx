@@ -1,5 +1,5 @@
 // Step 4: reach the Docker engine through the SSH connection and show what it reports.
-import { TestRunBar } from "./SSHTestStep";
+import { TestRunBar } from "../../components/TestRunBar";
 import { TestFailure } from "./TestFailure";
 import { type StepTestView } from "./wizardData";
 
