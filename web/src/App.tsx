@@ -16,7 +16,7 @@ import { ContainerDetailPage } from "./pages/container/ContainerDetailPage";
 import { ImagesPage } from "./pages/ImagesPage";
 import { VolumesPage } from "./pages/VolumesPage";
 import { NetworksPage } from "./pages/NetworksPage";
-import { HostsPage } from "./pages/HostsPage";
+import { HostsPage } from "./pages/hosts/HostsPage";
 import { UsersPage } from "./pages/UsersPage";
 import { AuditPage } from "./pages/AuditPage";
 import { EventsPage } from "./pages/EventsPage";

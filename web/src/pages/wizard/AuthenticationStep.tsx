@@ -8,7 +8,8 @@ import { paths } from "../../api/paths";
 import { ErrorBanner } from "../../components/ErrorBanner";
 import { Field, fieldError } from "../../components/Field";
 import { toastSuccess } from "../../stores/toasts";
-import { AUTH_METHODS, defaultKeyComment, type AuthForm, type AuthMethod, type ConnectionForm, type GeneratedKey } from "./wizardData";
+import { AUTH_METHODS, type AuthForm, type AuthMethod, type GeneratedKey } from "./authForm";
+import { type ConnectionForm, defaultKeyComment } from "./connectionForm";
 
 export function AuthenticationStep({
   value,

@@ -2,7 +2,7 @@
 // host, port and user make `host_url` (`ssh://user@host:port`).
 import type { ChangeEvent } from "react";
 import { Field, fieldError } from "../../components/Field";
-import { buildHostUrl, connectionMissing, validateConnection, type ConnectionForm } from "./wizardData";
+import { buildHostUrl, type ConnectionForm, connectionMissing, validateConnection } from "./connectionForm";
 
 export function ConnectionDetailsStep({
   value,

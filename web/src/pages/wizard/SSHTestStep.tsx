@@ -5,7 +5,7 @@
 import { fieldError } from "../../components/Field";
 import { TestRunBar } from "../../components/TestRunBar";
 import { TestFailure } from "./TestFailure";
-import { text, type StepTestView } from "./wizardData";
+import { type StepTestView, text } from "./wizardData";
 
 export interface SshTestStatus {
   /** The step's last test, if any. */

@@ -14,18 +14,9 @@ import { ConnectionDetailsStep } from "./ConnectionDetailsStep";
 import { DockerTestStep } from "./DockerTestStep";
 import { SSHTestStep } from "./SSHTestStep";
 import { SSH_HOST_SETUP, sshTestStatus, stepProblem } from "./sshHostSetup";
-import {
-  authStepData,
-  connectionStepData,
-  formsFromWizard,
-  parseTags,
-  stepData,
-  stepTest,
-  tagsProblem,
-  text,
-  usesStoredCredentials,
-  type CompletionView,
-} from "./wizardData";
+import { authStepData, usesStoredCredentials } from "./authForm";
+import { connectionStepData } from "./connectionForm";
+import { type CompletionView, formsFromWizard, parseTags, stepData, stepTest, tagsProblem, text } from "./wizardData";
 import "./wizard.css";
 
 export function WizardModal({

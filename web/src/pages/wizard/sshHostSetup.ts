@@ -3,20 +3,9 @@
 import type { WizardState } from "../../api/types";
 import type { WizardDefinition } from "../../hooks/useWizard";
 import { sshTestProblem, type SshTestStatus } from "./SSHTestStep";
-import {
-  authProblem,
-  connectionMissing,
-  connectionStepData,
-  formsFromWizard,
-  parseTags,
-  stepData,
-  stepTest,
-  stepTitle,
-  tagsProblem,
-  text,
-  type StepTestView,
-  type WizardForms,
-} from "./wizardData";
+import { authProblem } from "./authForm";
+import { connectionMissing, connectionStepData } from "./connectionForm";
+import { formsFromWizard, parseTags, stepData, stepTest, type StepTestView, stepTitle, tagsProblem, text, type WizardForms } from "./wizardData";
 
 export const SSH_HOST_SETUP: WizardDefinition<WizardForms> = {
   type: "ssh_host_setup",
