@@ -4,7 +4,6 @@ import { useCallback, useEffect, useRef, useState, type FormEvent } from "react"
 import { api } from "../api/client";
 import { paths } from "../api/paths";
 import type { AuditLogView, AuditPage as AuditPageBody } from "../api/types";
-import type { components } from "../api/schema";
 import { Empty } from "../components/Empty";
 import { ErrorBanner } from "../components/ErrorBanner";
 import { Field, fieldError } from "../components/Field";
@@ -17,9 +16,9 @@ import { formatTime } from "../format";
 import { onEvent } from "../stores/events";
 import { toastSuccess } from "../stores/toasts";
 import { auditFilterErrors, auditQuery, emptyAuditFilters, exportFilename, type AuditFilters } from "./resources/auditQuery";
+import { ChainResult, type ChainReport } from "./resources/ChainResult";
 import "./resources/resources.css";
 
-type ChainReport = components["schemas"]["ChainReportView"];
 
 const PAGE = 100;
 
@@ -273,34 +272,6 @@ export function AuditPage() {
             {JSON.stringify(detail, null, 2)}
           </pre>
         </Modal>
-      )}
-    </div>
-  );
-}
-
-function ChainResult({ report, onClose }: { report: ChainReport; onClose: () => void }) {
-  return (
-    <div className={`panel ${report.valid ? "res-verify-ok" : "res-verify-bad"}`} role="status" data-testid="chain-result" data-valid={String(report.valid)}>
-      <div className="res-pull-head">
-        <strong>{report.valid ? "The audit chain is intact" : "The audit chain is broken"}</strong>
-        <button type="button" className="icon" aria-label="Close the chain result" onClick={onClose}>
-          ×
-        </button>
-      </div>
-      <div>
-        {report.checked} entr{report.checked === 1 ? "y" : "ies"} checked.
-        {report.last_hash && (
-          <>
-            {" "}
-            Last hash <span className="mono small">{report.last_hash}</span>
-          </>
-        )}
-      </div>
-      {report.first_invalid != null && (
-        <>
-          <div style={{ marginTop: 8 }}>First entry that does not match:</div>
-          <pre className="res-json">{JSON.stringify(report.first_invalid, null, 2)}</pre>
-        </>
       )}
     </div>
   );
