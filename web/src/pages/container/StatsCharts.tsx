@@ -7,7 +7,7 @@ import "uplot/dist/uPlot.min.css";
 import { paths } from "../../api/paths";
 import { useWebSocket } from "../../hooks/useWebSocket";
 import { formatBytes } from "../../format";
-import { SocketStatus } from "./LogViewer";
+import { SocketStatus } from "./SocketStatus";
 import { appendSample, buildSeries, lastValue, MAX_SAMPLES, parseSample, type StatsSample } from "./statsSeries";
 import "./container.css";
 

@@ -7,7 +7,7 @@ import { FitAddon } from "@xterm/addon-fit";
 import "@xterm/xterm/css/xterm.css";
 import { paths } from "../../api/paths";
 import { useWebSocket } from "../../hooks/useWebSocket";
-import { SocketStatus } from "./LogViewer";
+import { SocketStatus } from "./SocketStatus";
 import "./container.css";
 
 export function Terminal({ id, host, active = true }: { id: string; host: string; active?: boolean }) {
