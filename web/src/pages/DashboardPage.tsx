@@ -1,6 +1,7 @@
 // The first screen: each host and how it answers, containers by state across hosts, and
 // what is happening right now (the live event feed).
 import { api } from "../api/client";
+import { loadAllContainers } from "../api/loadAllContainers";
 import { paths } from "../api/paths";
 import type { AuditPage, ContainerList } from "../api/types";
 import { Link } from "../components/Link";
@@ -11,7 +12,6 @@ import { StatusBadge } from "../components/StatusBadge";
 import { formatAgo, formatTime } from "../format";
 import { useQuery } from "../hooks/useQuery";
 import { HostWarnings } from "../components/HostWarnings";
-import { loadAllContainers } from "./ContainersPage";
 import { can, useRole } from "../stores/auth";
 import { useHostList } from "../stores/hosts";
 import { useEvents, type EventEnvelope } from "../stores/events";
