@@ -1,6 +1,7 @@
 // The HTTP client: JSON requests with the access token (kept in memory only), one refresh
 // and retry when the token has expired, read-your-writes through the event position, and
 // every failure as an `ApiError` carrying the API's code and message.
+import { withQuery, type Query } from "./paths";
 import type { ErrorBody } from "./types";
 
 /** An API error as the server described it (`{"error":{code,message,details,field}}`). */
@@ -67,7 +68,7 @@ export async function readError(response: Response): Promise<ApiError> {
 export interface RequestOptions {
   method?: string;
   body?: unknown;
-  query?: Record<string, string | number | boolean | undefined | null>;
+  query?: Query;
   signal?: AbortSignal;
   /** Skip the bearer token (login, refresh). */
   anonymous?: boolean;
@@ -109,13 +110,8 @@ export class ApiClient {
     if (typeof value === "number" && value > this.position) this.position = value;
   }
 
-  url(path: string, query?: RequestOptions["query"]): string {
-    const params = new URLSearchParams();
-    for (const [key, value] of Object.entries(query ?? {})) {
-      if (value !== undefined && value !== null && value !== "") params.set(key, String(value));
-    }
-    const search = params.toString();
-    return `${this.base}${path}${search ? `?${search}` : ""}`;
+  url(path: string, query?: Query): string {
+    return `${this.base}${withQuery(path, query)}`;
   }
 
   async request<T>(path: string, options: RequestOptions = {}): Promise<T> {
@@ -126,11 +122,11 @@ export class ApiClient {
     return (text ? JSON.parse(text) : undefined) as T;
   }
 
-  get<T>(path: string, query?: RequestOptions["query"], signal?: AbortSignal): Promise<T> {
+  get<T>(path: string, query?: Query, signal?: AbortSignal): Promise<T> {
     return this.request<T>(path, { query, signal });
   }
 
-  post<T>(path: string, body?: unknown, query?: RequestOptions["query"]): Promise<T> {
+  post<T>(path: string, body?: unknown, query?: Query): Promise<T> {
     return this.request<T>(path, { method: "POST", body: body ?? {}, query });
   }
 
@@ -142,7 +138,7 @@ export class ApiClient {
     return this.request<T>(path, { method: "PATCH", body });
   }
 
-  delete<T>(path: string, query?: RequestOptions["query"]): Promise<T> {
+  delete<T>(path: string, query?: Query): Promise<T> {
     return this.request<T>(path, { method: "DELETE", query });
   }
 

@@ -1,12 +1,13 @@
 // The one `/ws/events` socket of the UI: feeds the events store, resumes after the last
 // position it received (so a reconnect misses nothing), and shows its state.
+import { paths } from "../api/paths";
 import { useWebSocket } from "../hooks/useWebSocket";
 import { useEvents, type EventEnvelope } from "../stores/events";
 
 export function LiveEvents() {
   const socket = useWebSocket(
     {
-      path: "/ws/events",
+      path: paths.ws.events(),
       purpose: "events",
       query: () => {
         const position = useEvents.getState().position;

@@ -1,7 +1,8 @@
 import { act, renderHook } from "@testing-library/react";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { ApiError } from "../api/client";
-import { backoffDelay, ReconnectingSocket, useWebSocket, type SocketEnvironment, type SocketSnapshot } from "./useWebSocket";
+import { backoffDelay, ReconnectingSocket, type SocketEnvironment, type SocketSnapshot } from "../api/reconnectingSocket";
+import { useWebSocket } from "./useWebSocket";
 
 /** A WebSocket double the tests drive by hand (the browser tests use the real one). */
 class FakeSocket {

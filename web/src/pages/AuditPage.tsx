@@ -2,16 +2,23 @@
 // (CSV, NDJSON) with the same filters, and a check of the log's hash chain.
 import { useCallback, useEffect, useRef, useState, type FormEvent } from "react";
 import { api } from "../api/client";
+import { paths } from "../api/paths";
 import type { AuditLogView, AuditPage as AuditPageBody } from "../api/types";
-import type { components } from "../api/schema";
-import { Empty, ErrorBanner, Field, fieldError, Modal, PageHeader, Spinner } from "../components/ui";
+import { Empty } from "../components/Empty";
+import { ErrorBanner } from "../components/ErrorBanner";
+import { Field, fieldError } from "../components/Field";
+import { Modal } from "../components/Modal";
+import { PageHeader } from "../components/PageHeader";
+import { Spinner } from "../components/Spinner";
+import { useSubmit } from "../hooks/useSubmit";
+import { saveBlob } from "./resources/saveBlob";
 import { formatTime } from "../format";
 import { onEvent } from "../stores/events";
 import { toastSuccess } from "../stores/toasts";
-import { saveBlob, useSubmit } from "./resources/common";
 import { auditFilterErrors, auditQuery, emptyAuditFilters, exportFilename, type AuditFilters } from "./resources/auditQuery";
+import { ChainResult, type ChainReport } from "./resources/ChainResult";
+import "./resources/resources.css";
 
-type ChainReport = components["schemas"]["ChainReportView"];
 
 const PAGE = 100;
 
@@ -35,7 +42,7 @@ export function AuditPage() {
     setLoading(true);
     setError(null);
     api
-      .get<AuditPageBody>("/api/v1/audit-logs", auditQuery(applied, { limit: PAGE }), controller.signal)
+      .get<AuditPageBody>(paths.auditLogs.list(), auditQuery(applied, { limit: PAGE }), controller.signal)
       .then((page) => {
         if (id !== request.current) return;
         setEntries(page.items);
@@ -75,7 +82,7 @@ export function AuditPage() {
     setLoading(true);
     setError(null);
     try {
-      const page = await api.get<AuditPageBody>("/api/v1/audit-logs", auditQuery(applied, { cursor, limit: PAGE }));
+      const page = await api.get<AuditPageBody>(paths.auditLogs.list(), auditQuery(applied, { cursor, limit: PAGE }));
       if (id !== request.current) return;
       setEntries((all) => {
         const seen = new Set(all.map((e) => e.seq));
@@ -105,7 +112,7 @@ export function AuditPage() {
 
   const download = useCallback(
     async (format: "csv" | "ndjson") => {
-      const response = await api.request<Response>("/api/v1/audit-logs", { query: auditQuery(applied, { format }), raw: true });
+      const response = await api.request<Response>(paths.auditLogs.list(), { query: auditQuery(applied, { format }), raw: true });
       const blob = await response.blob();
       saveBlob(blob, exportFilename(format));
       toastSuccess(`Exported the audit log as ${format.toUpperCase()}`);
@@ -113,7 +120,7 @@ export function AuditPage() {
     [applied],
   );
   const exporter = useSubmit(download);
-  const verify = useCallback(() => api.get<ChainReport>("/api/v1/audit-logs/verify"), []);
+  const verify = useCallback(() => api.get<ChainReport>(paths.auditLogs.verify()), []);
   const verifier = useSubmit(verify);
 
   const set = (key: keyof AuditFilters, value: string) => setForm((f) => ({ ...f, [key]: value }));
@@ -265,34 +272,6 @@ export function AuditPage() {
             {JSON.stringify(detail, null, 2)}
           </pre>
         </Modal>
-      )}
-    </div>
-  );
-}
-
-function ChainResult({ report, onClose }: { report: ChainReport; onClose: () => void }) {
-  return (
-    <div className={`panel ${report.valid ? "res-verify-ok" : "res-verify-bad"}`} role="status" data-testid="chain-result" data-valid={String(report.valid)}>
-      <div className="res-pull-head">
-        <strong>{report.valid ? "The audit chain is intact" : "The audit chain is broken"}</strong>
-        <button type="button" className="icon" aria-label="Close the chain result" onClick={onClose}>
-          ×
-        </button>
-      </div>
-      <div>
-        {report.checked} entr{report.checked === 1 ? "y" : "ies"} checked.
-        {report.last_hash && (
-          <>
-            {" "}
-            Last hash <span className="mono small">{report.last_hash}</span>
-          </>
-        )}
-      </div>
-      {report.first_invalid != null && (
-        <>
-          <div style={{ marginTop: 8 }}>First entry that does not match:</div>
-          <pre className="res-json">{JSON.stringify(report.first_invalid, null, 2)}</pre>
-        </>
       )}
     </div>
   );

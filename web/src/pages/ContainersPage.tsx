@@ -3,9 +3,15 @@
 import { useVirtualizer } from "@tanstack/react-virtual";
 import { useEffect, useMemo, useRef, useState } from "react";
 import { api } from "../api/client";
-import type { ContainerList, ContainerView, OperationOutcome } from "../api/types";
+import { loadAllContainers } from "../api/loadAllContainers";
+import { paths } from "../api/paths";
+import type { ContainerView, OperationOutcome } from "../api/types";
 import { Link } from "../components/Link";
-import { Empty, ErrorBanner, PageHeader, Spinner, StatusBadge } from "../components/ui";
+import { Empty } from "../components/Empty";
+import { ErrorBanner } from "../components/ErrorBanner";
+import { PageHeader } from "../components/PageHeader";
+import { Spinner } from "../components/Spinner";
+import { StatusBadge } from "../components/StatusBadge";
 import { formatAgo } from "../format";
 import { useAction } from "../hooks/useAction";
 import { useQuery } from "../hooks/useQuery";
@@ -15,7 +21,6 @@ import { can, useRole } from "../stores/auth";
 import { useHostNames } from "../stores/hosts";
 import { filterContainers, STATES, type ContainerFilter } from "./containerFilter";
 
-const PAGE = 1000;
 const ROW_HEIGHT = 40;
 /** Bulk actions run this many at a time: a hundred selected containers are not a hundred requests at once. */
 const BULK_CONCURRENCY = 4;
@@ -36,18 +41,6 @@ export async function inBatches<T, R>(items: T[], limit: number, task: (item: T)
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return results;
-}
-
-/** Every page of the list (the API pages by 1,000). */
-export async function loadAllContainers(signal: AbortSignal): Promise<ContainerList> {
-  const first = await api.get<ContainerList>("/api/v1/containers", { all: true, limit: PAGE, offset: 0 }, signal);
-  const items = [...first.items];
-  while (items.length < first.total) {
-    const page = await api.get<ContainerList>("/api/v1/containers", { all: true, limit: PAGE, offset: items.length }, signal);
-    if (page.items.length === 0) break;
-    items.push(...page.items);
-  }
-  return { ...first, items };
 }
 
 const key = (c: ContainerView) => `${c.host}/${c.id}`;
@@ -89,7 +82,7 @@ export function ContainersPage() {
   const bulk = useAction(
     async (operation: "start" | "stop") => {
       const results = await inBatches(chosen, BULK_CONCURRENCY, (c) =>
-        api.post<OperationOutcome>(`/api/v1/containers/${encodeURIComponent(c.id)}/${operation}`, {}, { host: c.host }),
+        api.post<OperationOutcome>(paths.containers.action(c.id, operation), {}, { host: c.host }),
       );
       const failed = results.flatMap((r, i) => (r.status === "rejected" ? [`${chosen[i]!.name}: ${(r.reason as Error).message}`] : []));
       list.reload();

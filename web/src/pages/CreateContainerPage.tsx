@@ -2,8 +2,11 @@
 // the options that reach the host, which need a recorded reason.
 import { useState, type FormEvent, type ReactNode } from "react";
 import { api, ApiError, errorMessage } from "../api/client";
+import { paths } from "../api/paths";
 import type { CreateOutcome, HostView, ImageList } from "../api/types";
-import { ErrorBanner, Field, PageHeader } from "../components/ui";
+import { ErrorBanner } from "../components/ErrorBanner";
+import { Field } from "../components/Field";
+import { PageHeader } from "../components/PageHeader";
 import { useQuery } from "../hooks/useQuery";
 import { navigate } from "../router";
 import { can, useRole } from "../stores/auth";
@@ -17,7 +20,7 @@ export function CreateContainerPage() {
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
   const hosts = useHostList();
-  const images = useQuery((signal) => api.get<ImageList>("/api/v1/images", { host: form.host }, signal), [form.host]);
+  const images = useQuery((signal) => api.get<ImageList>(paths.images.list(), { host: form.host }, signal), [form.host]);
 
   if (!can(role, "mutate")) {
     return (
@@ -55,7 +58,7 @@ export function CreateContainerPage() {
     }
     setBusy(true);
     try {
-      const outcome = await api.post<CreateOutcome>("/api/v1/containers", { ...request }, { host: form.host });
+      const outcome = await api.post<CreateOutcome>(paths.containers.create(), { ...request }, { host: form.host });
       toastSuccess(outcome.started ? `Created and started ${outcome.name}` : `Created ${outcome.name}`);
       if (outcome.start_error) toastError(outcome.start_error, `${outcome.name} was created but did not start`);
       navigate(`/containers/${encodeURIComponent(outcome.container_id)}?host=${encodeURIComponent(outcome.host)}`);

@@ -1,13 +1,17 @@
 // The first screen: each host and how it answers, containers by state across hosts, and
 // what is happening right now (the live event feed).
 import { api } from "../api/client";
+import { loadAllContainers } from "../api/loadAllContainers";
+import { paths } from "../api/paths";
 import type { AuditPage, ContainerList } from "../api/types";
 import { Link } from "../components/Link";
-import { Empty, ErrorBanner, PageHeader, StatusBadge } from "../components/ui";
+import { Empty } from "../components/Empty";
+import { ErrorBanner } from "../components/ErrorBanner";
+import { PageHeader } from "../components/PageHeader";
+import { StatusBadge } from "../components/StatusBadge";
 import { formatAgo, formatTime } from "../format";
 import { useQuery } from "../hooks/useQuery";
 import { HostWarnings } from "../components/HostWarnings";
-import { loadAllContainers } from "./ContainersPage";
 import { can, useRole } from "../stores/auth";
 import { useHostList } from "../stores/hosts";
 import { useEvents, type EventEnvelope } from "../stores/events";
@@ -96,7 +100,7 @@ export function DashboardPage() {
 
 /** The newest audit entries (admins): what happened before this page opened. */
 function RecentActivity() {
-  const audit = useQuery((signal) => api.get<AuditPage>("/api/v1/audit-logs", { limit: 10 }, signal), [], { liveTypes: ["container", "user", "host", "image", "volume", "network", "session"] });
+  const audit = useQuery((signal) => api.get<AuditPage>(paths.auditLogs.list(), { limit: 10 }, signal), [], { liveTypes: ["container", "user", "host", "image", "volume", "network", "session"] });
   return (
     <section className="panel">
       <h2>

@@ -3,9 +3,12 @@
 import { useMemo, useRef, useState } from "react";
 import { useVirtualizer } from "@tanstack/react-virtual";
 import { api, errorMessage } from "../api/client";
+import { paths } from "../api/paths";
 import type { AuditPage, EventPage } from "../api/types";
 import { Link } from "../components/Link";
-import { ErrorBanner, Modal, PageHeader } from "../components/ui";
+import { ErrorBanner } from "../components/ErrorBanner";
+import { Modal } from "../components/Modal";
+import { PageHeader } from "../components/PageHeader";
 import { formatTime } from "../format";
 import { can, useRole } from "../stores/auth";
 import { useEvents, type EventEnvelope } from "../stores/events";
@@ -51,7 +54,7 @@ export function EventsPage() {
   const types = useMemo(() => [...new Set([...AGGREGATE_TYPES, ...rows.map((r) => r.aggregateType)])].sort(), [rows]);
 
   const loader: PageLoader = (after, limit) =>
-    api.get<EventPage>("/api/v1/events", { after, limit, aggregate_type: filters.aggregateType || undefined });
+    api.get<EventPage>(paths.events.list(), { after, limit, aggregate_type: filters.aggregateType || undefined });
 
   const loadHistory = async (older: boolean) => {
     setHistoryState((s) => ({ ...s, busy: true, error: null }));
@@ -65,7 +68,7 @@ export function EventsPage() {
         // The head of the log: the newest event seen live, or the newest audit entry's.
         let head = useEvents.getState().position;
         try {
-          const audit = await api.get<AuditPage>("/api/v1/audit-logs", { limit: 1 });
+          const audit = await api.get<AuditPage>(paths.auditLogs.list(), { limit: 1 });
           head = Math.max(head, audit.items[0]?.global_position ?? 0);
         } catch {
           // Without it, the log is read from its start.

@@ -2,17 +2,23 @@
 // progress over the task socket) and remove one.
 import { useCallback, useState } from "react";
 import { api } from "../api/client";
+import { paths } from "../api/paths";
 import type { AcceptedOperation, ImageList } from "../api/types";
-import { ErrorBanner, Field, fieldError } from "../components/ui";
+import { ConfirmDialog } from "../components/ConfirmDialog";
+import { ErrorBanner } from "../components/ErrorBanner";
+import { Field, fieldError } from "../components/Field";
+import { FormDialog } from "../components/FormDialog";
+import { hostOptions, HostSelect } from "../components/HostSelect";
+import { ResourceListPage } from "../components/ResourceListPage";
+import { useDebounced } from "../hooks/useDebounced";
+import { useSubmit } from "../hooks/useSubmit";
 import { formatBytes, formatTime } from "../format";
 import { useQuery } from "../hooks/useQuery";
 import { can, useRole } from "../stores/auth";
 import { toastSuccess } from "../stores/toasts";
 import { useHosts } from "../stores/hosts";
-import { ConfirmDialog, HostSelect, hostOptions, useDebounced, useSubmit } from "./resources/common";
-import { FormDialog } from "./resources/FormDialog";
 import { PullTask, type PullRequestInfo } from "./resources/PullTask";
-import { ResourceListPage } from "./resources/ResourceListPage";
+import "./resources/resources.css";
 
 type ImageItem = ImageList["items"][number];
 
@@ -23,7 +29,7 @@ export function ImagesPage() {
   const [reference, setReference] = useState("");
   const wanted = useDebounced(reference.trim());
   const query = useQuery(
-    (signal) => api.get<ImageList>("/api/v1/images", { host: host || undefined, reference: wanted || undefined }, signal),
+    (signal) => api.get<ImageList>(paths.images.list(), { host: host || undefined, reference: wanted || undefined }, signal),
     [host, wanted],
     { liveTypes: ["image"] },
   );
@@ -142,7 +148,7 @@ function PullDialog({
   const [host, setHost] = useState(defaultHost);
   const [localError, setLocalError] = useState<string | null>(null);
   const pull = useCallback(
-    (body: { image: string; tag?: string; host: string }) => api.post<AcceptedOperation>("/api/v1/images/pull", body),
+    (body: { image: string; tag?: string; host: string }) => api.post<AcceptedOperation>(paths.images.pull(), body),
     [],
   );
   const { run, busy, error } = useSubmit(pull);
@@ -195,7 +201,7 @@ function RemoveImageDialog({ image, onClose, onRemoved }: { image: ImageItem; on
       confirmLabel="Remove"
       onClose={onClose}
       onConfirm={async () => {
-        await api.delete(`/api/v1/images/${encodeURIComponent(target)}`, { host: image.host, force: force || undefined });
+        await api.delete(paths.images.remove(target), { host: image.host, force: force || undefined });
         toastSuccess(`Removed ${target === image.id ? image.short_id : target}`);
         onRemoved();
       }}

@@ -3,15 +3,20 @@
 // change to oneself) are shown with the API's message.
 import { useCallback, useState } from "react";
 import { api, ApiError } from "../api/client";
+import { paths } from "../api/paths";
 import type { Role, UserList, UserView } from "../api/types";
-import { ErrorBanner, Field, fieldError, StatusBadge } from "../components/ui";
+import { ConfirmDialog } from "../components/ConfirmDialog";
+import { ErrorBanner } from "../components/ErrorBanner";
+import { Field, fieldError } from "../components/Field";
+import { FormDialog } from "../components/FormDialog";
+import { ResourceListPage } from "../components/ResourceListPage";
+import { StatusBadge } from "../components/StatusBadge";
+import { useDebounced } from "../hooks/useDebounced";
+import { useSubmit } from "../hooks/useSubmit";
 import { formatAgo, formatTime } from "../format";
 import { useQuery } from "../hooks/useQuery";
 import { useAuth } from "../stores/auth";
 import { toastSuccess } from "../stores/toasts";
-import { ConfirmDialog, useDebounced, useSubmit } from "./resources/common";
-import { FormDialog } from "./resources/FormDialog";
-import { ResourceListPage } from "./resources/ResourceListPage";
 import {
   buildCreateBody,
   buildUpdateBody,
@@ -22,6 +27,7 @@ import {
   type UserFormErrors,
   type UserFormValues,
 } from "./resources/userForm";
+import "./resources/resources.css";
 
 const PAGE = 50;
 
@@ -34,7 +40,7 @@ export function UsersPage() {
   const search = useDebounced(q.trim());
   const query = useQuery(
     (signal) =>
-      api.get<UserList>("/api/v1/users", { q: search || undefined, role: role || undefined, active: active || undefined, limit: PAGE, offset }, signal),
+      api.get<UserList>(paths.users.list(), { q: search || undefined, role: role || undefined, active: active || undefined, limit: PAGE, offset }, signal),
     [search, role, active, offset],
     { liveTypes: ["user"] },
   );
@@ -115,7 +121,7 @@ export function UsersPage() {
               confirmLabel="Delete"
               onClose={() => setDeleting(null)}
               onConfirm={async () => {
-                await api.delete(`/api/v1/users/${deleting.id}`);
+                await api.delete(paths.users.remove(deleting.id));
                 toastSuccess(`Deleted user ${deleting.username}`);
                 reload();
               }}
@@ -186,7 +192,7 @@ function UserDialog({ user, onClose, onSaved }: { user?: UserView; onClose: () =
   const [local, setLocal] = useState<UserFormErrors>({});
   const [notice, setNotice] = useState<string | null>(null);
   const save = useCallback(
-    (body: object) => (user ? api.patch<UserView>(`/api/v1/users/${user.id}`, body) : api.post<UserView>("/api/v1/users", body)),
+    (body: object) => (user ? api.patch<UserView>(paths.users.update(user.id), body) : api.post<UserView>(paths.users.create(), body)),
     [user],
   );
   const { run, busy, error } = useSubmit(save);

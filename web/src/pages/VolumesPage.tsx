@@ -1,18 +1,25 @@
 // Volumes on every host: create one (name, driver, labels, host) and remove one.
 import { useCallback, useState } from "react";
 import { api } from "../api/client";
+import { paths } from "../api/paths";
 import type { VolumeList } from "../api/types";
 import type { components } from "../api/schema";
-import { ErrorBanner, Field, fieldError } from "../components/ui";
+import { ConfirmDialog } from "../components/ConfirmDialog";
+import { ErrorBanner } from "../components/ErrorBanner";
+import { Field, fieldError } from "../components/Field";
+import { FormDialog } from "../components/FormDialog";
+import { hostOptions, HostSelect } from "../components/HostSelect";
+import { Labels } from "../components/Labels";
+import { PrivilegedFields } from "../components/PrivilegedFields";
+import { ResourceListPage } from "../components/ResourceListPage";
+import { useSubmit } from "../hooks/useSubmit";
+import { type CreateDialogProps, nameError, optional, parsePairs } from "./resources/forms";
 import { formatTime } from "../format";
 import { useQuery } from "../hooks/useQuery";
 import { can, useRole } from "../stores/auth";
 import { toastSuccess } from "../stores/toasts";
 import { useHosts } from "../stores/hosts";
-import { ConfirmDialog, HostSelect, hostOptions, Labels, PrivilegedFields, useSubmit, type CreateDialogProps } from "./resources/common";
-import { FormDialog } from "./resources/FormDialog";
-import { nameError, optional, parsePairs } from "./resources/forms";
-import { ResourceListPage } from "./resources/ResourceListPage";
+import "./resources/resources.css";
 
 type VolumeItem = VolumeList["items"][number];
 type CreateVolumeBody = components["schemas"]["CreateVolumeRequest"];
@@ -22,7 +29,7 @@ export function VolumesPage() {
   const mayMutate = can(role, "mutate");
   const [host, setHost] = useState("");
   const [filter, setFilter] = useState("");
-  const query = useQuery((signal) => api.get<VolumeList>("/api/v1/volumes", { host: host || undefined }, signal), [host], {
+  const query = useQuery((signal) => api.get<VolumeList>(paths.volumes.list(), { host: host || undefined }, signal), [host], {
     liveTypes: ["volume"],
   });
   const hosts = useHosts();
@@ -116,7 +123,7 @@ function CreateVolumeDialog({
   const [reason, setReason] = useState("");
   const [local, setLocal] = useState<Record<string, string>>({});
   const create = useCallback(
-    (body: CreateVolumeBody, onHost: string) => api.post("/api/v1/volumes", body, { host: onHost }),
+    (body: CreateVolumeBody, onHost: string) => api.post(paths.volumes.create(), body, { host: onHost }),
     [],
   );
   const { run, busy, error } = useSubmit(create);
@@ -195,7 +202,7 @@ function RemoveVolumeDialog({ volume, onClose, onRemoved }: { volume: VolumeItem
       confirmLabel="Remove"
       onClose={onClose}
       onConfirm={async () => {
-        await api.delete(`/api/v1/volumes/${encodeURIComponent(volume.name)}`, { host: volume.host, force: force || undefined });
+        await api.delete(paths.volumes.remove(volume.name), { host: volume.host, force: force || undefined });
         toastSuccess(`Removed volume ${volume.name}`);
         onRemoved();
       }}

@@ -3,6 +3,7 @@
 // never sees. Tokens are renewed a minute before they expire, and on a refused token.
 import { create } from "zustand";
 import { api, ApiClient, ApiError } from "../api/client";
+import { paths } from "../api/paths";
 import type { Role, TokenResponse, UserView } from "../api/types";
 import { useEvents } from "./events";
 import { resetHosts } from "./hosts";
@@ -79,7 +80,7 @@ export function createAuthStore(client: ApiClient) {
 
       async login(username, password) {
         const generation = session;
-        const tokens = await client.request<TokenResponse>("/api/v1/auth/login", {
+        const tokens = await client.request<TokenResponse>(paths.auth.login(), {
           method: "POST",
           body: { username, password },
           anonymous: true,
@@ -92,7 +93,7 @@ export function createAuthStore(client: ApiClient) {
         // A refresh in flight would sign the user in again after this.
         await renewing?.catch(() => false);
         try {
-          await client.request<void>("/api/v1/auth/logout", { method: "POST", body: {} });
+          await client.request<void>(paths.auth.logout(), { method: "POST", body: {} });
         } catch {
           // The session may already be over; the user is signed out either way.
         }
@@ -100,7 +101,7 @@ export function createAuthStore(client: ApiClient) {
       },
 
       async changePassword(current, next) {
-        const user = await client.post<UserView>("/api/v1/auth/password", {
+        const user = await client.post<UserView>(paths.auth.password(), {
           current_password: current,
           new_password: next,
         });
@@ -113,7 +114,7 @@ export function createAuthStore(client: ApiClient) {
         const generation = session;
         renewing ??= acrossTabs(async () => {
           try {
-            const tokens = await client.request<TokenResponse>("/api/v1/auth/refresh", {
+            const tokens = await client.request<TokenResponse>(paths.auth.refresh(), {
               method: "POST",
               body: {},
               anonymous: true,

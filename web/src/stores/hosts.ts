@@ -4,6 +4,7 @@
 import { useCallback, useEffect, useMemo } from "react";
 import { create } from "zustand";
 import { api } from "../api/client";
+import { paths } from "../api/paths";
 import type { HostView } from "../api/types";
 import { onEvent } from "./events";
 
@@ -26,7 +27,7 @@ export function reloadHosts(): Promise<void> {
   inFlight ??= (async () => {
     useHostsStore.setState({ loading: true });
     try {
-      const data = await api.get<HostView[]>("/api/v1/hosts");
+      const data = await api.get<HostView[]>(paths.hosts.list());
       useHostsStore.setState({ data, error: null });
     } catch (error) {
       useHostsStore.setState({ error });

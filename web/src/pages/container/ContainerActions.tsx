@@ -2,17 +2,15 @@
 // pause/unpause, kill, rename, remove. Each failure shows the API's message.
 import { useCallback, useEffect, useRef, useState } from "react";
 import { api } from "../../api/client";
+import { paths, type ContainerVerb } from "../../api/paths";
 import type { OperationOutcome } from "../../api/types";
-import { Field, fieldError } from "../../components/ui";
+import { Field, fieldError } from "../../components/Field";
+import { FormDialog } from "../../components/FormDialog";
 import { useAction } from "../../hooks/useAction";
-import { FormDialog } from "../resources/FormDialog";
-import { containerPath } from "./inspect";
 import "./container.css";
 
-type Verb = "start" | "stop" | "restart" | "pause" | "unpause" | "kill";
-
 /** Which operations make sense in a state (the others are shown disabled). */
-export function allowedActions(state: string): Record<Verb, boolean> {
+export function allowedActions(state: string): Record<ContainerVerb, boolean> {
   const running = state === "running";
   const paused = state === "paused";
   const restarting = state === "restarting";
@@ -47,8 +45,8 @@ export function ContainerActions({
   const [dialog, setDialog] = useState<"rename" | "remove" | null>(null);
   // Stable: the dialog re-focuses its first control whenever its onClose changes.
   const close = useCallback(() => setDialog(null), []);
-  const post = (verb: Verb) => async () => {
-    const outcome = await api.post<OperationOutcome>(containerPath(id, `/${verb}`), {}, { host });
+  const post = (verb: ContainerVerb) => async () => {
+    const outcome = await api.post<OperationOutcome>(paths.containers.action(id, verb), {}, { host });
     onChanged();
     return outcome;
   };
@@ -139,7 +137,7 @@ function RenameDialog({
     async (next: string) => {
       setError(null);
       try {
-        return await api.post<OperationOutcome>(containerPath(id, "/rename"), { name: next }, { host });
+        return await api.post<OperationOutcome>(paths.containers.rename(id), { name: next }, { host });
       } catch (failure) {
         setError(failure);
         throw failure;
@@ -188,7 +186,7 @@ function RemoveDialog({
   const [force, setForce] = useState(false);
   const [volumes, setVolumes] = useState(false);
   const remove = useAction(
-    () => api.delete<OperationOutcome>(containerPath(id), { host, force: force || undefined, volumes: volumes || undefined }),
+    () => api.delete<OperationOutcome>(paths.containers.remove(id), { host, force: force || undefined, volumes: volumes || undefined }),
     { what: "Remove", success: `Removed ${name}` },
   );
   const confirm = async () => {

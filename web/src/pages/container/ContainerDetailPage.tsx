@@ -4,16 +4,19 @@
 // logs or the terminal finds them as they were.
 import { lazy, Suspense, useCallback, useEffect, useRef, useState } from "react";
 import { api, ApiError } from "../../api/client";
+import { paths } from "../../api/paths";
 import type { ContainerDetail as Detail } from "../../api/types";
 import { Link } from "../../components/Link";
-import { ErrorBanner, Spinner, StatusBadge } from "../../components/ui";
+import { ErrorBanner } from "../../components/ErrorBanner";
+import { Spinner } from "../../components/Spinner";
+import { StatusBadge } from "../../components/StatusBadge";
 import { shortId } from "../../format";
 import { useQuery } from "../../hooks/useQuery";
 import { navigate, useSearchParams } from "../../router";
 import { can, useRole } from "../../stores/auth";
 import { ContainerActions } from "./ContainerActions";
 import { HistoryTimeline } from "./HistoryTimeline";
-import { containerPath, containerState, type InspectDocument } from "./inspect";
+import { containerState, type InspectDocument } from "./inspect";
 import { LogViewer } from "./LogViewer";
 import { Overview } from "./Overview";
 import "./container.css";
@@ -61,7 +64,7 @@ function ContainerDetail({ id, host }: { id: string; host: string }) {
 
   const aggregateRef = useRef<string | null>(null);
   const detail = useQuery(
-    (signal) => api.get<Detail>(containerPath(id), { host }, signal),
+    (signal) => api.get<Detail>(paths.containers.get(id), { host }, signal),
     [id, host],
     {
       liveTypes: ["container"],

@@ -1,10 +1,13 @@
 // A container's history: every event recorded for it (who asked for what, when, and what
 // came of it), newest first, refreshed as new events arrive.
 import { api, ApiError } from "../../api/client";
-import { Empty, ErrorBanner, Spinner } from "../../components/ui";
+import { paths } from "../../api/paths";
+import { Empty } from "../../components/Empty";
+import { ErrorBanner } from "../../components/ErrorBanner";
+import { Spinner } from "../../components/Spinner";
 import { formatAgo, formatTime } from "../../format";
 import { useQuery } from "../../hooks/useQuery";
-import { containerPath, type HistoryEntry } from "./inspect";
+import type { HistoryEntry } from "./inspect";
 import { LazyDetails } from "./LazyDetails";
 import "./container.css";
 
@@ -98,7 +101,7 @@ export function HistoryTimeline({
   quietWhenUnknown?: boolean;
 }) {
   const { data, error, loading, reload } = useQuery(
-    (signal) => api.get<HistoryEntry[]>(containerPath(id, "/history"), { host }, signal),
+    (signal) => api.get<HistoryEntry[]>(paths.containers.history(id), { host }, signal),
     [id, host],
     {
       liveTypes: ["container"],

@@ -1,18 +1,15 @@
 // A container's logs, live: `/ws/containers/{id}/logs`, split into lines, kept in a capped
 // buffer (100,000 lines) outside React state, added at most once per frame, and shown in a
 // virtual list so that a hundred thousand lines scroll as smoothly as ten.
-import { useCallback, useEffect, useLayoutEffect, useRef, useState, type ReactNode } from "react";
+import { useEffect, useLayoutEffect, useRef, useState } from "react";
 import { useVirtualizer } from "@tanstack/react-virtual";
-import { useWebSocket, type SocketSnapshot } from "../../hooks/useWebSocket";
-import { highlightRuns, LogFeed, logText, type LogFilter, type LogLine } from "./logBuffer";
-import { socketPath } from "./inspect";
+import { highlightRuns, type LogFilter, type LogLine, logText } from "./logBuffer";
+import { LogFeed } from "./logFeed";
+import { LogConnection, TAILS, type Tail } from "./LogConnection";
 import "./container.css";
 
 /** Every line is this tall (px): the list is virtual, rows are not measured. */
 export const ROW_HEIGHT = 18;
-
-const TAILS = ["100", "1000", "10000", "all"] as const;
-type Tail = (typeof TAILS)[number];
 
 export function LogViewer({
   id,
@@ -233,131 +230,5 @@ function LogRow({ line, top, timestamps, needle }: { line: LogLine; top: number;
         ? line.text
         : highlightRuns(line.text, needle).map((run, i) => (run.match ? <mark key={i}>{run.text}</mark> : run.text))}
     </div>
-  );
-}
-
-/** One connection to the log socket (remounted for new settings): its status and errors. */
-function LogConnection({
-  id,
-  host,
-  tail,
-  follow,
-  runningSince,
-  feed,
-  counts,
-}: {
-  id: string;
-  host: string;
-  tail: Tail;
-  follow: boolean;
-  runningSince: string | null;
-  feed: LogFeed;
-  counts: ReactNode;
-}) {
-  const [ended, setEnded] = useState<string | null>(null);
-  const openedRef = useRef(false);
-  // A followed stream ends when the container stops; it picks up again (after the last line
-  // received) when the container runs again: a start time other than the one it was opened at.
-  const runningSinceRef = useRef(runningSince);
-  const openedSinceRef = useRef<string | null>(null);
-  const statusRef = useRef<SocketSnapshot["status"]>("idle");
-  const reconnectRef = useRef<() => void>(() => {});
-  useEffect(() => {
-    runningSinceRef.current = runningSince;
-  });
-  const restartedSinceOpen = () =>
-    follow && runningSinceRef.current !== null && runningSinceRef.current !== openedSinceRef.current;
-
-  const socket = useWebSocket(
-    {
-      path: socketPath(id, "logs"),
-      purpose: "container.logs",
-      resourceId: id,
-      // Timestamps are always asked for (shown or not): a reconnect resumes after the last
-      // line received, with no gap and no repeat. Batches: the lines ready at once come in
-      // one message (a long history loads about ten times faster than a message a line).
-      query: () => {
-        if (openedRef.current && feed.lastTimestamp) {
-          feed.resume();
-          return { host, tail: "all", follow, timestamps: true, batch: true, since: feed.lastTimestamp };
-        }
-        return { host, tail, follow, timestamps: true, batch: true };
-      },
-    },
-    {
-      onOpen: () => {
-        openedRef.current = true;
-        openedSinceRef.current = runningSinceRef.current;
-        setEnded(null);
-      },
-      onMessage: (message) => {
-        if (feed.message(message)) return;
-        if (message.type === "end") {
-          feed.endOfStream();
-          setEnded(typeof message.reason === "string" ? message.reason : "the stream ended");
-        }
-      },
-      onClose: () => {
-        feed.endOfStream();
-        // The page already knows of a new start: follow it at once.
-        setTimeout(() => {
-          if (statusRef.current === "closed" && restartedSinceOpen()) reconnectRef.current();
-        }, 500);
-      },
-    },
-  );
-  const { reconnect } = socket;
-  useEffect(() => {
-    statusRef.current = socket.status;
-    reconnectRef.current = reconnect;
-  });
-  useEffect(() => {
-    if (openedRef.current && statusRef.current === "closed" && follow && runningSince !== null && runningSince !== openedSinceRef.current) {
-      reconnect();
-    }
-  }, [runningSince, follow, reconnect]);
-
-  const retry = useCallback(() => reconnect(), [reconnect]);
-
-  return (
-    <div className="cd-stream-status">
-      <SocketStatus snapshot={socket} ended={ended} testId="log-status" />
-      {counts}
-      {socket.status === "closed" && (
-        <button type="button" className="link" onClick={retry}>
-          Reconnect
-        </button>
-      )}
-      {socket.error && socket.status !== "open" && (
-        <span className="cd-stream-error" role="alert" data-testid="log-error">
-          {socket.error.message}
-        </span>
-      )}
-    </div>
-  );
-}
-
-/** A socket's state in words, with a dot. */
-export function SocketStatus({ snapshot, ended, testId }: { snapshot: SocketSnapshot; ended?: string | null; testId: string }) {
-  let label: string;
-  let tone: string;
-  if (snapshot.status === "open") {
-    label = "live";
-    tone = "ok";
-  } else if (snapshot.status === "connecting") {
-    label = snapshot.attempt > 0 ? `reconnecting (attempt ${snapshot.attempt})…` : "connecting…";
-    tone = "warn";
-  } else if (snapshot.status === "closed") {
-    label = ended ? `ended: ${ended}` : snapshot.error ? "disconnected" : "closed";
-    tone = snapshot.error ? "bad" : "off";
-  } else {
-    label = "idle";
-    tone = "off";
-  }
-  return (
-    <span className={`cd-socket cd-socket-${tone}`} data-testid={testId} data-status={snapshot.status}>
-      <span className="cd-dot" />
-      {label}
-    </span>
   );
 }

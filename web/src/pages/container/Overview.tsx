@@ -1,7 +1,7 @@
 // The container's key facts from its inspect document, and the document itself.
 import type { ReactNode } from "react";
 import type { ContainerDetail } from "../../api/types";
-import { StatusBadge } from "../../components/ui";
+import { StatusBadge } from "../../components/StatusBadge";
 import { formatAgo, formatBytes, formatTime, shortId } from "../../format";
 import { containerCommand, containerState, portList, restartPolicy, type InspectDocument } from "./inspect";
 import { LazyDetails } from "./LazyDetails";

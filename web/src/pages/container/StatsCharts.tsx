@@ -4,10 +4,10 @@
 import { useEffect, useMemo, useRef, useState } from "react";
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
+import { paths } from "../../api/paths";
 import { useWebSocket } from "../../hooks/useWebSocket";
 import { formatBytes } from "../../format";
-import { SocketStatus } from "./LogViewer";
-import { socketPath } from "./inspect";
+import { SocketStatus } from "./SocketStatus";
 import { appendSample, buildSeries, lastValue, MAX_SAMPLES, parseSample, type StatsSample } from "./statsSeries";
 import "./container.css";
 
@@ -32,7 +32,7 @@ export function StatsCharts({ id, host, memoryLimited }: { id: string; host: str
   const [ended, setEnded] = useState<string | null>(null);
 
   const socket = useWebSocket(
-    { path: socketPath(id, "stats"), purpose: "container.stats", resourceId: id, query: { host } },
+    { path: paths.ws.stats(id), purpose: "container.stats", resourceId: id, query: { host } },
     {
       onOpen: () => setEnded(null),
       onMessage: (message) => {

@@ -5,9 +5,9 @@ import { useEffect, useRef, useState } from "react";
 import { Terminal as XTerm } from "@xterm/xterm";
 import { FitAddon } from "@xterm/addon-fit";
 import "@xterm/xterm/css/xterm.css";
+import { paths } from "../../api/paths";
 import { useWebSocket } from "../../hooks/useWebSocket";
-import { SocketStatus } from "./LogViewer";
-import { socketPath } from "./inspect";
+import { SocketStatus } from "./SocketStatus";
 import "./container.css";
 
 export function Terminal({ id, host, active = true }: { id: string; host: string; active?: boolean }) {
@@ -78,7 +78,7 @@ export function Terminal({ id, host, active = true }: { id: string; host: string
   const socket = useWebSocket(
     ready
       ? {
-          path: socketPath(id, "exec"),
+          path: paths.ws.exec(id),
           purpose: "container.exec",
           resourceId: id,
           // Asked at each connect: a new session starts at the terminal's current size.

@@ -129,13 +129,3 @@ export function restartPolicy(inspect: InspectDocument): string {
 export function containerName(inspect: InspectDocument, fallback: string): string {
   return inspect.Name ? inspect.Name.replace(/^\//, "") : fallback;
 }
-
-/** The path of the container's API resource. */
-export function containerPath(id: string, suffix = ""): string {
-  return `/api/v1/containers/${encodeURIComponent(id)}${suffix}`;
-}
-
-/** The path of one of the container's sockets. */
-export function socketPath(id: string, stream: "logs" | "stats" | "exec"): string {
-  return `/ws/containers/${encodeURIComponent(id)}/${stream}`;
-}

@@ -1,17 +1,6 @@
 import { describe, expect, it } from "vitest";
-import {
-  compareTimestamps,
-  filterLines,
-  highlightRuns,
-  stripAnsi,
-  LineSplitter,
-  LogFeed,
-  LogBuffer,
-  logText,
-  MAX_LINES,
-  type LogFilter,
-  type LogLine,
-} from "./logBuffer";
+import { compareTimestamps, filterLines, highlightRuns, LineSplitter, LogBuffer, type LogFilter, type LogLine, logText, MAX_LINES, stripAnsi } from "./logBuffer";
+import { LogFeed } from "./logFeed";
 
 const texts = (lines: LogLine[]) => lines.map((l) => l.text);
 

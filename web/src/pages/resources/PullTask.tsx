@@ -2,11 +2,13 @@
 // status and bytes, then the outcome.
 import { useEffect, useReducer, useRef } from "react";
 import { api, errorMessage } from "../../api/client";
+import { paths } from "../../api/paths";
 import type { OperationView } from "../../api/types";
 import { useWebSocket } from "../../hooks/useWebSocket";
 import { formatBytes } from "../../format";
-import { StatusBadge } from "../../components/ui";
+import { StatusBadge } from "../../components/StatusBadge";
 import { initialPullState, layerPercent, pullReducer, type LayerState, type PullState } from "./pullProgress";
+import "./resources.css";
 
 export interface PullRequestInfo {
   operationId: string;
@@ -17,7 +19,7 @@ export interface PullRequestInfo {
 export function PullTask({ pull, onDone, onDismiss }: { pull: PullRequestInfo; onDone: (state: PullState) => void; onDismiss: () => void }) {
   const [state, dispatch] = useReducer(pullReducer, initialPullState);
   const socket = useWebSocket(
-    state.done ? null : { path: `/ws/tasks/${pull.operationId}`, purpose: "task", resourceId: pull.operationId },
+    state.done ? null : { path: paths.ws.task(pull.operationId), purpose: "task", resourceId: pull.operationId },
     {
       onMessage: (message) => dispatch({ kind: "message", message }),
       reconnectAttempts: 8,
@@ -35,7 +37,7 @@ export function PullTask({ pull, onDone, onDismiss }: { pull: PullRequestInfo; o
     if (!closedQuietly) return;
     let cancelled = false;
     api
-      .get<OperationView>(`/api/v1/operations/${pull.operationId}`)
+      .get<OperationView>(paths.operations.get(pull.operationId))
       .then((op) => {
         if (cancelled || op.status === "pending") return;
         dispatch({

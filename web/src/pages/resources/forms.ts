@@ -1,4 +1,5 @@
-// Form helpers shared by the resource pages: `key=value` lines, trimmed optional strings.
+// Form helpers shared by the resource pages: `key=value` lines, trimmed optional strings,
+// Docker's names, and the props of the dialogs that create a resource on a host.
 
 /** Parses `key=value` lines (blank lines ignored) into a map; errors name the bad line. */
 export function parsePairs(text: string, what = "label"): { value: Record<string, string>; error: string | null } {
@@ -29,4 +30,14 @@ export function nameError(name: string): string | null {
   if (trimmed.length < 2 || trimmed.length > 128) return "2 to 128 characters";
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(trimmed)) return "letters, digits, '_', '.' and '-' (starting with a letter or digit)";
   return null;
+}
+
+/** The props of a dialog creating a resource (volume, network) on a host. */
+export interface CreateDialogProps {
+  /** Admins may ask for privileged options. */
+  admin: boolean;
+  hostOptions: { value: string; label: string }[];
+  defaultHost: string;
+  onClose: () => void;
+  onCreated: () => void;
 }

@@ -4,9 +4,12 @@
 // knows that some are stored.
 import { useRef, useState } from "react";
 import { api } from "../../api/client";
-import { ErrorBanner, Field, fieldError } from "../../components/ui";
+import { paths } from "../../api/paths";
+import { ErrorBanner } from "../../components/ErrorBanner";
+import { Field, fieldError } from "../../components/Field";
 import { toastSuccess } from "../../stores/toasts";
-import { AUTH_METHODS, defaultKeyComment, type AuthForm, type AuthMethod, type ConnectionForm, type GeneratedKey } from "./wizardData";
+import { AUTH_METHODS, type AuthForm, type AuthMethod, type GeneratedKey } from "./authForm";
+import { type ConnectionForm, defaultKeyComment } from "./connectionForm";
 
 export function AuthenticationStep({
   value,
@@ -131,7 +134,7 @@ function GeneratedKeyPanel({
     setBusy(true);
     setGenerateError(null);
     try {
-      const key = await api.post<GeneratedKey>("/api/v1/wizards/generate-ssh-key", undefined, { comment: comment.trim() || undefined });
+      const key = await api.post<GeneratedKey>(paths.wizards.generateSshKey(), undefined, { comment: comment.trim() || undefined });
       onChange({ ...value, method: "generated_key", key_id: key.key_id, public_key: key.public_key });
     } catch (err) {
       setGenerateError(err);

@@ -1,6 +1,6 @@
 // Step 5: what will be registered, and optional tags; Finish completes the wizard.
 import type { WizardState } from "../../api/types";
-import { Field, fieldError } from "../../components/ui";
+import { Field, fieldError } from "../../components/Field";
 import { parseTags, stepData, stepTest, tagsProblem, text } from "./wizardData";
 
 const METHOD_NAMES: Record<string, string> = {

@@ -1,8 +1,8 @@
 // Step 1: the host's name in dcp and where it is reached over SSH. Separate inputs for the
 // host, port and user make `host_url` (`ssh://user@host:port`).
 import type { ChangeEvent } from "react";
-import { Field, fieldError } from "../../components/ui";
-import { buildHostUrl, connectionMissing, validateConnection, type ConnectionForm } from "./wizardData";
+import { Field, fieldError } from "../../components/Field";
+import { buildHostUrl, type ConnectionForm, connectionMissing, validateConnection } from "./connectionForm";
 
 export function ConnectionDetailsStep({
   value,

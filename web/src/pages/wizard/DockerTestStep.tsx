@@ -1,7 +1,7 @@
 // Step 4: reach the Docker engine through the SSH connection and show what it reports.
-import { TestRunBar } from "./SSHTestStep";
+import { TestRunBar } from "../../components/TestRunBar";
 import { TestFailure } from "./TestFailure";
-import { type StepTestView } from "./wizardData";
+import type { StepTestView } from "./wizardData";
 
 function shown(value: unknown): string {
   if (value === null || value === undefined || value === "") return "—";

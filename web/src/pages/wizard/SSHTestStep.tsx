@@ -2,10 +2,10 @@
 // (it is then pinned: any other key is refused later). With a password, the first test
 // only reads the key — the password goes only to a confirmed key — so the test runs again
 // after the confirmation to log in.
-import { fieldError } from "../../components/ui";
-import { formatTime } from "../../format";
+import { fieldError } from "../../components/Field";
+import { TestRunBar } from "../../components/TestRunBar";
 import { TestFailure } from "./TestFailure";
-import { text, type StepTestView } from "./wizardData";
+import { type StepTestView, text } from "./wizardData";
 
 export interface SshTestStatus {
   /** The step's last test, if any. */
@@ -25,33 +25,6 @@ export function sshTestProblem(status: SshTestStatus): string | null {
   if (!status.confirmed || !fingerprint || status.confirmedFingerprint !== fingerprint) return "Confirm the host key fingerprint.";
   if (test.details.authenticated !== true) return "Run the test again to log in.";
   return null;
-}
-
-/** The "Run test" button of the test steps, with the run in progress and the last one. */
-export function TestRunBar({
-  busy,
-  running,
-  testedAt,
-  onRun,
-}: {
-  busy: boolean;
-  running: boolean;
-  testedAt: string | null | undefined;
-  onRun: () => void;
-}) {
-  return (
-    <div className="wizard-test-bar">
-      <button type="button" className="primary" onClick={onRun} disabled={busy}>
-        Run test
-      </button>
-      {running && (
-        <span className="small muted" role="status">
-          Testing…
-        </span>
-      )}
-      {testedAt && <span className="small muted">Last run {formatTime(testedAt)}</span>}
-    </div>
-  );
 }
 
 export function SSHTestStep({

@@ -1,5 +1,6 @@
 // A failed step test: the error as the server gave it, and what its kind means.
 import { explainErrorKind, text } from "./wizardData";
+import "./wizard.css";
 
 export function TestFailure({ details, what }: { details: Record<string, unknown>; what: string }) {
   const error = text(details.error) ?? "The test failed.";

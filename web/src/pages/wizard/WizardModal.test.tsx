@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { cleanup, fireEvent, render, screen, waitFor } from "@testing-library/react";
 import type { WizardState } from "../../api/types";
+import { fakeServer } from "../../test/fakeServer";
 import { WizardModal } from "./WizardModal";
 
 afterEach(() => {
@@ -22,31 +23,6 @@ function wizardAt(current: number, steps: Partial<Record<string, { data?: unknow
     step_name: NAMES[current]!,
     steps: NAMES.map((name, i) => ({ name, tested: i === 2 || i === 3, data: steps[name]?.data ?? null, test: steps[name]?.test ?? null })),
   } as WizardState;
-}
-
-interface Call {
-  method: string;
-  url: string;
-  body: unknown;
-}
-
-/** A fetch answering from `routes` ("METHOD /path" → JSON bodies, one per call, the last repeated). */
-function fakeServer(routes: Record<string, unknown[]>) {
-  const calls: Call[] = [];
-  const fetchMock = vi.fn(async (url: string, init: RequestInit = {}) => {
-    const method = init.method ?? "GET";
-    calls.push({ method, url, body: init.body ? JSON.parse(init.body as string) : undefined });
-    const key = `${method} ${url.split("?")[0]}`;
-    const answers = routes[key];
-    if (!answers || answers.length === 0) {
-      return new Response(JSON.stringify({ error: { code: "NOT_FOUND", message: `no route ${key}`, field: null, details: {} } }), { status: 404 });
-    }
-    const answer = answers.length > 1 ? answers.shift() : answers[0];
-    if (answer instanceof Response) return answer;
-    return new Response(JSON.stringify(answer), { status: 200, headers: { "content-type": "application/json" } });
-  });
-  vi.stubGlobal("fetch", fetchMock);
-  return calls;
 }
 
 const noop = () => {};

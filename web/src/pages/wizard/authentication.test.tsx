@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { cleanup, fireEvent, render, screen, waitFor } from "@testing-library/react";
 import { useState } from "react";
 import { AuthenticationStep } from "./AuthenticationStep";
-import { authProblem, authStepData, EMPTY_AUTH, usesStoredCredentials, type AuthForm, type ConnectionForm } from "./wizardData";
+import { type AuthForm, authProblem, authStepData, EMPTY_AUTH, usesStoredCredentials } from "./authForm";
+import type { ConnectionForm } from "./connectionForm";
 
 afterEach(() => {
   cleanup();

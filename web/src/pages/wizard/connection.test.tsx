@@ -3,16 +3,8 @@ import { cleanup, fireEvent, render, screen } from "@testing-library/react";
 import { useState } from "react";
 import { ApiError } from "../../api/client";
 import { ConnectionDetailsStep } from "./ConnectionDetailsStep";
-import {
-  buildHostUrl,
-  connectionMissing,
-  connectionStepData,
-  EMPTY_CONNECTION,
-  formsFromWizard,
-  parseHostUrl,
-  validateConnection,
-  type ConnectionForm,
-} from "./wizardData";
+import { buildHostUrl, type ConnectionForm, connectionMissing, connectionStepData, EMPTY_CONNECTION, parseHostUrl, validateConnection } from "./connectionForm";
+import { formsFromWizard } from "./wizardData";
 import type { WizardState } from "../../api/types";
 
 afterEach(cleanup);

@@ -2,7 +2,7 @@
 // form the button submits (so Enter in a field submits too); without it the button just
 // calls `onSubmit` (confirmations).
 import type { ReactNode } from "react";
-import { Modal } from "../../components/ui";
+import { Modal } from "./Modal";
 
 export function FormDialog({
   title,

@@ -3,11 +3,14 @@
 // the list's error and the hosts that did not answer, then a spinner, an empty note or
 // the table.
 import type { ReactNode } from "react";
-import type { HostAnswer } from "../../api/types";
-import { Empty, ErrorBanner, PageHeader, Spinner } from "../../components/ui";
-import type { QueryState } from "../../hooks/useQuery";
-import { HostWarnings } from "../../components/HostWarnings";
-import { HostSelect } from "./common";
+import type { HostAnswer } from "../api/types";
+import type { QueryState } from "../hooks/useQuery";
+import { Empty } from "./Empty";
+import { ErrorBanner } from "./ErrorBanner";
+import { HostSelect } from "./HostSelect";
+import { HostWarnings } from "./HostWarnings";
+import { PageHeader } from "./PageHeader";
+import { Spinner } from "./Spinner";
 
 export function ResourceListPage({
   title,

@@ -1,0 +1,42 @@
+// A confirmation dialog: the action runs on confirm and its error stays in the dialog.
+import type { ReactNode } from "react";
+import { useSubmit } from "../hooks/useSubmit";
+import { ErrorBanner } from "./ErrorBanner";
+import { FormDialog } from "./FormDialog";
+
+/** A confirmation dialog: the action runs on confirm and its error stays in the dialog. */
+export function ConfirmDialog({
+  title,
+  children,
+  confirmLabel,
+  danger = true,
+  onConfirm,
+  onClose,
+}: {
+  title: string;
+  children: ReactNode;
+  confirmLabel: string;
+  danger?: boolean;
+  onConfirm: () => Promise<unknown>;
+  onClose: () => void;
+}) {
+  const { run, busy, error } = useSubmit(onConfirm);
+  return (
+    <FormDialog
+      title={title}
+      onClose={onClose}
+      onSubmit={() =>
+        run().then((result) => {
+          if (result.ok) onClose();
+        })
+      }
+      submitLabel={confirmLabel}
+      busyLabel="Working…"
+      busy={busy}
+      danger={danger}
+    >
+      <ErrorBanner error={error} />
+      {children}
+    </FormDialog>
+  );
+}
