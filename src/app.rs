@@ -25,6 +25,8 @@ use crate::history::History;
 use crate::hosts::{HostMonitor, HostRegistry, Hosts};
 use crate::http::{self, AppInner, AppState, DENIAL_THROTTLE};
 use crate::read_models::ReadModels;
+use crate::realtime::sockets::SocketRegistry;
+use crate::realtime::streams::{Streams, StreamsDeps};
 use crate::resources::{Resources, ResourcesDeps};
 use crate::wizards::Wizards;
 
@@ -121,6 +123,15 @@ impl Application {
                 refresh_reuse_grace: settings.refresh_reuse_grace(),
             },
         });
+        let sockets = Arc::new(SocketRegistry::default());
+        let streams = Streams::new(StreamsDeps {
+            reads: reads.clone(),
+            registry: registry.clone(),
+            sockets: sockets.clone(),
+            containers: containers.clone(),
+            commands: commands.clone(),
+            denials: denials.clone(),
+        });
         let history = History::new(
             reads.clone(),
             containers.clone(),
@@ -143,7 +154,8 @@ impl Application {
             started_at: Instant::now(),
             db_breaker: Arc::default(),
             background,
-            sockets: Arc::new(crate::realtime::gateway::Registry::default()),
+            sockets,
+            streams,
             bus: bus.clone(),
             registry: registry.clone(),
             pool,

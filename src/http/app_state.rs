@@ -15,6 +15,7 @@ use crate::denials::Denials;
 use crate::history::History;
 use crate::hosts::Hosts;
 use crate::read_models::ReadModels;
+use crate::realtime::streams::Streams;
 use crate::resources::Resources;
 use crate::wizards::Wizards;
 
@@ -35,7 +36,8 @@ pub struct AppInner {
     /// Where events leave the server (NATS, or in-process).
     pub bus: Arc<dyn crate::realtime::bus::EventBus>,
     /// The WebSockets open on this server.
-    pub sockets: Arc<crate::realtime::gateway::Registry>,
+    pub sockets: Arc<crate::realtime::sockets::SocketRegistry>,
+    pub streams: Streams,
     pub commands: CommandBus,
     pub accounts: Accounts,
     /// Seals stored secrets (kept out of the database).

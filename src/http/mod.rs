@@ -23,10 +23,12 @@ pub mod operations;
 pub mod past;
 pub mod permissions;
 pub mod positions;
+pub mod tickets;
 pub mod users;
 pub mod volumes;
 pub mod web;
 pub mod wizards;
+pub mod ws;
 
 use std::sync::Arc;
 
@@ -71,7 +73,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(past::router())
         .merge(hosts::router())
         .merge(wizards::router())
-        .merge(crate::realtime::tickets::router())
+        .merge(tickets::router())
         .merge(openapi::router())
 }
 
@@ -180,10 +182,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/{*rest}", axum::routing::any(not_found))
         .route("/health/{*rest}", axum::routing::any(not_found))
         .route("/ws/{*rest}", axum::routing::any(not_found));
-    let gateway = crate::realtime::gateway::router().with_state(state.clone());
+    let sockets = ws::router().with_state(state.clone());
     let breaker_state = state.clone();
     api.with_state(state)
-        .merge(gateway)
+        .merge(sockets)
         .merge(api_not_found)
         .fallback_service(web_ui(&settings))
         .layer(middleware::from_fn_with_state(

@@ -1,12 +1,10 @@
-//! WebSocket tickets: `POST /api/v1/ws-tickets` `{purpose, resource_id}` → a random ticket,
+//! WebSocket tickets: `{purpose, resource_id}` → a random ticket,
 //! valid 30 s, usable once, bound to the caller's user and session, the purpose and the
 //! resource. The socket presents it in `Sec-WebSocket-Protocol` (`dcp.ticket.<ticket>`) or
 //! as `?ticket=`; access tokens never appear in a URL.
 
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::StatusCode;
 use base64::Engine;
 use chrono::Utc;
 use dcp_aggregates::Role;
@@ -14,13 +12,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use utoipa::ToSchema;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
+use super::RealtimeError;
+use crate::auth::policy::{self, SocketKind};
 use crate::auth::principal::{load_principal, Principal};
-use crate::http::error::{ApiError, ApiResult};
-use crate::http::extract::{ApiJson, Auth};
-use crate::http::AppState;
 
 /// How long a ticket is valid.
 pub const TICKET_TTL: Duration = Duration::from_secs(30);
@@ -54,12 +49,13 @@ impl Purpose {
         }
     }
 
-    /// Exec runs commands in a container: operators and admins only.
+    /// Whether `role` may open sockets of this purpose ([`policy::may_open_socket`]).
     pub fn allowed(self, role: Role) -> bool {
-        match self {
-            Purpose::ContainerExec => matches!(role, Role::Admin | Role::Operator),
-            _ => true,
-        }
+        let kind = match self {
+            Purpose::ContainerExec => SocketKind::Exec,
+            _ => SocketKind::Reading,
+        };
+        policy::may_open_socket(role, kind)
     }
 
     /// Every purpose but `events` is about one resource (a container, a task).
@@ -86,40 +82,33 @@ pub struct TicketResponse {
     pub resource_id: Option<String>,
 }
 
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(create_ticket))
-}
-
 fn digest(ticket: &str) -> Vec<u8> {
     Sha256::digest(ticket.as_bytes()).to_vec()
 }
 
-/// A single-use ticket for one WebSocket.
-#[utoipa::path(post, path = "/api/v1/ws-tickets", tag = "realtime", request_body = TicketRequest,
-    responses((status = 201, body = TicketResponse), (status = 400), (status = 403)))]
-async fn create_ticket(
-    State(state): State<AppState>,
-    Auth(principal): Auth,
-    ApiJson(request): ApiJson<TicketRequest>,
-) -> ApiResult<(StatusCode, ApiJson<TicketResponse>)> {
+/// Issues a single-use ticket for one socket of `principal`'s.
+pub async fn issue(
+    pool: &PgPool,
+    principal: &Principal,
+    request: TicketRequest,
+) -> Result<TicketResponse, RealtimeError> {
     if !request.purpose.allowed(principal.role) {
-        return Err(ApiError::forbidden(format!(
+        return Err(RealtimeError::PurposeForbidden(format!(
             "the role '{}' may not open {} sockets",
             principal.role,
             request.purpose.as_str()
-        ))
-        .with_field("purpose"));
+        )));
     }
     let resource_id = request.resource_id.filter(|r| !r.is_empty());
     match (&resource_id, request.purpose.needs_resource()) {
         (None, true) => {
-            return Err(ApiError::validation(
+            return Err(RealtimeError::invalid(
                 "resource_id",
                 format!("a {} ticket names its resource", request.purpose.as_str()),
             ))
         }
         (Some(_), false) => {
-            return Err(ApiError::validation(
+            return Err(RealtimeError::invalid(
                 "resource_id",
                 "an events ticket names no resource",
             ))
@@ -130,7 +119,7 @@ async fn create_ticket(
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')) =>
         {
-            return Err(ApiError::validation(
+            return Err(RealtimeError::invalid(
                 "resource_id",
                 "a container id, id prefix or name, or an operation id",
             ))
@@ -150,21 +139,18 @@ async fn create_ticket(
     .bind(request.purpose.as_str())
     .bind(&resource_id)
     .bind(expires_at)
-    .execute(&state.pool)
+    .execute(pool)
     .await?;
     // Spent and expired tickets are of no use to anyone: cleared as new ones are made.
     sqlx::query("DELETE FROM ws_tickets WHERE expires_at < now() - interval '1 minute'")
-        .execute(&state.pool)
+        .execute(pool)
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        ApiJson(TicketResponse {
-            ticket,
-            expires_in: TICKET_TTL.as_secs(),
-            purpose: request.purpose,
-            resource_id,
-        }),
-    ))
+    Ok(TicketResponse {
+        ticket,
+        expires_in: TICKET_TTL.as_secs(),
+        purpose: request.purpose,
+        resource_id,
+    })
 }
 
 /// Why a ticket does not open the socket.

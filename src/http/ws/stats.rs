@@ -1,0 +1,96 @@
+//! `/ws/containers/{id}/stats`: a container's resource use, a sample a second (Docker's own
+//! pace), until the container stops or the client leaves.
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::ws::{WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{admit, answer, close, close_for, closed_or_gone, fail, query_error, send_json};
+use crate::http::app_state::AppState;
+use crate::http::error::ApiError;
+use crate::realtime::sockets::Registration;
+use crate::realtime::streams::StatsSamples;
+use crate::realtime::tickets::Purpose;
+use crate::realtime::RealtimeError;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatsQuery {
+    pub ticket: Option<String>,
+    pub host: Option<String>,
+}
+
+pub(super) async fn socket(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(reference): Path<String>,
+    query: Result<Query<StatsQuery>, QueryRejection>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let query = match query {
+        Ok(Query(query)) => query,
+        Err(rejection) => return query_error(rejection),
+    };
+    let opened = async {
+        let host = state.streams.host(query.host.as_deref())?;
+        let ticket = query.ticket.as_deref();
+        let (_, registration, protocol) = admit(
+            &state,
+            &headers,
+            ticket,
+            Purpose::ContainerStats,
+            Some(&reference),
+        )
+        .await?;
+        let id = state.streams.container_id(&host, &reference).await?;
+        let samples = state.streams.stats(&host, &id)?;
+        Ok::<_, ApiError>((samples, registration, protocol))
+    };
+    let (samples, registration, protocol) = match opened.await {
+        Ok(opened) => opened,
+        Err(error) => return error.into_response(),
+    };
+    answer(upgrade, protocol)
+        .on_upgrade(move |socket| session(socket, registration, samples))
+        .into_response()
+}
+
+async fn session(socket: WebSocket, mut registration: Registration, mut samples: StatsSamples) {
+    let (mut sink, mut incoming) = socket.split();
+    loop {
+        let item = tokio::select! {
+            reason = closed_or_gone(&mut registration, &mut incoming) => {
+                if let Some(reason) = reason {
+                    close_for(&mut sink, reason).await;
+                }
+                return;
+            }
+            item = samples.next() => item,
+        };
+        match item {
+            Some(Ok(sample)) => {
+                let Ok(value) = serde_json::to_value(sample) else {
+                    continue;
+                };
+                if !send_json(&mut sink, value).await {
+                    return;
+                }
+            }
+            Some(Err(error)) => {
+                let broken =
+                    RealtimeError::StreamBroken(format!("Failed to stream stats: {error}"));
+                return fail(&mut sink, broken, "stats stream failed").await;
+            }
+            None => {
+                let end = json!({ "type": "end", "reason": "the container stopped" });
+                let _ = send_json(&mut sink, end).await;
+                return close(&mut sink, 1000, "end of stats").await;
+            }
+        }
+    }
+}

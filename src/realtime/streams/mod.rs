@@ -1,0 +1,138 @@
+//! Live streams for sockets: who may open one (a ticket spent, the socket registered and
+//! its session checked once more), the events feed with its replay, and a container's
+//! logs, stats and exec sessions, and an operation's progress. The sockets themselves (frames,
+//! back-pressure, close codes) are the HTTP layer's (`crate::http::ws`).
+
+mod events;
+mod exec;
+mod logs;
+mod stats;
+mod tasks;
+
+use std::sync::Arc;
+
+use bollard::query_parameters::InspectContainerOptions;
+
+pub use events::{visible_to, Replay, REPLAY_LIMIT};
+pub use exec::{ExecSession, SHELL_DETECTION};
+pub use logs::{LogChunks, LogLine, LogsRequest, BATCH_BYTES, BATCH_LINES, BATCH_WINDOW};
+pub use stats::{sample, BlockIoSample, MemorySample, NetworkSample, StatsSample, StatsSamples};
+pub use tasks::Task;
+
+use super::sockets::{Registration, SocketRegistry, MAX_SOCKETS_PER_USER};
+use super::tickets::{self, Purpose, TicketRefusal};
+use super::RealtimeError;
+use crate::auth::principal::{load_principal, Principal};
+use crate::commands::CommandBus;
+use crate::containers::{valid_reference, Containers};
+use crate::denials::Denials;
+use crate::docker::{DockerError, DockerHosts};
+use crate::hosts::HostRegistry;
+use crate::read_models::{ReadModels, SESSIONS};
+
+/// The streams service.
+#[derive(Clone)]
+pub struct Streams {
+    reads: ReadModels,
+    registry: Arc<HostRegistry>,
+    sockets: Arc<SocketRegistry>,
+    /// Finds the containers an exec session runs in.
+    containers: Containers,
+    /// Records exec sessions.
+    commands: CommandBus,
+    denials: Denials,
+}
+
+/// What a streams service needs.
+pub struct StreamsDeps {
+    pub reads: ReadModels,
+    pub registry: Arc<HostRegistry>,
+    pub sockets: Arc<SocketRegistry>,
+    pub containers: Containers,
+    pub commands: CommandBus,
+    pub denials: Denials,
+}
+
+impl Streams {
+    pub fn new(deps: StreamsDeps) -> Self {
+        Streams {
+            reads: deps.reads,
+            registry: deps.registry,
+            sockets: deps.sockets,
+            containers: deps.containers,
+            commands: deps.commands,
+            denials: deps.denials,
+        }
+    }
+
+    /// The sockets open on this server.
+    pub fn sockets(&self) -> &Arc<SocketRegistry> {
+        &self.sockets
+    }
+
+    /// Spends `ticket` for a socket of `purpose` on `resource_id` and registers the socket:
+    /// the caller, and the registration that closes it when their session changes.
+    pub async fn admit(
+        &self,
+        ticket: &str,
+        purpose: Purpose,
+        resource_id: Option<&str>,
+    ) -> Result<(Principal, Registration), RealtimeError> {
+        let pool = self.reads.pool();
+        let principal = match tickets::redeem(pool, ticket, purpose, resource_id).await? {
+            Ok(principal) => principal,
+            Err(TicketRefusal::Invalid) => {
+                return Err(RealtimeError::NotAdmitted(
+                    "the ticket is unknown, expired, already used, or for another socket",
+                ))
+            }
+            Err(TicketRefusal::SessionClosed) => {
+                return Err(RealtimeError::NotAdmitted("the session has ended"))
+            }
+            Err(TicketRefusal::Forbidden) => return Err(RealtimeError::SocketForbidden),
+        };
+        let registration = self
+            .sockets
+            .admit(&principal)
+            .ok_or(RealtimeError::TooManySockets(MAX_SOCKETS_PER_USER))?;
+        // Registered first, then checked once more against read models that include every
+        // event so far: a logout or demotion committed around the handshake either reaches
+        // this registered socket through the bus or is seen here.
+        self.reads.settle_to_head(SESSIONS).await?;
+        match load_principal(pool, principal.user_id, principal.session_id).await? {
+            Ok(now) if now.role == principal.role => Ok((principal, registration)),
+            _ => Err(RealtimeError::NotAdmitted(
+                "the session changed; ask for a new ticket",
+            )),
+        }
+    }
+
+    /// The host a stream names (default `local`), if dcp knows it and it is enabled.
+    pub fn host(&self, host: Option<&str>) -> Result<String, RealtimeError> {
+        Ok(self.registry.enabled_host(host)?)
+    }
+
+    /// The full id of the container `reference` names on `host`.
+    pub async fn container_id(&self, host: &str, reference: &str) -> Result<String, RealtimeError> {
+        if !valid_reference(reference) {
+            return Err(RealtimeError::invalid(
+                "id",
+                "a container id, id prefix or name",
+            ));
+        }
+        let docker = self.registry.client(host)?;
+        let inspect = docker
+            .inspect_container(reference, None::<InspectContainerOptions>)
+            .await
+            .map_err(|error| {
+                crate::containers::ContainersError::lookup(DockerError::from_bollard(host, error))
+            })?;
+        Ok(inspect.id.unwrap_or_default())
+    }
+
+    /// A client for `host` whose calls never time out (a followed stream has no end).
+    fn streaming_client(&self, host: &str) -> Result<bollard::Docker, RealtimeError> {
+        let docker = self.registry.client(host)?;
+        Ok(docker.with_timeout(std::time::Duration::from_secs(u64::from(u32::MAX))))
+    }
+}
