@@ -13,7 +13,12 @@ use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::operation::{validate_docker_action, OperationSlot, ResourceError};
+use crate::audit::{AuditAction, Audited};
+
+use crate::operation::{
+    validate_docker_action, DockerActivity, OperationEvent, OperationPhase, OperationSlot,
+    OperationStep, ResourceError,
+};
 
 /// What the pending operation does.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -142,7 +147,38 @@ impl DomainEvent for ImageEvent {
     }
 
     fn event_version(&self) -> String {
-        crate::versioning::version_of("image", &self.event_type())
+        crate::versioning::version_of(Image::TYPE, &self.event_type())
+    }
+}
+
+impl ImageEvent {
+    /// What this event is to the image's operations.
+    fn activity(&self) -> DockerActivity<'_> {
+        use ImageEvent as E;
+        use OperationPhase::{Failed, Requested, Succeeded};
+        let (op_id, verb, phase) = match self {
+            E::ImagePullRequested { op_id, .. } => (op_id, "pull", Requested),
+            E::ImagePulled { op_id, .. } => (op_id, "pull", Succeeded),
+            E::ImageRemoveRequested { op_id, .. } => (op_id, "delete", Requested),
+            E::ImageRemoved { op_id, .. } => (op_id, "delete", Succeeded),
+            E::OperationFailed {
+                op_id, operation, ..
+            } => (op_id, operation.as_str(), Failed),
+            E::ImageObserved { .. } => return DockerActivity::observed(Image::TYPE),
+        };
+        DockerActivity::step(Image::TYPE, *op_id, verb, phase)
+    }
+}
+
+impl OperationEvent for ImageEvent {
+    fn operation(&self) -> Option<OperationStep<'_>> {
+        self.activity().operation()
+    }
+}
+
+impl Audited for ImageEvent {
+    fn audit_action(&self) -> AuditAction<'_> {
+        self.activity().audit_action()
     }
 }
 
@@ -157,38 +193,6 @@ pub struct Image {
 impl Image {
     fn decide(&self, command: ImageCommand) -> Result<Vec<ImageEvent>, ResourceError> {
         let event = match command {
-            ImageCommand::RequestPull {
-                op_id,
-                host,
-                reference,
-                at,
-            } => {
-                self.operations.require_idle()?;
-                ImageEvent::ImagePullRequested {
-                    op_id,
-                    host,
-                    reference,
-                    requested_at: at,
-                }
-            }
-            ImageCommand::RequestRemove {
-                op_id,
-                host,
-                reference,
-                image_id,
-                force,
-                at,
-            } => {
-                self.operations.require_idle()?;
-                ImageEvent::ImageRemoveRequested {
-                    op_id,
-                    host,
-                    reference,
-                    image_id,
-                    force,
-                    requested_at: at,
-                }
-            }
             ImageCommand::RecordPulled {
                 op_id,
                 image_id,
@@ -257,6 +261,45 @@ impl Image {
                     observed_at: at,
                 }
             }
+            request @ (ImageCommand::RequestPull { .. } | ImageCommand::RequestRemove { .. }) => {
+                return self.request(request)
+            }
+        };
+        Ok(vec![event])
+    }
+
+    /// A request for an operation: accepted while no other operation is in flight.
+    fn request(&self, command: ImageCommand) -> Result<Vec<ImageEvent>, ResourceError> {
+        self.operations.require_idle()?;
+        let event = match command {
+            ImageCommand::RequestPull {
+                op_id,
+                host,
+                reference,
+                at,
+            } => ImageEvent::ImagePullRequested {
+                op_id,
+                host,
+                reference,
+                requested_at: at,
+            },
+            ImageCommand::RequestRemove {
+                op_id,
+                host,
+                reference,
+                image_id,
+                force,
+                at,
+            } => ImageEvent::ImageRemoveRequested {
+                op_id,
+                host,
+                reference,
+                image_id,
+                force,
+                requested_at: at,
+            },
+            // `decide` sends only requests here.
+            other => return self.decide(other),
         };
         Ok(vec![event])
     }
