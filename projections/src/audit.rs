@@ -321,19 +321,12 @@ fn raw_audit_entry(event: &StoredEvent) -> AuditEntry {
 
 #[async_trait::async_trait]
 impl Projection for AuditLogProjection {
-    fn name(&self) -> &'static str {
-        "audit_log"
-    }
+    const NAME: &'static str = "audit_log";
+    // 2: every entry carries its hash chain.
+    const VERSION: i32 = 2;
+    const TABLES: &'static [&'static str] = &["audit_logs"];
 
-    fn version(&self) -> i32 {
-        // 2: every entry carries its hash chain.
-        2
-    }
-
-    fn tables(&self) -> &'static [&'static str] {
-        &["audit_logs"]
-    }
-
+    /// `seq` starts again at 1: a rebuilt chain is numbered as the first one was.
     async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
         sqlx::query("TRUNCATE audit_logs RESTART IDENTITY")
             .execute(conn)

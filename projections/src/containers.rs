@@ -41,22 +41,9 @@ struct ContainerRow {
 
 #[async_trait::async_trait]
 impl Projection for ContainersProjection {
-    fn name(&self) -> &'static str {
-        "containers"
-    }
-
-    fn version(&self) -> i32 {
-        1
-    }
-
-    fn tables(&self) -> &'static [&'static str] {
-        &["containers"]
-    }
-
-    async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
-        sqlx::query("TRUNCATE containers").execute(conn).await?;
-        Ok(())
-    }
+    const NAME: &'static str = "containers";
+    const VERSION: i32 = 1;
+    const TABLES: &'static [&'static str] = &["containers"];
 
     async fn apply_batch(
         &self,

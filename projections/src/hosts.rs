@@ -62,22 +62,9 @@ fn fold(
 
 #[async_trait::async_trait]
 impl Projection for HostsProjection {
-    fn name(&self) -> &'static str {
-        "hosts"
-    }
-
-    fn version(&self) -> i32 {
-        1
-    }
-
-    fn tables(&self) -> &'static [&'static str] {
-        &["hosts"]
-    }
-
-    async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
-        sqlx::query("TRUNCATE hosts").execute(conn).await?;
-        Ok(())
-    }
+    const NAME: &'static str = "hosts";
+    const VERSION: i32 = 1;
+    const TABLES: &'static [&'static str] = &["hosts"];
 
     async fn apply_batch(
         &self,
@@ -127,22 +114,9 @@ impl Projection for HostsProjection {
 
 #[async_trait::async_trait]
 impl Projection for WizardsProjection {
-    fn name(&self) -> &'static str {
-        "wizards"
-    }
-
-    fn version(&self) -> i32 {
-        1
-    }
-
-    fn tables(&self) -> &'static [&'static str] {
-        &["wizards"]
-    }
-
-    async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
-        sqlx::query("TRUNCATE wizards").execute(conn).await?;
-        Ok(())
-    }
+    const NAME: &'static str = "wizards";
+    const VERSION: i32 = 1;
+    const TABLES: &'static [&'static str] = &["wizards"];
 
     async fn apply_batch(
         &self,

@@ -23,12 +23,12 @@ pub use log::{
     UnreadableEvent,
 };
 pub use runner::{
-    projection_statuses, rebuild_projection, Projection, ProjectionProgress, ProjectionRunner,
-    ProjectionStatus,
+    projection_statuses, rebuild_projection, DynProjection, Projection, ProjectionProgress,
+    ProjectionRunner, ProjectionStatus,
 };
 
 /// Every projection this crate provides, in the order they are started.
-pub fn all_projections() -> Vec<std::sync::Arc<dyn Projection>> {
+pub fn all_projections() -> Vec<std::sync::Arc<dyn DynProjection>> {
     vec![
         std::sync::Arc::new(users::UsersProjection),
         std::sync::Arc::new(sessions::SessionsProjection),

@@ -157,26 +157,11 @@ impl ContainerMap {
 
 #[async_trait::async_trait]
 impl Projection for OperationsProjection {
-    fn name(&self) -> &'static str {
-        "operations"
-    }
-
-    fn version(&self) -> i32 {
-        // 2: targets, and image, volume and network operations; 3: a create's volumes;
-        // 4: containers' hosts and ids from its own map (recreates change a container's id).
-        4
-    }
-
-    fn tables(&self) -> &'static [&'static str] {
-        &["operations", "operation_containers"]
-    }
-
-    async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
-        sqlx::query("TRUNCATE operations, operation_containers")
-            .execute(conn)
-            .await?;
-        Ok(())
-    }
+    const NAME: &'static str = "operations";
+    // 2: targets, and image, volume and network operations; 3: a create's volumes;
+    // 4: containers' hosts and ids from its own map (recreates change a container's id).
+    const VERSION: i32 = 4;
+    const TABLES: &'static [&'static str] = &["operations", "operation_containers"];
 
     async fn apply_batch(
         &self,

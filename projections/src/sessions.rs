@@ -30,22 +30,9 @@ pub struct SessionRow {
 
 #[async_trait::async_trait]
 impl Projection for SessionsProjection {
-    fn name(&self) -> &'static str {
-        "sessions"
-    }
-
-    fn version(&self) -> i32 {
-        1
-    }
-
-    fn tables(&self) -> &'static [&'static str] {
-        &["sessions"]
-    }
-
-    async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
-        sqlx::query("TRUNCATE sessions").execute(conn).await?;
-        Ok(())
-    }
+    const NAME: &'static str = "sessions";
+    const VERSION: i32 = 1;
+    const TABLES: &'static [&'static str] = &["sessions"];
 
     async fn apply_batch(
         &self,

@@ -141,22 +141,9 @@ fn apply_event(row: &mut Option<UserRow>, event: &StoredEvent) -> anyhow::Result
 
 #[async_trait::async_trait]
 impl Projection for UsersProjection {
-    fn name(&self) -> &'static str {
-        "users"
-    }
-
-    fn version(&self) -> i32 {
-        1
-    }
-
-    fn tables(&self) -> &'static [&'static str] {
-        &["users"]
-    }
-
-    async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
-        sqlx::query("TRUNCATE users").execute(conn).await?;
-        Ok(())
-    }
+    const NAME: &'static str = "users";
+    const VERSION: i32 = 1;
+    const TABLES: &'static [&'static str] = &["users"];
 
     async fn apply_batch(
         &self,
