@@ -8,7 +8,7 @@
 use chrono::Utc;
 use dcp_aggregates::host::{AuthMethod, Host, HostCommand, HostError, HostSpec};
 use dcp_aggregates::wizard::{parse_ssh_url, Wizard, WizardCommand, WizardError};
-use dcp_projections::state::{AggregateState, WizardState};
+use dcp_projections::past::{AggregateState, WizardState};
 use dcp_projections::LogCursor;
 use russh::keys::PublicKey;
 use secrecy::{ExposeSecret, SecretString};

@@ -11,11 +11,11 @@ pub mod hosts;
 pub mod log;
 pub mod metadata;
 pub mod operations;
+pub mod past;
 pub mod progress;
 pub mod replay;
 pub mod runner;
 pub mod sessions;
-pub mod state;
 pub mod users;
 
 pub use log::{

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use dcp_aggregates::host::{check_name, check_tags, AuthMethod, Host, HostCommand, HostSpec};
 use dcp_aggregates::wizard::parse_ssh_url;
-use dcp_projections::state::HostState;
+use dcp_projections::past::HostState;
 use russh::keys::PublicKey;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};

@@ -1,12 +1,12 @@
 //! Any past moment of one resource: `GET /api/v1/<resources>/{id}/state?at=|position=`
 //! rebuilds a user, container, image, volume or network from its events up to that moment,
 //! and `…/diff?from=&to=` says what changed in between, field by field, and which events
-//! (with their actors) changed it. See [`dcp_projections::state`].
+//! (with their actors) changed it. See [`dcp_projections::past`].
 
 use axum::extract::State;
 use chrono::{DateTime, Utc};
 use dcp_aggregates::{resource_key, Role};
-use dcp_projections::state::{self, ChangeEvent, FieldChange};
+use dcp_projections::past::{self as state, ChangeEvent, FieldChange};
 use dcp_projections::{current_shapes, StoredEvent, UnknownEvents};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -6,7 +6,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use dcp_aggregates::wizard::{Wizard, WizardCommand, WizardType};
-use dcp_projections::state::WizardState;
+use dcp_projections::past::WizardState;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
