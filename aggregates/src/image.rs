@@ -13,11 +13,9 @@ use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::audit::{AuditAction, Audited};
-
 use crate::operation::{
-    validate_docker_action, DockerActivity, OperationEvent, OperationPhase, OperationSlot,
-    OperationStep, ResourceError,
+    docker_resource_event, validate_docker_action, DockerActivity, OperationPhase, OperationSlot,
+    ResourceError,
 };
 
 /// What the pending operation does.
@@ -37,6 +35,7 @@ impl ImageOperation {
     }
 }
 
+/// Commands accepted by [`Image`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum ImageCommand {
     /// Pull `reference` (already validated) on `host`.
@@ -85,6 +84,7 @@ pub enum ImageCommand {
     },
 }
 
+/// Events emitted by [`Image`]. Persisted names never change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ImageEvent {
     ImagePullRequested {
@@ -170,18 +170,9 @@ impl ImageEvent {
     }
 }
 
-impl OperationEvent for ImageEvent {
-    fn operation(&self) -> Option<OperationStep<'_>> {
-        self.activity().operation()
-    }
-}
+docker_resource_event!(ImageEvent);
 
-impl Audited for ImageEvent {
-    fn audit_action(&self) -> AuditAction<'_> {
-        self.activity().audit_action()
-    }
-}
-
+/// The state the aggregate of an image (one per host and reference) decides from.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Image {
     host: String,

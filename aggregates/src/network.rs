@@ -11,11 +11,9 @@ use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::audit::{AuditAction, Audited};
-
 use crate::operation::{
-    validate_docker_action, validate_labels, validate_name, DockerActivity, OperationEvent,
-    OperationPhase, OperationSlot, OperationStep, ResourceError,
+    docker_resource_event, validate_docker_action, validate_labels, validate_name, DockerActivity,
+    OperationPhase, OperationSlot, ResourceError,
 };
 
 /// What the pending operation does.
@@ -42,6 +40,7 @@ impl NetworkOperation {
 /// The drivers dcp creates networks with.
 pub const DRIVERS: &[&str] = &["bridge", "macvlan", "ipvlan", "overlay"];
 
+/// Commands accepted by [`Network`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum NetworkCommand {
     /// Create `name` on `host`; the request is already policy-checked.
@@ -109,6 +108,7 @@ pub enum NetworkCommand {
     },
 }
 
+/// Events emitted by [`Network`]. Persisted names never change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum NetworkEvent {
     NetworkCreateRequested {
@@ -230,18 +230,9 @@ impl NetworkEvent {
     }
 }
 
-impl OperationEvent for NetworkEvent {
-    fn operation(&self) -> Option<OperationStep<'_>> {
-        self.activity().operation()
-    }
-}
+docker_resource_event!(NetworkEvent);
 
-impl Audited for NetworkEvent {
-    fn audit_action(&self) -> AuditAction<'_> {
-        self.activity().audit_action()
-    }
-}
-
+/// The state the aggregate of a network (one per host and name) decides from.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Network {
     host: String,

@@ -93,6 +93,25 @@ pub(crate) enum DockerActivity<'a> {
     },
 }
 
+/// Implements [`OperationEvent`] and [`Audited`](crate::audit::Audited) for the event enum
+/// of a Docker resource from its `activity()`, the one place that says what each event is.
+macro_rules! docker_resource_event {
+    ($event:ty) => {
+        impl $crate::operation::OperationEvent for $event {
+            fn operation(&self) -> Option<$crate::operation::OperationStep<'_>> {
+                self.activity().operation()
+            }
+        }
+
+        impl $crate::audit::Audited for $event {
+            fn audit_action(&self) -> $crate::audit::AuditAction<'_> {
+                self.activity().audit_action()
+            }
+        }
+    };
+}
+pub(crate) use docker_resource_event;
+
 impl<'a> DockerActivity<'a> {
     pub(crate) fn step(
         resource: &'static str,
@@ -204,14 +223,17 @@ impl<K: Clone> OperationSlot<K> {
         }
     }
 
+    /// The operation in flight, if any.
     pub fn pending(&self) -> Option<&(Uuid, K)> {
         self.pending.as_ref()
     }
 
+    /// A request was accepted: `op_id` is in flight.
     pub fn begin(&mut self, op_id: Uuid, kind: K) {
         self.pending = Some((op_id, kind));
     }
 
+    /// The outcome of `op_id` is recorded; it is remembered to recognise a repeat.
     pub fn finish(&mut self, op_id: Uuid) {
         if matches!(&self.pending, Some((pending, _)) if *pending == op_id) {
             self.pending = None;
@@ -230,6 +252,7 @@ impl<K: Clone> OperationSlot<K> {
             .any(|(t, a)| *t == time_nano && a == action)
     }
 
+    /// Remembers a recorded Docker event, to recognise a repeat.
     pub fn remember(&mut self, time_nano: i64, action: &str) {
         self.observed.push((time_nano, action.to_string()));
         if self.observed.len() > REMEMBERED {

@@ -12,11 +12,9 @@ use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::audit::{AuditAction, Audited};
-
 use crate::operation::{
-    validate_docker_action, validate_labels, validate_name, DockerActivity, OperationEvent,
-    OperationPhase, OperationSlot, OperationStep, ResourceError,
+    docker_resource_event, validate_docker_action, validate_labels, validate_name, DockerActivity,
+    OperationPhase, OperationSlot, ResourceError,
 };
 
 /// What the pending operation does.
@@ -36,6 +34,7 @@ impl VolumeOperation {
     }
 }
 
+/// Commands accepted by [`Volume`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum VolumeCommand {
     /// Create `name` on `host`; the request is already policy-checked.
@@ -84,6 +83,7 @@ pub enum VolumeCommand {
     },
 }
 
+/// Events emitted by [`Volume`]. Persisted names never change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum VolumeEvent {
     VolumeCreateRequested {
@@ -167,18 +167,9 @@ impl VolumeEvent {
     }
 }
 
-impl OperationEvent for VolumeEvent {
-    fn operation(&self) -> Option<OperationStep<'_>> {
-        self.activity().operation()
-    }
-}
+docker_resource_event!(VolumeEvent);
 
-impl Audited for VolumeEvent {
-    fn audit_action(&self) -> AuditAction<'_> {
-        self.activity().audit_action()
-    }
-}
-
+/// The state the aggregate of a volume (one per host and name) decides from.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Volume {
     host: String,

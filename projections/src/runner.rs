@@ -36,11 +36,15 @@ pub trait Projection: Send + Sync + 'static {
     /// at the end).
     const TABLES: &'static [&'static str];
 
-    /// Empties the projection's tables before a rebuild.
+    /// Empties the projection's tables before a rebuild. Identities start again, so a
+    /// rebuilt table is numbered as the first build was (the audit log's `seq`).
     async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
-        sqlx::query(&format!("TRUNCATE {}", Self::TABLES.join(", ")))
-            .execute(conn)
-            .await?;
+        sqlx::query(&format!(
+            "TRUNCATE {} RESTART IDENTITY",
+            Self::TABLES.join(", ")
+        ))
+        .execute(conn)
+        .await?;
         Ok(())
     }
 
@@ -126,6 +130,8 @@ enum Leadership {
 }
 
 impl ProjectionRunner {
+    /// A runner of `projection` on `pool`, woken by `waker` when events are appended; it
+    /// records its progress in `progress`.
     pub fn new(
         pool: PgPool,
         projection: Arc<dyn DynProjection>,

@@ -8,8 +8,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::Container;
-use crate::audit::{AuditAction, Audited};
-use crate::operation::{DockerActivity, OperationEvent, OperationPhase, OperationStep};
+use crate::operation::{docker_resource_event, DockerActivity, OperationPhase};
 
 /// Events emitted by [`Container`]. Persisted names never change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -240,14 +239,4 @@ fn outside(verb: &'static str, outcome: &'static str) -> DockerActivity<'static>
     }
 }
 
-impl OperationEvent for ContainerEvent {
-    fn operation(&self) -> Option<OperationStep<'_>> {
-        self.activity().operation()
-    }
-}
-
-impl Audited for ContainerEvent {
-    fn audit_action(&self) -> AuditAction<'_> {
-        self.activity().audit_action()
-    }
-}
+docker_resource_event!(ContainerEvent);

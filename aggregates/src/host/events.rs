@@ -21,6 +21,7 @@ pub enum AuthMethod {
 }
 
 impl AuthMethod {
+    /// `generated_key`, `imported_key` or `password`.
     pub fn as_str(self) -> &'static str {
         match self {
             AuthMethod::GeneratedKey => "generated_key",
@@ -29,6 +30,7 @@ impl AuthMethod {
         }
     }
 
+    /// The method named by [`AuthMethod::as_str`].
     pub fn parse(text: &str) -> Option<Self> {
         match text {
             "generated_key" => Some(AuthMethod::GeneratedKey),
@@ -55,6 +57,7 @@ pub enum HostStatus {
 }
 
 impl HostStatus {
+    /// `setup_pending`, `active`, `unreachable` or `disabled`.
     pub fn as_str(self) -> &'static str {
         match self {
             HostStatus::SetupPending => "setup_pending",

@@ -27,14 +27,6 @@ impl Projection for AuditLogProjection {
     const VERSION: i32 = 2;
     const TABLES: &'static [&'static str] = &["audit_logs"];
 
-    /// `seq` starts again at 1: a rebuilt chain is numbered as the first one was.
-    async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
-        sqlx::query("TRUNCATE audit_logs RESTART IDENTITY")
-            .execute(conn)
-            .await?;
-        Ok(())
-    }
-
     async fn apply_batch(
         &self,
         conn: &mut PgConnection,
