@@ -4,6 +4,10 @@
 //! below the oldest running transaction (see [`log`]), so an event whose transaction
 //! commits late is never skipped. A projection writes its tables and its checkpoint
 //! in one transaction, so its effects happen exactly once.
+//!
+//! Projections read each event as its aggregate's typed enum (after the upcasters) and ask
+//! it what it is (`dcp_aggregates::audit::Audited`, `dcp_aggregates::operation::OperationEvent`):
+//! no projection matches event names. [`past`] rebuilds one resource as of a past moment.
 
 pub mod audit;
 pub mod containers;
