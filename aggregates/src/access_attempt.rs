@@ -10,6 +10,9 @@ use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::audit::{AuditAction, Audited};
+use crate::user::User;
+
 use crate::Role;
 
 /// Why a login was refused. The API answers the same to all of them.
@@ -73,7 +76,29 @@ impl DomainEvent for AccessAttemptEvent {
     }
 
     fn event_version(&self) -> String {
-        crate::versioning::version_of("access_attempt", &self.event_type())
+        crate::versioning::version_of(AccessAttempt::TYPE, &self.event_type())
+    }
+}
+
+impl Audited for AccessAttemptEvent {
+    fn audit_action(&self) -> AuditAction<'_> {
+        match self {
+            AccessAttemptEvent::LoginFailed { user_id, .. } => {
+                AuditAction::new("auth", "login_failed")
+                    .concerning(User::TYPE, user_id.map(|id| id.to_string()))
+            }
+            AccessAttemptEvent::AccessDenied { method, route, .. } => {
+                AuditAction::new("access", "denied")
+                    .concerning("route", Some(format!("{method} {route}")))
+            }
+        }
+    }
+
+    fn user_id(&self) -> Option<Uuid> {
+        match self {
+            AccessAttemptEvent::LoginFailed { user_id, .. } => *user_id,
+            AccessAttemptEvent::AccessDenied { user_id, .. } => Some(*user_id),
+        }
     }
 }
 

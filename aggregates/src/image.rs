@@ -13,7 +13,10 @@ use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::operation::{validate_docker_action, OperationSlot, ResourceError};
+use crate::operation::{
+    docker_resource_event, validate_docker_action, DockerActivity, OperationPhase, OperationSlot,
+    ResourceError,
+};
 
 /// What the pending operation does.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,6 +35,7 @@ impl ImageOperation {
     }
 }
 
+/// Commands accepted by [`Image`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum ImageCommand {
     /// Pull `reference` (already validated) on `host`.
@@ -80,6 +84,7 @@ pub enum ImageCommand {
     },
 }
 
+/// Events emitted by [`Image`]. Persisted names never change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ImageEvent {
     ImagePullRequested {
@@ -142,10 +147,32 @@ impl DomainEvent for ImageEvent {
     }
 
     fn event_version(&self) -> String {
-        crate::versioning::version_of("image", &self.event_type())
+        crate::versioning::version_of(Image::TYPE, &self.event_type())
     }
 }
 
+impl ImageEvent {
+    /// What this event is to the image's operations.
+    fn activity(&self) -> DockerActivity<'_> {
+        use ImageEvent as E;
+        use OperationPhase::{Failed, Requested, Succeeded};
+        let (op_id, verb, phase) = match self {
+            E::ImagePullRequested { op_id, .. } => (op_id, "pull", Requested),
+            E::ImagePulled { op_id, .. } => (op_id, "pull", Succeeded),
+            E::ImageRemoveRequested { op_id, .. } => (op_id, "delete", Requested),
+            E::ImageRemoved { op_id, .. } => (op_id, "delete", Succeeded),
+            E::OperationFailed {
+                op_id, operation, ..
+            } => (op_id, operation.as_str(), Failed),
+            E::ImageObserved { .. } => return DockerActivity::observed(Image::TYPE),
+        };
+        DockerActivity::step(Image::TYPE, *op_id, verb, phase)
+    }
+}
+
+docker_resource_event!(ImageEvent);
+
+/// The state the aggregate of an image (one per host and reference) decides from.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Image {
     host: String,
@@ -157,38 +184,6 @@ pub struct Image {
 impl Image {
     fn decide(&self, command: ImageCommand) -> Result<Vec<ImageEvent>, ResourceError> {
         let event = match command {
-            ImageCommand::RequestPull {
-                op_id,
-                host,
-                reference,
-                at,
-            } => {
-                self.operations.require_idle()?;
-                ImageEvent::ImagePullRequested {
-                    op_id,
-                    host,
-                    reference,
-                    requested_at: at,
-                }
-            }
-            ImageCommand::RequestRemove {
-                op_id,
-                host,
-                reference,
-                image_id,
-                force,
-                at,
-            } => {
-                self.operations.require_idle()?;
-                ImageEvent::ImageRemoveRequested {
-                    op_id,
-                    host,
-                    reference,
-                    image_id,
-                    force,
-                    requested_at: at,
-                }
-            }
             ImageCommand::RecordPulled {
                 op_id,
                 image_id,
@@ -257,6 +252,45 @@ impl Image {
                     observed_at: at,
                 }
             }
+            request @ (ImageCommand::RequestPull { .. } | ImageCommand::RequestRemove { .. }) => {
+                return self.request(request)
+            }
+        };
+        Ok(vec![event])
+    }
+
+    /// A request for an operation: accepted while no other operation is in flight.
+    fn request(&self, command: ImageCommand) -> Result<Vec<ImageEvent>, ResourceError> {
+        self.operations.require_idle()?;
+        let event = match command {
+            ImageCommand::RequestPull {
+                op_id,
+                host,
+                reference,
+                at,
+            } => ImageEvent::ImagePullRequested {
+                op_id,
+                host,
+                reference,
+                requested_at: at,
+            },
+            ImageCommand::RequestRemove {
+                op_id,
+                host,
+                reference,
+                image_id,
+                force,
+                at,
+            } => ImageEvent::ImageRemoveRequested {
+                op_id,
+                host,
+                reference,
+                image_id,
+                force,
+                requested_at: at,
+            },
+            // `decide` sends only requests here.
+            other => return self.decide(other),
         };
         Ok(vec![event])
     }

@@ -4,8 +4,14 @@
 //! given/when/then tests. No IO, no clock and no randomness live here: time and
 //! ids arrive in the command, anything that needs a lookup is looked up by the
 //! caller and passed in.
+//!
+//! Events also say what they mean to the read side: their audit action ([`audit`]) and the
+//! step of a Docker operation they record ([`operation::OperationEvent`]), so readers
+//! decode them ([`AnyEvent`]) and never match event names.
 
 pub mod access_attempt;
+pub mod any_event;
+pub mod audit;
 pub mod container;
 pub mod host;
 pub mod image;
@@ -18,6 +24,7 @@ pub mod versioning;
 pub mod volume;
 pub mod wizard;
 
+pub use any_event::AnyEvent;
 pub use role::Role;
 
 /// The version every event type is written with until its shape changes.

@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::operation::{
-    validate_docker_action, validate_labels, validate_name, OperationSlot, ResourceError,
+    docker_resource_event, validate_docker_action, validate_labels, validate_name, DockerActivity,
+    OperationPhase, OperationSlot, ResourceError,
 };
 
 /// What the pending operation does.
@@ -39,6 +40,7 @@ impl NetworkOperation {
 /// The drivers dcp creates networks with.
 pub const DRIVERS: &[&str] = &["bridge", "macvlan", "ipvlan", "overlay"];
 
+/// Commands accepted by [`Network`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum NetworkCommand {
     /// Create `name` on `host`; the request is already policy-checked.
@@ -106,6 +108,7 @@ pub enum NetworkCommand {
     },
 }
 
+/// Events emitted by [`Network`]. Persisted names never change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum NetworkEvent {
     NetworkCreateRequested {
@@ -200,10 +203,36 @@ impl DomainEvent for NetworkEvent {
     }
 
     fn event_version(&self) -> String {
-        crate::versioning::version_of("network", &self.event_type())
+        crate::versioning::version_of(Network::TYPE, &self.event_type())
     }
 }
 
+impl NetworkEvent {
+    /// What this event is to the network's operations.
+    fn activity(&self) -> DockerActivity<'_> {
+        use NetworkEvent as E;
+        use OperationPhase::{Failed, Requested, Succeeded};
+        let (op_id, verb, phase) = match self {
+            E::NetworkCreateRequested { op_id, .. } => (op_id, "create", Requested),
+            E::NetworkCreated { op_id, .. } => (op_id, "create", Succeeded),
+            E::NetworkRemoveRequested { op_id, .. } => (op_id, "delete", Requested),
+            E::NetworkRemoved { op_id, .. } => (op_id, "delete", Succeeded),
+            E::NetworkConnectRequested { op_id, .. } => (op_id, "connect", Requested),
+            E::NetworkConnected { op_id, .. } => (op_id, "connect", Succeeded),
+            E::NetworkDisconnectRequested { op_id, .. } => (op_id, "disconnect", Requested),
+            E::NetworkDisconnected { op_id, .. } => (op_id, "disconnect", Succeeded),
+            E::OperationFailed {
+                op_id, operation, ..
+            } => (op_id, operation.as_str(), Failed),
+            E::NetworkObserved { .. } => return DockerActivity::observed(Network::TYPE),
+        };
+        DockerActivity::step(Network::TYPE, *op_id, verb, phase)
+    }
+}
+
+docker_resource_event!(NetworkEvent);
+
+/// The state the aggregate of a network (one per host and name) decides from.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Network {
     host: String,
@@ -215,101 +244,6 @@ pub struct Network {
 impl Network {
     fn decide(&self, command: NetworkCommand) -> Result<Vec<NetworkEvent>, ResourceError> {
         let event = match command {
-            NetworkCommand::RequestCreate {
-                op_id,
-                host,
-                name,
-                driver,
-                internal,
-                attachable,
-                subnet,
-                gateway,
-                labels,
-                reason,
-                at,
-            } => {
-                self.operations.require_idle()?;
-                validate_name("name", &name)?;
-                if !DRIVERS.contains(&driver.as_str()) {
-                    return Err(ResourceError::Invalid {
-                        field: "driver",
-                        message: format!("driver must be one of {}", DRIVERS.join(", ")),
-                    });
-                }
-                validate_labels(labels.keys())?;
-                NetworkEvent::NetworkCreateRequested {
-                    op_id,
-                    host,
-                    name,
-                    driver,
-                    internal,
-                    attachable,
-                    subnet,
-                    gateway,
-                    labels,
-                    reason,
-                    requested_at: at,
-                }
-            }
-            NetworkCommand::RequestRemove {
-                op_id,
-                host,
-                name,
-                network_id,
-                at,
-            } => {
-                self.operations.require_idle()?;
-                NetworkEvent::NetworkRemoveRequested {
-                    op_id,
-                    host,
-                    name,
-                    network_id,
-                    requested_at: at,
-                }
-            }
-            NetworkCommand::RequestConnect {
-                op_id,
-                host,
-                name,
-                container_id,
-                container_name,
-                aliases,
-                at,
-            } => {
-                self.operations.require_idle()?;
-                for alias in &aliases {
-                    validate_name("aliases", alias)?;
-                }
-                NetworkEvent::NetworkConnectRequested {
-                    op_id,
-                    host,
-                    name,
-                    container_id,
-                    container_name,
-                    aliases,
-                    requested_at: at,
-                }
-            }
-            NetworkCommand::RequestDisconnect {
-                op_id,
-                host,
-                name,
-                container_id,
-                container_name,
-                force,
-                at,
-            } => {
-                self.operations.require_idle()?;
-                NetworkEvent::NetworkDisconnectRequested {
-                    op_id,
-                    host,
-                    name,
-                    container_id,
-                    container_name,
-                    force,
-                    requested_at: at,
-                }
-            }
             NetworkCommand::RecordDone {
                 op_id,
                 network_id,
@@ -372,6 +306,107 @@ impl Network {
                     observed_at: at,
                 }
             }
+            request @ (NetworkCommand::RequestCreate { .. }
+            | NetworkCommand::RequestRemove { .. }
+            | NetworkCommand::RequestConnect { .. }
+            | NetworkCommand::RequestDisconnect { .. }) => return self.request(request),
+        };
+        Ok(vec![event])
+    }
+
+    /// A request for an operation: accepted while no other operation is in flight.
+    fn request(&self, command: NetworkCommand) -> Result<Vec<NetworkEvent>, ResourceError> {
+        self.operations.require_idle()?;
+        let event = match command {
+            NetworkCommand::RequestCreate {
+                op_id,
+                host,
+                name,
+                driver,
+                internal,
+                attachable,
+                subnet,
+                gateway,
+                labels,
+                reason,
+                at,
+            } => {
+                validate_name("name", &name)?;
+                if !DRIVERS.contains(&driver.as_str()) {
+                    return Err(ResourceError::Invalid {
+                        field: "driver",
+                        message: format!("driver must be one of {}", DRIVERS.join(", ")),
+                    });
+                }
+                validate_labels(labels.keys())?;
+                NetworkEvent::NetworkCreateRequested {
+                    op_id,
+                    host,
+                    name,
+                    driver,
+                    internal,
+                    attachable,
+                    subnet,
+                    gateway,
+                    labels,
+                    reason,
+                    requested_at: at,
+                }
+            }
+            NetworkCommand::RequestRemove {
+                op_id,
+                host,
+                name,
+                network_id,
+                at,
+            } => NetworkEvent::NetworkRemoveRequested {
+                op_id,
+                host,
+                name,
+                network_id,
+                requested_at: at,
+            },
+            NetworkCommand::RequestConnect {
+                op_id,
+                host,
+                name,
+                container_id,
+                container_name,
+                aliases,
+                at,
+            } => {
+                for alias in &aliases {
+                    validate_name("aliases", alias)?;
+                }
+                NetworkEvent::NetworkConnectRequested {
+                    op_id,
+                    host,
+                    name,
+                    container_id,
+                    container_name,
+                    aliases,
+                    requested_at: at,
+                }
+            }
+            NetworkCommand::RequestDisconnect {
+                op_id,
+                host,
+                name,
+                container_id,
+                container_name,
+                force,
+                at,
+            } => NetworkEvent::NetworkDisconnectRequested {
+                op_id,
+                host,
+                name,
+                container_id,
+                container_name,
+                force,
+                requested_at: at,
+            },
+            // `decide` sends only requests here.
+            other => return self.decide(other),
         };
         Ok(vec![event])
     }

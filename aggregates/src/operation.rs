@@ -5,9 +5,167 @@
 //! and the caller looks it up before it sends a command. They decide what may be asked
 //! while something else is in flight, and keep the record idempotent when the runner, the
 //! reconciler and the Docker event watcher all report the same thing.
+//!
+//! Every event of these resources says which step of an operation it records
+//! ([`OperationEvent`]), for the operations read model, the audit log and the server.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+use crate::audit::AuditAction;
+
+/// Where an event stands in its Docker operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OperationPhase {
+    /// dcp accepted the request (`…Requested`): the operation is pending.
+    Requested,
+    /// Docker did it (`ContainerStarted`, `ImagePulled`, …).
+    Succeeded,
+    /// It did not happen (`OperationFailed`).
+    Failed,
+}
+
+impl OperationPhase {
+    /// `requested`, `succeeded` or `failed`: the audit log's `details.outcome` and the
+    /// operations read model's `status` of a finished operation.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OperationPhase::Requested => "requested",
+            OperationPhase::Succeeded => "succeeded",
+            OperationPhase::Failed => "failed",
+        }
+    }
+}
+
+/// One step of a Docker operation, as the event that records it says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OperationStep<'a> {
+    /// The operation (`op_id` of the request and of its outcome).
+    pub op_id: Uuid,
+    /// The aggregate type of the resource operated on: `container`, `image`, `volume` or
+    /// `network`.
+    pub resource: &'static str,
+    /// What the operation does: `create`, `start`, `delete`, `pull`, `connect`, … (a
+    /// failure names the operation that failed).
+    pub verb: &'a str,
+    pub phase: OperationPhase,
+}
+
+impl OperationStep<'_> {
+    /// `<resource>.<verb>` (`container.start`): the action the audit log and the
+    /// operations read model give every step of the operation.
+    pub fn action(&self) -> String {
+        format!("{}.{}", self.resource, self.verb)
+    }
+}
+
+/// An event that may record a step of a Docker operation: the events of containers,
+/// images, volumes and networks, and [`crate::AnyEvent`].
+///
+/// This is how a reader finds operation requests and outcomes without matching event
+/// names: `event.operation()` is `Some` with [`OperationPhase::Requested`] exactly for the
+/// `…Requested` events, and names the `op_id` their outcome will carry.
+pub trait OperationEvent {
+    /// The operation step this event records; `None` for events outside operations
+    /// (Docker's own changes observed, containers discovered, exec sessions, and every
+    /// event of users, sessions, access attempts, hosts and wizards).
+    fn operation(&self) -> Option<OperationStep<'_>>;
+
+    /// The id of the operation this event belongs to, if any.
+    fn operation_id(&self) -> Option<Uuid> {
+        self.operation().map(|step| step.op_id)
+    }
+}
+
+/// What an event of a Docker resource is: a step of an operation dcp performs, or
+/// something that happened outside dcp's operations. Each resource's events say which
+/// (one match per enum), and both [`OperationEvent`] and the audit action follow from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DockerActivity<'a> {
+    Operation(OperationStep<'a>),
+    /// Docker changed the resource on its own or it was found there (`observed`), or an
+    /// exec session ran in it (`exec`); `outcome` says which (`observed`, `discovered`,
+    /// `started`, `ended`).
+    Outside {
+        resource: &'static str,
+        verb: &'static str,
+        outcome: &'static str,
+    },
+}
+
+/// Implements [`OperationEvent`] and [`Audited`](crate::audit::Audited) for the event enum
+/// of a Docker resource from its `activity()`, the one place that says what each event is.
+macro_rules! docker_resource_event {
+    ($event:ty) => {
+        impl $crate::operation::OperationEvent for $event {
+            fn operation(&self) -> Option<$crate::operation::OperationStep<'_>> {
+                self.activity().operation()
+            }
+        }
+
+        impl $crate::audit::Audited for $event {
+            fn audit_action(&self) -> $crate::audit::AuditAction<'_> {
+                self.activity().audit_action()
+            }
+        }
+    };
+}
+pub(crate) use docker_resource_event;
+
+impl<'a> DockerActivity<'a> {
+    pub(crate) fn step(
+        resource: &'static str,
+        op_id: Uuid,
+        verb: &'a str,
+        phase: OperationPhase,
+    ) -> Self {
+        DockerActivity::Operation(OperationStep {
+            op_id,
+            resource,
+            verb,
+            phase,
+        })
+    }
+
+    /// A Docker event dcp did not cause, recorded as `<resource>.observed`.
+    pub(crate) fn observed(resource: &'static str) -> Self {
+        DockerActivity::Outside {
+            resource,
+            verb: "observed",
+            outcome: "observed",
+        }
+    }
+
+    pub(crate) fn operation(self) -> Option<OperationStep<'a>> {
+        match self {
+            DockerActivity::Operation(step) => Some(step),
+            DockerActivity::Outside { .. } => None,
+        }
+    }
+
+    /// Every step of one operation shares the action `<resource>.<verb>`, told apart by
+    /// its outcome.
+    pub(crate) fn audit_action(self) -> AuditAction<'a> {
+        match self {
+            DockerActivity::Operation(step) => AuditAction {
+                area: step.resource,
+                verb: step.verb,
+                outcome: Some(step.phase.as_str()),
+                resource: None,
+            },
+            DockerActivity::Outside {
+                resource,
+                verb,
+                outcome,
+            } => AuditAction {
+                area: resource,
+                verb,
+                outcome: Some(outcome),
+                resource: None,
+            },
+        }
+    }
+}
 
 /// Why a command on a Docker resource was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -65,14 +223,17 @@ impl<K: Clone> OperationSlot<K> {
         }
     }
 
+    /// The operation in flight, if any.
     pub fn pending(&self) -> Option<&(Uuid, K)> {
         self.pending.as_ref()
     }
 
+    /// A request was accepted: `op_id` is in flight.
     pub fn begin(&mut self, op_id: Uuid, kind: K) {
         self.pending = Some((op_id, kind));
     }
 
+    /// The outcome of `op_id` is recorded; it is remembered to recognise a repeat.
     pub fn finish(&mut self, op_id: Uuid) {
         if matches!(&self.pending, Some((pending, _)) if *pending == op_id) {
             self.pending = None;
@@ -91,6 +252,7 @@ impl<K: Clone> OperationSlot<K> {
             .any(|(t, a)| *t == time_nano && a == action)
     }
 
+    /// Remembers a recorded Docker event, to recognise a repeat.
     pub fn remember(&mut self, time_nano: i64, action: &str) {
         self.observed.push((time_nano, action.to_string()));
         if self.observed.len() > REMEMBERED {

@@ -10,6 +10,8 @@ use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::audit::{AuditAction, Audited};
+
 /// Why a session ended without a logout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -77,7 +79,33 @@ impl DomainEvent for SessionEvent {
     }
 
     fn event_version(&self) -> String {
-        crate::versioning::version_of("session", &self.event_type())
+        crate::versioning::version_of(Session::TYPE, &self.event_type())
+    }
+}
+
+impl Audited for SessionEvent {
+    fn audit_action(&self) -> AuditAction<'_> {
+        let verb = match self {
+            SessionEvent::SessionStarted { .. } => "login",
+            SessionEvent::SessionLoggedOut { .. } => "logout",
+            SessionEvent::SessionRevoked { .. } => "session_revoked",
+        };
+        AuditAction::new("auth", verb)
+    }
+
+    fn user_id(&self) -> Option<Uuid> {
+        match self {
+            SessionEvent::SessionStarted { user_id, .. }
+            | SessionEvent::SessionLoggedOut { user_id, .. }
+            | SessionEvent::SessionRevoked { user_id, .. } => Some(*user_id),
+        }
+    }
+
+    fn username(&self) -> Option<&str> {
+        match self {
+            SessionEvent::SessionStarted { username, .. } => Some(username),
+            SessionEvent::SessionLoggedOut { .. } | SessionEvent::SessionRevoked { .. } => None,
+        }
     }
 }
 

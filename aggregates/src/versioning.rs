@@ -17,11 +17,17 @@ use std::sync::LazyLock;
 use serde::de::{self, DeserializeOwned, Visitor};
 use serde_json::Value;
 
-use crate::{
-    access_attempt::AccessAttemptEvent, container::ContainerEvent, host::HostEvent,
-    image::ImageEvent, network::NetworkEvent, session::SessionEvent, user::UserEvent,
-    volume::VolumeEvent, wizard::WizardEvent,
-};
+use cqrs_es::Aggregate;
+
+use crate::access_attempt::{AccessAttempt, AccessAttemptEvent};
+use crate::container::{Container, ContainerEvent};
+use crate::host::{Host, HostEvent};
+use crate::image::{Image, ImageEvent};
+use crate::network::{Network, NetworkEvent};
+use crate::session::{Session, SessionEvent};
+use crate::user::{User, UserEvent};
+use crate::volume::{Volume, VolumeEvent};
+use crate::wizard::{Wizard, WizardEvent};
 
 /// One step from `from` to `to` for one event type of one aggregate.
 struct Upcaster {
@@ -34,7 +40,7 @@ struct Upcaster {
 
 /// Every upcaster, oldest first within an event type.
 const UPCASTERS: &[Upcaster] = &[Upcaster {
-    aggregate_type: "container",
+    aggregate_type: Container::TYPE,
     event_type: "ContainerCreated",
     from: "1",
     to: "2",
@@ -94,15 +100,15 @@ impl VersionError {
 /// Every aggregate type and the event types it knows (the variants of its event enum).
 static KNOWN: LazyLock<BTreeMap<&'static str, &'static [&'static str]>> = LazyLock::new(|| {
     BTreeMap::from([
-        ("user", variants_of::<UserEvent>()),
-        ("session", variants_of::<SessionEvent>()),
-        ("access_attempt", variants_of::<AccessAttemptEvent>()),
-        ("container", variants_of::<ContainerEvent>()),
-        ("image", variants_of::<ImageEvent>()),
-        ("volume", variants_of::<VolumeEvent>()),
-        ("network", variants_of::<NetworkEvent>()),
-        ("wizard", variants_of::<WizardEvent>()),
-        ("host", variants_of::<HostEvent>()),
+        (User::TYPE, variants_of::<UserEvent>()),
+        (Session::TYPE, variants_of::<SessionEvent>()),
+        (AccessAttempt::TYPE, variants_of::<AccessAttemptEvent>()),
+        (Container::TYPE, variants_of::<ContainerEvent>()),
+        (Image::TYPE, variants_of::<ImageEvent>()),
+        (Volume::TYPE, variants_of::<VolumeEvent>()),
+        (Network::TYPE, variants_of::<NetworkEvent>()),
+        (Wizard::TYPE, variants_of::<WizardEvent>()),
+        (Host::TYPE, variants_of::<HostEvent>()),
     ])
 });
 

@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::operation::{
-    validate_docker_action, validate_labels, validate_name, OperationSlot, ResourceError,
+    docker_resource_event, validate_docker_action, validate_labels, validate_name, DockerActivity,
+    OperationPhase, OperationSlot, ResourceError,
 };
 
 /// What the pending operation does.
@@ -33,6 +34,7 @@ impl VolumeOperation {
     }
 }
 
+/// Commands accepted by [`Volume`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum VolumeCommand {
     /// Create `name` on `host`; the request is already policy-checked.
@@ -81,6 +83,7 @@ pub enum VolumeCommand {
     },
 }
 
+/// Events emitted by [`Volume`]. Persisted names never change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum VolumeEvent {
     VolumeCreateRequested {
@@ -141,10 +144,32 @@ impl DomainEvent for VolumeEvent {
     }
 
     fn event_version(&self) -> String {
-        crate::versioning::version_of("volume", &self.event_type())
+        crate::versioning::version_of(Volume::TYPE, &self.event_type())
     }
 }
 
+impl VolumeEvent {
+    /// What this event is to the volume's operations.
+    fn activity(&self) -> DockerActivity<'_> {
+        use OperationPhase::{Failed, Requested, Succeeded};
+        use VolumeEvent as E;
+        let (op_id, verb, phase) = match self {
+            E::VolumeCreateRequested { op_id, .. } => (op_id, "create", Requested),
+            E::VolumeCreated { op_id, .. } => (op_id, "create", Succeeded),
+            E::VolumeRemoveRequested { op_id, .. } => (op_id, "delete", Requested),
+            E::VolumeRemoved { op_id, .. } => (op_id, "delete", Succeeded),
+            E::OperationFailed {
+                op_id, operation, ..
+            } => (op_id, operation.as_str(), Failed),
+            E::VolumeObserved { .. } => return DockerActivity::observed(Volume::TYPE),
+        };
+        DockerActivity::step(Volume::TYPE, *op_id, verb, phase)
+    }
+}
+
+docker_resource_event!(VolumeEvent);
+
+/// The state the aggregate of a volume (one per host and name) decides from.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Volume {
     host: String,
@@ -155,47 +180,6 @@ pub struct Volume {
 impl Volume {
     fn decide(&self, command: VolumeCommand) -> Result<Vec<VolumeEvent>, ResourceError> {
         let event = match command {
-            VolumeCommand::RequestCreate {
-                op_id,
-                host,
-                name,
-                driver,
-                driver_opts,
-                labels,
-                reason,
-                at,
-            } => {
-                self.operations.require_idle()?;
-                validate_name("name", &name)?;
-                crate::operation::validate_driver(&driver)?;
-                validate_labels(labels.keys())?;
-                VolumeEvent::VolumeCreateRequested {
-                    op_id,
-                    host,
-                    name,
-                    driver,
-                    driver_opts,
-                    labels,
-                    reason,
-                    requested_at: at,
-                }
-            }
-            VolumeCommand::RequestRemove {
-                op_id,
-                host,
-                name,
-                force,
-                at,
-            } => {
-                self.operations.require_idle()?;
-                VolumeEvent::VolumeRemoveRequested {
-                    op_id,
-                    host,
-                    name,
-                    force,
-                    requested_at: at,
-                }
-            }
             VolumeCommand::RecordCreated {
                 op_id,
                 mountpoint,
@@ -255,6 +239,55 @@ impl Volume {
                     observed_at: at,
                 }
             }
+            request @ (VolumeCommand::RequestCreate { .. }
+            | VolumeCommand::RequestRemove { .. }) => return self.request(request),
+        };
+        Ok(vec![event])
+    }
+
+    /// A request for an operation: accepted while no other operation is in flight.
+    fn request(&self, command: VolumeCommand) -> Result<Vec<VolumeEvent>, ResourceError> {
+        self.operations.require_idle()?;
+        let event = match command {
+            VolumeCommand::RequestCreate {
+                op_id,
+                host,
+                name,
+                driver,
+                driver_opts,
+                labels,
+                reason,
+                at,
+            } => {
+                validate_name("name", &name)?;
+                crate::operation::validate_driver(&driver)?;
+                validate_labels(labels.keys())?;
+                VolumeEvent::VolumeCreateRequested {
+                    op_id,
+                    host,
+                    name,
+                    driver,
+                    driver_opts,
+                    labels,
+                    reason,
+                    requested_at: at,
+                }
+            }
+            VolumeCommand::RequestRemove {
+                op_id,
+                host,
+                name,
+                force,
+                at,
+            } => VolumeEvent::VolumeRemoveRequested {
+                op_id,
+                host,
+                name,
+                force,
+                requested_at: at,
+            },
+            // `decide` sends only requests here.
+            other => return self.decide(other),
         };
         Ok(vec![event])
     }

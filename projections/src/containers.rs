@@ -5,18 +5,21 @@
 //! A batch is folded in memory: the rows of the containers it touches are read once, every
 //! event is applied to them in order, and they are written back in one statement.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
+use cqrs_es::Aggregate;
+use dcp_aggregates::container::{Container, ContainerEvent};
+use dcp_aggregates::operation::{OperationEvent, OperationPhase};
 use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::audit::operation_event;
 use crate::log::StoredEvent;
 use crate::metadata;
 use crate::runner::Projection;
 
+/// Maintains `containers` from `container` events.
 pub struct ContainersProjection;
 
 /// One row of `containers`.
@@ -41,36 +44,27 @@ struct ContainerRow {
 
 #[async_trait::async_trait]
 impl Projection for ContainersProjection {
-    fn name(&self) -> &'static str {
-        "containers"
-    }
-
-    fn version(&self) -> i32 {
-        1
-    }
-
-    fn tables(&self) -> &'static [&'static str] {
-        &["containers"]
-    }
-
-    async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
-        sqlx::query("TRUNCATE containers").execute(conn).await?;
-        Ok(())
-    }
+    const NAME: &'static str = "containers";
+    const VERSION: i32 = 1;
+    const TABLES: &'static [&'static str] = &["containers"];
 
     async fn apply_batch(
         &self,
         conn: &mut PgConnection,
         events: &[StoredEvent],
     ) -> anyhow::Result<()> {
-        let events: Vec<&StoredEvent> = events
+        let events = events
             .iter()
-            .filter(|e| e.aggregate_type == "container")
-            .collect();
+            .filter(|e| e.aggregate_type == Container::TYPE)
+            .map(|e| Ok((e, e.typed::<ContainerEvent>()?)))
+            .collect::<anyhow::Result<Vec<_>>>()?;
         if events.is_empty() {
             return Ok(());
         }
-        let mut ids: Vec<&str> = events.iter().map(|e| e.aggregate_id.as_str()).collect();
+        let mut ids: Vec<&str> = events
+            .iter()
+            .map(|(e, _)| e.aggregate_id.as_str())
+            .collect();
         ids.sort_unstable();
         ids.dedup();
         let mut rows: HashMap<String, ContainerRow> = sqlx::query_as::<_, ContainerRow>(
@@ -83,8 +77,8 @@ impl Projection for ContainersProjection {
         .map(|row| (row.aggregate_id.clone(), row))
         .collect();
         let mut touched: Vec<String> = Vec::new();
-        for event in events {
-            if apply(&mut rows, event) {
+        for (event, typed) in events {
+            if apply(&mut rows, event, typed) {
                 touched.push(event.aggregate_id.clone());
             }
         }
@@ -94,108 +88,151 @@ impl Projection for ContainersProjection {
     }
 }
 
+/// Where a container became known from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// Created through dcp.
+    Dcp,
+    /// Found on the engine.
+    Docker,
+}
+
+/// What the event that made a container known says about it.
+struct FirstSeen {
+    host: String,
+    docker_id: Option<String>,
+    name: Option<String>,
+    origin: Origin,
+}
+
 /// Applies one event to the rows; true when it changed one.
-fn apply(rows: &mut HashMap<String, ContainerRow>, event: &StoredEvent) -> bool {
-    let fields = event.payload.get(&event.event_type).unwrap_or(&Value::Null);
-    let text = |key: &str| fields.get(key).and_then(Value::as_str).map(str::to_string);
-    let actor_id: Option<Uuid> = event
-        .meta(metadata::ACTOR_ID)
-        .and_then(|id| id.parse().ok());
-    let actor_name = event.meta(metadata::ACTOR_USERNAME).map(str::to_string);
-    let id = &event.aggregate_id;
-    match event.event_type.as_str() {
-        "ContainerCreateRequested" | "ContainerDiscovered" => {
-            if rows.contains_key(id) {
-                return false;
-            }
-            let dcp = event.event_type == "ContainerCreateRequested";
-            let name = if dcp {
-                fields
-                    .get("spec")
-                    .and_then(|spec| spec.get("name"))
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-            } else {
-                text("name")
-            };
-            rows.insert(
-                id.clone(),
-                ContainerRow {
-                    aggregate_id: id.clone(),
-                    host: text("host").unwrap_or_default(),
-                    docker_id: text("docker_id"),
-                    name,
-                    origin: if dcp { "dcp" } else { "docker" }.into(),
-                    created_by: actor_id.filter(|_| dcp),
-                    created_by_name: actor_name.filter(|_| dcp),
-                    known_since: event.recorded_at,
-                    last_action: None,
-                    last_status: None,
-                    last_operation_id: None,
-                    last_at: None,
-                    last_by_name: None,
-                    removed: false,
-                    last_position: event.global_position,
-                },
-            );
-            return true;
-        }
-        "ContainerObserved" => {
-            let Some(row) = rows.get_mut(id) else {
-                return false;
-            };
-            let action = text("action").unwrap_or_default();
-            row.removed |= action == "destroy";
-            if action == "rename" {
-                if let Some(name) = fields
-                    .get("attributes")
-                    .and_then(|a| a.get("name"))
-                    .and_then(Value::as_str)
-                {
-                    row.name = Some(name.trim_start_matches('/').to_string());
-                }
-            }
-            row.last_position = event.global_position;
-            return true;
-        }
-        _ => {}
+fn apply(
+    rows: &mut HashMap<String, ContainerRow>,
+    event: &StoredEvent,
+    typed: ContainerEvent,
+) -> bool {
+    let first = match typed {
+        ContainerEvent::ContainerCreateRequested { host, spec, .. } => FirstSeen {
+            host,
+            docker_id: None,
+            name: spec.get("name").and_then(Value::as_str).map(str::to_string),
+            origin: Origin::Dcp,
+        },
+        ContainerEvent::ContainerDiscovered {
+            host,
+            docker_id,
+            name,
+            ..
+        } => FirstSeen {
+            host,
+            docker_id: Some(docker_id),
+            name: Some(name),
+            origin: Origin::Docker,
+        },
+        ContainerEvent::ContainerObserved {
+            action, attributes, ..
+        } => return observed(rows, event, &action, &attributes),
+        other => return operated(rows, event, &other),
+    };
+    if rows.contains_key(&event.aggregate_id) {
+        return false;
     }
-    let Some((action, phase)) = operation_event("container", &event.event_type, fields) else {
+    rows.insert(event.aggregate_id.clone(), first_row(event, first));
+    true
+}
+
+/// The row of a container that has just become known.
+fn first_row(event: &StoredEvent, first: FirstSeen) -> ContainerRow {
+    let dcp = first.origin == Origin::Dcp;
+    ContainerRow {
+        aggregate_id: event.aggregate_id.clone(),
+        host: first.host,
+        docker_id: first.docker_id,
+        name: first.name,
+        origin: if dcp { "dcp" } else { "docker" }.into(),
+        created_by: event
+            .meta(metadata::ACTOR_ID)
+            .and_then(|id| id.parse().ok())
+            .filter(|_| dcp),
+        created_by_name: event
+            .meta(metadata::ACTOR_USERNAME)
+            .map(str::to_string)
+            .filter(|_| dcp),
+        known_since: event.recorded_at,
+        last_action: None,
+        last_status: None,
+        last_operation_id: None,
+        last_at: None,
+        last_by_name: None,
+        removed: false,
+        last_position: event.global_position,
+    }
+}
+
+/// A change Docker reported: a removal or a rename made outside dcp.
+fn observed(
+    rows: &mut HashMap<String, ContainerRow>,
+    event: &StoredEvent,
+    action: &str,
+    attributes: &BTreeMap<String, String>,
+) -> bool {
+    let Some(row) = rows.get_mut(&event.aggregate_id) else {
         return false;
     };
-    let Some(row) = rows.get_mut(id) else {
-        return false;
-    };
-    match phase {
-        "requested" => {
-            row.last_action = Some(action);
-            row.last_status = Some("pending".into());
-            row.last_operation_id = text("op_id").and_then(|v| v.parse().ok());
-            row.last_at = Some(event.recorded_at);
-            row.last_by_name = actor_name;
+    row.removed |= action == "destroy";
+    if action == "rename" {
+        if let Some(name) = attributes.get("name") {
+            row.name = Some(name.trim_start_matches('/').to_string());
         }
-        "succeeded" | "failed" => {
-            row.last_status = Some(phase.to_string());
-            row.last_at = Some(event.recorded_at);
-            row.removed |= event.event_type == "ContainerRemoved";
-            let renamed_to = match event.event_type.as_str() {
-                "ContainerRenamed" => text("to"),
-                "ContainerCreated" => text("name"),
-                _ => None,
-            };
-            if renamed_to.is_some() {
-                row.name = renamed_to;
-            }
-            if let Some(docker_id) = text("docker_id") {
-                row.docker_id = Some(docker_id);
-            }
-        }
-        _ => return false,
     }
     row.last_position = event.global_position;
     true
 }
 
+/// A step of an operation on the container: its last operation, and what an outcome
+/// changed.
+fn operated(
+    rows: &mut HashMap<String, ContainerRow>,
+    event: &StoredEvent,
+    typed: &ContainerEvent,
+) -> bool {
+    let Some(step) = typed.operation() else {
+        return false;
+    };
+    let Some(row) = rows.get_mut(&event.aggregate_id) else {
+        return false;
+    };
+    row.last_at = Some(event.recorded_at);
+    match step.phase {
+        OperationPhase::Requested => {
+            row.last_action = Some(step.action());
+            row.last_status = Some("pending".into());
+            row.last_operation_id = Some(step.op_id);
+            row.last_by_name = event.meta(metadata::ACTOR_USERNAME).map(str::to_string);
+        }
+        OperationPhase::Succeeded | OperationPhase::Failed => {
+            row.last_status = Some(step.phase.as_str().to_string());
+            match typed {
+                ContainerEvent::ContainerRemoved { .. } => row.removed = true,
+                ContainerEvent::ContainerRenamed { to, .. } => row.name = Some(to.clone()),
+                ContainerEvent::ContainerCreated {
+                    docker_id, name, ..
+                } => {
+                    row.name = Some(name.clone());
+                    row.docker_id = Some(docker_id.clone());
+                }
+                ContainerEvent::ContainerRecreated { docker_id, .. } => {
+                    row.docker_id = Some(docker_id.clone());
+                }
+                _ => {}
+            }
+        }
+    }
+    row.last_position = event.global_position;
+    true
+}
+
+/// Writes the rows back, in one statement.
 async fn save(conn: &mut PgConnection, rows: Vec<&ContainerRow>) -> anyhow::Result<()> {
     if rows.is_empty() {
         return Ok(());

@@ -1,16 +1,19 @@
 //! The `hosts` and `wizards` read models. Each row holds the view of one aggregate, folded
-//! by the same code that shows its state at a past moment ([`crate::state`]), so the two can
+//! by the same code that shows its state at a past moment ([`crate::past`]), so the two can
 //! never disagree.
 
 use std::collections::HashMap;
 
 use anyhow::Context;
+use cqrs_es::Aggregate;
+use dcp_aggregates::host::Host;
+use dcp_aggregates::wizard::Wizard;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::log::StoredEvent;
+use crate::past::{AggregateState, HostState, WizardState};
 use crate::runner::Projection;
-use crate::state::{HostState, WizardState};
 
 /// Maintains `hosts` from `host` events (a removed host's row is deleted).
 pub struct HostsProjection;
@@ -49,9 +52,9 @@ fn grouped<'a>(events: &'a [StoredEvent], kind: &str) -> Vec<(String, Vec<&'a St
 
 /// Folds `events` (one aggregate's, in order) into `state`; returns it with the last event.
 fn fold(
-    mut state: crate::state::AggregateState,
+    mut state: AggregateState,
     events: Vec<&StoredEvent>,
-) -> anyhow::Result<(crate::state::AggregateState, Option<&StoredEvent>)> {
+) -> anyhow::Result<(AggregateState, Option<&StoredEvent>)> {
     let mut last = None;
     for event in events {
         state.apply(event).with_context(|| decode_failed(event))?;
@@ -62,39 +65,23 @@ fn fold(
 
 #[async_trait::async_trait]
 impl Projection for HostsProjection {
-    fn name(&self) -> &'static str {
-        "hosts"
-    }
-
-    fn version(&self) -> i32 {
-        1
-    }
-
-    fn tables(&self) -> &'static [&'static str] {
-        &["hosts"]
-    }
-
-    async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
-        sqlx::query("TRUNCATE hosts").execute(conn).await?;
-        Ok(())
-    }
+    const NAME: &'static str = "hosts";
+    const VERSION: i32 = 1;
+    const TABLES: &'static [&'static str] = &["hosts"];
 
     async fn apply_batch(
         &self,
         conn: &mut PgConnection,
         events: &[StoredEvent],
     ) -> anyhow::Result<()> {
-        for (id, events) in grouped(events, "host") {
+        for (id, events) in grouped(events, Host::TYPE) {
             let existing: Option<(sqlx::types::Json<HostState>,)> =
                 sqlx::query_as("SELECT doc FROM hosts WHERE id = $1")
                     .bind(&id)
                     .fetch_optional(&mut *conn)
                     .await?;
-            let state = crate::state::AggregateState::Host(
-                existing.map(|(doc,)| doc.0).unwrap_or_default(),
-            );
-            let (crate::state::AggregateState::Host(host), Some(last)) = fold(state, events)?
-            else {
+            let state = AggregateState::Host(existing.map(|(doc,)| doc.0).unwrap_or_default());
+            let (AggregateState::Host(host), Some(last)) = fold(state, events)? else {
                 continue;
             };
             if host.removed {
@@ -127,29 +114,16 @@ impl Projection for HostsProjection {
 
 #[async_trait::async_trait]
 impl Projection for WizardsProjection {
-    fn name(&self) -> &'static str {
-        "wizards"
-    }
-
-    fn version(&self) -> i32 {
-        1
-    }
-
-    fn tables(&self) -> &'static [&'static str] {
-        &["wizards"]
-    }
-
-    async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
-        sqlx::query("TRUNCATE wizards").execute(conn).await?;
-        Ok(())
-    }
+    const NAME: &'static str = "wizards";
+    const VERSION: i32 = 1;
+    const TABLES: &'static [&'static str] = &["wizards"];
 
     async fn apply_batch(
         &self,
         conn: &mut PgConnection,
         events: &[StoredEvent],
     ) -> anyhow::Result<()> {
-        for (id, events) in grouped(events, "wizard") {
+        for (id, events) in grouped(events, Wizard::TYPE) {
             let Ok(id) = id.parse::<Uuid>() else {
                 continue;
             };
@@ -158,11 +132,8 @@ impl Projection for WizardsProjection {
                     .bind(id)
                     .fetch_optional(&mut *conn)
                     .await?;
-            let state = crate::state::AggregateState::Wizard(
-                existing.map(|(doc,)| doc.0).unwrap_or_default(),
-            );
-            let (crate::state::AggregateState::Wizard(wizard), Some(last)) = fold(state, events)?
-            else {
+            let state = AggregateState::Wizard(existing.map(|(doc,)| doc.0).unwrap_or_default());
+            let (AggregateState::Wizard(wizard), Some(last)) = fold(state, events)? else {
                 continue;
             };
             let Some(user_id) = wizard.user_id else {

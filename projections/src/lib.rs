@@ -4,6 +4,10 @@
 //! below the oldest running transaction (see [`log`]), so an event whose transaction
 //! commits late is never skipped. A projection writes its tables and its checkpoint
 //! in one transaction, so its effects happen exactly once.
+//!
+//! Projections read each event as its aggregate's typed enum (after the upcasters) and ask
+//! it what it is (`dcp_aggregates::audit::Audited`, `dcp_aggregates::operation::OperationEvent`):
+//! no projection matches event names. [`past`] rebuilds one resource as of a past moment.
 
 pub mod audit;
 pub mod containers;
@@ -11,11 +15,11 @@ pub mod hosts;
 pub mod log;
 pub mod metadata;
 pub mod operations;
+pub mod past;
 pub mod progress;
 pub mod replay;
 pub mod runner;
 pub mod sessions;
-pub mod state;
 pub mod users;
 
 pub use log::{
@@ -23,12 +27,12 @@ pub use log::{
     UnreadableEvent,
 };
 pub use runner::{
-    projection_statuses, rebuild_projection, Projection, ProjectionProgress, ProjectionRunner,
-    ProjectionStatus,
+    projection_statuses, rebuild_projection, DynProjection, Projection, ProjectionProgress,
+    ProjectionRunner, ProjectionStatus,
 };
 
 /// Every projection this crate provides, in the order they are started.
-pub fn all_projections() -> Vec<std::sync::Arc<dyn Projection>> {
+pub fn all_projections() -> Vec<std::sync::Arc<dyn DynProjection>> {
     vec![
         std::sync::Arc::new(users::UsersProjection),
         std::sync::Arc::new(sessions::SessionsProjection),

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use dcp_aggregates::versioning::{self, VersionError};
+use dcp_aggregates::AnyEvent;
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::postgres::PgListener;
@@ -71,6 +72,30 @@ impl StoredEvent {
     /// Deserializes the payload into an aggregate's event enum.
     pub fn decode<E: serde::de::DeserializeOwned>(&self) -> Result<E, serde_json::Error> {
         E::deserialize(&self.payload)
+    }
+
+    /// Deserializes the payload into its aggregate's event enum, whichever the aggregate;
+    /// `Ok(None)` for an aggregate type this build has no events of.
+    pub fn decode_any(&self) -> Result<Option<AnyEvent>, serde_json::Error> {
+        AnyEvent::decode(&self.aggregate_type, &self.payload)
+    }
+
+    /// [`StoredEvent::decode`] for a projection, whose batch fails on an event it cannot
+    /// read: the error names the event and its position.
+    pub(crate) fn typed<E: serde::de::DeserializeOwned>(&self) -> anyhow::Result<E> {
+        self.decode().map_err(|error| self.unreadable(error))
+    }
+
+    /// [`StoredEvent::decode_any`] for a projection, as [`StoredEvent::typed`].
+    pub(crate) fn typed_any(&self) -> anyhow::Result<Option<AnyEvent>> {
+        self.decode_any().map_err(|error| self.unreadable(error))
+    }
+
+    fn unreadable(&self, error: serde_json::Error) -> anyhow::Error {
+        anyhow::Error::new(error).context(format!(
+            "Failed to decode {} at position {}",
+            self.event_type, self.global_position
+        ))
     }
 
     /// Brings the payload to the current shape of its type (see

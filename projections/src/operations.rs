@@ -4,11 +4,17 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use cqrs_es::Aggregate;
+use dcp_aggregates::container::{Container, ContainerEvent};
+use dcp_aggregates::image::{Image, ImageEvent};
+use dcp_aggregates::network::{Network, NetworkEvent};
+use dcp_aggregates::operation::{OperationEvent, OperationPhase};
+use dcp_aggregates::volume::{Volume, VolumeEvent};
+use dcp_aggregates::AnyEvent;
 use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::audit::{operation_event, OPERATION_RESOURCES};
 use crate::log::StoredEvent;
 use crate::metadata;
 use crate::runner::Projection;
@@ -45,32 +51,110 @@ struct Outcome {
     targets: Vec<String>,
 }
 
+/// The aggregates whose events are Docker operations.
+const OPERATED: [&str; 4] = [Container::TYPE, Image::TYPE, Volume::TYPE, Network::TYPE];
+
 /// The Docker ids and names an event names (see the `targets` column), including the named
 /// volumes a container create mounts (Docker creates the missing ones).
-fn targets_of(fields: &Value) -> Vec<String> {
-    let volumes = fields
-        .get("spec")
-        .and_then(|spec| spec.get("volumes"))
+fn targets_of(event: &AnyEvent) -> Vec<String> {
+    use ContainerEvent as C;
+    use NetworkEvent as N;
+    let named: Vec<&str> = match event {
+        AnyEvent::Container(C::ContainerCreated {
+            docker_id,
+            name,
+            image_id,
+            ..
+        }) => [Some(docker_id), Some(name), image_id.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .collect(),
+        AnyEvent::Container(C::ContainerRecreated {
+            docker_id,
+            previous_docker_id,
+            image_id,
+            ..
+        }) => [Some(docker_id), Some(previous_docker_id), image_id.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .collect(),
+        AnyEvent::Container(C::ContainerRenameRequested { name, .. }) => vec![name],
+        AnyEvent::Container(
+            C::ContainerCreateRequested { spec, .. } | C::ContainerRecreateRequested { spec, .. },
+        ) => volume_sources(spec),
+        AnyEvent::Image(ImageEvent::ImagePullRequested { reference, .. }) => vec![reference],
+        AnyEvent::Image(ImageEvent::ImagePulled { image_id, .. }) => vec![image_id],
+        AnyEvent::Image(ImageEvent::ImageRemoveRequested {
+            reference,
+            image_id,
+            ..
+        }) => vec![reference, image_id],
+        AnyEvent::Volume(
+            VolumeEvent::VolumeCreateRequested { name, .. }
+            | VolumeEvent::VolumeRemoveRequested { name, .. },
+        )
+        | AnyEvent::Network(N::NetworkCreateRequested { name, .. }) => vec![name],
+        AnyEvent::Network(N::NetworkCreated { network_id, .. }) => vec![network_id],
+        AnyEvent::Network(N::NetworkRemoveRequested {
+            name, network_id, ..
+        }) => vec![name, network_id],
+        AnyEvent::Network(
+            N::NetworkConnectRequested {
+                name,
+                container_id,
+                container_name,
+                ..
+            }
+            | N::NetworkDisconnectRequested {
+                name,
+                container_id,
+                container_name,
+                ..
+            },
+        ) => vec![name, container_id, container_name],
+        _ => vec![],
+    };
+    named
+        .into_iter()
+        .filter(|value| !value.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The named volumes of a create request (`spec.volumes[].source`).
+fn volume_sources(spec: &Value) -> Vec<&str> {
+    spec.get("volumes")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .filter_map(|volume| volume.get("source").and_then(Value::as_str));
-    [
-        "docker_id",
-        "previous_docker_id",
-        "name",
-        "reference",
-        "image_id",
-        "network_id",
-        "container_id",
-        "container_name",
-    ]
-    .iter()
-    .filter_map(|key| fields.get(*key).and_then(Value::as_str))
-    .chain(volumes)
-    .filter(|value| !value.is_empty())
-    .map(str::to_string)
-    .collect()
+        .filter_map(|volume| volume.get("source").and_then(Value::as_str))
+        .collect()
+}
+
+/// The Docker host a request names. A container's actions do not name one: its host is
+/// known from its creation (see [`ContainerMap`]).
+fn host_of(event: &AnyEvent) -> Option<&str> {
+    use NetworkEvent as N;
+    match event {
+        AnyEvent::Container(ContainerEvent::ContainerCreateRequested { host, .. })
+        | AnyEvent::Image(
+            ImageEvent::ImagePullRequested { host, .. }
+            | ImageEvent::ImageRemoveRequested { host, .. },
+        )
+        | AnyEvent::Volume(
+            VolumeEvent::VolumeCreateRequested { host, .. }
+            | VolumeEvent::VolumeRemoveRequested { host, .. },
+        )
+        | AnyEvent::Network(
+            N::NetworkCreateRequested { host, .. }
+            | N::NetworkRemoveRequested { host, .. }
+            | N::NetworkConnectRequested { host, .. }
+            | N::NetworkDisconnectRequested { host, .. },
+        ) => Some(host),
+        _ => None,
+    }
 }
 
 /// Each container aggregate's host and current Docker id, as its events say, for the
@@ -84,7 +168,7 @@ impl ContainerMap {
     async fn load(conn: &mut PgConnection, events: &[StoredEvent]) -> anyhow::Result<Self> {
         let ids: Vec<&str> = events
             .iter()
-            .filter(|e| e.aggregate_type == "container")
+            .filter(|e| e.aggregate_type == Container::TYPE)
             .map(|e| e.aggregate_id.as_str())
             .collect();
         let rows: Vec<(String, String, Option<String>)> = if ids.is_empty() {
@@ -107,25 +191,30 @@ impl ContainerMap {
     }
 
     /// Takes in what a container event says about the container's host and id.
-    fn follow(&mut self, event: &StoredEvent, fields: &Value) {
-        let text = |key: &str| fields.get(key).and_then(Value::as_str).map(str::to_string);
-        let id = event.aggregate_id.clone();
-        let entry = match event.event_type.as_str() {
-            "ContainerCreateRequested" => (text("host").unwrap_or_default(), None),
-            "ContainerDiscovered" => (text("host").unwrap_or_default(), text("docker_id")),
-            "ContainerCreated" | "ContainerRecreated" => {
-                let host = self
-                    .known
-                    .get(&id)
-                    .map(|(host, _)| host.clone())
-                    .or_else(|| text("host"))
-                    .unwrap_or_default();
-                (host, text("docker_id"))
+    fn follow(&mut self, aggregate_id: &str, event: &ContainerEvent) {
+        let entry = match event {
+            ContainerEvent::ContainerCreateRequested { host, .. } => (host.clone(), None),
+            ContainerEvent::ContainerDiscovered {
+                host, docker_id, ..
+            } => (host.clone(), Some(docker_id.clone())),
+            ContainerEvent::ContainerCreated {
+                host, docker_id, ..
+            } => (self.host_or(aggregate_id, host), Some(docker_id.clone())),
+            ContainerEvent::ContainerRecreated { docker_id, .. } => {
+                (self.host_or(aggregate_id, ""), Some(docker_id.clone()))
             }
             _ => return,
         };
-        self.known.insert(id.clone(), entry);
-        self.changed.push(id);
+        self.known.insert(aggregate_id.to_string(), entry);
+        self.changed.push(aggregate_id.to_string());
+    }
+
+    /// The host already known for the container, else `named`.
+    fn host_or(&self, aggregate_id: &str, named: &str) -> String {
+        self.known
+            .get(aggregate_id)
+            .map_or(named, |(host, _)| host.as_str())
+            .to_string()
     }
 
     fn get(&self, aggregate_id: &str) -> Option<&(String, Option<String>)> {
@@ -157,26 +246,11 @@ impl ContainerMap {
 
 #[async_trait::async_trait]
 impl Projection for OperationsProjection {
-    fn name(&self) -> &'static str {
-        "operations"
-    }
-
-    fn version(&self) -> i32 {
-        // 2: targets, and image, volume and network operations; 3: a create's volumes;
-        // 4: containers' hosts and ids from its own map (recreates change a container's id).
-        4
-    }
-
-    fn tables(&self) -> &'static [&'static str] {
-        &["operations", "operation_containers"]
-    }
-
-    async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
-        sqlx::query("TRUNCATE operations, operation_containers")
-            .execute(conn)
-            .await?;
-        Ok(())
-    }
+    const NAME: &'static str = "operations";
+    // 2: targets, and image, volume and network operations; 3: a create's volumes;
+    // 4: containers' hosts and ids from its own map (recreates change a container's id).
+    const VERSION: i32 = 4;
+    const TABLES: &'static [&'static str] = &["operations", "operation_containers"];
 
     async fn apply_batch(
         &self,
@@ -185,90 +259,101 @@ impl Projection for OperationsProjection {
     ) -> anyhow::Result<()> {
         // Requests and outcomes of this batch, folded in order; outcomes of earlier
         // requests become updates.
-        let mut rows: HashMap<Uuid, OperationRow> = HashMap::new();
-        let mut outcomes: Vec<Outcome> = Vec::new();
-        let mut containers = ContainerMap::load(conn, events).await?;
+        let mut batch = Batch {
+            rows: HashMap::new(),
+            outcomes: Vec::new(),
+            containers: ContainerMap::load(conn, events).await?,
+        };
         for event in events
             .iter()
-            .filter(|e| OPERATION_RESOURCES.contains(&e.aggregate_type.as_str()))
+            .filter(|e| OPERATED.contains(&e.aggregate_type.as_str()))
         {
-            let fields = event.payload.get(&event.event_type).unwrap_or(&Value::Null);
-            if event.aggregate_type == "container" {
-                containers.follow(event, fields);
-            }
-            let Some(op_id) = fields
-                .get("op_id")
-                .and_then(Value::as_str)
-                .and_then(|v| v.parse::<Uuid>().ok())
-            else {
-                continue;
-            };
-            let Some((action, phase)) =
-                operation_event(&event.aggregate_type, &event.event_type, fields)
-            else {
-                continue;
-            };
-            let text = |key: &str| fields.get(key).and_then(Value::as_str).map(str::to_string);
-            match phase {
-                "requested" => {
-                    let container = containers.get(&event.aggregate_id);
-                    let mut targets = targets_of(fields);
-                    targets.extend(container.and_then(|(_, id)| id.clone()));
-                    rows.insert(
-                        op_id,
-                        OperationRow {
-                            id: op_id,
-                            action,
-                            resource_type: event.aggregate_type.clone(),
-                            aggregate_id: event.aggregate_id.clone(),
-                            host: text("host").or_else(|| container.map(|(host, _)| host.clone())),
-                            status: "pending".into(),
-                            error_code: None,
-                            error_message: None,
-                            requested_by: event
-                                .meta(metadata::ACTOR_ID)
-                                .and_then(|id| id.parse().ok()),
-                            requested_at: event.recorded_at,
-                            completed_at: None,
-                            last_position: event.global_position,
-                            targets,
-                        },
-                    );
-                }
-                "succeeded" | "failed" => {
-                    let status = if phase == "failed" {
-                        "failed"
-                    } else {
-                        "succeeded"
-                    };
-                    let (code, message) = (text("code"), text("message"));
-                    match rows.get_mut(&op_id) {
-                        Some(row) => {
-                            row.status = status.into();
-                            row.error_code = code;
-                            row.error_message = message;
-                            row.completed_at = Some(event.recorded_at);
-                            row.last_position = event.global_position;
-                            row.targets.extend(targets_of(fields));
-                        }
-                        None => outcomes.push(Outcome {
-                            id: op_id,
-                            status: status.into(),
-                            code,
-                            message,
-                            at: event.recorded_at,
-                            position: event.global_position,
-                            targets: targets_of(fields),
-                        }),
-                    }
-                }
-                _ => {}
+            if let Some(typed) = event.typed_any()? {
+                batch.take(event, &typed);
             }
         }
-        insert_rows(conn, rows.into_values().collect()).await?;
-        containers.save(conn).await?;
-        update_outcomes(conn, outcomes).await?;
+        insert_rows(conn, batch.rows.into_values().collect()).await?;
+        batch.containers.save(conn).await?;
+        update_outcomes(conn, batch.outcomes).await?;
         Ok(())
+    }
+}
+
+/// One batch's operations, as its events are taken in.
+struct Batch {
+    /// Operations requested in this batch.
+    rows: HashMap<Uuid, OperationRow>,
+    /// Outcomes of operations requested in earlier batches.
+    outcomes: Vec<Outcome>,
+    containers: ContainerMap,
+}
+
+impl Batch {
+    fn take(&mut self, event: &StoredEvent, typed: &AnyEvent) {
+        if let AnyEvent::Container(container) = typed {
+            self.containers.follow(&event.aggregate_id, container);
+        }
+        let Some(step) = typed.operation() else {
+            return;
+        };
+        if step.phase == OperationPhase::Requested {
+            let container = self.containers.get(&event.aggregate_id);
+            let mut targets = targets_of(typed);
+            targets.extend(container.and_then(|(_, id)| id.clone()));
+            let host = host_of(typed)
+                .map(str::to_string)
+                .or_else(|| container.map(|(host, _)| host.clone()));
+            self.rows.insert(
+                step.op_id,
+                OperationRow {
+                    id: step.op_id,
+                    action: step.action(),
+                    resource_type: event.aggregate_type.clone(),
+                    aggregate_id: event.aggregate_id.clone(),
+                    host,
+                    status: "pending".into(),
+                    error_code: None,
+                    error_message: None,
+                    requested_by: event
+                        .meta(metadata::ACTOR_ID)
+                        .and_then(|id| id.parse().ok()),
+                    requested_at: event.recorded_at,
+                    completed_at: None,
+                    last_position: event.global_position,
+                    targets,
+                },
+            );
+            return;
+        }
+        let (code, message) = match typed {
+            AnyEvent::Container(ContainerEvent::OperationFailed { code, message, .. })
+            | AnyEvent::Image(ImageEvent::OperationFailed { code, message, .. })
+            | AnyEvent::Volume(VolumeEvent::OperationFailed { code, message, .. })
+            | AnyEvent::Network(NetworkEvent::OperationFailed { code, message, .. }) => {
+                (Some(code.clone()), Some(message.clone()))
+            }
+            _ => (None, None),
+        };
+        let status = step.phase.as_str().to_string();
+        match self.rows.get_mut(&step.op_id) {
+            Some(row) => {
+                row.status = status;
+                row.error_code = code;
+                row.error_message = message;
+                row.completed_at = Some(event.recorded_at);
+                row.last_position = event.global_position;
+                row.targets.extend(targets_of(typed));
+            }
+            None => self.outcomes.push(Outcome {
+                id: step.op_id,
+                status,
+                code,
+                message,
+                at: event.recorded_at,
+                position: event.global_position,
+                targets: targets_of(typed),
+            }),
+        }
     }
 }
 

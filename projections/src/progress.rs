@@ -20,6 +20,7 @@ pub struct ProjectionProgress {
 }
 
 impl ProjectionProgress {
+    /// Progress read from `pool`'s checkpoints, woken by `waker`.
     pub fn new(pool: PgPool, waker: LogWaker) -> Self {
         ProjectionProgress {
             pool,

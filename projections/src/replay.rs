@@ -18,7 +18,7 @@ use sqlx::{Connection, PgPool};
 use tokio::sync::mpsc;
 
 use crate::log::{current_shapes, GlobalLogReader, LogCursor, StoredEvent, UnknownEvents};
-use crate::runner::{apply_replayed, prepare_replay_target, Projection};
+use crate::runner::{apply_replayed, prepare_replay_target, DynProjection};
 
 /// What a replay did.
 #[derive(Debug, Clone, Serialize)]
@@ -50,7 +50,7 @@ pub async fn replay_into(
     target: &PgPool,
     source_name: &str,
     until: Option<DateTime<Utc>>,
-    projections: Vec<Arc<dyn Projection>>,
+    projections: Vec<Arc<dyn DynProjection>>,
 ) -> anyhow::Result<ReplaySummary> {
     let started_at = Utc::now();
     let started = Instant::now();
@@ -109,7 +109,7 @@ async fn load(
     source: &PgPool,
     target: &PgPool,
     until: Option<DateTime<Utc>>,
-    projections: &[Arc<dyn Projection>],
+    projections: &[Arc<dyn DynProjection>],
 ) -> anyhow::Result<(u64, u64, i64)> {
     let mut senders = Vec::new();
     let mut workers = Vec::new();

@@ -22,24 +22,86 @@ use crate::log::{
 pub use crate::progress::ProjectionProgress;
 
 /// A read model built from the global log.
+///
+/// Its name, version and tables are constants of its type; the runner, rebuilds and
+/// replays hold it as a [`DynProjection`], which every projection is.
 #[async_trait::async_trait]
 pub trait Projection: Send + Sync + 'static {
-    /// Stable name: the checkpoint key and the advisory lock.
-    fn name(&self) -> &'static str;
+    /// Stable name: the checkpoint key, the advisory lock and the name
+    /// `dcp projections rebuild NAME` takes.
+    const NAME: &'static str;
     /// Bump it when the tables or the mapping change: the projection is rebuilt at start.
-    fn version(&self) -> i32;
-    /// The tables it writes (a replay builds their indexes once, at the end).
-    fn tables(&self) -> &'static [&'static str] {
-        &[]
+    const VERSION: i32;
+    /// The tables it writes (a rebuild empties them; a replay builds their indexes once,
+    /// at the end).
+    const TABLES: &'static [&'static str];
+
+    /// Empties the projection's tables before a rebuild. Identities start again, so a
+    /// rebuilt table is numbered as the first build was (the audit log's `seq`).
+    async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
+        sqlx::query(&format!(
+            "TRUNCATE {} RESTART IDENTITY",
+            Self::TABLES.join(", ")
+        ))
+        .execute(conn)
+        .await?;
+        Ok(())
     }
-    /// Empties the projection's tables before a rebuild.
-    async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()>;
-    /// Applies events, in log order, inside the runner's transaction.
+
+    /// Applies events, in log order (in their current shapes), inside the runner's
+    /// transaction.
     async fn apply_batch(
         &self,
         conn: &mut PgConnection,
         events: &[StoredEvent],
     ) -> anyhow::Result<()>;
+}
+
+/// A [`Projection`] as a trait object: what [`crate::all_projections`], the runner, rebuilds
+/// and replays hold (a trait with constants cannot be one). Every projection is one.
+#[async_trait::async_trait]
+pub trait DynProjection: Send + Sync + 'static {
+    /// [`Projection::NAME`].
+    fn name(&self) -> &'static str;
+    /// [`Projection::VERSION`].
+    fn version(&self) -> i32;
+    /// [`Projection::TABLES`].
+    fn tables(&self) -> &'static [&'static str];
+    /// [`Projection::reset`].
+    async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()>;
+    /// [`Projection::apply_batch`].
+    async fn apply_batch(
+        &self,
+        conn: &mut PgConnection,
+        events: &[StoredEvent],
+    ) -> anyhow::Result<()>;
+}
+
+#[async_trait::async_trait]
+impl<P: Projection> DynProjection for P {
+    fn name(&self) -> &'static str {
+        P::NAME
+    }
+
+    fn version(&self) -> i32 {
+        P::VERSION
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        P::TABLES
+    }
+
+    async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
+        Projection::reset(self, conn).await
+    }
+
+    async fn apply_batch(
+        &self,
+        conn: &mut PgConnection,
+        events: &[StoredEvent],
+    ) -> anyhow::Result<()> {
+        Projection::apply_batch(self, conn, events).await
+    }
 }
 
 /// Events read and applied per transaction: large enough that a catch-up is not dominated
@@ -52,7 +114,7 @@ pub const PROJECTION_LOCK_NAMESPACE: i32 = 0x0dc9_0001;
 /// Runs one projection for the life of the server.
 pub struct ProjectionRunner {
     pool: PgPool,
-    projection: Arc<dyn Projection>,
+    projection: Arc<dyn DynProjection>,
     waker: LogWaker,
     progress: ProjectionProgress,
     batch_size: i64,
@@ -68,9 +130,11 @@ enum Leadership {
 }
 
 impl ProjectionRunner {
+    /// A runner of `projection` on `pool`, woken by `waker` when events are appended; it
+    /// records its progress in `progress`.
     pub fn new(
         pool: PgPool,
-        projection: Arc<dyn Projection>,
+        projection: Arc<dyn DynProjection>,
         waker: LogWaker,
         progress: ProjectionProgress,
     ) -> Self {
@@ -219,7 +283,7 @@ fn cursor_from(row: &sqlx::postgres::PgRow) -> anyhow::Result<LogCursor> {
 /// replica owns this projection, so this one must not touch it.
 async fn prepare(
     conn: &mut PgConnection,
-    projection: &dyn Projection,
+    projection: &dyn DynProjection,
 ) -> anyhow::Result<Option<(LogCursor, bool)>> {
     sqlx::query("INSERT INTO projection_checkpoints (name, version) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
         .bind(projection.name())
@@ -277,9 +341,10 @@ async fn rebuild_requested(conn: &mut PgConnection, name: &str) -> anyhow::Resul
 }
 
 /// Empties the projection and moves its checkpoint to the start, in one transaction.
+#[tracing::instrument(skip_all, fields(projection = projection.name()), err)]
 async fn rebuild(
     conn: &mut PgConnection,
-    projection: &dyn Projection,
+    projection: &dyn DynProjection,
 ) -> anyhow::Result<LogCursor> {
     let mut tx = conn.begin().await?;
     projection
@@ -303,9 +368,10 @@ async fn rebuild(
 
 /// Applies one batch and advances the checkpoint in the same transaction. Returns the new
 /// cursor and whether a rebuild has been requested meanwhile.
+#[tracing::instrument(skip_all, fields(projection = projection.name(), events = batch.len()), err)]
 async fn apply(
     conn: &mut PgConnection,
-    projection: &dyn Projection,
+    projection: &dyn DynProjection,
     batch: &[StoredEvent],
     unknown: UnknownEvents,
 ) -> anyhow::Result<(LogCursor, bool)> {
@@ -344,18 +410,29 @@ async fn apply(
 
 /// Resets `projection` and catches it up to the head of the log on `conn`, which holds
 /// its lock.
-async fn rebuild_here(conn: &mut PgConnection, projection: &dyn Projection) -> anyhow::Result<()> {
+#[tracing::instrument(
+    skip_all,
+    fields(projection = projection.name(), events = tracing::field::Empty),
+    err
+)]
+async fn rebuild_here(
+    conn: &mut PgConnection,
+    projection: &dyn DynProjection,
+) -> anyhow::Result<()> {
     sqlx::query("INSERT INTO projection_checkpoints (name, version) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
         .bind(projection.name())
         .bind(projection.version())
         .execute(&mut *conn)
         .await?;
     let mut cursor = rebuild(conn, projection).await?;
+    let mut events = 0;
     loop {
         let batch = GlobalLogReader::read_batch(conn, cursor, DEFAULT_BATCH_SIZE).await?;
         if batch.is_empty() {
+            tracing::Span::current().record("events", events);
             return rebuilt(conn, projection.name()).await;
         }
+        events += batch.len();
         cursor = apply(conn, projection, &batch, UnknownEvents::Fail)
             .await?
             .0;
@@ -366,7 +443,7 @@ async fn rebuild_here(conn: &mut PgConnection, projection: &dyn Projection) -> a
 /// start and its tables empty.
 pub async fn prepare_replay_target(
     conn: &mut PgConnection,
-    projection: &dyn Projection,
+    projection: &dyn DynProjection,
 ) -> anyhow::Result<()> {
     sqlx::query("INSERT INTO projection_checkpoints (name, version) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
         .bind(projection.name())
@@ -381,7 +458,7 @@ pub async fn prepare_replay_target(
 /// not know stop it).
 pub async fn apply_replayed(
     conn: &mut PgConnection,
-    projection: &dyn Projection,
+    projection: &dyn DynProjection,
     batch: &[StoredEvent],
 ) -> anyhow::Result<()> {
     apply(conn, projection, batch, UnknownEvents::Fail).await?;
@@ -435,7 +512,7 @@ pub async fn projection_statuses(pool: &PgPool) -> anyhow::Result<Vec<Projection
 /// is requested and that server's runner performs it; this returns once it has.
 pub async fn rebuild_projection(
     pool: &PgPool,
-    projection: Arc<dyn Projection>,
+    projection: Arc<dyn DynProjection>,
     timeout: Duration,
 ) -> anyhow::Result<ProjectionStatus> {
     let name = projection.name();

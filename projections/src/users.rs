@@ -2,10 +2,9 @@
 
 use std::collections::HashMap;
 
-use anyhow::Context;
 use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
-use dcp_aggregates::session::SessionEvent;
+use dcp_aggregates::session::{Session, SessionEvent};
 use dcp_aggregates::user::{User, UserEvent};
 use dcp_aggregates::Role;
 use sqlx::{FromRow, PgConnection};
@@ -34,41 +33,45 @@ pub struct UserRow {
     pub last_position: i64,
 }
 
-/// The user an event concerns, if this projection cares about it.
-fn user_of(event: &StoredEvent) -> Option<Uuid> {
+/// What an event changes of one user's row.
+enum UserChange {
+    /// An event of the user's own stream.
+    Account(UserEvent),
+    /// The user logged in.
+    LoggedIn(DateTime<Utc>),
+}
+
+/// The user an event concerns and what it changes, if this projection cares about it.
+fn change_of(event: &StoredEvent) -> anyhow::Result<Option<(Uuid, UserChange)>> {
     match event.aggregate_type.as_str() {
-        t if t == User::TYPE => event.aggregate_id.parse().ok(),
-        "session" if event.event_type == "SessionStarted" => match event.decode::<SessionEvent>() {
-            Ok(SessionEvent::SessionStarted { user_id, .. }) => Some(user_id),
-            _ => None,
+        User::TYPE => {
+            let Ok(id) = event.aggregate_id.parse() else {
+                return Ok(None);
+            };
+            Ok(Some((id, UserChange::Account(event.typed()?))))
+        }
+        // A session event this build cannot read only loses a last-login time.
+        Session::TYPE => match event.decode::<SessionEvent>() {
+            Ok(SessionEvent::SessionStarted {
+                user_id,
+                started_at,
+                ..
+            }) => Ok(Some((user_id, UserChange::LoggedIn(started_at)))),
+            _ => Ok(None),
         },
-        _ => None,
+        _ => Ok(None),
     }
 }
 
-fn apply_event(row: &mut Option<UserRow>, event: &StoredEvent) -> anyhow::Result<()> {
-    let stamp = |row: &mut UserRow, at: DateTime<Utc>| {
-        row.updated_at = at;
-        row.version = event.sequence;
-        row.last_position = event.global_position;
-    };
-    if event.aggregate_type == "session" {
-        if let (Some(row), Ok(SessionEvent::SessionStarted { started_at, .. })) =
-            (row.as_mut(), event.decode())
-        {
-            row.last_login_at = Some(started_at);
-            row.last_position = event.global_position;
+fn apply_change(row: &mut Option<UserRow>, event: &StoredEvent, change: UserChange) {
+    match change {
+        UserChange::LoggedIn(at) => {
+            if let Some(row) = row.as_mut() {
+                row.last_login_at = Some(at);
+                row.last_position = event.global_position;
+            }
         }
-        return Ok(());
-    }
-    let decoded: UserEvent = event.decode().with_context(|| {
-        format!(
-            "Failed to decode {} at position {}",
-            event.event_type, event.global_position
-        )
-    })?;
-    match decoded {
-        UserEvent::UserCreated {
+        UserChange::Account(UserEvent::UserCreated {
             user_id,
             username,
             email,
@@ -76,7 +79,7 @@ fn apply_event(row: &mut Option<UserRow>, event: &StoredEvent) -> anyhow::Result
             role,
             must_change_password,
             created_at,
-        } => {
+        }) => {
             *row = Some(UserRow {
                 id: user_id,
                 username,
@@ -92,85 +95,83 @@ fn apply_event(row: &mut Option<UserRow>, event: &StoredEvent) -> anyhow::Result
                 last_position: event.global_position,
             });
         }
-        UserEvent::UserDeleted { .. } => *row = None,
-        other => {
-            let Some(row) = row.as_mut() else {
-                return Ok(());
-            };
-            match other {
-                UserEvent::UserProfileUpdated {
-                    email,
-                    full_name,
-                    updated_at,
-                    ..
-                } => {
-                    if let Some(email) = email {
-                        row.email = email;
-                    }
-                    if let Some(full_name) = full_name {
-                        row.full_name = full_name;
-                    }
-                    stamp(row, updated_at);
-                }
-                UserEvent::UserRoleChanged { to, changed_at, .. } => {
-                    row.role = Role::as_str(to).to_string();
-                    stamp(row, changed_at);
-                }
-                UserEvent::UserDeactivated { deactivated_at, .. } => {
-                    row.is_active = false;
-                    stamp(row, deactivated_at);
-                }
-                UserEvent::UserReactivated { reactivated_at, .. } => {
-                    row.is_active = true;
-                    stamp(row, reactivated_at);
-                }
-                UserEvent::UserPasswordChanged {
-                    must_change_password,
-                    changed_at,
-                    ..
-                } => {
-                    row.must_change_password = must_change_password;
-                    stamp(row, changed_at);
-                }
-                UserEvent::UserCreated { .. } | UserEvent::UserDeleted { .. } => {}
+        UserChange::Account(UserEvent::UserDeleted { .. }) => *row = None,
+        UserChange::Account(other) => {
+            if let Some(row) = row.as_mut() {
+                row.update(event, other);
             }
         }
     }
-    Ok(())
+}
+
+impl UserRow {
+    /// Applies a change to an existing account.
+    fn update(&mut self, event: &StoredEvent, change: UserEvent) {
+        let at = match change {
+            UserEvent::UserProfileUpdated {
+                email,
+                full_name,
+                updated_at,
+                ..
+            } => {
+                if let Some(email) = email {
+                    self.email = email;
+                }
+                if let Some(full_name) = full_name {
+                    self.full_name = full_name;
+                }
+                updated_at
+            }
+            UserEvent::UserRoleChanged { to, changed_at, .. } => {
+                self.role = Role::as_str(to).to_string();
+                changed_at
+            }
+            UserEvent::UserDeactivated { deactivated_at, .. } => {
+                self.is_active = false;
+                deactivated_at
+            }
+            UserEvent::UserReactivated { reactivated_at, .. } => {
+                self.is_active = true;
+                reactivated_at
+            }
+            UserEvent::UserPasswordChanged {
+                must_change_password,
+                changed_at,
+                ..
+            } => {
+                self.must_change_password = must_change_password;
+                changed_at
+            }
+            // A creation or a deletion replaces the whole row (see `apply_change`).
+            UserEvent::UserCreated { .. } | UserEvent::UserDeleted { .. } => return,
+        };
+        self.updated_at = at;
+        self.version = event.sequence;
+        self.last_position = event.global_position;
+    }
 }
 
 #[async_trait::async_trait]
 impl Projection for UsersProjection {
-    fn name(&self) -> &'static str {
-        "users"
-    }
-
-    fn version(&self) -> i32 {
-        1
-    }
-
-    fn tables(&self) -> &'static [&'static str] {
-        &["users"]
-    }
-
-    async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
-        sqlx::query("TRUNCATE users").execute(conn).await?;
-        Ok(())
-    }
+    const NAME: &'static str = "users";
+    const VERSION: i32 = 1;
+    const TABLES: &'static [&'static str] = &["users"];
 
     async fn apply_batch(
         &self,
         conn: &mut PgConnection,
         events: &[StoredEvent],
     ) -> anyhow::Result<()> {
-        let relevant: Vec<(Uuid, &StoredEvent)> = events
-            .iter()
-            .filter_map(|e| user_of(e).map(|id| (id, e)))
-            .collect();
+        let mut relevant: Vec<(Uuid, &StoredEvent, UserChange)> = Vec::new();
+        for event in events {
+            if let Some((id, change)) = change_of(event)? {
+                relevant.push((id, event, change));
+            }
+        }
         if relevant.is_empty() {
             return Ok(());
         }
-        let ids: Vec<Uuid> = relevant.iter().map(|(id, _)| *id).collect();
+        let ids: Vec<Uuid> = relevant.iter().map(|(id, _, _)| *id).collect();
         let existing: Vec<UserRow> = sqlx::query_as("SELECT * FROM users WHERE id = ANY($1)")
             .bind(&ids)
             .fetch_all(&mut *conn)
@@ -179,8 +180,8 @@ impl Projection for UsersProjection {
         for row in existing {
             rows.insert(row.id, Some(row));
         }
-        for (id, event) in relevant {
-            apply_event(rows.entry(id).or_default(), event)?;
+        for (id, event, change) in relevant {
+            apply_change(rows.entry(id).or_default(), event, change);
         }
         let (present, gone): (Vec<_>, Vec<_>) =
             rows.into_iter().partition(|(_, row)| row.is_some());

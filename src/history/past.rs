@@ -1,10 +1,10 @@
 //! Any past moment of one resource: its state rebuilt from its events up to a time or a
 //! position in the log, and what changed between two moments, field by field, with the
-//! events (and their actors) that changed it. See [`dcp_projections::state`].
+//! events (and their actors) that changed it. See [`dcp_projections::past`].
 
 use chrono::{DateTime, Utc};
 use dcp_aggregates::Role;
-use dcp_projections::state::{self, ChangeEvent, FieldChange};
+use dcp_projections::past::{self, ChangeEvent, FieldChange};
 use dcp_projections::StoredEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -177,7 +177,7 @@ impl History {
         let mut folded = if included.is_empty() {
             Value::Null
         } else {
-            state::fold(aggregate_type, included)
+            past::fold(aggregate_type, included)
                 .map_err(anyhow::Error::new)?
                 .to_json()
         };
@@ -210,7 +210,7 @@ impl History {
         if end < start {
             return Err(HistoryError::invalid("to", "to is before from"));
         }
-        let mut diff = state::diff(aggregate_type, &events[..start], &events[start..end])
+        let mut diff = past::diff(aggregate_type, &events[..start], &events[start..end])
             .map_err(anyhow::Error::new)?;
         if start == 0 {
             diff.before = Value::Null;

@@ -7,7 +7,7 @@ use dcp_aggregates::host::{
     check_name, check_tags, AuthMethod, Host, HostCommand, HostError, HostSpec,
 };
 use dcp_aggregates::wizard::parse_ssh_url;
-use dcp_projections::state::HostState;
+use dcp_projections::past::HostState;
 use dcp_projections::LogCursor;
 use russh::keys::PublicKey;
 use secrecy::{ExposeSecret, SecretString};

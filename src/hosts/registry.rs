@@ -13,7 +13,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use bollard::Docker;
-use dcp_projections::state::HostState;
+use dcp_projections::past::HostState;
 use russh::keys::PublicKey;
 use sqlx::PgPool;
 use uuid::Uuid;

@@ -6,7 +6,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use dcp_aggregates::wizard::WizardCommand;
-use dcp_projections::state::WizardState;
+use dcp_projections::past::WizardState;
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;

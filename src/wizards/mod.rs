@@ -11,7 +11,7 @@ mod ssh_host_setup;
 
 use chrono::Utc;
 use dcp_aggregates::wizard::{Wizard, WizardCommand, WizardType};
-use dcp_projections::state::{AggregateState, WizardState};
+use dcp_projections::past::{AggregateState, WizardState};
 use dcp_projections::LogCursor;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};

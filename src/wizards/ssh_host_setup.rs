@@ -5,7 +5,7 @@
 use chrono::Utc;
 use dcp_aggregates::host::{AuthMethod, HostError, HostSpec};
 use dcp_aggregates::wizard::{parse_ssh_url, Wizard, WizardCommand, WizardError};
-use dcp_projections::state::WizardState;
+use dcp_projections::past::WizardState;
 use dcp_projections::LogCursor;
 use russh::keys::PublicKey;
 use secrecy::ExposeSecret;

@@ -14,8 +14,8 @@ use dcp_projections::audit::AuditLogProjection;
 use dcp_projections::sessions::SessionsProjection;
 use dcp_projections::users::UsersProjection;
 use dcp_projections::{
-    projection_statuses, rebuild_projection, LogWaker, Projection, ProjectionProgress,
-    ProjectionRunner, StoredEvent,
+    projection_statuses, rebuild_projection, DynProjection, LogWaker, Projection,
+    ProjectionProgress, ProjectionRunner, StoredEvent,
 };
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
@@ -155,7 +155,7 @@ async fn caught_up(pool: &PgPool, names: &[&str]) {
 /// Fails (after doing its writes) on the first batch that reaches `fail_at` events,
 /// then behaves; or, in `stall` mode, hangs inside the transaction so the runner can be killed.
 struct Faulty {
-    inner: Arc<dyn Projection>,
+    inner: Arc<dyn DynProjection>,
     applied: AtomicUsize,
     fail_at: usize,
     stall: bool,
@@ -163,12 +163,15 @@ struct Faulty {
 }
 
 #[async_trait::async_trait]
-impl Projection for Faulty {
+impl DynProjection for Faulty {
     fn name(&self) -> &'static str {
         self.inner.name()
     }
     fn version(&self) -> i32 {
         self.inner.version()
+    }
+    fn tables(&self) -> &'static [&'static str] {
+        self.inner.tables()
     }
     async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
         self.inner.reset(conn).await
@@ -191,7 +194,7 @@ impl Projection for Faulty {
     }
 }
 
-fn projections() -> Vec<Arc<dyn Projection>> {
+fn projections() -> Vec<Arc<dyn DynProjection>> {
     vec![
         Arc::new(UsersProjection),
         Arc::new(SessionsProjection),
@@ -201,7 +204,7 @@ fn projections() -> Vec<Arc<dyn Projection>> {
 
 async fn run(
     pool: &PgPool,
-    projection: Arc<dyn Projection>,
+    projection: Arc<dyn DynProjection>,
     token: &CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     let waker = LogWaker::listen(pool, token.clone()).await.unwrap();
@@ -347,21 +350,15 @@ async fn a_version_bump_rebuilds_at_start() {
     struct Bumped;
     #[async_trait::async_trait]
     impl Projection for Bumped {
-        fn name(&self) -> &'static str {
-            "users"
-        }
-        fn version(&self) -> i32 {
-            UsersProjection.version() + 1
-        }
-        async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
-            UsersProjection.reset(conn).await
-        }
+        const NAME: &'static str = "users";
+        const VERSION: i32 = UsersProjection::VERSION + 1;
+        const TABLES: &'static [&'static str] = UsersProjection::TABLES;
         async fn apply_batch(
             &self,
             conn: &mut PgConnection,
             events: &[StoredEvent],
         ) -> anyhow::Result<()> {
-            UsersProjection.apply_batch(conn, events).await
+            Projection::apply_batch(&UsersProjection, conn, events).await
         }
     }
     let pool = migrated_pool().await;
@@ -387,7 +384,7 @@ async fn a_version_bump_rebuilds_at_start() {
                 .unwrap()
                 .into_iter()
                 .find(|s| s.name == "users")?;
-            (status.version == UsersProjection.version() + 1 && status.lag == 0).then_some(())
+            (status.version == UsersProjection::VERSION + 1 && status.lag == 0).then_some(())
         }
     })
     .await;

@@ -11,7 +11,7 @@ use dcp_aggregates::container::{Container, ContainerAction, ContainerCommand};
 use dcp_projections::audit::AuditLogProjection;
 use dcp_projections::containers::ContainersProjection;
 use dcp_projections::{
-    current_shapes, rebuild_projection, GlobalLogReader, LogCursor, LogWaker, Projection,
+    current_shapes, rebuild_projection, DynProjection, GlobalLogReader, LogCursor, LogWaker,
     ProjectionProgress, ProjectionRunner, UnknownEvents,
 };
 use serde_json::{json, Value};
@@ -81,7 +81,7 @@ async fn v1_container(pool: &PgPool) -> String {
     id
 }
 
-async fn run(pool: &PgPool, projection: Arc<dyn Projection>, token: &CancellationToken) {
+async fn run(pool: &PgPool, projection: Arc<dyn DynProjection>, token: &CancellationToken) {
     let waker = LogWaker::listen(pool, token.clone()).await.unwrap();
     let progress = ProjectionProgress::new(pool.clone(), waker.clone());
     ProjectionRunner::new(pool.clone(), projection, waker, progress)
@@ -143,7 +143,7 @@ async fn old_versions_load_through_the_upcaster_and_projections_rebuild_from_the
 
     // Projections rebuild from the old events.
     for projection in [
-        Arc::new(ContainersProjection) as Arc<dyn Projection>,
+        Arc::new(ContainersProjection) as Arc<dyn DynProjection>,
         Arc::new(AuditLogProjection),
     ] {
         rebuild_projection(&pool, projection, Duration::from_secs(60))

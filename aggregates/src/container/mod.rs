@@ -11,383 +11,24 @@
 //! `OperationFailed`). One operation runs at a time per container; recording an outcome
 //! twice (a reconciliation racing the runner) is harmless.
 
+mod commands;
+mod events;
 #[cfg(test)]
 mod tests;
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
-use cqrs_es::{Aggregate, DomainEvent};
+use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use uuid::Uuid;
 
-/// What an operation does to an existing container.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "action")]
-pub enum ContainerAction {
-    Start,
-    /// Seconds Docker waits before it kills the container.
-    Stop {
-        timeout: Option<u32>,
-    },
-    Restart {
-        timeout: Option<u32>,
-    },
-    /// `SIGKILL`, `SIGTERM`, `HUP`, `9`, …
-    Kill {
-        signal: String,
-    },
-    Pause,
-    Unpause,
-    Rename {
-        name: String,
-    },
-    /// Remove the container (`force` also stops a running one; `volumes` removes its anonymous volumes).
-    Remove {
-        force: bool,
-        volumes: bool,
-    },
-}
-
-impl ContainerAction {
-    /// The verb in audit actions: `container.<verb>`.
-    pub fn verb(&self) -> &'static str {
-        match self {
-            ContainerAction::Start => "start",
-            ContainerAction::Stop { .. } => "stop",
-            ContainerAction::Restart { .. } => "restart",
-            ContainerAction::Kill { .. } => "kill",
-            ContainerAction::Pause => "pause",
-            ContainerAction::Unpause => "unpause",
-            ContainerAction::Rename { .. } => "rename",
-            ContainerAction::Remove { .. } => "delete",
-        }
-    }
-}
-
-/// The longest stop or restart timeout accepted, in seconds.
-pub const MAX_STOP_TIMEOUT: u32 = 600;
-
-/// Docker's rule for container names: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`, here at most 128 characters.
-pub fn validate_container_name(name: &str) -> Result<(), ContainerError> {
-    let mut chars = name.chars();
-    let ok = (2..=128).contains(&name.len())
-        && chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(ContainerError::Invalid {
-            field: "name",
-            message: "name must be 2 to 128 characters: letters, digits, '_', '.', '-', starting with a letter or digit".into(),
-        })
-    }
-}
-
-/// A signal name (`SIGTERM`, `TERM`) or number (1–64).
-pub fn validate_signal(signal: &str) -> Result<(), ContainerError> {
-    let name = signal.strip_prefix("SIG").unwrap_or(signal);
-    let ok = match name.parse::<u8>() {
-        Ok(number) => (1..=64).contains(&number),
-        Err(_) => {
-            (2..=10).contains(&name.len())
-                && name
-                    .chars()
-                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '+' || c == '-')
-        }
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(ContainerError::Invalid {
-            field: "signal",
-            message: format!("'{signal}' is not a signal name or number"),
-        })
-    }
-}
-
-fn validate(action: &ContainerAction) -> Result<(), ContainerError> {
-    match action {
-        ContainerAction::Stop { timeout: Some(t) }
-        | ContainerAction::Restart { timeout: Some(t) }
-            if *t > MAX_STOP_TIMEOUT =>
-        {
-            Err(ContainerError::Invalid {
-                field: "timeout",
-                message: format!("timeout must be at most {MAX_STOP_TIMEOUT} seconds"),
-            })
-        }
-        ContainerAction::Kill { signal } => validate_signal(signal),
-        ContainerAction::Rename { name } => validate_container_name(name),
-        _ => Ok(()),
-    }
-}
-
-/// Commands accepted by [`Container`].
-#[derive(Debug, Clone, PartialEq)]
-pub enum ContainerCommand {
-    /// Accept a request to create a container on `host` from a normalized, policy-checked spec.
-    RequestCreate {
-        op_id: Uuid,
-        host: String,
-        spec: Value,
-        at: DateTime<Utc>,
-    },
-    /// Docker created it (the runner, or a reconciliation that found it by its `dcp.op` label).
-    RecordCreated {
-        op_id: Uuid,
-        docker_id: String,
-        name: String,
-        /// The image Docker resolved the reference to (`sha256:…`), when it said.
-        image_id: Option<String>,
-        at: DateTime<Utc>,
-    },
-    /// A container made outside dcp becomes known.
-    Discover {
-        host: String,
-        docker_id: String,
-        name: String,
-        image: String,
-        state: String,
-        at: DateTime<Utc>,
-    },
-    /// Accept a request to act on the container.
-    Request {
-        op_id: Uuid,
-        action: ContainerAction,
-        at: DateTime<Utc>,
-    },
-    /// Docker reported a lifecycle change no dcp operation explains (`start`, `die`,
-    /// `destroy`, `oom`, …); `time_nano` is Docker's event time.
-    Observe {
-        action: String,
-        time_nano: i64,
-        attributes: std::collections::BTreeMap<String, String>,
-        at: DateTime<Utc>,
-    },
-    /// Accept a request to replace the container with one made from `spec` (a normalized,
-    /// policy-checked create request), keeping its name and its history: how a
-    /// container's environment, image, ports or limits change.
-    RequestRecreate {
-        op_id: Uuid,
-        spec: Value,
-        at: DateTime<Utc>,
-    },
-    /// The replacement exists (`docker_id`) and the previous container is gone.
-    RecordRecreated {
-        op_id: Uuid,
-        docker_id: String,
-        image_id: Option<String>,
-        /// Whether the replacement was started.
-        running: bool,
-        at: DateTime<Utc>,
-    },
-    /// An interactive exec session opened (`command` is what runs, e.g. the detected shell).
-    RecordExecStarted {
-        exec_id: String,
-        command: Vec<String>,
-        at: DateTime<Utc>,
-    },
-    /// The exec session ended.
-    RecordExecEnded {
-        exec_id: String,
-        exit_code: Option<i64>,
-        duration_ms: i64,
-        at: DateTime<Utc>,
-    },
-    /// The operation `op_id` succeeded.
-    RecordDone { op_id: Uuid, at: DateTime<Utc> },
-    /// The operation `op_id` failed; `code` is the API error code, `message` Docker's words.
-    RecordFailed {
-        op_id: Uuid,
-        code: String,
-        message: String,
-        at: DateTime<Utc>,
-    },
-}
-
-/// Events emitted by [`Container`]. Persisted names never change.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum ContainerEvent {
-    ContainerCreateRequested {
-        op_id: Uuid,
-        host: String,
-        spec: Value,
-        requested_at: DateTime<Utc>,
-    },
-    /// Version 2 added `image_id` (upcast from version 1 as `None`: not recorded).
-    ContainerCreated {
-        op_id: Uuid,
-        host: String,
-        docker_id: String,
-        name: String,
-        /// The image the container was created from (`sha256:…`), as `docker inspect` shows it.
-        image_id: Option<String>,
-        created_at: DateTime<Utc>,
-    },
-    ContainerDiscovered {
-        host: String,
-        docker_id: String,
-        name: String,
-        image: String,
-        state: String,
-        discovered_at: DateTime<Utc>,
-    },
-    ContainerStartRequested {
-        op_id: Uuid,
-        requested_at: DateTime<Utc>,
-    },
-    ContainerStarted {
-        op_id: Uuid,
-        started_at: DateTime<Utc>,
-    },
-    ContainerStopRequested {
-        op_id: Uuid,
-        timeout: Option<u32>,
-        requested_at: DateTime<Utc>,
-    },
-    ContainerStopped {
-        op_id: Uuid,
-        stopped_at: DateTime<Utc>,
-    },
-    ContainerRestartRequested {
-        op_id: Uuid,
-        timeout: Option<u32>,
-        requested_at: DateTime<Utc>,
-    },
-    ContainerRestarted {
-        op_id: Uuid,
-        restarted_at: DateTime<Utc>,
-    },
-    ContainerKillRequested {
-        op_id: Uuid,
-        signal: String,
-        requested_at: DateTime<Utc>,
-    },
-    ContainerKilled {
-        op_id: Uuid,
-        signal: String,
-        killed_at: DateTime<Utc>,
-    },
-    ContainerPauseRequested {
-        op_id: Uuid,
-        requested_at: DateTime<Utc>,
-    },
-    ContainerPaused {
-        op_id: Uuid,
-        paused_at: DateTime<Utc>,
-    },
-    ContainerUnpauseRequested {
-        op_id: Uuid,
-        requested_at: DateTime<Utc>,
-    },
-    ContainerUnpaused {
-        op_id: Uuid,
-        unpaused_at: DateTime<Utc>,
-    },
-    ContainerRenameRequested {
-        op_id: Uuid,
-        name: String,
-        requested_at: DateTime<Utc>,
-    },
-    ContainerRenamed {
-        op_id: Uuid,
-        from: String,
-        to: String,
-        renamed_at: DateTime<Utc>,
-    },
-    ContainerRemoveRequested {
-        op_id: Uuid,
-        force: bool,
-        volumes: bool,
-        requested_at: DateTime<Utc>,
-    },
-    ContainerRemoved {
-        op_id: Uuid,
-        removed_at: DateTime<Utc>,
-    },
-    ContainerRecreateRequested {
-        op_id: Uuid,
-        spec: Value,
-        requested_at: DateTime<Utc>,
-    },
-    /// The container now is Docker container `docker_id`, made from the requested spec;
-    /// `previous_docker_id` was removed.
-    ContainerRecreated {
-        op_id: Uuid,
-        previous_docker_id: String,
-        docker_id: String,
-        image_id: Option<String>,
-        running: bool,
-        recreated_at: DateTime<Utc>,
-    },
-    /// A lifecycle change made outside dcp, as Docker reported it.
-    ContainerObserved {
-        action: String,
-        /// The exit code of a `die`.
-        exit_code: Option<i64>,
-        time_nano: i64,
-        attributes: std::collections::BTreeMap<String, String>,
-        observed_at: DateTime<Utc>,
-    },
-    /// An interactive exec session opened by the event's actor.
-    ContainerExecStarted {
-        exec_id: String,
-        command: Vec<String>,
-        started_at: DateTime<Utc>,
-    },
-    ContainerExecEnded {
-        exec_id: String,
-        exit_code: Option<i64>,
-        duration_ms: i64,
-        ended_at: DateTime<Utc>,
-    },
-    /// Any requested operation that did not happen.
-    OperationFailed {
-        op_id: Uuid,
-        operation: String,
-        code: String,
-        message: String,
-        failed_at: DateTime<Utc>,
-    },
-}
-
-impl DomainEvent for ContainerEvent {
-    fn event_type(&self) -> String {
-        let name = match self {
-            ContainerEvent::ContainerCreateRequested { .. } => "ContainerCreateRequested",
-            ContainerEvent::ContainerCreated { .. } => "ContainerCreated",
-            ContainerEvent::ContainerDiscovered { .. } => "ContainerDiscovered",
-            ContainerEvent::ContainerStartRequested { .. } => "ContainerStartRequested",
-            ContainerEvent::ContainerStarted { .. } => "ContainerStarted",
-            ContainerEvent::ContainerStopRequested { .. } => "ContainerStopRequested",
-            ContainerEvent::ContainerStopped { .. } => "ContainerStopped",
-            ContainerEvent::ContainerRestartRequested { .. } => "ContainerRestartRequested",
-            ContainerEvent::ContainerRestarted { .. } => "ContainerRestarted",
-            ContainerEvent::ContainerKillRequested { .. } => "ContainerKillRequested",
-            ContainerEvent::ContainerKilled { .. } => "ContainerKilled",
-            ContainerEvent::ContainerPauseRequested { .. } => "ContainerPauseRequested",
-            ContainerEvent::ContainerPaused { .. } => "ContainerPaused",
-            ContainerEvent::ContainerUnpauseRequested { .. } => "ContainerUnpauseRequested",
-            ContainerEvent::ContainerUnpaused { .. } => "ContainerUnpaused",
-            ContainerEvent::ContainerRenameRequested { .. } => "ContainerRenameRequested",
-            ContainerEvent::ContainerRenamed { .. } => "ContainerRenamed",
-            ContainerEvent::ContainerRemoveRequested { .. } => "ContainerRemoveRequested",
-            ContainerEvent::ContainerRemoved { .. } => "ContainerRemoved",
-            ContainerEvent::ContainerRecreateRequested { .. } => "ContainerRecreateRequested",
-            ContainerEvent::ContainerRecreated { .. } => "ContainerRecreated",
-            ContainerEvent::ContainerObserved { .. } => "ContainerObserved",
-            ContainerEvent::ContainerExecStarted { .. } => "ContainerExecStarted",
-            ContainerEvent::ContainerExecEnded { .. } => "ContainerExecEnded",
-            ContainerEvent::OperationFailed { .. } => "OperationFailed",
-        };
-        name.to_string()
-    }
-
-    fn event_version(&self) -> String {
-        crate::versioning::version_of("container", &self.event_type())
-    }
-}
+use commands::validate;
+pub use commands::{
+    validate_container_name, validate_signal, ContainerAction, ContainerCommand, MAX_STOP_TIMEOUT,
+};
+pub use events::ContainerEvent;
 
 /// Why a [`ContainerCommand`] was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -421,6 +62,17 @@ pub enum PendingKind {
     Create,
     Recreate,
     Action(ContainerAction),
+}
+
+impl PendingKind {
+    /// The verb in audit actions: `container.<verb>`.
+    pub fn verb(&self) -> &'static str {
+        match self {
+            PendingKind::Create => "create",
+            PendingKind::Recreate => "recreate",
+            PendingKind::Action(action) => action.verb(),
+        }
+    }
 }
 
 /// The state a [`Container`] decides from.
@@ -478,11 +130,42 @@ impl Container {
         }
     }
 
+    /// Takes in a change Docker reported, and remembers it so a repeat is recognised.
+    fn observed(&mut self, action: String, time_nano: i64, attributes: &BTreeMap<String, String>) {
+        match action.as_str() {
+            "destroy" => self.removed = true,
+            "rename" => {
+                if let Some(name) = attributes.get("name") {
+                    self.name = name.trim_start_matches('/').to_string();
+                }
+            }
+            _ => {}
+        }
+        self.observed.push((time_nano, action));
+        if self.observed.len() > REMEMBERED_OPERATIONS {
+            self.observed.remove(0);
+        }
+    }
+
+    fn begin(&mut self, op_id: Uuid, kind: PendingKind) {
+        self.pending = Some(PendingOperation { op_id, kind });
+    }
+
     fn finish(&mut self, op_id: Uuid) {
         self.pending = None;
         self.finished.push(op_id);
         if self.finished.len() > REMEMBERED_OPERATIONS {
             self.finished.remove(0);
+        }
+    }
+
+    /// Whether the outcome of `op_id`, of the kind `expected`, is still to be recorded
+    /// (`false`: it was recorded already, recording it again is a no-op).
+    fn awaits(&self, op_id: Uuid, expected: &PendingKind) -> Result<bool, ContainerError> {
+        match self.outcome_for(op_id)? {
+            None => Ok(false),
+            Some(pending) if pending.kind == *expected => Ok(true),
+            Some(_) => Err(ContainerError::UnknownOperation(op_id)),
         }
     }
 
@@ -524,30 +207,6 @@ impl Container {
                     discovered_at: at,
                 }
             }
-            ContainerCommand::RecordCreated {
-                op_id,
-                docker_id,
-                name,
-                image_id,
-                at,
-            } => {
-                match self.outcome_for(op_id)? {
-                    None => return Ok(vec![]),
-                    Some(PendingOperation {
-                        kind: PendingKind::Create,
-                        ..
-                    }) => {}
-                    Some(_) => return Err(ContainerError::UnknownOperation(op_id)),
-                }
-                ContainerEvent::ContainerCreated {
-                    op_id,
-                    host: self.host.clone(),
-                    docker_id,
-                    name,
-                    image_id,
-                    created_at: at,
-                }
-            }
             ContainerCommand::Request { op_id, action, at } => {
                 self.require_ready()?;
                 validate(&action)?;
@@ -561,63 +220,12 @@ impl Container {
                     requested_at: at,
                 }
             }
-            ContainerCommand::RecordRecreated {
-                op_id,
-                docker_id,
-                image_id,
-                running,
-                at,
-            } => {
-                match self.outcome_for(op_id)? {
-                    None => return Ok(vec![]),
-                    Some(PendingOperation {
-                        kind: PendingKind::Recreate,
-                        ..
-                    }) => {}
-                    Some(_) => return Err(ContainerError::UnknownOperation(op_id)),
-                }
-                ContainerEvent::ContainerRecreated {
-                    op_id,
-                    previous_docker_id: self.docker_id.clone().unwrap_or_default(),
-                    docker_id,
-                    image_id,
-                    running,
-                    recreated_at: at,
-                }
-            }
             ContainerCommand::Observe {
                 action,
                 time_nano,
                 attributes,
                 at,
-            } => {
-                if !self.known {
-                    return Err(ContainerError::NotFound);
-                }
-                crate::operation::validate_docker_action(&action).map_err(|_| {
-                    ContainerError::Invalid {
-                        field: "action",
-                        message: format!("'{action}' is not a Docker event action"),
-                    }
-                })?;
-                if self
-                    .observed
-                    .iter()
-                    .any(|(t, a)| *t == time_nano && *a == action)
-                {
-                    return Ok(vec![]);
-                }
-                let exit_code = attributes
-                    .get("exitCode")
-                    .and_then(|code| code.parse().ok());
-                ContainerEvent::ContainerObserved {
-                    action,
-                    exit_code,
-                    time_nano,
-                    attributes,
-                    observed_at: at,
-                }
-            }
+            } => return self.observe(action, time_nano, attributes, at),
             ContainerCommand::RecordExecStarted {
                 exec_id,
                 command,
@@ -646,6 +254,59 @@ impl Container {
                     ended_at: at,
                 }
             }
+            outcome @ (ContainerCommand::RecordCreated { .. }
+            | ContainerCommand::RecordRecreated { .. }
+            | ContainerCommand::RecordDone { .. }
+            | ContainerCommand::RecordFailed { .. }) => return self.record_outcome(outcome),
+        };
+        Ok(vec![event])
+    }
+
+    /// Records the outcome a runner or a reconciliation reports: once, for the pending
+    /// operation it names.
+    fn record_outcome(
+        &self,
+        command: ContainerCommand,
+    ) -> Result<Vec<ContainerEvent>, ContainerError> {
+        let event = match command {
+            ContainerCommand::RecordCreated {
+                op_id,
+                docker_id,
+                name,
+                image_id,
+                at,
+            } => {
+                if !self.awaits(op_id, &PendingKind::Create)? {
+                    return Ok(vec![]);
+                }
+                ContainerEvent::ContainerCreated {
+                    op_id,
+                    host: self.host.clone(),
+                    docker_id,
+                    name,
+                    image_id,
+                    created_at: at,
+                }
+            }
+            ContainerCommand::RecordRecreated {
+                op_id,
+                docker_id,
+                image_id,
+                running,
+                at,
+            } => {
+                if !self.awaits(op_id, &PendingKind::Recreate)? {
+                    return Ok(vec![]);
+                }
+                ContainerEvent::ContainerRecreated {
+                    op_id,
+                    previous_docker_id: self.docker_id.clone().unwrap_or_default(),
+                    docker_id,
+                    image_id,
+                    running,
+                    recreated_at: at,
+                }
+            }
             ContainerCommand::RecordDone { op_id, at } => {
                 let Some(pending) = self.outcome_for(op_id)? else {
                     return Ok(vec![]);
@@ -666,21 +327,52 @@ impl Container {
                 let Some(pending) = self.outcome_for(op_id)? else {
                     return Ok(vec![]);
                 };
-                let operation = match &pending.kind {
-                    PendingKind::Create => "create",
-                    PendingKind::Recreate => "recreate",
-                    PendingKind::Action(action) => action.verb(),
-                };
                 ContainerEvent::OperationFailed {
                     op_id,
-                    operation: operation.to_string(),
+                    operation: pending.kind.verb().to_string(),
                     code,
                     message,
                     failed_at: at,
                 }
             }
+            // `decide` sends only outcomes here.
+            other => return self.decide(other),
         };
         Ok(vec![event])
+    }
+
+    /// A lifecycle change Docker reported, recorded once.
+    fn observe(
+        &self,
+        action: String,
+        time_nano: i64,
+        attributes: BTreeMap<String, String>,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<ContainerEvent>, ContainerError> {
+        if !self.known {
+            return Err(ContainerError::NotFound);
+        }
+        crate::operation::validate_docker_action(&action).map_err(|_| ContainerError::Invalid {
+            field: "action",
+            message: format!("'{action}' is not a Docker event action"),
+        })?;
+        if self
+            .observed
+            .iter()
+            .any(|(t, a)| *t == time_nano && *a == action)
+        {
+            return Ok(vec![]);
+        }
+        let exit_code = attributes
+            .get("exitCode")
+            .and_then(|code| code.parse().ok());
+        Ok(vec![ContainerEvent::ContainerObserved {
+            action,
+            exit_code,
+            time_nano,
+            attributes,
+            observed_at: at,
+        }])
     }
 }
 
@@ -803,10 +495,7 @@ impl Aggregate for Container {
             E::ContainerCreateRequested { op_id, host, .. } => {
                 self.known = true;
                 self.host = host;
-                self.pending = Some(PendingOperation {
-                    op_id,
-                    kind: PendingKind::Create,
-                });
+                self.begin(op_id, PendingKind::Create);
             }
             E::ContainerCreated {
                 op_id,
@@ -856,12 +545,7 @@ impl Aggregate for Container {
                 volumes,
                 ..
             } => self.pending = pending(op_id, ContainerAction::Remove { force, volumes }),
-            E::ContainerRecreateRequested { op_id, .. } => {
-                self.pending = Some(PendingOperation {
-                    op_id,
-                    kind: PendingKind::Recreate,
-                });
-            }
+            E::ContainerRecreateRequested { op_id, .. } => self.begin(op_id, PendingKind::Recreate),
             E::ContainerRecreated {
                 op_id, docker_id, ..
             } => {
@@ -881,21 +565,7 @@ impl Aggregate for Container {
                 time_nano,
                 attributes,
                 ..
-            } => {
-                match action.as_str() {
-                    "destroy" => self.removed = true,
-                    "rename" => {
-                        if let Some(name) = attributes.get("name") {
-                            self.name = name.trim_start_matches('/').to_string();
-                        }
-                    }
-                    _ => {}
-                }
-                self.observed.push((time_nano, action));
-                if self.observed.len() > REMEMBERED_OPERATIONS {
-                    self.observed.remove(0);
-                }
-            }
+            } => self.observed(action, time_nano, &attributes),
             E::ContainerExecStarted { .. } | E::ContainerExecEnded { .. } => {}
             E::ContainerStarted { op_id, .. }
             | E::ContainerStopped { op_id, .. }

@@ -15,6 +15,8 @@ use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::audit::{AuditAction, Audited};
+
 use crate::Role;
 pub use validation::{validate_email, validate_full_name, validate_username};
 
@@ -81,6 +83,55 @@ pub enum UserCommand {
     },
 }
 
+impl UserCommand {
+    /// A composite [`UserCommand::Update`] as the commands it is made of, in the order
+    /// they are decided; any other command is its own only part.
+    fn into_parts(self) -> Vec<UserCommand> {
+        let UserCommand::Update {
+            email,
+            full_name,
+            role,
+            active,
+            password_reset,
+            actor_id,
+            other_active_admins,
+            at,
+        } = self
+        else {
+            return vec![self];
+        };
+        let mut parts = vec![UserCommand::UpdateProfile {
+            email,
+            full_name,
+            at,
+        }];
+        if let Some(role) = role {
+            parts.push(UserCommand::ChangeRole {
+                role,
+                actor_id,
+                other_active_admins,
+                at,
+            });
+        }
+        match active {
+            Some(true) => parts.push(UserCommand::Reactivate { at }),
+            Some(false) => parts.push(UserCommand::Deactivate {
+                actor_id,
+                other_active_admins,
+                at,
+            }),
+            None => {}
+        }
+        if password_reset {
+            parts.push(UserCommand::ChangePassword {
+                reset_by_admin: true,
+                at,
+            });
+        }
+        parts
+    }
+}
+
 /// Events emitted by [`User`]. Persisted names never change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum UserEvent {
@@ -143,7 +194,43 @@ impl DomainEvent for UserEvent {
     }
 
     fn event_version(&self) -> String {
-        crate::versioning::version_of("user", &self.event_type())
+        crate::versioning::version_of(User::TYPE, &self.event_type())
+    }
+}
+
+impl Audited for UserEvent {
+    fn audit_action(&self) -> AuditAction<'_> {
+        let verb = match self {
+            UserEvent::UserCreated { .. } => "create",
+            UserEvent::UserProfileUpdated { .. } => "update",
+            UserEvent::UserRoleChanged { .. } => "role_change",
+            UserEvent::UserDeactivated { .. } => "deactivate",
+            UserEvent::UserReactivated { .. } => "reactivate",
+            UserEvent::UserPasswordChanged { .. } => "password_change",
+            UserEvent::UserDeleted { .. } => "delete",
+        };
+        AuditAction::new(User::TYPE, verb)
+    }
+
+    fn user_id(&self) -> Option<Uuid> {
+        match self {
+            UserEvent::UserCreated { user_id, .. }
+            | UserEvent::UserProfileUpdated { user_id, .. }
+            | UserEvent::UserRoleChanged { user_id, .. }
+            | UserEvent::UserDeactivated { user_id, .. }
+            | UserEvent::UserReactivated { user_id, .. }
+            | UserEvent::UserPasswordChanged { user_id, .. }
+            | UserEvent::UserDeleted { user_id, .. } => Some(*user_id),
+        }
+    }
+
+    fn username(&self) -> Option<&str> {
+        match self {
+            UserEvent::UserCreated { username, .. } | UserEvent::UserDeleted { username, .. } => {
+                Some(username)
+            }
+            _ => None,
+        }
     }
 }
 
@@ -263,6 +350,50 @@ impl User {
                 };
                 self.emit(event, &mut out);
             }
+            UserCommand::Reactivate { at } => {
+                let user_id = self.require_existing()?;
+                if self.active {
+                    return Ok(out);
+                }
+                let event = UserEvent::UserReactivated {
+                    user_id,
+                    reactivated_at: at,
+                };
+                self.emit(event, &mut out);
+            }
+            UserCommand::ChangePassword { reset_by_admin, at } => {
+                let user_id = self.require_existing()?;
+                let event = UserEvent::UserPasswordChanged {
+                    user_id,
+                    reset_by_admin,
+                    must_change_password: reset_by_admin,
+                    changed_at: at,
+                };
+                self.emit(event, &mut out);
+            }
+            update @ UserCommand::Update { .. } => {
+                self.require_existing()?;
+                // Each part decides on the state left by the previous ones; an error in
+                // any part discards the events of all of them.
+                for part in update.into_parts() {
+                    out.extend(self.decide(part)?);
+                }
+            }
+            guarded @ (UserCommand::ChangeRole { .. }
+            | UserCommand::Deactivate { .. }
+            | UserCommand::Delete { .. }) => return self.decide_guarded(guarded, out),
+        }
+        Ok(out)
+    }
+
+    /// Commands that take rights away: an admin may not apply them to their own account,
+    /// and one active admin must remain.
+    fn decide_guarded(
+        &mut self,
+        command: UserCommand,
+        mut out: Vec<UserEvent>,
+    ) -> Result<Vec<UserEvent>, UserError> {
+        match command {
             UserCommand::ChangeRole {
                 role,
                 actor_id,
@@ -301,72 +432,6 @@ impl User {
                 };
                 self.emit(event, &mut out);
             }
-            UserCommand::Reactivate { at } => {
-                let user_id = self.require_existing()?;
-                if self.active {
-                    return Ok(out);
-                }
-                let event = UserEvent::UserReactivated {
-                    user_id,
-                    reactivated_at: at,
-                };
-                self.emit(event, &mut out);
-            }
-            UserCommand::ChangePassword { reset_by_admin, at } => {
-                let user_id = self.require_existing()?;
-                let event = UserEvent::UserPasswordChanged {
-                    user_id,
-                    reset_by_admin,
-                    must_change_password: reset_by_admin,
-                    changed_at: at,
-                };
-                self.emit(event, &mut out);
-            }
-            UserCommand::Update {
-                email,
-                full_name,
-                role,
-                active,
-                password_reset,
-                actor_id,
-                other_active_admins,
-                at,
-            } => {
-                self.require_existing()?;
-                // Each part decides on the state left by the previous ones; an error in
-                // any part discards the events of all of them.
-                let mut parts = vec![UserCommand::UpdateProfile {
-                    email,
-                    full_name,
-                    at,
-                }];
-                if let Some(role) = role {
-                    parts.push(UserCommand::ChangeRole {
-                        role,
-                        actor_id,
-                        other_active_admins,
-                        at,
-                    });
-                }
-                match active {
-                    Some(true) => parts.push(UserCommand::Reactivate { at }),
-                    Some(false) => parts.push(UserCommand::Deactivate {
-                        actor_id,
-                        other_active_admins,
-                        at,
-                    }),
-                    None => {}
-                }
-                if password_reset {
-                    parts.push(UserCommand::ChangePassword {
-                        reset_by_admin: true,
-                        at,
-                    });
-                }
-                for part in parts {
-                    out.extend(self.decide(part)?);
-                }
-            }
             UserCommand::Delete {
                 actor_id,
                 other_active_admins,
@@ -382,6 +447,8 @@ impl User {
                 };
                 self.emit(event, &mut out);
             }
+            // `decide` sends only these commands here.
+            other => out.extend(self.decide(other)?),
         }
         Ok(out)
     }

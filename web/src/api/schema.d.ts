@@ -1883,6 +1883,7 @@ export interface components {
              */
             size: number;
         };
+        /** @description A host key seen that was not the pinned one, and when. */
         KeyMismatch: {
             /** Format: date-time */
             seen_at: string;
@@ -2292,6 +2293,7 @@ export interface components {
             /** @description `ssh_host_setup`. */
             wizard_type: string;
         };
+        /** @description One step of a wizard: its data and its last test. */
         WizardStepState: {
             data?: Record<string, never> | null;
             name: string;
