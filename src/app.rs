@@ -11,23 +11,28 @@ use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::accounts::{Accounts, AccountsDeps, GeneratedLogin, SessionPolicy};
 use crate::auth::password::PasswordHasher;
 use crate::auth::throttle::Throttle;
 use crate::auth::tokens::TokenKeys;
+use crate::checkpoints::AuditKey;
 use crate::commands::CommandBus;
 use crate::config::Settings;
 use crate::containers::Containers;
 use crate::db::{self, Database};
 use crate::denials::Denials;
+use crate::docker::LocalDocker;
 use crate::history::History;
 use crate::hosts::{HostMonitor, HostRegistry, Hosts};
 use crate::http::{self, AppInner, AppState, DENIAL_THROTTLE};
 use crate::read_models::ReadModels;
+use crate::realtime::bus::EventBus;
 use crate::realtime::sockets::SocketRegistry;
 use crate::realtime::streams::{Streams, StreamsDeps};
 use crate::resources::{Resources, ResourcesDeps};
+use crate::secrets::sealed::MasterKey;
 use crate::wizards::Wizards;
 
 /// A built, bound server: call [`Application::run_until_stopped`].
@@ -35,6 +40,8 @@ pub struct Application {
     address: SocketAddr,
     listener: TcpListener,
     state: AppState,
+    /// Operations that outlive their request (image pulls): a stopping server waits for them.
+    background: TaskTracker,
     database: Database,
     shutdown: CancellationToken,
     workers: CancellationToken,
@@ -68,159 +75,28 @@ impl Application {
             crate::realtime::bus::relay::Relay::new(pool.clone(), bus.clone(), waker.clone())
                 .spawn(workers.clone()),
         );
-        let jwt_secret = crate::secrets::jwt_secret(&settings)?;
-        let audit_key = Arc::new(crate::checkpoints::AuditKey::from_settings(&settings)?);
-        let master_key = Arc::new(crate::secrets::sealed::MasterKey::from_settings(&settings)?);
-        let registry = Arc::new(HostRegistry::new(crate::docker::LocalDocker::new(
-            settings.docker_host.as_deref(),
-        )));
-        let commands = CommandBus::new(pool.clone()).with_local_waker(waker.clone());
-        let reads = ReadModels::new(pool.clone(), progress.clone());
-        let denials = Denials::new(commands.clone());
-        let background = tokio_util::task::TaskTracker::new();
-        let containers = Containers::new(
-            commands.clone(),
-            registry.clone(),
-            reads.clone(),
-            denials.clone(),
-        );
-        let resources = Resources::new(ResourcesDeps {
-            commands: commands.clone(),
-            hosts: registry.clone(),
-            reads: reads.clone(),
-            denials: denials.clone(),
-            containers: containers.clone(),
-            background: background.clone(),
-        });
-        let monitor = HostMonitor::new(
-            commands.clone(),
-            pool.clone(),
-            registry.clone(),
-            master_key.clone(),
-        );
-        let hosts = Hosts::new(
-            commands.clone(),
-            reads.clone(),
-            registry.clone(),
-            master_key.clone(),
-            monitor.clone(),
-        );
-        let wizards = Wizards::new(commands.clone(), reads.clone(), hosts.clone());
-        let accounts = Accounts::new(AccountsDeps {
-            commands: commands.clone(),
-            reads: reads.clone(),
-            hasher: Arc::new(PasswordHasher::new(
-                std::thread::available_parallelism()
-                    .map(|n| n.get())
-                    .unwrap_or(2),
-            )?),
-            tokens: Arc::new(TokenKeys::new(
-                jwt_secret.expose_secret().as_bytes(),
-                settings.access_token_ttl(),
-            )),
-            sessions: SessionPolicy {
-                session_ttl: settings.session_ttl(),
-                refresh_reuse_grace: settings.refresh_reuse_grace(),
-            },
-        });
-        let sockets = Arc::new(SocketRegistry::default());
-        let streams = Streams::new(StreamsDeps {
-            reads: reads.clone(),
-            registry: registry.clone(),
-            sockets: sockets.clone(),
-            containers: containers.clone(),
-            commands: commands.clone(),
-            denials: denials.clone(),
-        });
-        let history = History::new(
-            reads.clone(),
-            containers.clone(),
-            registry.clone(),
-            audit_key,
-        );
-        let state = AppState(Arc::new(AppInner {
-            history,
-            master_key,
-            hosts,
-            wizards,
-            containers,
-            resources,
-            denials,
-            reads,
-            accounts,
-            commands,
-            denial_throttle: Throttle::new(DENIAL_THROTTLE),
-            settings: settings.clone(),
-            started_at: Instant::now(),
-            db_breaker: Arc::default(),
-            background,
-            sockets,
-            streams,
-            bus: bus.clone(),
-            registry: registry.clone(),
-            pool,
-        }));
+        let assembled = Assembly::new(settings.clone(), pool, waker, progress, bus)?;
         // Bind first: a busy port must fail before a first admin is created whose
         // generated password would then never be shown.
         let listener = TcpListener::bind(&settings.bind)
             .await
             .with_context(|| format!("Failed to bind {}", settings.bind))?;
         let address = listener.local_addr()?;
-        let generated_logins = state
+        let generated_logins = assembled
+            .state
             .accounts
             .ensure_first_users(settings.admin_password.as_ref(), settings.demo_users)
             .await?;
-        let commands = state.commands.clone();
-        registry.on_key_mismatch(Arc::new(move |id: &str| {
-            let commands = commands.clone();
-            let id = id.to_string();
-            Arc::new(move |seen: String| {
-                crate::hosts::monitor::record_key_mismatch(commands.clone(), id.clone(), seen);
-            })
-        }));
-        // Remote hosts are known before the Docker event watchers start.
-        if let Err(error) = monitor.sync().await {
-            tracing::warn!(
-                error = format!("{error:#}"),
-                "Failed to load the remote hosts"
-            );
-        }
-        let monitor = monitor.spawn(workers.clone());
-        crate::metrics::handle();
-        let metrics_server = match &settings.metrics_bind {
-            Some(address) => Some(
-                crate::metrics::serve_unauthenticated(
-                    state.clone(),
-                    address.clone(),
-                    workers.clone(),
-                )
-                .await?,
-            ),
-            None => None,
-        };
-        let reconciler = spawn_reconciler(state.clone(), workers.clone());
-        let revoker =
-            state
-                .sockets
-                .spawn_revoker(bus.subscribe(), state.pool.clone(), workers.clone());
-        let watchers = if settings.watch_docker_events {
-            crate::docker::watcher::spawn_watchers(state.clone(), workers.clone())
-        } else {
-            vec![]
-        };
+        runners.extend(assembled.spawn_workers(&workers).await?);
         Ok(Application {
             address,
             listener,
-            state,
+            state: assembled.state,
+            background: assembled.background,
             database,
             shutdown,
             workers,
-            runners: runners
-                .into_iter()
-                .chain([reconciler, revoker, monitor])
-                .chain(metrics_server)
-                .chain(watchers)
-                .collect(),
+            runners,
             generated_logins,
         })
     }
@@ -273,13 +149,13 @@ impl Application {
         // The requests are done (they settle on running projections); now the rest.
         // Operations running in the background (image pulls) finish and record their
         // outcome; one still running after the bound is left to the reconciler.
-        self.state.background.close();
-        if tokio::time::timeout(OPERATIONS_DRAIN, self.state.background.wait())
+        self.background.close();
+        if tokio::time::timeout(OPERATIONS_DRAIN, self.background.wait())
             .await
             .is_err()
         {
             tracing::warn!(
-                running = self.state.background.len(),
+                running = self.background.len(),
                 "operations still running {OPERATIONS_DRAIN:?} after the shutdown; the reconciler settles them"
             );
         }
@@ -296,6 +172,182 @@ impl Application {
         self.state.pool.close().await;
         self.database.close().await
     }
+}
+
+/// The services, wired to what they use, and what the workers beside them need.
+struct Assembly {
+    state: AppState,
+    background: TaskTracker,
+    commands: CommandBus,
+    registry: Arc<HostRegistry>,
+    monitor: HostMonitor,
+}
+
+impl Assembly {
+    fn new(
+        settings: Arc<Settings>,
+        pool: PgPool,
+        waker: LogWaker,
+        progress: ProjectionProgress,
+        bus: Arc<dyn EventBus>,
+    ) -> anyhow::Result<Self> {
+        let master_key = Arc::new(MasterKey::from_settings(&settings)?);
+        let registry = Arc::new(HostRegistry::new(LocalDocker::new(
+            settings.docker_host.as_deref(),
+        )));
+        let commands = CommandBus::new(pool.clone()).with_local_waker(waker);
+        let reads = ReadModels::new(pool.clone(), progress);
+        let denials = Denials::new(commands.clone());
+        let background = TaskTracker::new();
+        let containers = Containers::new(
+            commands.clone(),
+            registry.clone(),
+            reads.clone(),
+            denials.clone(),
+        );
+        let resources = Resources::new(ResourcesDeps {
+            commands: commands.clone(),
+            hosts: registry.clone(),
+            reads: reads.clone(),
+            denials: denials.clone(),
+            containers: containers.clone(),
+            background: background.clone(),
+        });
+        let monitor = HostMonitor::new(
+            commands.clone(),
+            pool.clone(),
+            registry.clone(),
+            master_key.clone(),
+        );
+        let hosts = Hosts::new(
+            commands.clone(),
+            reads.clone(),
+            registry.clone(),
+            master_key,
+            monitor.clone(),
+        );
+        let sockets = Arc::new(SocketRegistry::default());
+        let streams = Streams::new(StreamsDeps {
+            reads: reads.clone(),
+            registry: registry.clone(),
+            sockets: sockets.clone(),
+            containers: containers.clone(),
+            commands: commands.clone(),
+            denials: denials.clone(),
+        });
+        let history = History::new(
+            reads.clone(),
+            containers.clone(),
+            registry.clone(),
+            Arc::new(AuditKey::from_settings(&settings)?),
+        );
+        let state = AppState(Arc::new(AppInner {
+            accounts: accounts(&settings, &commands, &reads)?,
+            wizards: Wizards::new(commands.clone(), reads.clone(), hosts.clone()),
+            hosts,
+            history,
+            containers,
+            resources,
+            streams,
+            sockets,
+            denials,
+            reads,
+            denial_throttle: Throttle::new(DENIAL_THROTTLE),
+            started_at: Instant::now(),
+            db_breaker: Arc::default(),
+            bus,
+            registry: registry.clone(),
+            settings,
+            pool,
+        }));
+        Ok(Assembly {
+            state,
+            background,
+            commands,
+            registry,
+            monitor,
+        })
+    }
+
+    /// Starts what runs beside the requests: the host monitor (once the remote hosts are
+    /// known), the metrics listener, the reconciler, the socket revoker, the Docker event
+    /// watchers.
+    async fn spawn_workers(
+        &self,
+        workers: &CancellationToken,
+    ) -> anyhow::Result<Vec<JoinHandle<()>>> {
+        let state = &self.state;
+        let commands = self.commands.clone();
+        self.registry.on_key_mismatch(Arc::new(move |id: &str| {
+            let commands = commands.clone();
+            let id = id.to_string();
+            Arc::new(move |seen: String| {
+                crate::hosts::monitor::record_key_mismatch(commands.clone(), id.clone(), seen);
+            })
+        }));
+        // Remote hosts are known before the Docker event watchers start.
+        if let Err(error) = self.monitor.sync().await {
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "Failed to load the remote hosts"
+            );
+        }
+        let mut spawned = vec![self.monitor.clone().spawn(workers.clone())];
+        crate::metrics::handle();
+        if let Some(address) = &state.settings.metrics_bind {
+            spawned.push(
+                crate::http::metrics::serve_unauthenticated(
+                    state.clone(),
+                    address.clone(),
+                    workers.clone(),
+                )
+                .await?,
+            );
+        }
+        spawned.push(spawn_reconciler(state.clone(), workers.clone()));
+        spawned.push(state.sockets.spawn_revoker(
+            state.bus.subscribe(),
+            state.pool.clone(),
+            workers.clone(),
+        ));
+        if state.settings.watch_docker_events {
+            let watcher = crate::watcher::Watcher {
+                commands: self.commands.clone(),
+                reads: state.reads.clone(),
+                pool: state.pool.clone(),
+                registry: self.registry.clone(),
+                containers: state.containers.clone(),
+            };
+            spawned.extend(crate::watcher::spawn_watchers(watcher, workers.clone()));
+        }
+        Ok(spawned)
+    }
+}
+
+/// The accounts service, with the token keys and the password hasher.
+fn accounts(
+    settings: &Settings,
+    commands: &CommandBus,
+    reads: &ReadModels,
+) -> anyhow::Result<Accounts> {
+    let jwt_secret = crate::secrets::jwt_secret(settings)?;
+    Ok(Accounts::new(AccountsDeps {
+        commands: commands.clone(),
+        reads: reads.clone(),
+        hasher: Arc::new(PasswordHasher::new(
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+        )?),
+        tokens: Arc::new(TokenKeys::new(
+            jwt_secret.expose_secret().as_bytes(),
+            settings.access_token_ttl(),
+        )),
+        sessions: SessionPolicy {
+            session_ttl: settings.session_ttl(),
+            refresh_reuse_grace: settings.refresh_reuse_grace(),
+        },
+    }))
 }
 
 /// How long a stopping server waits for operations running in the background.

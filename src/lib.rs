@@ -27,4 +27,5 @@ pub mod resources;
 pub mod secrets;
 pub mod ssh;
 pub mod telemetry;
+pub mod watcher;
 pub mod wizards;

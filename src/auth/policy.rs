@@ -1,6 +1,6 @@
 //! What each role may do beyond which routes it may call (that is the permission table,
-//! `crate::http::permissions`): every other role decision of the server is one function here,
-//! and so is the one redaction of values that may be secrets.
+//! the HTTP layer's `permissions` module): every other role decision of the server is one
+//! function here, and so is the one redaction of values that may be secrets.
 
 use dcp_aggregates::Role;
 use serde_json::Value;

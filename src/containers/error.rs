@@ -37,6 +37,8 @@ pub enum ContainersError {
     },
     #[error("the container was discovered twice at the same time; retry")]
     DiscoveredTwice,
+    #[error("operation not found")]
+    NoSuchOperation,
     #[error(transparent)]
     Docker(#[from] DockerError),
     #[error(transparent)]
@@ -71,7 +73,7 @@ impl ServiceError for ContainersError {
         use ContainersError::*;
         match self {
             BadReference | Invalid { .. } => ErrorCode::Validation,
-            NotFound { .. } => ErrorCode::NotFound,
+            NotFound { .. } | NoSuchOperation => ErrorCode::NotFound,
             Policy(error) => error.code(),
             ImageMissing { .. } => ErrorCode::DockerOperationFailed,
             DiscoveredTwice => ErrorCode::Conflict,

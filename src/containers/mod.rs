@@ -16,6 +16,7 @@ mod create;
 mod error;
 mod history;
 mod listing;
+mod operations;
 mod reconcile;
 mod recreate;
 mod resolve;
@@ -33,6 +34,7 @@ pub use listing::{
     valid_reference, ContainerDetail, ContainerList, ContainerListQuery, ContainerView,
     PlatformView, PortView, STATES,
 };
+pub use operations::OperationView;
 pub use reconcile::Reconciled;
 pub use recreate::LONGEST as LONGEST_RECREATE;
 

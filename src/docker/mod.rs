@@ -14,7 +14,6 @@ use crate::errors::{ErrorCode, ServiceError};
 pub mod fanout;
 pub mod policy;
 pub mod resource_policy;
-pub mod watcher;
 
 /// The id of the engine dcp runs next to.
 pub const LOCAL_HOST: &str = "local";

@@ -8,7 +8,6 @@ use sqlx::PgPool;
 
 use crate::accounts::Accounts;
 use crate::auth::throttle::Throttle;
-use crate::commands::CommandBus;
 use crate::config::Settings;
 use crate::containers::Containers;
 use crate::denials::Denials;
@@ -19,8 +18,10 @@ use crate::realtime::streams::Streams;
 use crate::resources::Resources;
 use crate::wizards::Wizards;
 
-/// Everything handlers share.
+/// Everything handlers share: the services, and the infrastructure the health checks,
+/// metrics and middleware report on.
 pub struct AppInner {
+    /// The database (health checks, metrics and the database breaker).
     pub pool: PgPool,
     /// The read models, and waiting for them to show a write.
     pub reads: ReadModels,
@@ -38,10 +39,7 @@ pub struct AppInner {
     /// The WebSockets open on this server.
     pub sockets: Arc<crate::realtime::sockets::SocketRegistry>,
     pub streams: Streams,
-    pub commands: CommandBus,
     pub accounts: Accounts,
-    /// Seals stored secrets (kept out of the database).
-    pub master_key: Arc<crate::secrets::sealed::MasterKey>,
     /// Denied requests per user: each is recorded, but a user who keeps being refused is
     /// slowed down (429, not recorded) so refusals cannot flood the event store.
     pub denial_throttle: Throttle<uuid::Uuid>,
@@ -49,8 +47,6 @@ pub struct AppInner {
     pub started_at: Instant,
     /// Fails requests fast while the database is down.
     pub db_breaker: Arc<crate::db::DatabaseBreaker>,
-    /// Operations that outlive their request (image pulls): a stopping server waits for them.
-    pub background: tokio_util::task::TaskTracker,
 }
 
 /// Cheap-to-clone handle on [`AppInner`].

@@ -31,7 +31,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[utoipa::path(get, path = "/metrics", tag = "health",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 async fn metrics(state: State<AppState>) -> axum::response::Response {
-    crate::metrics::metrics_endpoint(state).await
+    super::metrics::metrics_endpoint(state).await
 }
 
 /// Basic health for load balancers.

@@ -17,6 +17,7 @@ pub mod extract;
 pub mod health;
 pub mod hosts;
 pub mod images;
+pub mod metrics;
 pub mod networks;
 pub mod openapi;
 pub mod operations;
@@ -89,7 +90,7 @@ async fn database_breaker(
     let exempt =
         path.starts_with("/health") || !(path.starts_with("/api") || path.starts_with("/ws"));
     if !exempt && state.db_breaker.is_down() {
-        metrics::counter!("dcp_database_unavailable_refusals_total").increment(1);
+        ::metrics::counter!("dcp_database_unavailable_refusals_total").increment(1);
         let mut error = ApiError::new(
             ErrorCode::DatabaseUnavailable,
             "the database is unavailable",
@@ -174,7 +175,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             permissions::authorize,
         ))
-        .route_layer(middleware::from_fn(crate::metrics::record_http))
+        .route_layer(middleware::from_fn(metrics::record_http))
         .method_not_allowed_fallback(method_not_allowed);
     let settings = state.settings.clone();
     let api_not_found = Router::new()

@@ -4,9 +4,7 @@
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use dcp_projections::LogCursor;
 
-use super::app_state::AppState;
 use super::error::{ApiError, ApiResult};
 use crate::accounts::Answer;
 use crate::read_models::ReadModels;
@@ -39,25 +37,6 @@ pub async fn settle_request(
             )
         })?;
     Ok(reads.settle_at(position, projections).await?)
-}
-
-// TODO(issue 15): callers move to `ReadModels` and `settle_request`; then this goes.
-impl AppState {
-    pub async fn settle(
-        &self,
-        cursor: Option<LogCursor>,
-        projections: &[&str],
-    ) -> ApiResult<Option<i64>> {
-        Ok(self.reads.settle(cursor, projections).await?)
-    }
-
-    pub async fn settle_to_head(&self, projections: &[&str]) -> ApiResult<()> {
-        Ok(self.reads.settle_to_head(projections).await?)
-    }
-
-    pub async fn settle_request(&self, headers: &HeaderMap, projections: &[&str]) -> ApiResult<()> {
-        settle_request(&self.reads, headers, projections).await
-    }
 }
 
 /// `Prefer: return=minimal` (RFC 7240) asks a command to answer as soon as its events are

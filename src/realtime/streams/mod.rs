@@ -1,7 +1,7 @@
 //! Live streams for sockets: who may open one (a ticket spent, the socket registered and
 //! its session checked once more), the events feed with its replay, and a container's
 //! logs, stats and exec sessions, and an operation's progress. The sockets themselves (frames,
-//! back-pressure, close codes) are the HTTP layer's (`crate::http::ws`).
+//! back-pressure, close codes) are the HTTP layer's (its `ws` module).
 
 mod events;
 mod exec;
