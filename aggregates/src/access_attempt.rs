@@ -76,7 +76,7 @@ impl DomainEvent for AccessAttemptEvent {
     }
 
     fn event_version(&self) -> String {
-        crate::versioning::version_of(AccessAttempt::TYPE, &self.event_type())
+        crate::upcasting::version_of(AccessAttempt::TYPE, &self.event_type())
     }
 }
 

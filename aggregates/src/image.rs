@@ -147,7 +147,7 @@ impl DomainEvent for ImageEvent {
     }
 
     fn event_version(&self) -> String {
-        crate::versioning::version_of(Image::TYPE, &self.event_type())
+        crate::upcasting::version_of(Image::TYPE, &self.event_type())
     }
 }
 

@@ -19,6 +19,7 @@ pub mod network;
 pub mod operation;
 pub mod role;
 pub mod session;
+mod upcasting;
 pub mod user;
 pub mod versioning;
 pub mod volume;

@@ -203,7 +203,7 @@ impl DomainEvent for NetworkEvent {
     }
 
     fn event_version(&self) -> String {
-        crate::versioning::version_of(Network::TYPE, &self.event_type())
+        crate::upcasting::version_of(Network::TYPE, &self.event_type())
     }
 }
 

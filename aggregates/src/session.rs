@@ -79,7 +79,7 @@ impl DomainEvent for SessionEvent {
     }
 
     fn event_version(&self) -> String {
-        crate::versioning::version_of(Session::TYPE, &self.event_type())
+        crate::upcasting::version_of(Session::TYPE, &self.event_type())
     }
 }
 

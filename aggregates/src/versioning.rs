@@ -29,46 +29,8 @@ use crate::user::{User, UserEvent};
 use crate::volume::{Volume, VolumeEvent};
 use crate::wizard::{Wizard, WizardEvent};
 
-/// One step from `from` to `to` for one event type of one aggregate.
-struct Upcaster {
-    aggregate_type: &'static str,
-    event_type: &'static str,
-    from: &'static str,
-    to: &'static str,
-    upcast: fn(&mut serde_json::Map<String, Value>),
-}
-
-/// Every upcaster, oldest first within an event type.
-const UPCASTERS: &[Upcaster] = &[Upcaster {
-    aggregate_type: Container::TYPE,
-    event_type: "ContainerCreated",
-    from: "1",
-    to: "2",
-    upcast: container_created_v1_to_v2,
-}];
-
-/// `ContainerCreated` v2 records the id of the image the container was created from
-/// (`sha256:…`, what `docker inspect` shows as `Image`), so the state of a container at a
-/// past moment names the exact image even after its tag moved. Version 1 did not record
-/// it: it is `null`, "not recorded", never a guess.
-fn container_created_v1_to_v2(fields: &mut serde_json::Map<String, Value>) {
-    fields.entry("image_id").or_insert(Value::Null);
-}
-
-/// The version an event type is written with now: `"1"` unless an upcaster raised it.
-fn current_version(aggregate_type: &str, event_type: &str) -> &'static str {
-    UPCASTERS
-        .iter()
-        .filter(|u| u.aggregate_type == aggregate_type && u.event_type == event_type)
-        .map(|u| u.to)
-        .next_back()
-        .unwrap_or(crate::EVENT_VERSION_1)
-}
-
-/// The version `event_type` of `A` is written with now (for `DomainEvent::event_version`).
-pub fn version_of(aggregate_type: &str, event_type: &str) -> String {
-    current_version(aggregate_type, event_type).to_string()
-}
+pub use crate::upcasting::version_of;
+use crate::upcasting::{current_version, UPCASTERS};
 
 /// Why a stored event cannot be brought to a shape this build understands.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -223,6 +185,23 @@ impl<'de> de::Deserializer<'de> for &mut VariantProbe {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn every_upcaster_names_a_known_event_type() {
+        for upcaster in UPCASTERS {
+            assert!(
+                is_known(upcaster.aggregate_type, upcaster.event_type),
+                "{} {}",
+                upcaster.aggregate_type,
+                upcaster.event_type
+            );
+        }
+        assert_eq!(
+            current_version(Container::TYPE, "ContainerCreated"),
+            "2",
+            "the upcasters name aggregates by their TYPE"
+        );
+    }
 
     #[test]
     fn every_aggregate_lists_its_event_types() {

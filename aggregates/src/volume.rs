@@ -144,7 +144,7 @@ impl DomainEvent for VolumeEvent {
     }
 
     fn event_version(&self) -> String {
-        crate::versioning::version_of(Volume::TYPE, &self.event_type())
+        crate::upcasting::version_of(Volume::TYPE, &self.event_type())
     }
 }
 

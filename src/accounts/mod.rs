@@ -5,6 +5,7 @@
 mod bootstrap;
 mod error;
 mod recovery;
+mod revocation;
 mod sessions;
 mod users;
 

@@ -10,7 +10,7 @@ use secrecy::SecretString;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::sessions::revoke_sessions;
+use super::revocation::revoke_sessions;
 use super::users::handle;
 use crate::auth::password::PasswordHasher;
 use crate::commands::{CommandBus, CommandMeta};

@@ -10,12 +10,12 @@ use chrono::Utc;
 use dcp_aggregates::access_attempt::{AccessAttempt, AccessAttemptCommand, LoginFailure};
 use dcp_aggregates::session::{RevocationReason, Session, SessionCommand};
 use dcp_aggregates::user::{User, UserCommand};
-use dcp_projections::LogCursor;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::revocation::revoke_sessions;
 use super::users::{find_user, UserView};
 use super::{Accounts, AccountsError};
 use crate::auth::password::{check_policy, MAX_PASSWORD_LEN};
@@ -465,46 +465,4 @@ async fn record_failed_login(
     if let Err(error) = commands.execute::<AccessAttempt>(&id, command, meta).await {
         tracing::error!(%error, "Failed to record a failed login");
     }
-}
-
-/// Ends every open session of `user_id` (but `except`) and spends their refresh tokens.
-/// Returns the cursor of the last revocation, for read-your-writes.
-pub async fn revoke_sessions(
-    pool: &sqlx::PgPool,
-    commands: &CommandBus,
-    user_id: Uuid,
-    except: Option<Uuid>,
-    reason: RevocationReason,
-    meta: &CommandMeta,
-) -> Result<Option<LogCursor>, AccountsError> {
-    let open: Vec<Uuid> = sqlx::query_scalar(
-        "SELECT id FROM sessions WHERE user_id = $1 AND ended_at IS NULL AND id IS DISTINCT FROM $2",
-    )
-    .bind(user_id)
-    .bind(except)
-    .fetch_all(pool)
-    .await?;
-    let mut last = None;
-    for session_id in open {
-        let command = SessionCommand::Revoke {
-            reason,
-            at: Utc::now(),
-        };
-        match commands
-            .execute::<Session>(&session_id.to_string(), command, meta)
-            .await
-        {
-            Ok(cursor) => last = last.max(cursor),
-            // Ended meanwhile (a logout): nothing left to do.
-            Err(CommandError::Rejected(_)) => {}
-            Err(other) => return Err(other.into()),
-        }
-    }
-    // Tokens of sessions the read model has not shown yet are spent too.
-    sqlx::query("UPDATE refresh_tokens SET used_at = now(), spent_by = 'revocation' WHERE user_id = $1 AND used_at IS NULL AND session_id IS DISTINCT FROM $2")
-        .bind(user_id)
-        .bind(except)
-        .execute(pool)
-        .await?;
-    Ok(last)
 }

@@ -15,7 +15,7 @@ use sqlx::PgPool;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::sessions::revoke_sessions;
+use super::revocation::revoke_sessions;
 use super::{Accounts, AccountsError};
 use crate::auth::password::check_policy;
 use crate::commands::{CommandError, CommandMeta};

@@ -12,6 +12,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::labels::OP_LABEL;
 use super::{ContainerTarget, Containers, ContainersError};
 use crate::auth::principal::Principal;
 use crate::commands::CommandMeta;
@@ -20,9 +21,6 @@ use crate::docker::{DockerError, DockerHosts};
 use crate::errors::ServiceError;
 use crate::event_store::SideWrite;
 use crate::hosts::HostRegistry;
-
-/// The label every container dcp creates carries: the id of the creating operation.
-pub const OP_LABEL: &str = "dcp.op";
 
 /// What a create came to.
 #[derive(Debug, Clone, Serialize, ToSchema)]

@@ -11,6 +11,7 @@ use super::listing::check_reference;
 use super::{Containers, ContainersError};
 use crate::auth::policy;
 use crate::commands::CommandMeta;
+use crate::docker::DockerHosts;
 
 /// One step of a container's history.
 #[derive(Debug, Serialize, ToSchema)]

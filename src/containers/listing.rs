@@ -241,7 +241,7 @@ impl Containers {
     /// The containers matching `query`, a page of them, with what dcp knows of each.
     #[tracing::instrument(skip_all, fields(host = query.host.as_deref()), err)]
     pub async fn list(&self, query: ContainerListQuery) -> Result<ContainerList, ContainersError> {
-        let host = hosts_of(&self.hosts, query.host.as_deref())?;
+        let host = hosts_of(self.hosts.as_ref(), query.host.as_deref())?;
         let limit = query.limit.unwrap_or(100);
         if !(1..=1000).contains(&limit) {
             return Err(ContainersError::Invalid {
@@ -261,7 +261,7 @@ impl Containers {
             });
         }
         let options = list_options(&query, &statuses);
-        let (listed, hosts) = list_on(&self.hosts, host, |host, docker| {
+        let (listed, hosts) = list_on(self.hosts.as_ref(), host, |host, docker| {
             let options = options.clone();
             async move {
                 let summaries = docker

@@ -15,6 +15,7 @@ mod actions;
 mod create;
 mod error;
 mod history;
+mod labels;
 mod listing;
 mod operations;
 mod reconcile;
@@ -27,9 +28,10 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-pub use create::{container_config, CreateOutcome, OP_LABEL};
+pub use create::{container_config, CreateOutcome};
 pub use error::ContainersError;
 pub use history::HistoryEntry;
+pub use labels::OP_LABEL;
 pub use listing::{
     valid_reference, ContainerDetail, ContainerList, ContainerListQuery, ContainerView,
     PlatformView, PortView, STATES,

@@ -11,7 +11,8 @@ use dcp_aggregates::container::{Container, ContainerCommand, MAX_STOP_TIMEOUT};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{Containers, OP_LABEL};
+use super::labels::labelled;
+use super::Containers;
 use crate::commands::{CommandError, CommandMeta};
 use crate::docker::{DockerError, DockerHosts};
 use crate::errors::ErrorCode;
@@ -275,27 +276,6 @@ fn action_done(event_type: &str, fields: &Value, observed: &Observation) -> Opti
         ("ContainerRemoveRequested", Observation::Present { .. }) => Some(false),
         _ => None,
     }
-}
-
-/// The containers on `host` labelled with operation `op_id`; `None` when Docker cannot tell now.
-pub(super) async fn labelled(
-    hosts: &HostRegistry,
-    host: &str,
-    op_id: Uuid,
-) -> Option<Vec<bollard::models::ContainerSummary>> {
-    let docker = hosts.client(host).ok()?;
-    let filters = std::collections::HashMap::from([(
-        "label".to_string(),
-        vec![format!("{OP_LABEL}={op_id}")],
-    )]);
-    docker
-        .list_containers(Some(bollard::query_parameters::ListContainersOptions {
-            all: true,
-            filters: Some(filters),
-            ..Default::default()
-        }))
-        .await
-        .ok()
 }
 
 async fn observe(hosts: &HostRegistry, host: &str, docker_id: &str) -> Observation {

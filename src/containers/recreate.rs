@@ -23,8 +23,8 @@ use dcp_aggregates::container::{Container, ContainerCommand};
 use uuid::Uuid;
 
 use super::create::container_config;
+use super::labels::labelled;
 use super::listing::check_reference;
-use super::reconcile::labelled;
 use super::{ContainerTarget, Containers, ContainersError, OperationOutcome};
 use crate::auth::principal::Principal;
 use crate::commands::CommandMeta;

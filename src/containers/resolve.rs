@@ -7,7 +7,8 @@ use chrono::Utc;
 use dcp_aggregates::container::{Container, ContainerCommand};
 use uuid::Uuid;
 
-use super::{ContainerTarget, Containers, ContainersError, OP_LABEL};
+use super::labels::OP_LABEL;
+use super::{ContainerTarget, Containers, ContainersError};
 use crate::commands::{CommandError, CommandMeta};
 use crate::docker::{DockerError, DockerHosts};
 use crate::event_store::SideWrite;

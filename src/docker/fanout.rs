@@ -11,7 +11,6 @@ use utoipa::ToSchema;
 
 use super::{DockerError, DockerHosts};
 use crate::errors::{ErrorCode, ServiceError};
-use crate::hosts::HostRegistry;
 
 /// How long one host may take to answer a list across hosts.
 pub const LIST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -64,7 +63,10 @@ impl ServiceError for ListError {
 }
 
 /// The hosts a list covers: the one asked for (its failure is the request's), or all.
-pub fn hosts_of(hosts: &HostRegistry, host: Option<&str>) -> Result<Option<String>, DockerError> {
+pub fn hosts_of(
+    hosts: &dyn DockerHosts,
+    host: Option<&str>,
+) -> Result<Option<String>, DockerError> {
     host.map(|host| hosts.enabled_host(Some(host))).transpose()
 }
 
@@ -72,7 +74,7 @@ pub fn hosts_of(hosts: &HostRegistry, host: Option<&str>) -> Result<Option<Strin
 /// (errors are reported per host; when no host answers, 503). Returns the items and each
 /// host's answer.
 pub async fn list_on<T, F, Fut>(
-    hosts: &HostRegistry,
+    hosts: &dyn DockerHosts,
     host: Option<String>,
     list: F,
 ) -> Result<(Vec<T>, Vec<HostAnswer>), ListError>

@@ -118,6 +118,23 @@ pub trait DockerHosts: Send + Sync {
     /// A client for `host` (cheap to clone, shares its connection pool).
     fn client(&self, host: &str) -> Result<Docker, DockerError>;
 
+    /// The id of the host named or identified by `name_or_id` (names are unique
+    /// case-insensitively).
+    fn resolve(&self, name_or_id: &str) -> Option<String> {
+        (name_or_id == LOCAL_HOST).then(|| LOCAL_HOST.to_string())
+    }
+
+    /// The id of the host a request names by id or name (default `local`), if it is known
+    /// and enabled.
+    fn enabled_host(&self, wanted: Option<&str>) -> Result<String, DockerError> {
+        let wanted = wanted.unwrap_or(LOCAL_HOST);
+        let id = self
+            .resolve(wanted)
+            .ok_or_else(|| DockerError::UnknownHost(wanted.to_string()))?;
+        self.client(&id)?;
+        Ok(id)
+    }
+
     /// Whether `host`'s engine answers `/_ping` within [`PING_TIMEOUT`] (cheap: for readiness).
     async fn ping(&self, host: &str) -> Result<(), DockerError> {
         let docker = self.client(host)?;

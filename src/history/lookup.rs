@@ -9,6 +9,7 @@ use super::{History, HistoryError};
 use crate::commands::CommandMeta;
 use crate::containers::valid_reference;
 use crate::docker::normalize_reference;
+use crate::docker::DockerHosts;
 
 /// The kinds of resource whose past can be asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

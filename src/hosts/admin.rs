@@ -10,12 +10,12 @@ use dcp_aggregates::wizard::parse_ssh_url;
 use dcp_projections::past::HostState;
 use dcp_projections::LogCursor;
 use russh::keys::PublicKey;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::credentials::{auth_method, name_taken, parse_host_key, seal_credentials};
+use super::credentials::{auth_method, name_taken, parse_host_key, seal_credentials, AuthRequest};
 use super::monitor::{ssh_error_kind, CheckResult};
 use super::{Hosts, HostsError};
 use crate::auth::principal::Principal;
@@ -65,21 +65,6 @@ pub struct CreateHostRequest {
     pub host_key_fingerprint: Option<String>,
     #[serde(default)]
     pub tags: Vec<String>,
-}
-
-/// Credentials: `{"method": "password", "password"}`, or `{"method": "imported_key",
-/// "private_key", "passphrase"}`. Sealed at once; only their id is kept.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AuthRequest {
-    /// `password` or `imported_key`.
-    pub method: String,
-    #[schema(value_type = Option<String>)]
-    pub password: Option<SecretString>,
-    #[schema(value_type = Option<String>)]
-    pub private_key: Option<SecretString>,
-    #[schema(value_type = Option<String>)]
-    pub passphrase: Option<SecretString>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

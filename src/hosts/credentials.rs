@@ -6,15 +6,31 @@ use std::sync::Arc;
 use dcp_aggregates::host::AuthMethod;
 use russh::keys::PublicKey;
 use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
 use sqlx::PgPool;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::admin::AuthRequest;
 use super::HostsError;
 use crate::auth::principal::Principal;
 use crate::event_store::SideWrite;
 use crate::secrets::sealed::{self, MasterKey, SecretKind};
 use crate::ssh::{self, Credentials};
+
+/// Credentials: `{"method": "password", "password"}`, or `{"method": "imported_key",
+/// "private_key", "passphrase"}`. Sealed at once; only their id is kept.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuthRequest {
+    /// `password` or `imported_key`.
+    pub method: String,
+    #[schema(value_type = Option<String>)]
+    pub password: Option<SecretString>,
+    #[schema(value_type = Option<String>)]
+    pub private_key: Option<SecretString>,
+    #[schema(value_type = Option<String>)]
+    pub passphrase: Option<SecretString>,
+}
 
 /// Opens the sealed credentials of a host.
 pub async fn load_credentials(

@@ -14,10 +14,8 @@ mod registry;
 
 use std::sync::Arc;
 
-pub use admin::{
-    AuthRequest, CreateHostRequest, CreatedHost, HostView, Liveness, UpdateHostRequest,
-};
-pub use credentials::load_credentials;
+pub use admin::{CreateHostRequest, CreatedHost, HostView, Liveness, UpdateHostRequest};
+pub use credentials::{load_credentials, AuthRequest};
 pub use error::HostsError;
 pub use monitor::{CheckResult, HostMonitor};
 pub use registry::{HostRegistry, MismatchHooks, SYNC_INTERVAL};

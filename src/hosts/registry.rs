@@ -89,34 +89,6 @@ impl HostRegistry {
         }
     }
 
-    /// The id of the host named or identified by `name_or_id`.
-    pub fn resolve(&self, name_or_id: &str) -> Option<String> {
-        if name_or_id == LOCAL_HOST {
-            return Some(LOCAL_HOST.to_string());
-        }
-        let remote = self.remote.read().ok()?;
-        if remote.contains_key(name_or_id) {
-            return Some(name_or_id.to_string());
-        }
-        // Names are unique case-insensitively.
-        let wanted = name_or_id.to_lowercase();
-        remote
-            .iter()
-            .find(|(_, host)| host.name.to_lowercase() == wanted)
-            .map(|(id, _)| id.clone())
-    }
-
-    /// The id of the host a request names by id or name (default `local`), if dcp knows it
-    /// and it is enabled.
-    pub fn enabled_host(&self, wanted: Option<&str>) -> Result<String, DockerError> {
-        let wanted = wanted.unwrap_or(LOCAL_HOST);
-        let id = self
-            .resolve(wanted)
-            .ok_or_else(|| DockerError::UnknownHost(wanted.to_string()))?;
-        self.client(&id)?;
-        Ok(id)
-    }
-
     /// The SSH pool of remote host `id` (for checks and counters).
     pub fn pool(&self, id: &str) -> Option<Arc<SshPool>> {
         let remote = self.remote.read().ok()?;
@@ -263,6 +235,23 @@ impl DockerHosts for HostRegistry {
             ids.extend(enabled);
         }
         ids
+    }
+
+    /// The id of the host named or identified by `name_or_id`.
+    fn resolve(&self, name_or_id: &str) -> Option<String> {
+        if name_or_id == LOCAL_HOST {
+            return Some(LOCAL_HOST.to_string());
+        }
+        let remote = self.remote.read().ok()?;
+        if remote.contains_key(name_or_id) {
+            return Some(name_or_id.to_string());
+        }
+        // Names are unique case-insensitively.
+        let wanted = name_or_id.to_lowercase();
+        remote
+            .iter()
+            .find(|(_, host)| host.name.to_lowercase() == wanted)
+            .map(|(id, _)| id.clone())
     }
 
     fn client(&self, host: &str) -> Result<Docker, DockerError> {

@@ -7,7 +7,7 @@ use std::time::Instant;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{header, HeaderName, HeaderValue};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -149,22 +149,6 @@ pub async fn request_context(
             .insert(REQUEST_ID_HEADER.clone(), value);
     }
     response
-}
-
-/// Runs requests that change something to completion even if the client goes away:
-/// a command, its side tables and its clean-up must not be cut half-way by a dropped
-/// connection. Reads stay cancellable.
-pub async fn complete_mutations(request: Request, next: Next) -> Response {
-    if request.method().is_safe() {
-        return next.run(request).await;
-    }
-    match tokio::spawn(next.run(request).in_current_span()).await {
-        Ok(response) => response,
-        Err(error) => {
-            super::error::ApiError::internal(anyhow::anyhow!("a request task failed: {error}"))
-                .into_response()
-        }
-    }
 }
 
 /// Adds the security headers to every response.

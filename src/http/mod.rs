@@ -109,6 +109,24 @@ async fn database_breaker(
     response
 }
 
+/// Runs requests that change something to completion even if the client goes away:
+/// a command, its side tables and its clean-up must not be cut half-way by a dropped
+/// connection. Reads stay cancellable.
+pub async fn complete_mutations(
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    if request.method().is_safe() {
+        return next.run(request).await;
+    }
+    match tokio::spawn(tracing::Instrument::in_current_span(next.run(request))).await {
+        Ok(response) => response,
+        Err(error) => {
+            ApiError::internal(anyhow::anyhow!("a request task failed: {error}")).into_response()
+        }
+    }
+}
+
 async fn not_found() -> ApiError {
     ApiError::new(ErrorCode::NotFound, "no such route")
 }
@@ -194,7 +212,7 @@ pub fn router(state: AppState) -> Router {
             database_breaker,
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(middleware::from_fn(context::complete_mutations))
+        .layer(middleware::from_fn(complete_mutations))
         .layer(cors(&settings))
         .layer(middleware::from_fn(context::security_headers))
         .layer(CatchPanicLayer::custom(panic_response))

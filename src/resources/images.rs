@@ -71,8 +71,8 @@ impl Resources {
     /// The images of `query.host`, or of every host at once, newest first.
     #[tracing::instrument(skip_all, fields(host = query.host.as_deref()), err)]
     pub async fn list_images(&self, query: ImageListQuery) -> Result<ImageList, ResourcesError> {
-        let host = hosts_of(&self.hosts, query.host.as_deref())?;
-        let (images, hosts) = list_on(&self.hosts, host, |host, docker| async move {
+        let host = hosts_of(self.hosts.as_ref(), query.host.as_deref())?;
+        let (images, hosts) = list_on(self.hosts.as_ref(), host, |host, docker| async move {
             let images = docker
                 .list_images(Some(ListImagesOptions::default()))
                 .await

@@ -74,8 +74,8 @@ impl Resources {
     /// The networks of `host`, or of every host at once.
     #[tracing::instrument(skip_all, fields(host), err)]
     pub async fn list_networks(&self, host: Option<&str>) -> Result<NetworkList, ResourcesError> {
-        let host = hosts_of(&self.hosts, host)?;
-        let (networks, hosts) = list_on(&self.hosts, host, |host, docker| async move {
+        let host = hosts_of(self.hosts.as_ref(), host)?;
+        let (networks, hosts) = list_on(self.hosts.as_ref(), host, |host, docker| async move {
             let networks = docker
                 .list_networks(Some(ListNetworksOptions::default()))
                 .await

@@ -45,8 +45,8 @@ impl Resources {
     /// The volumes of `host`, or of every host at once.
     #[tracing::instrument(skip_all, fields(host), err)]
     pub async fn list_volumes(&self, host: Option<&str>) -> Result<VolumeList, ResourcesError> {
-        let host = hosts_of(&self.hosts, host)?;
-        let (mut views, hosts) = list_on(&self.hosts, host, |host, docker| async move {
+        let host = hosts_of(self.hosts.as_ref(), host)?;
+        let (mut views, hosts) = list_on(self.hosts.as_ref(), host, |host, docker| async move {
             let listed = docker
                 .list_volumes(Some(ListVolumesOptions::default()))
                 .await

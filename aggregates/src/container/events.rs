@@ -189,7 +189,7 @@ impl DomainEvent for ContainerEvent {
     }
 
     fn event_version(&self) -> String {
-        crate::versioning::version_of(Container::TYPE, &self.event_type())
+        crate::upcasting::version_of(Container::TYPE, &self.event_type())
     }
 }
 

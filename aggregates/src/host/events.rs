@@ -156,7 +156,7 @@ impl DomainEvent for HostEvent {
     }
 
     fn event_version(&self) -> String {
-        crate::versioning::version_of(Host::TYPE, &self.event_type())
+        crate::upcasting::version_of(Host::TYPE, &self.event_type())
     }
 }
 

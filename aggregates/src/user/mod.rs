@@ -194,7 +194,7 @@ impl DomainEvent for UserEvent {
     }
 
     fn event_version(&self) -> String {
-        crate::versioning::version_of(User::TYPE, &self.event_type())
+        crate::upcasting::version_of(User::TYPE, &self.event_type())
     }
 }
 

@@ -151,7 +151,7 @@ impl DomainEvent for WizardEvent {
     }
 
     fn event_version(&self) -> String {
-        crate::versioning::version_of(Wizard::TYPE, &self.event_type())
+        crate::upcasting::version_of(Wizard::TYPE, &self.event_type())
     }
 }
 
