@@ -123,25 +123,34 @@ pub enum SideWrite {
 }
 
 impl SideWrite {
-    async fn apply(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    /// Writes a sealed secret.
+    async fn store_secret(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        if let SideWrite::StoreSecret {
+            id,
+            kind,
+            key_id,
+            sealed,
+            created_by,
+        } = self
+        {
+            sqlx::query(
+                "INSERT INTO sealed_secrets (id, kind, key_id, sealed, created_by) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(id)
+            .bind(kind)
+            .bind(key_id)
+            .bind(sealed)
+            .bind(created_by)
+            .execute(conn)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Maps a container's `(host, docker id)` to its aggregate, or moves the mapping to a
+    /// replacement.
+    async fn map_container(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
         match self {
-            SideWrite::SetPasswordHash { user_id, hash } => {
-                sqlx::query(
-                    "INSERT INTO credentials (user_id, password_hash) VALUES ($1, $2) \
-                     ON CONFLICT (user_id) DO UPDATE SET password_hash = EXCLUDED.password_hash, updated_at = now()",
-                )
-                .bind(user_id)
-                .bind(hash)
-                .execute(conn)
-                .await?;
-            }
-            SideWrite::ReleaseHandles { user_id, handles } => {
-                sqlx::query("DELETE FROM user_handles WHERE user_id = $1 AND handle = ANY($2)")
-                    .bind(user_id)
-                    .bind(handles)
-                    .execute(conn)
-                    .await?;
-            }
             SideWrite::MapContainer {
                 host,
                 docker_id,
@@ -172,24 +181,34 @@ impl SideWrite {
                 .execute(conn)
                 .await?;
             }
-            SideWrite::StoreSecret {
-                id,
-                kind,
-                key_id,
-                sealed,
-                created_by,
-            } => {
+            _ => {}
+        }
+        Ok(())
+    }
+
+    async fn apply(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        match self {
+            SideWrite::SetPasswordHash { user_id, hash } => {
                 sqlx::query(
-                    "INSERT INTO sealed_secrets (id, kind, key_id, sealed, created_by) VALUES ($1, $2, $3, $4, $5)",
+                    "INSERT INTO credentials (user_id, password_hash) VALUES ($1, $2) \
+                     ON CONFLICT (user_id) DO UPDATE SET password_hash = EXCLUDED.password_hash, updated_at = now()",
                 )
-                .bind(id)
-                .bind(kind)
-                .bind(key_id)
-                .bind(sealed)
-                .bind(created_by)
+                .bind(user_id)
+                .bind(hash)
                 .execute(conn)
                 .await?;
             }
+            SideWrite::ReleaseHandles { user_id, handles } => {
+                sqlx::query("DELETE FROM user_handles WHERE user_id = $1 AND handle = ANY($2)")
+                    .bind(user_id)
+                    .bind(handles)
+                    .execute(conn)
+                    .await?;
+            }
+            SideWrite::MapContainer { .. } | SideWrite::RemapContainer { .. } => {
+                self.map_container(conn).await?
+            }
+            SideWrite::StoreSecret { .. } => self.store_secret(conn).await?,
             SideWrite::ClaimSecret { id, owner } => {
                 claim(conn, "secret_claims", "secret_id", "owner", id, owner).await?;
             }

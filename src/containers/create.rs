@@ -3,8 +3,12 @@
 //! makes it findable after a crash, and its outcome recorded with the `(host, docker id)`
 //! mapping; it is started if asked.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
+use bollard::models::{
+    ContainerCreateBody, DeviceMapping, HostConfig, PortBinding, RestartPolicy,
+    RestartPolicyNameEnum,
+};
 use bollard::query_parameters::{CreateContainerOptions, InspectContainerOptions};
 use chrono::Utc;
 use dcp_aggregates::container::{Container, ContainerAction, ContainerCommand};
@@ -287,12 +291,6 @@ pub fn container_config(
     request: &crate::docker::policy::CreateContainerRequest,
     op_id: Uuid,
 ) -> bollard::models::ContainerCreateBody {
-    use bollard::models::{
-        ContainerCreateBody, DeviceMapping, HostConfig, PortBinding, RestartPolicy,
-        RestartPolicyNameEnum,
-    };
-    use std::collections::HashMap;
-
     let mut labels: HashMap<String, String> = request
         .labels
         .clone()
@@ -301,67 +299,10 @@ pub fn container_config(
         .into_iter()
         .collect();
     labels.insert(OP_LABEL.to_string(), op_id.to_string());
-    let mut exposed = Vec::new();
-    let mut bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
-    for port in request.ports.iter().flatten() {
-        let key = format!(
-            "{}/{}",
-            port.container_port,
-            port.protocol.as_deref().unwrap_or("tcp")
-        );
-        exposed.push(key.clone());
-        if let Some(host_port) = port.host_port {
-            bindings
-                .entry(key)
-                .or_insert_with(|| Some(Vec::new()))
-                .get_or_insert_with(Vec::new)
-                .push(PortBinding {
-                    host_ip: port.host_ip.clone(),
-                    host_port: Some(host_port.to_string()),
-                });
-        }
-    }
-    let mode = |read_only: Option<bool>| if read_only == Some(true) { ":ro" } else { "" };
-    let mut binds: Vec<String> = request
-        .volumes
-        .iter()
-        .flatten()
-        .map(|v| format!("{}:{}{}", v.source, v.target, mode(v.read_only)))
-        .collect();
-    binds.extend(
-        request
-            .binds
-            .iter()
-            .flatten()
-            .map(|b| format!("{}:{}{}", b.source, b.target, mode(b.read_only))),
-    );
-    let restart_policy = request.restart_policy.as_ref().map(|p| RestartPolicy {
-        name: Some(match p.name.as_str() {
-            "always" => RestartPolicyNameEnum::ALWAYS,
-            "unless-stopped" => RestartPolicyNameEnum::UNLESS_STOPPED,
-            "on-failure" => RestartPolicyNameEnum::ON_FAILURE,
-            _ => RestartPolicyNameEnum::NO,
-        }),
-        maximum_retry_count: p.max_retries.map(i64::from),
-    });
-    let devices = request.devices.as_ref().map(|devices| {
-        devices
-            .iter()
-            .map(|d| {
-                let mut parts = d.splitn(3, ':');
-                let on_host = parts.next().unwrap_or_default().to_string();
-                let in_container = parts
-                    .next()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| on_host.clone());
-                DeviceMapping {
-                    path_on_host: Some(on_host),
-                    path_in_container: Some(in_container),
-                    cgroup_permissions: Some(parts.next().unwrap_or("rwm").to_string()),
-                }
-            })
-            .collect()
-    });
+    let (exposed, bindings) = ports_of(request);
+    let binds = binds_of(request);
+    let restart_policy = request.restart_policy.as_ref().map(restart_policy_of);
+    let devices = request.devices.as_deref().map(devices_of);
     ContainerCreateBody {
         image: Some(request.image.clone()),
         cmd: request.command.clone(),
@@ -398,4 +339,82 @@ pub fn container_config(
         }),
         ..Default::default()
     }
+}
+
+/// Exposed ports (`80/tcp`) and their bindings on the host, when published.
+fn ports_of(
+    request: &CreateContainerRequest,
+) -> (Vec<String>, HashMap<String, Option<Vec<PortBinding>>>) {
+    let mut exposed = Vec::new();
+    let mut bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
+    for port in request.ports.iter().flatten() {
+        let key = format!(
+            "{}/{}",
+            port.container_port,
+            port.protocol.as_deref().unwrap_or("tcp")
+        );
+        exposed.push(key.clone());
+        if let Some(host_port) = port.host_port {
+            bindings
+                .entry(key)
+                .or_insert_with(|| Some(Vec::new()))
+                .get_or_insert_with(Vec::new)
+                .push(PortBinding {
+                    host_ip: port.host_ip.clone(),
+                    host_port: Some(host_port.to_string()),
+                });
+        }
+    }
+    (exposed, bindings)
+}
+
+/// Named volumes and host binds, as Docker's `source:target[:ro]`.
+fn binds_of(request: &CreateContainerRequest) -> Vec<String> {
+    let mode = |read_only: Option<bool>| if read_only == Some(true) { ":ro" } else { "" };
+    let mut binds: Vec<String> = request
+        .volumes
+        .iter()
+        .flatten()
+        .map(|v| format!("{}:{}{}", v.source, v.target, mode(v.read_only)))
+        .collect();
+    binds.extend(
+        request
+            .binds
+            .iter()
+            .flatten()
+            .map(|b| format!("{}:{}{}", b.source, b.target, mode(b.read_only))),
+    );
+    binds
+}
+
+fn restart_policy_of(p: &crate::docker::policy::RestartPolicyRequest) -> RestartPolicy {
+    RestartPolicy {
+        name: Some(match p.name.as_str() {
+            "always" => RestartPolicyNameEnum::ALWAYS,
+            "unless-stopped" => RestartPolicyNameEnum::UNLESS_STOPPED,
+            "on-failure" => RestartPolicyNameEnum::ON_FAILURE,
+            _ => RestartPolicyNameEnum::NO,
+        }),
+        maximum_retry_count: p.max_retries.map(i64::from),
+    }
+}
+
+/// `host[:container[:permissions]]` as Docker's device mappings.
+fn devices_of(devices: &[String]) -> Vec<DeviceMapping> {
+    devices
+        .iter()
+        .map(|d| {
+            let mut parts = d.splitn(3, ':');
+            let on_host = parts.next().unwrap_or_default().to_string();
+            let in_container = parts
+                .next()
+                .map(str::to_string)
+                .unwrap_or_else(|| on_host.clone());
+            DeviceMapping {
+                path_on_host: Some(on_host),
+                path_in_container: Some(in_container),
+                cgroup_permissions: Some(parts.next().unwrap_or("rwm").to_string()),
+            }
+        })
+        .collect()
 }

@@ -89,7 +89,37 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
 /// Component status for admins.
 #[utoipa::path(get, path = "/health/detailed", tag = "health", responses((status = 200, description = "component status")))]
 async fn detailed(State(state): State<AppState>) -> ApiJson<Value> {
-    let database = match database_check(&state).await {
+    let database = database_component(&state).await;
+    let projections = projections_component(&state).await;
+    let horizon = horizon_component(&state).await;
+    let docker = docker_component(&state).await;
+    let bus = bus_component(&state).await;
+    let hosts = hosts_component(&state).await;
+    let healthy = database["status"] == "healthy"
+        && projections["status"] == "healthy"
+        && horizon["status"] == "healthy"
+        && docker["status"] == "healthy"
+        && bus["status"] == "healthy";
+    ApiJson(json!({
+        "status": if healthy { "healthy" } else { "unhealthy" },
+        "timestamp": Utc::now(),
+        "uptime_seconds": state.started_at.elapsed().as_secs(),
+        "version": { "api": env!("CARGO_PKG_VERSION"), "rustc": option_env!("DCP_RUSTC_VERSION").unwrap_or("unknown") },
+        "components": {
+            "database": database,
+            "docker": docker,
+            "hosts": hosts,
+            "projections": projections,
+            "log_horizon": horizon,
+            "bus": bus,
+            "websockets": { "status": "healthy", "open": state.sockets.open_sockets() },
+        },
+    }))
+}
+
+/// The database: its latency and version.
+async fn database_component(state: &AppState) -> Value {
+    match database_check(state).await {
         Ok(ms) => {
             let version: Option<String> = sqlx::query_scalar("SHOW server_version")
                 .fetch_one(&state.pool)
@@ -98,16 +128,23 @@ async fn detailed(State(state): State<AppState>) -> ApiJson<Value> {
             json!({ "status": "healthy", "response_time_ms": ms, "version": version })
         }
         Err(error) => json!({ "status": "unhealthy", "error": error }),
-    };
-    let projections = match dcp_projections::projection_statuses(&state.pool).await {
+    }
+}
+
+/// Each projection's position and lag.
+async fn projections_component(state: &AppState) -> Value {
+    match dcp_projections::projection_statuses(&state.pool).await {
         Ok(statuses) => {
             let lagging = statuses.iter().any(|s| s.lag > 1000);
             json!({ "status": if lagging { "lagging" } else { "healthy" }, "projections": statuses })
         }
         Err(error) => json!({ "status": "unhealthy", "error": format!("{error:#}") }),
-    };
-    // Every log reader waits for the oldest running transaction of the whole cluster: one
-    // left open (by anyone) holds all projections back, so it is shown here.
+    }
+}
+
+/// Every log reader waits for the oldest running transaction of the whole cluster: one
+/// left open (by anyone) holds all projections back, so it is shown here.
+async fn horizon_component(state: &AppState) -> Value {
     let oldest_transaction: Option<f64> = sqlx::query_scalar(
         "SELECT EXTRACT(EPOCH FROM max(now() - xact_start))::float8 FROM pg_stat_activity \
          WHERE backend_xid IS NOT NULL OR backend_xmin IS NOT NULL",
@@ -116,11 +153,15 @@ async fn detailed(State(state): State<AppState>) -> ApiJson<Value> {
     .await
     .ok()
     .flatten();
-    let horizon = json!({
+    json!({
         "oldest_transaction_seconds": oldest_transaction,
         "status": if oldest_transaction.unwrap_or(0.0) > 30.0 { "held_back" } else { "healthy" },
-    });
-    let docker = match state.registry.status(LOCAL_HOST).await {
+    })
+}
+
+/// The local engine.
+async fn docker_component(state: &AppState) -> Value {
+    match state.registry.status(LOCAL_HOST).await {
         Ok(engine) => json!({
             "status": "healthy",
             "response_time_ms": engine.response_time_ms,
@@ -130,8 +171,12 @@ async fn detailed(State(state): State<AppState>) -> ApiJson<Value> {
             "images": engine.images,
         }),
         Err(error) => json!({ "status": "unhealthy", "error": error.to_string() }),
-    };
-    let bus = match (
+    }
+}
+
+/// The event bus and its relay's lag.
+async fn bus_component(state: &AppState) -> Value {
+    match (
         state.bus.check().await,
         crate::realtime::bus::relay::relay_status(&state.pool, state.bus.kind()).await,
     ) {
@@ -150,9 +195,12 @@ async fn detailed(State(state): State<AppState>) -> ApiJson<Value> {
         (Ok(()), Err(error)) => {
             json!({ "status": "unhealthy", "kind": state.bus.kind(), "error": format!("{error:#}") })
         }
-    };
-    // Remote hosts: one that is down degrades this component, not the platform.
-    let hosts = match sqlx::query_as::<_, (String, String, String, Option<chrono::DateTime<Utc>>)>(
+    }
+}
+
+/// Remote hosts: one that is down degrades this component, not the platform.
+async fn hosts_component(state: &AppState) -> Value {
+    match sqlx::query_as::<_, (String, String, String, Option<chrono::DateTime<Utc>>)>(
         "SELECT h.id, h.name, h.status, l.last_seen FROM hosts h \
          LEFT JOIN host_liveness l ON l.host_id = h.id ORDER BY lower(h.name)",
     )
@@ -175,25 +223,5 @@ async fn detailed(State(state): State<AppState>) -> ApiJson<Value> {
             json!({ "status": if degraded { "degraded" } else { "healthy" }, "hosts": hosts })
         }
         Err(error) => json!({ "status": "unhealthy", "error": error.to_string() }),
-    };
-    let healthy = database["status"] == "healthy"
-        && projections["status"] == "healthy"
-        && horizon["status"] == "healthy"
-        && docker["status"] == "healthy"
-        && bus["status"] == "healthy";
-    ApiJson(json!({
-        "status": if healthy { "healthy" } else { "unhealthy" },
-        "timestamp": Utc::now(),
-        "uptime_seconds": state.started_at.elapsed().as_secs(),
-        "version": { "api": env!("CARGO_PKG_VERSION"), "rustc": option_env!("DCP_RUSTC_VERSION").unwrap_or("unknown") },
-        "components": {
-            "database": database,
-            "docker": docker,
-            "hosts": hosts,
-            "projections": projections,
-            "log_horizon": horizon,
-            "bus": bus,
-            "websockets": { "status": "healthy", "open": state.sockets.open_sockets() },
-        },
-    }))
+    }
 }

@@ -8,6 +8,7 @@ use chrono::Utc;
 use dcp_aggregates::container::{Container, ContainerCommand};
 use dcp_aggregates::image::{Image, ImageCommand};
 use dcp_aggregates::network::{Network, NetworkCommand};
+use dcp_aggregates::operation::ResourceError;
 use dcp_aggregates::resource_key;
 use dcp_aggregates::volume::{Volume, VolumeCommand};
 use uuid::Uuid;
@@ -51,6 +52,61 @@ fn image_names(id: &str) -> Vec<String> {
     names
 }
 
+/// One Docker event, as the watcher reads it.
+struct Observed {
+    /// `container`, `image`, `volume` or `network`.
+    resource: &'static str,
+    /// The first word of Docker's action (`exec_start: sh` is `exec_start`).
+    action: String,
+    /// The object's id (a container or network id, an image reference or id, a volume name).
+    id: String,
+    /// The names dcp's operations may record it under.
+    targets: Vec<String>,
+    attributes: BTreeMap<String, String>,
+    time_nano: i64,
+}
+
+impl Observed {
+    /// The event, if it is about a kind of object dcp records and says what and when.
+    fn of(message: EventMessage) -> Option<Observed> {
+        let action = message.action.clone().unwrap_or_default();
+        let action = action
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        let actor = message.actor.clone().unwrap_or_default();
+        let id = actor.id.clone().unwrap_or_default();
+        let attributes: BTreeMap<String, String> = actor
+            .attributes
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        let time_nano = message
+            .time_nano
+            .or(message.time.map(|t| t * 1_000_000_000))
+            .unwrap_or_default();
+        let name = attributes.get("name").cloned().unwrap_or_default();
+        let (resource, targets) = match message.typ {
+            Some(EventMessageTypeEnum::CONTAINER) => ("container", vec![id.clone()]),
+            Some(EventMessageTypeEnum::IMAGE) => ("image", image_names(&id)),
+            Some(EventMessageTypeEnum::VOLUME) => ("volume", vec![id.clone()]),
+            Some(EventMessageTypeEnum::NETWORK) => ("network", vec![id.clone(), name]),
+            _ => return None,
+        };
+        (!id.is_empty() && time_nano != 0).then_some(Observed {
+            resource,
+            action,
+            id,
+            targets,
+            attributes,
+            time_nano,
+        })
+    }
+}
+
 /// Records one Docker event unless dcp caused it.
 pub(super) async fn handle(
     watcher: &Watcher,
@@ -58,98 +114,99 @@ pub(super) async fn handle(
     message: EventMessage,
     attribution: &mut Attribution,
 ) -> anyhow::Result<()> {
-    let action = message.action.clone().unwrap_or_default();
-    // `exec_start: sh`, `health_status: healthy`: the action is the first word.
-    let action = action
-        .split(':')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_string();
-    let actor = message.actor.clone().unwrap_or_default();
-    let id = actor.id.clone().unwrap_or_default();
-    let attributes: BTreeMap<String, String> = actor
-        .attributes
-        .clone()
-        .unwrap_or_default()
-        .into_iter()
-        .collect();
-    let time_nano = message
-        .time_nano
-        .or(message.time.map(|t| t * 1_000_000_000))
-        .unwrap_or_default();
-    let name = attributes.get("name").cloned().unwrap_or_default();
-    let at = Utc::now();
-    let meta = watcher_meta();
-    let (resource, targets) = match message.typ {
-        Some(EventMessageTypeEnum::CONTAINER) => ("container", vec![id.clone()]),
-        Some(EventMessageTypeEnum::IMAGE) => ("image", image_names(&id)),
-        Some(EventMessageTypeEnum::VOLUME) => ("volume", vec![id.clone()]),
-        Some(EventMessageTypeEnum::NETWORK) => ("network", vec![id.clone(), name.clone()]),
-        _ => return Ok(()),
+    let Some(event) = Observed::of(message) else {
+        return Ok(());
     };
-    if id.is_empty() || time_nano == 0 {
+    settle_operations(watcher).await?;
+    if made_by_its_operation(watcher, &event).await?
+        || caused_by_dcp(
+            watcher,
+            attribution,
+            host,
+            event.resource,
+            &event.targets,
+            &event.action,
+            event.time_nano,
+        )
+        .await?
+    {
         return Ok(());
     }
-    settle_operations(watcher).await?;
-    // A container dcp creates carries the creating operation's label (checked against the
-    // operations: anyone can set a label with the CLI). A recreate's replacement is not
-    // mapped to its container until the recreate is recorded: its label says whose it is.
-    if let Some(op_id) = attributes
+    let meta = watcher_meta();
+    if event.resource == "container" {
+        let Observed {
+            id,
+            action,
+            time_nano,
+            attributes,
+            ..
+        } = event;
+        return observe_container(watcher, host, &id, &action, time_nano, attributes, &meta).await;
+    }
+    let id = event.id.clone();
+    let result = observe_resource(watcher, host, event, &meta).await;
+    recorded(result, host, &id)
+}
+
+/// A container dcp creates carries the creating operation's label (checked against the
+/// operations: anyone can set a label with the CLI). A recreate's replacement is not
+/// mapped to its container until the recreate is recorded: its label says whose it is.
+/// Whether that operation made this event.
+async fn made_by_its_operation(watcher: &Watcher, event: &Observed) -> anyhow::Result<bool> {
+    let Some(op_id) = event
+        .attributes
         .get(OP_LABEL)
         .and_then(|v| v.parse::<Uuid>().ok())
-        .filter(|_| resource == "container")
-    {
-        let operation: Option<(String, String)> = sqlx::query_as(
-            "SELECT action, status FROM operations WHERE id = $1 \
-             AND action IN ('container.create', 'container.recreate') \
-             AND coalesce(completed_at, now()) >= to_timestamp($2) - make_interval(secs => $3)",
-        )
-        .bind(op_id)
-        .bind(time_nano as f64 / 1e9)
-        .bind(SLACK_SECS)
-        .fetch_optional(&watcher.pool)
-        .await?;
-        // A replacement is created and started by its recreate; it is stopped and removed
-        // by the recreate only when it is undone (failed, or still running its undo).
-        let ours = operation.as_ref().is_some_and(|(full, status)| {
-            match (full.as_str(), action.as_str()) {
-                ("container.create", "create") => true,
-                ("container.recreate", "create" | "start") => true,
-                ("container.recreate", "kill" | "die" | "stop" | "destroy") => {
-                    status != "succeeded"
-                }
-                _ => false,
-            }
-        });
-        if ours {
-            return Ok(());
-        }
-    }
-    if caused_by_dcp(
-        watcher,
-        attribution,
-        host,
-        resource,
-        &targets,
-        &action,
-        time_nano,
+        .filter(|_| event.resource == "container")
+    else {
+        return Ok(false);
+    };
+    let operation: Option<(String, String)> = sqlx::query_as(
+        "SELECT action, status FROM operations WHERE id = $1 \
+         AND action IN ('container.create', 'container.recreate') \
+         AND coalesce(completed_at, now()) >= to_timestamp($2) - make_interval(secs => $3)",
     )
-    .await?
-    {
-        return Ok(());
-    }
-    let result = match resource {
-        "container" => {
-            return observe_container(watcher, host, &id, &action, time_nano, attributes, &meta)
-                .await
+    .bind(op_id)
+    .bind(event.time_nano as f64 / 1e9)
+    .bind(SLACK_SECS)
+    .fetch_optional(&watcher.pool)
+    .await?;
+    // A replacement is created and started by its recreate; it is stopped and removed by
+    // the recreate only when it is undone (failed, or still running its undo).
+    Ok(operation.as_ref().is_some_and(|(full, status)| {
+        match (full.as_str(), event.action.as_str()) {
+            ("container.create", "create") => true,
+            ("container.recreate", "create" | "start") => true,
+            ("container.recreate", "kill" | "die" | "stop" | "destroy") => status != "succeeded",
+            _ => false,
         }
+    }))
+}
+
+/// Records an image, volume or network event on the resource's aggregate.
+async fn observe_resource(
+    watcher: &Watcher,
+    host: &str,
+    event: Observed,
+    meta: &CommandMeta,
+) -> Result<Option<dcp_projections::LogCursor>, CommandError<ResourceError>> {
+    let Observed {
+        resource,
+        action,
+        id,
+        attributes,
+        time_nano,
+        ..
+    } = event;
+    let at = Utc::now();
+    let commands = &watcher.commands;
+    match resource {
         "image" => {
             // A pull names the reference; a delete or untag names the image id.
             let reference = if action == "pull" {
                 normalize_reference(&id)
             } else {
-                id.clone()
+                id
             };
             let aggregate = resource_key("image", host, &reference).to_string();
             let command = ImageCommand::Observe {
@@ -160,45 +217,42 @@ pub(super) async fn handle(
                 attributes,
                 at,
             };
-            watcher
-                .commands
-                .execute_retrying::<Image>(&aggregate, command, &meta, vec![])
+            commands
+                .execute_retrying::<Image>(&aggregate, command, meta, vec![])
                 .await
         }
         "volume" => {
             let aggregate = resource_key("volume", host, &id).to_string();
             let command = VolumeCommand::Observe {
                 host: host.to_string(),
-                name: id.clone(),
+                name: id,
                 action,
                 time_nano,
                 attributes,
                 at,
             };
-            watcher
-                .commands
-                .execute_retrying::<Volume>(&aggregate, command, &meta, vec![])
+            commands
+                .execute_retrying::<Volume>(&aggregate, command, meta, vec![])
                 .await
         }
         _ => {
+            let name = attributes.get("name").cloned().unwrap_or_default();
             let network_name = if name.is_empty() { id.clone() } else { name };
             let aggregate = resource_key("network", host, &network_name).to_string();
             let command = NetworkCommand::Observe {
                 host: host.to_string(),
                 name: network_name,
-                network_id: id.clone(),
+                network_id: id,
                 action,
                 time_nano,
                 attributes,
                 at,
             };
-            watcher
-                .commands
-                .execute_retrying::<Network>(&aggregate, command, &meta, vec![])
+            commands
+                .execute_retrying::<Network>(&aggregate, command, meta, vec![])
                 .await
         }
-    };
-    recorded(result, host, &id)
+    }
 }
 
 /// A refusal (an event the aggregate does not take, e.g. a malformed action) is logged and
