@@ -60,6 +60,68 @@ impl ServiceError for SettleError {
     }
 }
 
+/// What a service meets reading or writing the store: the database away, a read model that
+/// has not caught up, or an unexpected failure. Each service's error has it as one variant
+/// (`Store`), with the conversions [`store_failures!`](crate::store_failures) writes.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Settle(#[from] SettleError),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ServiceError for StoreError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            StoreError::Settle(error) => error.code(),
+            StoreError::Database(error) => error.code(),
+            StoreError::Internal(error) => error.code(),
+        }
+    }
+
+    fn field(&self) -> Option<String> {
+        match self {
+            StoreError::Settle(error) => error.field(),
+            _ => None,
+        }
+    }
+
+    fn details(&self) -> Option<serde_json::Value> {
+        match self {
+            StoreError::Settle(error) => error.details(),
+            _ => None,
+        }
+    }
+}
+
+/// The conversions into a service error with a `Store(StoreError)` variant, so `?` takes a
+/// database error, a read model that lags or an unexpected failure as they come.
+#[macro_export]
+macro_rules! store_failures {
+    ($error:ty) => {
+        impl From<sqlx::Error> for $error {
+            fn from(error: sqlx::Error) -> Self {
+                Self::Store(error.into())
+            }
+        }
+
+        impl From<$crate::read_models::SettleError> for $error {
+            fn from(error: $crate::read_models::SettleError) -> Self {
+                Self::Store(error.into())
+            }
+        }
+
+        impl From<anyhow::Error> for $error {
+            fn from(error: anyhow::Error) -> Self {
+                Self::Store(error.into())
+            }
+        }
+    };
+}
+
 /// The read models' pool and how far each projection has got: cheap to clone.
 #[derive(Clone)]
 pub struct ReadModels {
@@ -120,16 +182,8 @@ impl ReadModels {
 
     /// Waits until `projections` have applied every event committed so far.
     pub async fn settle_to_head(&self, projections: &[&str]) -> Result<(), SettleError> {
-        let head: Option<i64> = sqlx::query_scalar(
-            "SELECT global_position FROM events ORDER BY transaction_id DESC, global_position DESC LIMIT 1",
-        )
-        .fetch_optional(&self.pool)
-        .await?;
-        if let Some(head) = head {
-            let cursor = GlobalLogReader::cursor_of(&self.pool, head).await?;
-            self.settle(cursor, projections).await?;
-        }
-        Ok(())
+        let head = GlobalLogReader::head(&self.pool).await?;
+        self.settle(head, projections).await.map(|_| ())
     }
 
     /// Waits until `projections` have applied the event at `position` (a client's

@@ -13,6 +13,7 @@ pub mod audit;
 pub mod containers;
 pub mod hosts;
 pub mod log;
+pub mod lookups;
 pub mod metadata;
 pub mod operations;
 pub mod past;

@@ -184,7 +184,7 @@ pub fn current_shapes(
 /// The columns of a [`StoredEvent`]. `transaction_id` is read as text (sqlx has no `xid8`),
 /// under its own name: an `ORDER BY` must therefore name `events.transaction_id`, or it
 /// would sort by the text (`"10" < "9"`) and skip events when xids gain a digit.
-const SELECT_COLUMNS: &str = "global_position, transaction_id::text AS transaction_id, event_id, \
+pub(crate) const SELECT_COLUMNS: &str = "global_position, transaction_id::text AS transaction_id, event_id, \
      aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata, recorded_at";
 
 fn parse_xid(text: &str) -> Result<u64, sqlx::Error> {
@@ -192,7 +192,7 @@ fn parse_xid(text: &str) -> Result<u64, sqlx::Error> {
         .map_err(|e| sqlx::Error::Decode(format!("bad xid8 '{text}': {e}").into()))
 }
 
-fn event_from_row(row: &sqlx::postgres::PgRow) -> Result<StoredEvent, sqlx::Error> {
+pub(crate) fn event_from_row(row: &sqlx::postgres::PgRow) -> Result<StoredEvent, sqlx::Error> {
     let transaction_id: String = row.try_get("transaction_id")?;
     Ok(StoredEvent {
         global_position: row.try_get("global_position")?,

@@ -341,7 +341,7 @@ async fn rebuild_requested(conn: &mut PgConnection, name: &str) -> anyhow::Resul
 }
 
 /// Empties the projection and moves its checkpoint to the start, in one transaction.
-#[tracing::instrument(skip_all, fields(projection = projection.name()), err)]
+#[tracing::instrument(skip_all, fields(projection = projection.name()), err(level = "debug"))]
 async fn rebuild(
     conn: &mut PgConnection,
     projection: &dyn DynProjection,
@@ -368,7 +368,7 @@ async fn rebuild(
 
 /// Applies one batch and advances the checkpoint in the same transaction. Returns the new
 /// cursor and whether a rebuild has been requested meanwhile.
-#[tracing::instrument(skip_all, fields(projection = projection.name(), events = batch.len()), err)]
+#[tracing::instrument(skip_all, fields(projection = projection.name(), events = batch.len()), err(level = "debug"))]
 async fn apply(
     conn: &mut PgConnection,
     projection: &dyn DynProjection,
@@ -413,7 +413,7 @@ async fn apply(
 #[tracing::instrument(
     skip_all,
     fields(projection = projection.name(), events = tracing::field::Empty),
-    err
+    err(level = "debug")
 )]
 async fn rebuild_here(
     conn: &mut PgConnection,

@@ -1,7 +1,10 @@
 //! First start: the admin account (and demo users when asked for).
 
 use base64::Engine;
+use cqrs_es::Aggregate;
+use dcp_aggregates::user::User;
 use dcp_aggregates::Role;
+use dcp_projections::GlobalLogReader;
 use secrecy::SecretString;
 
 use super::users::NewUser;
@@ -61,11 +64,7 @@ impl Accounts {
         demo_users: bool,
     ) -> anyhow::Result<Vec<GeneratedLogin>> {
         let pool = self.reads.pool();
-        let any_user: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM events WHERE aggregate_type = 'user')",
-        )
-        .fetch_one(pool)
-        .await?;
+        let any_user = GlobalLogReader::any_aggregate(pool, User::TYPE).await?;
         if any_user {
             return Ok(vec![]);
         }

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use crate::commands::CommandError;
 use crate::errors::{ErrorCode, ServiceError};
-use crate::read_models::SettleError;
+use crate::read_models::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccountsError {
@@ -41,13 +41,12 @@ pub enum AccountsError {
     User(#[from] CommandError<UserError>),
     #[error(transparent)]
     Session(#[from] CommandError<SessionError>),
+    /// The store: the database away, a read model behind, or an unexpected failure.
     #[error(transparent)]
-    Settle(#[from] SettleError),
-    #[error(transparent)]
-    Database(#[from] sqlx::Error),
-    #[error(transparent)]
-    Internal(#[from] anyhow::Error),
+    Store(StoreError),
 }
+
+crate::store_failures!(AccountsError);
 
 impl AccountsError {
     /// Refused until `wait` has passed, rounded up: a client that waits this long is let
@@ -82,9 +81,7 @@ impl ServiceError for AccountsError {
             RateLimited(_) => ErrorCode::RateLimited,
             User(error) => error.code(),
             Session(error) => error.code(),
-            Settle(error) => error.code(),
-            Database(error) => error.code(),
-            Internal(error) => error.code(),
+            Store(error) => error.code(),
         }
     }
 
@@ -95,7 +92,7 @@ impl ServiceError for AccountsError {
             Taken { kind, .. } => Some(kind.to_string()),
             WrongPassword => Some("current_password".into()),
             User(error) => error.field(),
-            Settle(error) => error.field(),
+            Store(error) => error.field(),
             _ => None,
         }
     }
@@ -104,7 +101,7 @@ impl ServiceError for AccountsError {
         match self {
             AccountsError::RateLimited(seconds) => Some(json!({ "retry_after": seconds })),
             AccountsError::User(error) => error.details(),
-            AccountsError::Settle(error) => error.details(),
+            AccountsError::Store(error) => error.details(),
             _ => None,
         }
     }

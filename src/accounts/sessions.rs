@@ -80,6 +80,7 @@ struct Found {
 impl Accounts {
     /// The caller a bearer token names: the token verified, then its session and user looked
     /// up (so a logout, deactivation or demotion takes effect on the very next request).
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn authenticate(&self, token: Option<&str>) -> Result<Principal, AccountsError> {
         let token = token.ok_or(AccountsError::NotSignedIn(
             "authentication required: send a bearer access token",
@@ -100,7 +101,7 @@ impl Accounts {
     }
 
     /// Logs in with username (or email) and password; a new session and its tokens.
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn login(
         &self,
         request: LoginRequest,
@@ -239,7 +240,7 @@ impl Accounts {
 
     /// Trades a refresh token for new tokens. The old one is spent; presenting a spent
     /// token again (after the grace period) revokes the whole session.
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn refresh(
         &self,
         token: Option<String>,
@@ -312,7 +313,7 @@ impl Accounts {
     }
 
     /// Ends `principal`'s session; where it was recorded.
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn logout(
         &self,
         principal: &Principal,
@@ -336,7 +337,7 @@ impl Accounts {
 
     /// Changes `principal`'s own password (the current one checked, throttled as logins
     /// are); the user's other sessions end.
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn change_password(
         &self,
         principal: &Principal,

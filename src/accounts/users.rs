@@ -184,7 +184,7 @@ impl Accounts {
     }
 
     /// Creates an account; the user as shown once the read model has it (`Answer::Shown`).
-    #[tracing::instrument(skip_all, fields(username = %new.username), err)]
+    #[tracing::instrument(skip_all, fields(username = %new.username), err(level = "debug"))]
     pub async fn create_user(
         &self,
         new: NewUser,
@@ -249,7 +249,7 @@ impl Accounts {
     /// Changes an account (profile, role, activation, password: all at once or not at all)
     /// as `actor`; a deactivated account, or one whose password an admin reset, keeps no
     /// session. The user as shown, unless `Answer::Committed`.
-    #[tracing::instrument(skip_all, fields(user = %id), err)]
+    #[tracing::instrument(skip_all, fields(user = %id), err(level = "debug"))]
     pub async fn update_user(
         &self,
         actor: Uuid,
@@ -365,7 +365,7 @@ impl Accounts {
     }
 
     /// Deletes an account for good, as `actor`; its sessions end.
-    #[tracing::instrument(skip_all, fields(user = %id), err)]
+    #[tracing::instrument(skip_all, fields(user = %id), err(level = "debug"))]
     pub async fn delete_user(
         &self,
         actor: Uuid,

@@ -21,7 +21,7 @@ use crate::hosts::HostRegistry;
 
 impl Containers {
     /// Performs `action` on the container `reference` names on `host` (default `local`).
-    #[tracing::instrument(skip_all, fields(host = host.unwrap_or("local"), reference, action = action.verb()), err)]
+    #[tracing::instrument(skip_all, fields(host = host.unwrap_or("local"), reference, action = action.verb()), err(level = "debug"))]
     pub async fn act(
         &self,
         host: Option<&str>,
@@ -104,6 +104,7 @@ fn already_done(error: &DockerError) -> bool {
 }
 
 /// Performs `action` on Docker, counted in the metrics.
+#[tracing::instrument(skip_all, fields(host = %target.host, container = %target.docker_id, action = action.verb()), err(level = "debug"))]
 async fn call_docker(
     hosts: &HostRegistry,
     target: &ContainerTarget,

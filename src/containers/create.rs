@@ -43,7 +43,7 @@ impl Containers {
     /// Checks `request` against `principal`'s policy on `host` (default `local`), then creates
     /// the container and starts it if asked. A refused option is recorded as a denied
     /// request of `route`.
-    #[tracing::instrument(skip_all, fields(host = host.unwrap_or("local")), err)]
+    #[tracing::instrument(skip_all, fields(host = host.unwrap_or("local")), err(level = "debug"))]
     pub async fn create(
         &self,
         principal: &Principal,

@@ -9,7 +9,7 @@ use crate::docker::fanout::ListError;
 use crate::docker::policy::PolicyError;
 use crate::docker::DockerError;
 use crate::errors::{ErrorCode, ServiceError};
-use crate::read_models::SettleError;
+use crate::read_models::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ContainersError {
@@ -45,13 +45,12 @@ pub enum ContainersError {
     List(#[from] ListError),
     #[error(transparent)]
     Command(#[from] CommandError<ContainerError>),
+    /// The store: the database away, a read model behind, or an unexpected failure.
     #[error(transparent)]
-    Settle(#[from] SettleError),
-    #[error(transparent)]
-    Database(#[from] sqlx::Error),
-    #[error(transparent)]
-    Internal(#[from] anyhow::Error),
+    Store(StoreError),
 }
+
+crate::store_failures!(ContainersError);
 
 impl ContainersError {
     /// A failed Docker call about a container: 400 (an ambiguous prefix) and 404 name nothing.
@@ -80,9 +79,7 @@ impl ServiceError for ContainersError {
             Pending { error, .. } | Docker(error) => error.code(),
             List(error) => error.code(),
             Command(error) => error.code(),
-            Settle(error) => error.code(),
-            Database(error) => error.code(),
-            Internal(error) => error.code(),
+            Store(error) => error.code(),
         }
     }
 
@@ -96,7 +93,7 @@ impl ServiceError for ContainersError {
             Docker(error) => error.field(),
             List(error) => error.field(),
             Command(error) => error.field(),
-            Settle(error) => error.field(),
+            Store(error) => error.field(),
             _ => None,
         }
     }
@@ -112,7 +109,7 @@ impl ServiceError for ContainersError {
             Docker(error) => error.details(),
             List(error) => error.details(),
             Command(error) => error.details(),
-            Settle(error) => error.details(),
+            Store(error) => error.details(),
             _ => None,
         }
     }

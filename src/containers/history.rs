@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use dcp_aggregates::Role;
+use dcp_projections::{GlobalLogReader, StoredEvent};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -36,7 +37,7 @@ impl Containers {
     /// reference as the CLI does (exact id, name, then id prefix); a removed container is
     /// gone from Docker, and is then found by its id (or a unique prefix of it).
     /// Environment values are shown to the roles that may read secrets.
-    #[tracing::instrument(skip_all, fields(host = host.unwrap_or("local"), reference), err)]
+    #[tracing::instrument(skip_all, fields(host = host.unwrap_or("local"), reference), err(level = "debug"))]
     pub async fn history(
         &self,
         role: Role,
@@ -56,12 +57,11 @@ impl Containers {
             }
             Err(error) => return Err(error),
         };
-        let rows: Vec<(i64, i64, String, Value, Value, DateTime<Utc>)> = sqlx::query_as(
-            "SELECT global_position, sequence, event_type, payload::jsonb, metadata::jsonb, recorded_at FROM events \
-             WHERE aggregate_type = 'container' AND aggregate_id = $1 ORDER BY sequence",
+        let rows = GlobalLogReader::aggregate_events(
+            self.reads.pool(),
+            "container",
+            &aggregate_id.to_string(),
         )
-        .bind(aggregate_id.to_string())
-        .fetch_all(self.reads.pool())
         .await?;
         if rows.is_empty() {
             return Err(ContainersError::NotFound { docker: None });
@@ -70,26 +70,33 @@ impl Containers {
             |meta: &Value, key: &str| meta.get(key).and_then(Value::as_str).map(str::to_string);
         Ok(rows
             .into_iter()
-            .map(
-                |(global_position, sequence, event_type, payload, metadata, recorded_at)| {
-                    let mut data = payload.get(&event_type).cloned().unwrap_or(payload);
-                    if !policy::reads_secrets(role) {
-                        policy::redact_env(data.get_mut("spec"));
-                    }
-                    HistoryEntry {
-                        global_position,
-                        sequence,
-                        data,
-                        event_type,
-                        operation_id: text(&metadata, "operation_id"),
-                        actor_id: text(&metadata, "actor_id"),
-                        actor_username: text(&metadata, "actor_username"),
-                        actor_kind: text(&metadata, "actor_kind"),
-                        request_id: text(&metadata, "request_id"),
-                        recorded_at,
-                    }
-                },
-            )
+            .map(|event| {
+                let StoredEvent {
+                    global_position,
+                    sequence,
+                    event_type,
+                    payload,
+                    metadata,
+                    recorded_at,
+                    ..
+                } = event;
+                let mut data = payload.get(&event_type).cloned().unwrap_or(payload);
+                if !policy::reads_secrets(role) {
+                    policy::redact_env(data.get_mut("spec"));
+                }
+                HistoryEntry {
+                    global_position,
+                    sequence,
+                    data,
+                    event_type,
+                    operation_id: text(&metadata, "operation_id"),
+                    actor_id: text(&metadata, "actor_id"),
+                    actor_username: text(&metadata, "actor_username"),
+                    actor_kind: text(&metadata, "actor_kind"),
+                    request_id: text(&metadata, "request_id"),
+                    recorded_at,
+                }
+            })
             .collect())
     }
 

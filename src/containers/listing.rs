@@ -239,7 +239,7 @@ pub struct ContainerDetail {
 
 impl Containers {
     /// The containers matching `query`, a page of them, with what dcp knows of each.
-    #[tracing::instrument(skip_all, fields(host = query.host.as_deref()), err)]
+    #[tracing::instrument(skip_all, fields(host = query.host.as_deref()), err(level = "debug"))]
     pub async fn list(&self, query: ContainerListQuery) -> Result<ContainerList, ContainersError> {
         let host = hosts_of(self.hosts.as_ref(), query.host.as_deref())?;
         let limit = query.limit.unwrap_or(100);
@@ -311,7 +311,7 @@ impl Containers {
 
     /// One container by id, id prefix or name on `host` (default `local`), as `docker
     /// inspect` shows it.
-    #[tracing::instrument(skip_all, fields(host = host.unwrap_or("local"), reference), err)]
+    #[tracing::instrument(skip_all, fields(host = host.unwrap_or("local"), reference), err(level = "debug"))]
     pub async fn inspect(
         &self,
         host: Option<&str>,

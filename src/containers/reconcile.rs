@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use bollard::query_parameters::InspectContainerOptions;
 use chrono::Utc;
+use cqrs_es::Aggregate;
 use dcp_aggregates::container::{Container, ContainerCommand, MAX_STOP_TIMEOUT};
+use dcp_projections::GlobalLogReader;
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -47,7 +49,7 @@ enum Observation {
 impl Containers {
     /// Settles the operations left without an outcome for longer than `settle_after`
     /// (plus the longest their Docker call can take); returns what it settled.
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn reconcile(&self, settle_after: Duration) -> anyhow::Result<Vec<Reconciled>> {
         let mut settled = Vec::new();
         for pending in self.pending_operations().await? {
@@ -89,29 +91,17 @@ impl Containers {
 
     /// The container operations without an outcome, each with its request event.
     async fn pending_operations(&self) -> Result<Vec<Pending>, sqlx::Error> {
-        // The operations read model names the candidates (an indexed read, not a scan of
-        // the store); the request is found by its operation id, whatever was recorded after
-        // it (an observed change does not hide it). One whose outcome the read model has
-        // not applied yet is settled again harmlessly: recording an outcome twice changes
-        // nothing.
-        let rows: Vec<(String, String, Value, f64)> = sqlx::query_as(
-            "SELECT o.aggregate_id, e.event_type, e.payload::jsonb, EXTRACT(EPOCH FROM now() - e.recorded_at)::float8 \
-             FROM operations o CROSS JOIN LATERAL ( \
-                 SELECT event_type, payload, recorded_at FROM events \
-                 WHERE aggregate_type = o.resource_type AND aggregate_id = o.aggregate_id \
-                 AND event_type LIKE '%Requested' AND payload::jsonb -> event_type ->> 'op_id' = o.id::text \
-                 ORDER BY sequence DESC LIMIT 1) e \
-             WHERE o.status = 'pending' AND o.resource_type = 'container'",
-        )
-        .fetch_all(self.reads.pool())
-        .await?;
-        Ok(rows
+        // One whose outcome the read model has not applied yet is settled again
+        // harmlessly: recording an outcome twice changes nothing.
+        let requests =
+            GlobalLogReader::pending_requests(self.reads.pool(), &[Container::TYPE]).await?;
+        Ok(requests
             .into_iter()
-            .map(|(aggregate_id, event_type, payload, age)| Pending {
-                fields: payload.get(&event_type).cloned().unwrap_or_default(),
-                aggregate_id,
-                event_type,
-                age: Duration::from_secs_f64(age.max(0.0)),
+            .map(|request| Pending {
+                fields: request.fields(),
+                aggregate_id: request.event.aggregate_id,
+                event_type: request.event.event_type,
+                age: Duration::from_secs_f64(request.age_secs.max(0.0)),
             })
             .collect())
     }

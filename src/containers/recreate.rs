@@ -19,7 +19,9 @@ use bollard::query_parameters::{
     RenameContainerOptions, StartContainerOptions, StopContainerOptions,
 };
 use chrono::Utc;
+use cqrs_es::Aggregate;
 use dcp_aggregates::container::{Container, ContainerCommand};
+use dcp_projections::GlobalLogReader;
 use uuid::Uuid;
 
 use super::create::container_config;
@@ -33,7 +35,6 @@ use crate::docker::{DockerError, DockerHosts};
 use crate::errors::{ErrorCode, ServiceError};
 use crate::event_store::SideWrite;
 use crate::hosts::HostRegistry;
-use crate::read_models::ReadModels;
 
 /// Seconds the old container gets to stop before it is killed.
 const STOP_TIMEOUT: i32 = 10;
@@ -44,20 +45,6 @@ const STOP_TIMEOUT: i32 = 10;
 pub const LONGEST: std::time::Duration = std::time::Duration::from_secs(
     STOP_TIMEOUT as u64 + 10 * crate::docker::CALL_TIMEOUT.as_secs(),
 );
-
-/// Whether the outcome of `op_id` is recorded on container `aggregate_id` (the store, not a
-/// read model that may lag).
-async fn settled(reads: &ReadModels, aggregate_id: &str, op_id: Uuid) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM events WHERE aggregate_type = 'container' AND aggregate_id = $1 \
-         AND event_type IN ('ContainerRecreated', 'OperationFailed') \
-         AND payload::jsonb -> event_type ->> 'op_id' = $2)",
-    )
-    .bind(aggregate_id)
-    .bind(op_id.to_string())
-    .fetch_one(reads.pool())
-    .await
-}
 
 /// The name the old container has between its replacement's creation and its removal.
 fn parked_name(name: &str, op_id: Uuid) -> String {
@@ -76,7 +63,7 @@ impl Containers {
     /// Replaces the container `reference` names on `host` with one made from `request`,
     /// checked by the role policy as a create is (a refusal recorded as a denied request of
     /// `route`); the name cannot change here, and `start` defaults to whether it ran.
-    #[tracing::instrument(skip_all, fields(host = host.unwrap_or("local"), reference), err)]
+    #[tracing::instrument(skip_all, fields(host = host.unwrap_or("local"), reference), err(level = "debug"))]
     pub async fn recreate(
         &self,
         principal: &Principal,
@@ -223,7 +210,14 @@ impl Containers {
         };
         // The read model naming it pending may lag: settled already, it must not be touched
         // (the mapping now names the replacement, which would be taken for the old container).
-        if settled(&self.reads, aggregate_id, op_id).await? {
+        if GlobalLogReader::outcome_recorded(
+            self.reads.pool(),
+            Container::TYPE,
+            aggregate_id,
+            op_id,
+        )
+        .await?
+        {
             return Ok(None);
         }
         let Ok(docker) = self.hosts.client(&host) else {

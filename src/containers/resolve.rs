@@ -4,7 +4,9 @@
 use bollard::models::ContainerInspectResponse;
 use bollard::query_parameters::InspectContainerOptions;
 use chrono::Utc;
+use cqrs_es::Aggregate;
 use dcp_aggregates::container::{Container, ContainerCommand};
+use dcp_projections::GlobalLogReader;
 use uuid::Uuid;
 
 use super::labels::OP_LABEL;
@@ -15,7 +17,7 @@ use crate::event_store::SideWrite;
 
 impl Containers {
     /// The container `reference` names on `host` and its aggregate.
-    #[tracing::instrument(skip_all, fields(host, reference), err)]
+    #[tracing::instrument(skip_all, fields(host, reference), err(level = "debug"))]
     pub async fn resolve(
         &self,
         host: &str,
@@ -147,12 +149,12 @@ impl Containers {
                 .fetch_optional(self.reads.pool())
                 .await?;
         if aggregate.is_none() {
-            aggregate = sqlx::query_scalar(
-                "SELECT aggregate_id FROM events WHERE aggregate_type = 'container' AND event_type = 'ContainerCreateRequested' \
-                 AND payload::jsonb -> 'ContainerCreateRequested' ->> 'op_id' = $1 LIMIT 1",
+            aggregate = GlobalLogReader::aggregate_requesting(
+                self.reads.pool(),
+                Container::TYPE,
+                "create",
+                op_id,
             )
-            .bind(op_id.to_string())
-            .fetch_optional(self.reads.pool())
             .await?;
         }
         let Some(aggregate_id) = aggregate.and_then(|a| a.parse::<Uuid>().ok()) else {
@@ -203,13 +205,12 @@ impl Containers {
 
     /// The container a recreate `op_id` was asked for, if `op_id` is a recreate.
     async fn aggregate_of_recreate(&self, op_id: Uuid) -> Result<Option<Uuid>, sqlx::Error> {
-        let aggregate: Option<String> = sqlx::query_scalar(
-            "SELECT aggregate_id FROM events WHERE aggregate_type = 'container' \
-             AND event_type = 'ContainerRecreateRequested' \
-             AND payload::jsonb -> 'ContainerRecreateRequested' ->> 'op_id' = $1 LIMIT 1",
+        let aggregate = GlobalLogReader::aggregate_requesting(
+            self.reads.pool(),
+            Container::TYPE,
+            "recreate",
+            op_id,
         )
-        .bind(op_id.to_string())
-        .fetch_optional(self.reads.pool())
         .await?;
         Ok(aggregate.and_then(|id| id.parse().ok()))
     }

@@ -73,6 +73,7 @@ pub fn hosts_of(
 /// Runs `list` on `host` if given (errors are the request's), else on every host at once
 /// (errors are reported per host; when no host answers, 503). Returns the items and each
 /// host's answer.
+#[tracing::instrument(skip_all, fields(host = host.as_deref()), err(level = "debug"))]
 pub async fn list_on<T, F, Fut>(
     hosts: &dyn DockerHosts,
     host: Option<String>,

@@ -111,6 +111,7 @@ pub struct ChainReportView {
 impl History {
     /// The audit entries matching `query`, newest first: one page, or (with a `format`) every
     /// matching entry as a download.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn audit_log(&self, query: AuditQuery) -> Result<AuditAnswer, HistoryError> {
         let before = match &query.cursor {
             None => None,
@@ -153,7 +154,7 @@ impl History {
     }
 
     /// Walks the audit log's hash chain.
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn verify_chain(&self) -> Result<ChainReportView, HistoryError> {
         let report = dcp_projections::audit::verify_chain(self.reads.pool()).await?;
         Ok(chain_view(report))
@@ -167,7 +168,7 @@ impl History {
     }
 
     /// Walks the chain and checks checkpoints exported earlier (at most 100).
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn verify_checkpoints(
         &self,
         request: VerifyRequest,

@@ -3,11 +3,12 @@
 //! network by its natural key on a host; a host by id or by any name it had.
 
 use dcp_aggregates::resource_key;
+use dcp_projections::GlobalLogReader;
 use uuid::Uuid;
 
 use super::{History, HistoryError};
 use crate::commands::CommandMeta;
-use crate::containers::valid_reference;
+use crate::containers::{valid_reference, ContainersError};
 use crate::docker::normalize_reference;
 use crate::docker::DockerHosts;
 
@@ -86,19 +87,16 @@ impl History {
         let host = self.registry.enabled_host(host)?;
         match self.containers.resolve(&host, reference, meta).await {
             Ok(target) => Ok(target.aggregate_id.to_string()),
-            Err(error @ crate::containers::ContainersError::NotFound { .. }) => {
-                let escaped = reference
-                    .replace('\\', "\\\\")
-                    .replace('%', "\\%")
-                    .replace('_', "\\_");
-                let known: Vec<String> = sqlx::query_scalar(
-                "SELECT DISTINCT aggregate_id FROM events WHERE aggregate_type = 'container' \
-                 AND event_type IN ('ContainerCreated', 'ContainerDiscovered', 'ContainerRecreated') \
-                 AND payload::jsonb -> event_type ->> 'docker_id' LIKE $1 || '%' LIMIT 2",
-            )
-            .bind(escaped)
-            .fetch_all(self.reads.pool())
-            .await?;
+            Err(error @ ContainersError::NotFound { .. }) => {
+                let pool = self.reads.pool();
+                let known = GlobalLogReader::aggregates_with_id_prefix(
+                    pool,
+                    "container",
+                    "docker_id",
+                    reference,
+                    2,
+                )
+                .await?;
                 match known.as_slice() {
                     [one] => Ok(one.clone()),
                     _ => Err(error.into()),
@@ -137,23 +135,15 @@ impl History {
         host: Option<&str>,
     ) -> Result<String, HistoryError> {
         let by_name = self.keyed_aggregate("network", key, host)?;
-        let known: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM events WHERE aggregate_type = 'network' AND aggregate_id = $1)",
-    )
-    .bind(&by_name)
-    .fetch_one(self.reads.pool())
-    .await?;
-        if known || !key.chars().all(|c| c.is_ascii_hexdigit()) {
+        let pool = self.reads.pool();
+        if GlobalLogReader::aggregate_exists(pool, "network", &by_name).await?
+            || !key.chars().all(|c| c.is_ascii_hexdigit())
+        {
             return Ok(by_name);
         }
-        let by_id: Vec<String> = sqlx::query_scalar(
-            "SELECT DISTINCT aggregate_id FROM events WHERE aggregate_type = 'network' \
-         AND event_type IN ('NetworkCreated', 'NetworkObserved') \
-         AND payload::jsonb -> event_type ->> 'network_id' LIKE $1 || '%' LIMIT 2",
-        )
-        .bind(key)
-        .fetch_all(self.reads.pool())
-        .await?;
+        let by_id =
+            GlobalLogReader::aggregates_with_id_prefix(pool, "network", "network_id", key, 2)
+                .await?;
         match by_id.as_slice() {
             [one] => Ok(one.clone()),
             _ => Ok(by_name),
@@ -163,12 +153,8 @@ impl History {
     /// An image by reference, or else by the image id its removal was recorded under.
     async fn image_aggregate(&self, key: &str, host: Option<&str>) -> Result<String, HistoryError> {
         let by_reference = self.keyed_aggregate("image", key, host)?;
-        let known: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM events WHERE aggregate_type = 'image' AND aggregate_id = $1)",
-    )
-    .bind(&by_reference)
-    .fetch_one(self.reads.pool())
-    .await?;
+        let known =
+            GlobalLogReader::aggregate_exists(self.reads.pool(), "image", &by_reference).await?;
         if known || key.parse::<Uuid>().is_ok() {
             return Ok(by_reference);
         }
@@ -179,24 +165,12 @@ impl History {
 
     /// A remote host by id, by its current name, or by a name it was registered under.
     async fn host_aggregate(&self, key: &str) -> Result<String, HistoryError> {
-        let known: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM events WHERE aggregate_type = 'host' AND aggregate_id = $1)",
-    )
-    .bind(key)
-    .fetch_one(self.reads.pool())
-    .await?;
-        if known {
+        let pool = self.reads.pool();
+        if GlobalLogReader::aggregate_exists(pool, "host", key).await? {
             return Ok(key.to_string());
         }
-        let by_name: Option<String> = sqlx::query_scalar(
-        "SELECT aggregate_id FROM events WHERE aggregate_type = 'host' \
-         AND event_type IN ('HostRegistered', 'HostUpdated') \
-         AND lower(COALESCE(payload::jsonb -> event_type -> 'spec' ->> 'name', payload::jsonb -> event_type ->> 'name')) = lower($1) \
-         ORDER BY global_position DESC LIMIT 1",
-    )
-    .bind(key)
-    .fetch_optional(self.reads.pool())
-    .await?;
-        by_name.ok_or(HistoryError::NotFound("host"))
+        GlobalLogReader::host_once_named(pool, key)
+            .await?
+            .ok_or(HistoryError::NotFound("host"))
     }
 }

@@ -21,7 +21,7 @@ use crate::containers::{Containers, ContainersError};
 use crate::docker::DockerError;
 use crate::errors::{ErrorCode, ServiceError};
 use crate::hosts::HostRegistry;
-use crate::read_models::{ReadModels, SettleError};
+use crate::read_models::{ReadModels, StoreError};
 
 /// The history service.
 #[derive(Clone)]
@@ -62,13 +62,12 @@ pub enum HistoryError {
     Container(#[from] ContainersError),
     #[error(transparent)]
     Docker(#[from] DockerError),
+    /// The store: the database away, a read model behind, or an unexpected failure.
     #[error(transparent)]
-    Settle(#[from] SettleError),
-    #[error(transparent)]
-    Database(#[from] sqlx::Error),
-    #[error(transparent)]
-    Internal(#[from] anyhow::Error),
+    Store(StoreError),
 }
+
+crate::store_failures!(HistoryError);
 
 impl HistoryError {
     pub(crate) fn invalid(field: &str, message: impl Into<String>) -> Self {
@@ -86,9 +85,7 @@ impl ServiceError for HistoryError {
             HistoryError::NotFound(_) => ErrorCode::NotFound,
             HistoryError::Container(error) => error.code(),
             HistoryError::Docker(error) => error.code(),
-            HistoryError::Settle(error) => error.code(),
-            HistoryError::Database(error) => error.code(),
-            HistoryError::Internal(error) => error.code(),
+            HistoryError::Store(error) => error.code(),
         }
     }
 
@@ -97,7 +94,7 @@ impl ServiceError for HistoryError {
             HistoryError::Invalid { field, .. } => Some(field.clone()),
             HistoryError::Container(error) => error.field(),
             HistoryError::Docker(error) => error.field(),
-            HistoryError::Settle(error) => error.field(),
+            HistoryError::Store(error) => error.field(),
             _ => None,
         }
     }
@@ -106,7 +103,7 @@ impl ServiceError for HistoryError {
         match self {
             HistoryError::Container(error) => error.details(),
             HistoryError::Docker(error) => error.details(),
-            HistoryError::Settle(error) => error.details(),
+            HistoryError::Store(error) => error.details(),
             _ => None,
         }
     }

@@ -158,7 +158,7 @@ pub struct DiffView {
 impl History {
     /// Aggregate `aggregate_id` of `aggregate_type` as it was at the moment `query` names;
     /// environment values shown to the roles that may read secrets.
-    #[tracing::instrument(skip_all, fields(kind = ?target.kind, key = target.key), err)]
+    #[tracing::instrument(skip_all, fields(kind = ?target.kind, key = target.key), err(level = "debug"))]
     pub async fn state_at(
         &self,
         role: Role,
@@ -191,7 +191,7 @@ impl History {
     }
 
     /// What changed on an aggregate between the moments `query` names.
-    #[tracing::instrument(skip_all, fields(kind = ?target.kind, key = target.key), err)]
+    #[tracing::instrument(skip_all, fields(kind = ?target.kind, key = target.key), err(level = "debug"))]
     pub async fn diff(
         &self,
         role: Role,

@@ -89,7 +89,7 @@ pub struct CreatedHost {
 
 impl Hosts {
     /// Every host, `local` first.
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn list(&self) -> Result<Vec<HostView>, HostsError> {
         let rows: Vec<(sqlx::types::Json<HostState>,)> =
             sqlx::query_as("SELECT doc FROM hosts ORDER BY lower(name)")
@@ -113,7 +113,7 @@ impl Hosts {
 
     /// Adds a remote host: registered `setup_pending`, then checked. Its key is pinned:
     /// given as a line of `ssh-keyscan`, or seen now and matched against the fingerprint given.
-    #[tracing::instrument(skip_all, fields(name = %request.name), err)]
+    #[tracing::instrument(skip_all, fields(name = %request.name), err(level = "debug"))]
     pub async fn create(
         &self,
         principal: &Principal,
@@ -184,7 +184,7 @@ impl Hosts {
 
     /// Changes a host: rename, retag, disable or enable, new credentials, pin a new host
     /// key, all in one append. New credentials or a new key are checked at once.
-    #[tracing::instrument(skip_all, fields(host = id), err)]
+    #[tracing::instrument(skip_all, fields(host = id), err(level = "debug"))]
     pub async fn update(
         &self,
         principal: &Principal,
@@ -301,7 +301,7 @@ impl Hosts {
 
     /// Removes a host: dcp stops using it and forgets its credentials. Its containers are
     /// left running.
-    #[tracing::instrument(skip_all, fields(host = id), err)]
+    #[tracing::instrument(skip_all, fields(host = id), err(level = "debug"))]
     pub async fn delete(
         &self,
         id: &str,
@@ -344,7 +344,7 @@ impl Hosts {
 
     /// Checks a host now: connect (ignoring a back-off), ask the engine for its version;
     /// the result is recorded (`active` or `unreachable`).
-    #[tracing::instrument(skip_all, fields(host = id), err)]
+    #[tracing::instrument(skip_all, fields(host = id), err(level = "debug"))]
     pub async fn test(&self, id: &str, meta: &CommandMeta) -> Result<CheckResult, HostsError> {
         if id == LOCAL_HOST {
             return Ok(self.check_local().await);

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use crate::commands::CommandError;
 use crate::errors::{ErrorCode, ServiceError};
-use crate::read_models::SettleError;
+use crate::read_models::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HostsError {
@@ -28,13 +28,12 @@ pub enum HostsError {
     Unreachable { message: String, kind: &'static str },
     #[error(transparent)]
     Command(#[from] CommandError<HostError>),
+    /// The store: the database away, a read model behind, or an unexpected failure.
     #[error(transparent)]
-    Settle(#[from] SettleError),
-    #[error(transparent)]
-    Database(#[from] sqlx::Error),
-    #[error(transparent)]
-    Internal(#[from] anyhow::Error),
+    Store(StoreError),
 }
+
+crate::store_failures!(HostsError);
 
 impl HostsError {
     pub(crate) fn invalid(field: &str, message: impl Into<String>) -> Self {
@@ -53,9 +52,7 @@ impl ServiceError for HostsError {
             NotFound => ErrorCode::NotFound,
             NameTaken { .. } | LocalHost(_) | NoCredentials(_) => ErrorCode::Conflict,
             Command(error) => error.code(),
-            Settle(error) => error.code(),
-            Database(error) => error.code(),
-            Internal(error) => error.code(),
+            Store(error) => error.code(),
         }
     }
 
@@ -67,7 +64,7 @@ impl ServiceError for HostsError {
             HostKeyMismatch { .. } => Some("host_key_fingerprint".into()),
             Unreachable { .. } => Some("url".into()),
             Command(error) => error.field(),
-            Settle(error) => error.field(),
+            Store(error) => error.field(),
             _ => None,
         }
     }
@@ -78,7 +75,7 @@ impl ServiceError for HostsError {
             HostKeyMismatch { seen } => Some(json!({ "seen_fingerprint": seen })),
             Unreachable { kind, .. } => Some(json!({ "error_kind": kind })),
             Command(error) => error.details(),
-            Settle(error) => error.details(),
+            Store(error) => error.details(),
             _ => None,
         }
     }

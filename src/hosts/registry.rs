@@ -127,6 +127,7 @@ impl HostRegistry {
     }
 
     /// Brings the remote hosts in line with the `hosts` read model.
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn sync(&self, pool: &PgPool, master_key: &MasterKey) -> anyhow::Result<()> {
         let _one_at_a_time = self.syncing.lock().await;
         let rows: Vec<(String, sqlx::types::Json<HostState>)> =

@@ -6,7 +6,7 @@ use crate::containers::ContainersError;
 use crate::docker::policy::PolicyError;
 use crate::docker::DockerError;
 use crate::errors::{ErrorCode, ServiceError};
-use crate::read_models::SettleError;
+use crate::read_models::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RealtimeError {
@@ -43,13 +43,12 @@ pub enum RealtimeError {
     Container(#[from] ContainersError),
     #[error(transparent)]
     Docker(#[from] DockerError),
+    /// The store: the database away, a read model behind, or an unexpected failure.
     #[error(transparent)]
-    Settle(#[from] SettleError),
-    #[error(transparent)]
-    Database(#[from] sqlx::Error),
-    #[error(transparent)]
-    Internal(#[from] anyhow::Error),
+    Store(StoreError),
 }
+
+crate::store_failures!(RealtimeError);
 
 impl RealtimeError {
     pub(crate) fn invalid(field: &'static str, message: impl Into<String>) -> Self {
@@ -75,9 +74,7 @@ impl ServiceError for RealtimeError {
             Policy(error) => error.code(),
             Container(error) => error.code(),
             Docker(error) => error.code(),
-            Settle(error) => error.code(),
-            Database(error) => error.code(),
-            Internal(error) => error.code(),
+            Store(error) => error.code(),
         }
     }
 
@@ -89,7 +86,7 @@ impl ServiceError for RealtimeError {
             Policy(error) => error.field(),
             Container(error) => error.field(),
             Docker(error) => error.field(),
-            Settle(error) => error.field(),
+            Store(error) => error.field(),
             _ => None,
         }
     }
@@ -99,7 +96,7 @@ impl ServiceError for RealtimeError {
         match self {
             Container(error) => error.details(),
             Docker(error) => error.details(),
-            Settle(error) => error.details(),
+            Store(error) => error.details(),
             _ => None,
         }
     }

@@ -87,6 +87,7 @@ fn digest(ticket: &str) -> Vec<u8> {
 }
 
 /// Issues a single-use ticket for one socket of `principal`'s.
+#[tracing::instrument(skip_all, fields(purpose = request.purpose.as_str()), err(level = "debug"))]
 pub async fn issue(
     pool: &PgPool,
     principal: &Principal,

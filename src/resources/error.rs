@@ -10,6 +10,7 @@ use crate::docker::fanout::ListError;
 use crate::docker::policy::PolicyError;
 use crate::docker::DockerError;
 use crate::errors::{ErrorCode, ServiceError};
+use crate::read_models::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ResourcesError {
@@ -47,11 +48,12 @@ pub enum ResourcesError {
     List(#[from] ListError),
     #[error(transparent)]
     Command(#[from] CommandError<ResourceError>),
+    /// The store: the database away, a read model behind, or an unexpected failure.
     #[error(transparent)]
-    Database(#[from] sqlx::Error),
-    #[error(transparent)]
-    Internal(#[from] anyhow::Error),
+    Store(StoreError),
 }
+
+crate::store_failures!(ResourcesError);
 
 impl ResourcesError {
     /// A failed lookup of a `kind` resource: 400 (an ambiguous prefix) and 404 name nothing.
@@ -90,8 +92,7 @@ impl ServiceError for ResourcesError {
             Container(error) => error.code(),
             List(error) => error.code(),
             Command(error) => error.code(),
-            Database(error) => error.code(),
-            Internal(error) => error.code(),
+            Store(error) => error.code(),
         }
     }
 

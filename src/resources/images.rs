@@ -69,7 +69,7 @@ pub struct PullRequest {
 
 impl Resources {
     /// The images of `query.host`, or of every host at once, newest first.
-    #[tracing::instrument(skip_all, fields(host = query.host.as_deref()), err)]
+    #[tracing::instrument(skip_all, fields(host = query.host.as_deref()), err(level = "debug"))]
     pub async fn list_images(&self, query: ImageListQuery) -> Result<ImageList, ResourcesError> {
         let host = hosts_of(self.hosts.as_ref(), query.host.as_deref())?;
         let (images, hosts) = list_on(self.hosts.as_ref(), host, |host, docker| async move {
@@ -125,7 +125,7 @@ impl Resources {
 
     /// Records the pull request and starts the pull in the background; its progress and
     /// outcome are the operation's.
-    #[tracing::instrument(skip_all, fields(image = %request.image), err)]
+    #[tracing::instrument(skip_all, fields(image = %request.image), err(level = "debug"))]
     pub async fn pull_image(
         &self,
         request: PullRequest,
@@ -204,7 +204,7 @@ impl Resources {
     }
 
     /// Removes an image by id, id prefix or reference.
-    #[tracing::instrument(skip_all, fields(host = host.unwrap_or("local"), reference), err)]
+    #[tracing::instrument(skip_all, fields(host = host.unwrap_or("local"), reference), err(level = "debug"))]
     pub async fn remove_image(
         &self,
         host: Option<&str>,

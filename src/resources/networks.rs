@@ -72,7 +72,7 @@ pub enum Attachment {
 
 impl Resources {
     /// The networks of `host`, or of every host at once.
-    #[tracing::instrument(skip_all, fields(host), err)]
+    #[tracing::instrument(skip_all, fields(host), err(level = "debug"))]
     pub async fn list_networks(&self, host: Option<&str>) -> Result<NetworkList, ResourcesError> {
         let host = hosts_of(self.hosts.as_ref(), host)?;
         let (networks, hosts) = list_on(self.hosts.as_ref(), host, |host, docker| async move {
@@ -109,7 +109,7 @@ impl Resources {
 
     /// Creates a network on `host` (default `local`) as `principal`'s policy allows (a
     /// refusal recorded as a denied request of `route`).
-    #[tracing::instrument(skip_all, fields(host = host.unwrap_or("local")), err)]
+    #[tracing::instrument(skip_all, fields(host = host.unwrap_or("local")), err(level = "debug"))]
     pub async fn create_network(
         &self,
         principal: &Principal,
@@ -198,7 +198,7 @@ impl Resources {
     }
 
     /// Removes a network (not Docker's own `bridge`, `host`, `none`) from `host`.
-    #[tracing::instrument(skip_all, fields(host = host.unwrap_or("local"), reference), err)]
+    #[tracing::instrument(skip_all, fields(host = host.unwrap_or("local"), reference), err(level = "debug"))]
     pub async fn remove_network(
         &self,
         host: Option<&str>,
@@ -248,7 +248,7 @@ impl Resources {
     /// Connects a container to, or disconnects it from, the network `reference` names on
     /// `host`. Connecting to a network other than a `bridge` one is for admins (a refusal
     /// recorded as a denied request of `route`).
-    #[tracing::instrument(skip_all, fields(host = network.host.unwrap_or("local"), network = network.reference), err)]
+    #[tracing::instrument(skip_all, fields(host = network.host.unwrap_or("local"), network = network.reference), err(level = "debug"))]
     pub async fn attach(
         &self,
         principal: &Principal,

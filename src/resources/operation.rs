@@ -70,6 +70,7 @@ where
 
     /// Records the request, makes the Docker call, records its outcome (`done` on
     /// success, `OperationFailed` on a refusal) and answers with it.
+    #[tracing::instrument(skip_all, fields(aggregate = A::TYPE, op_id = %self.op_id), err(level = "debug"))]
     pub async fn run<T>(
         &self,
         request: A::Command,

@@ -7,9 +7,11 @@ use std::time::Duration;
 
 use bollard::Docker;
 use chrono::Utc;
+use cqrs_es::Aggregate;
 use dcp_aggregates::image::{Image, ImageCommand};
 use dcp_aggregates::network::{Network, NetworkCommand};
 use dcp_aggregates::volume::{Volume, VolumeCommand};
+use dcp_projections::GlobalLogReader;
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -66,7 +68,7 @@ fn presence(result: Result<bool, bollard::errors::Error>) -> Option<bool> {
 impl Resources {
     /// Settles the operations left without an outcome for longer than `settle_after` (a
     /// pull: once it has been silent longer than a running pull may be); returns how many.
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn reconcile(&self, settle_after: Duration) -> anyhow::Result<usize> {
         // Progress matters while an operation runs; a week later the outcome says it all.
         sqlx::query("DELETE FROM operation_progress WHERE updated_at < now() - interval '7 days'")
@@ -103,37 +105,26 @@ impl Resources {
     }
 
     async fn pending_operations(&self) -> Result<Vec<Pending>, sqlx::Error> {
-        // resource type, aggregate id, event type, payload, seconds since the request,
-        // seconds since the last progress (pulls)
-        let rows: Vec<(String, String, String, Value, f64, Option<f64>)> = sqlx::query_as(
-            "SELECT o.resource_type, o.aggregate_id, e.event_type, e.payload::jsonb, EXTRACT(EPOCH FROM now() - e.recorded_at)::float8, \
-             (SELECT EXTRACT(EPOCH FROM now() - p.updated_at)::float8 FROM operation_progress p WHERE p.op_id = o.id) \
-             FROM operations o CROSS JOIN LATERAL ( \
-                 SELECT event_type, payload, recorded_at FROM events \
-                 WHERE aggregate_type = o.resource_type AND aggregate_id = o.aggregate_id \
-                 AND event_type LIKE '%Requested' AND payload::jsonb -> event_type ->> 'op_id' = o.id::text \
-                 ORDER BY sequence DESC LIMIT 1) e \
-             WHERE o.status = 'pending' AND o.resource_type IN ('image', 'volume', 'network')",
-        )
-        .fetch_all(self.reads.pool())
-        .await?;
-        Ok(rows
+        let kinds = [Image::TYPE, Volume::TYPE, Network::TYPE];
+        let requests = GlobalLogReader::pending_requests(self.reads.pool(), &kinds).await?;
+        Ok(requests
             .into_iter()
-            .filter_map(
-                |(resource_type, aggregate_id, event_type, payload, age, progress_age)| {
-                    let fields = payload.get(&event_type).cloned().unwrap_or_default();
-                    let op_id = fields.get("op_id")?.as_str()?.parse().ok()?;
-                    let quiet = progress_age.map_or(age, |p| p.min(age));
-                    Some(Pending {
-                        resource_type,
-                        aggregate_id,
-                        event_type,
-                        fields,
-                        op_id,
-                        quiet: Duration::from_secs_f64(quiet.max(0.0)),
-                    })
-                },
-            )
+            .filter_map(|request| {
+                let fields = request.fields();
+                let op_id = fields.get("op_id")?.as_str()?.parse().ok()?;
+                // A pull is quiet since its last progress, not since its request.
+                let quiet = request
+                    .progress_age_secs
+                    .map_or(request.age_secs, |p| p.min(request.age_secs));
+                Some(Pending {
+                    resource_type: request.event.aggregate_type,
+                    aggregate_id: request.event.aggregate_id,
+                    event_type: request.event.event_type,
+                    fields,
+                    op_id,
+                    quiet: Duration::from_secs_f64(quiet.max(0.0)),
+                })
+            })
             .collect())
     }
 

@@ -223,6 +223,7 @@ fn config() -> Arc<client::Config> {
 /// during the key exchange, before anything is sent ([`SshError::HostKeyChanged`]).
 /// Returns the session and the host key the server presented. With
 /// [`HostKeyCheck::Probe`], a password is never sent.
+#[tracing::instrument(skip_all, fields(address = %endpoint.address, port = endpoint.port), err(level = "debug"))]
 pub async fn connect(
     endpoint: &Endpoint,
     credentials: Option<&Credentials>,
@@ -493,6 +494,7 @@ impl SshPool {
     }
 
     /// A channel to the Docker socket; a pooled session that broke is replaced once.
+    #[tracing::instrument(skip_all, fields(address = %self.endpoint.address), err(level = "debug"))]
     async fn channel(
         self: &Arc<Self>,
         now: bool,

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use crate::commands::CommandError;
 use crate::errors::{ErrorCode, ServiceError};
 use crate::hosts::HostsError;
-use crate::read_models::SettleError;
+use crate::read_models::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WizardsError {
@@ -32,13 +32,12 @@ pub enum WizardsError {
     Host(#[from] CommandError<HostError>),
     #[error(transparent)]
     Hosts(#[from] HostsError),
+    /// The store: the database away, a read model behind, or an unexpected failure.
     #[error(transparent)]
-    Settle(#[from] SettleError),
-    #[error(transparent)]
-    Database(#[from] sqlx::Error),
-    #[error(transparent)]
-    Internal(#[from] anyhow::Error),
+    Store(StoreError),
 }
+
+crate::store_failures!(WizardsError);
 
 impl WizardsError {
     pub(super) fn invalid(field: &str, message: impl Into<String>) -> Self {
@@ -67,9 +66,7 @@ impl ServiceError for WizardsError {
             Command(error) => error.code(),
             Host(error) => error.code(),
             Hosts(error) => error.code(),
-            Settle(error) => error.code(),
-            Database(error) => error.code(),
-            Internal(error) => error.code(),
+            Store(error) => error.code(),
         }
     }
 
@@ -82,7 +79,7 @@ impl ServiceError for WizardsError {
             Command(error) => error.field(),
             Host(error) => error.field(),
             Hosts(error) => error.field(),
-            Settle(error) => error.field(),
+            Store(error) => error.field(),
             _ => None,
         }
     }
@@ -94,7 +91,7 @@ impl ServiceError for WizardsError {
             Command(error) => error.details(),
             Host(error) => error.details(),
             Hosts(error) => error.details(),
-            Settle(error) => error.details(),
+            Store(error) => error.details(),
             _ => None,
         }
     }

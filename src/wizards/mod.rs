@@ -110,7 +110,7 @@ impl Wizards {
 
     /// Starts a wizard of `request.wizard_type` for `principal`, with the first step's data
     /// when given (checked before anything is recorded).
-    #[tracing::instrument(skip_all, fields(wizard_type = %request.wizard_type), err)]
+    #[tracing::instrument(skip_all, fields(wizard_type = %request.wizard_type), err(level = "debug"))]
     pub async fn start(
         &self,
         principal: &Principal,
@@ -184,7 +184,7 @@ impl Wizards {
     }
 
     /// Submits the current step's data, sealing what is secret in it.
-    #[tracing::instrument(skip_all, fields(%id), err)]
+    #[tracing::instrument(skip_all, fields(%id), err(level = "debug"))]
     pub async fn submit_step(
         &self,
         principal: &Principal,
@@ -199,7 +199,7 @@ impl Wizards {
     }
 
     /// Moves to the next or the previous step, as `command` says.
-    #[tracing::instrument(skip_all, fields(%id), err)]
+    #[tracing::instrument(skip_all, fields(%id), err(level = "debug"))]
     pub async fn navigate(
         &self,
         principal: &Principal,
@@ -216,7 +216,7 @@ impl Wizards {
     }
 
     /// Runs the current step's test and records its outcome, passed or not.
-    #[tracing::instrument(skip_all, fields(%id), err)]
+    #[tracing::instrument(skip_all, fields(%id), err(level = "debug"))]
     pub async fn test_step(
         &self,
         principal: &Principal,
@@ -248,7 +248,7 @@ impl Wizards {
     }
 
     /// Completes the wizard: what it sets up is made.
-    #[tracing::instrument(skip_all, fields(%id), err)]
+    #[tracing::instrument(skip_all, fields(%id), err(level = "debug"))]
     pub async fn complete(
         &self,
         principal: &Principal,
@@ -262,7 +262,7 @@ impl Wizards {
     }
 
     /// Cancels the wizard; the credentials it sealed are forgotten.
-    #[tracing::instrument(skip_all, fields(%id), err)]
+    #[tracing::instrument(skip_all, fields(%id), err(level = "debug"))]
     pub async fn cancel(
         &self,
         principal: &Principal,

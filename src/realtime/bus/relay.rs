@@ -109,22 +109,9 @@ impl Relay {
                 continue;
             }
             let envelopes: Vec<Envelope> = batch.iter().map(Envelope::from_event).collect();
-            let mut retry = Duration::from_millis(100);
-            loop {
-                match self.bus.publish(&envelopes).await {
-                    Ok(()) => break,
-                    Err(error) => {
-                        tracing::warn!(%error, position = cursor.position, "publishing events failed; retrying");
-                        tokio::select! {
-                            _ = shutdown.cancelled() => {
-                                let _ = conn.close().await;
-                                return Ok(Leadership::Stopped);
-                            }
-                            _ = tokio::time::sleep(retry) => {}
-                        }
-                        retry = (retry * 2).min(Duration::from_secs(2));
-                    }
-                }
+            if !self.publish(&envelopes, cursor, shutdown).await {
+                let _ = conn.close().await;
+                return Ok(Leadership::Stopped);
             }
             let last = batch.last().map(|e| e.cursor()).unwrap_or(cursor);
             sqlx::query(
@@ -139,6 +126,33 @@ impl Relay {
             .await
             .context("Failed to advance the relay checkpoint")?;
             cursor = last;
+        }
+    }
+}
+
+impl Relay {
+    /// Publishes a batch, retrying (with back-off) until the bus takes it; false when the
+    /// server stops first.
+    #[tracing::instrument(skip_all, fields(events = envelopes.len(), after = after.position))]
+    async fn publish(
+        &self,
+        envelopes: &[Envelope],
+        after: LogCursor,
+        shutdown: &CancellationToken,
+    ) -> bool {
+        let mut retry = Duration::from_millis(100);
+        loop {
+            match self.bus.publish(envelopes).await {
+                Ok(()) => return true,
+                Err(error) => {
+                    tracing::warn!(%error, position = after.position, "publishing events failed; retrying");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return false,
+                        _ = tokio::time::sleep(retry) => {}
+                    }
+                    retry = (retry * 2).min(Duration::from_secs(2));
+                }
+            }
         }
     }
 }

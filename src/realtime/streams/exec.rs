@@ -78,6 +78,7 @@ impl Streams {
     }
 
     /// Starts a shell in `target`, `cols`×`rows`, recorded before it runs.
+    #[tracing::instrument(skip_all, fields(host = %target.host, container = %target.docker_id), err(level = "debug"))]
     pub async fn start_exec(
         &self,
         target: ContainerTarget,

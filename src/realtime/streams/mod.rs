@@ -72,6 +72,7 @@ impl Streams {
 
     /// Spends `ticket` for a socket of `purpose` on `resource_id` and registers the socket:
     /// the caller, and the registration that closes it when their session changes.
+    #[tracing::instrument(skip_all, fields(purpose = purpose.as_str()), err(level = "debug"))]
     pub async fn admit(
         &self,
         ticket: &str,
