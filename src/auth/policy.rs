@@ -37,6 +37,12 @@ pub fn redact_config_for(role: Role, container: &mut Value) {
     }
 }
 
+/// Whether what a container or network reaches on the host limits what `role` may do with
+/// it: for everyone but admins, whose only limit is saying so and why.
+pub fn reach_matters(role: Role) -> bool {
+    role != Role::Admin
+}
+
 /// Options that reach the host (privileged mode, host paths, host namespaces, devices, …):
 /// operators and viewers never; admins only when they say so (`allow_privileged`) and why.
 /// `Err` says why not, naming the first option.
@@ -49,8 +55,8 @@ pub fn may_reach_host(
     if reaching.is_empty() {
         return Ok(());
     }
-    match role {
-        Role::Admin => {
+    match reach_matters(role) {
+        false => {
             let reason = reason.map(str::trim).unwrap_or_default();
             if allow_privileged == Some(true) && !reason.is_empty() {
                 return Ok(());
@@ -60,7 +66,7 @@ pub fn may_reach_host(
                 reaching.join(", ")
             ))
         }
-        _ => Err(format!(
+        true => Err(format!(
             "{} reach the host and are not allowed for the role '{role}'",
             reaching.join(", ")
         )),
@@ -70,7 +76,7 @@ pub fn may_reach_host(
 /// A shell in a container that reaches the host is a shell on the host: admins only, as
 /// creating such a container is.
 pub fn may_open_shell(role: Role, reaching: &[&str]) -> Result<(), String> {
-    if reaching.is_empty() || role == Role::Admin {
+    if reaching.is_empty() || !reach_matters(role) {
         return Ok(());
     }
     Err(format!(
@@ -83,7 +89,7 @@ pub fn may_open_shell(role: Role, reaching: &[&str]) -> Result<(), String> {
 /// `ipvlan`, overlay, plugins) reaches beyond the host's container bridge: admins only, as
 /// for creating a container on it.
 pub fn may_attach_to(role: Role, network_name: &str, driver: &str) -> Result<(), String> {
-    if driver == "bridge" || role == Role::Admin {
+    if driver == "bridge" || !reach_matters(role) {
         return Ok(());
     }
     Err(format!(
