@@ -122,6 +122,12 @@ impl GlobalLogReader {
             let request = events.into_iter().rev().find(|event| {
                 step_of(event).is_some_and(|(phase, _)| phase == OperationPhase::Requested)
             });
+            if request.is_none() {
+                // A request this build cannot read (a newer dcp's): the operation stays
+                // pending, and says why at each pass.
+                tracing::warn!(%op_id, %resource_type, %aggregate_id,
+                    "a pending operation's request cannot be read; it is left pending");
+            }
             if let Some(event) = request {
                 let age_secs = (now - event.recorded_at).num_milliseconds() as f64 / 1000.0;
                 requests.push(PendingRequest {

@@ -55,6 +55,14 @@ crate::store_failures!(ContainersError);
 impl ContainersError {
     /// A failed Docker call about a container: 400 (an ambiguous prefix) and 404 name nothing.
     pub(crate) fn lookup(error: DockerError) -> Self {
+        match Self::lookup_saying(error) {
+            ContainersError::NotFound { .. } => ContainersError::NotFound { docker: None },
+            other => other,
+        }
+    }
+
+    /// [`ContainersError::lookup`], keeping what Docker said (an inspect shows it).
+    pub(crate) fn lookup_saying(error: DockerError) -> Self {
         match error {
             DockerError::Failed {
                 status: 400 | 404,

@@ -14,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::{Containers, ContainersError};
 use crate::docker::fanout::{hosts_of, list_on, HostAnswer};
 use crate::docker::{DockerError, DockerHosts};
-use crate::read_models::ReadModels;
+use crate::read_models::{ReadModels, CONTAINERS};
 
 /// Container states Docker reports, in the `status` filter's vocabulary.
 pub const STATES: &[&str] = &[
@@ -310,12 +310,14 @@ impl Containers {
     }
 
     /// One container by id, id prefix or name on `host` (default `local`), as `docker
-    /// inspect` shows it.
+    /// inspect` shows it; what dcp knows of it once the read model has applied position
+    /// `wait_for`, when given.
     #[tracing::instrument(skip_all, fields(host = host.unwrap_or("local"), reference), err(level = "debug"))]
     pub async fn inspect(
         &self,
         host: Option<&str>,
         reference: &str,
+        wait_for: Option<i64>,
     ) -> Result<ContainerDetail, ContainersError> {
         check_reference(reference)?;
         let host = self.hosts.enabled_host(host)?;
@@ -323,7 +325,9 @@ impl Containers {
         let inspect = docker
             .inspect_container(reference, None::<InspectContainerOptions>)
             .await
-            .map_err(|error| ContainersError::lookup(DockerError::from_bollard(&host, error)))?;
+            .map_err(|error| {
+                ContainersError::lookup_saying(DockerError::from_bollard(&host, error))
+            })?;
         let id = inspect.id.clone().unwrap_or_default();
         let name = inspect
             .name
@@ -332,6 +336,9 @@ impl Containers {
             .trim_start_matches('/')
             .to_string();
         let inspect = serde_json::to_value(&inspect).map_err(anyhow::Error::from)?;
+        if let Some(position) = wait_for {
+            self.reads.settle_at(position, CONTAINERS).await?;
+        }
         let platform = platform_records(&self.reads, &host, vec![id.clone()])
             .await?
             .remove(&id);

@@ -86,6 +86,19 @@ pub struct VerifyRequest {
     pub checkpoints: Vec<crate::checkpoints::Checkpoint>,
 }
 
+impl VerifyRequest {
+    /// At most 100 checkpoints at once.
+    pub fn check(&self) -> Result<(), HistoryError> {
+        if self.checkpoints.len() > 100 {
+            return Err(HistoryError::invalid(
+                "checkpoints",
+                "at most 100 checkpoints at once",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// The chain walked, and each checkpoint checked.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct VerifyReport {
@@ -173,12 +186,7 @@ impl History {
         &self,
         request: VerifyRequest,
     ) -> Result<VerifyReport, HistoryError> {
-        if request.checkpoints.len() > 100 {
-            return Err(HistoryError::invalid(
-                "checkpoints",
-                "at most 100 checkpoints at once",
-            ));
-        }
+        request.check()?;
         let chain = dcp_projections::audit::verify_chain(self.reads.pool()).await?;
         let checkpoints: Vec<CheckpointCheck> =
             crate::checkpoints::check(self.reads.pool(), &self.audit_key, &request.checkpoints)

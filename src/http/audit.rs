@@ -91,6 +91,7 @@ async fn verify_with_checkpoints(
     headers: HeaderMap,
     ApiJson(request): ApiJson<VerifyRequest>,
 ) -> ApiResult<ApiJson<VerifyReport>> {
+    request.check()?;
     settle_request(&state.reads, &headers, AUDIT).await?;
     Ok(ApiJson(state.history.verify_checkpoints(request).await?))
 }

@@ -12,7 +12,7 @@ use utoipa_axum::routes;
 use super::app_state::AppState;
 use super::error::ApiResult;
 use super::extract::{ApiJson, ApiPath, ApiQuery, Auth};
-use super::positions::{settle_request, Positioned};
+use super::positions::{min_position, settle_request, Positioned};
 use crate::commands::CommandMeta;
 use crate::containers::{ContainerDetail, ContainerList, ContainerListQuery, CreateOutcome};
 use crate::docker::policy::CreateContainerRequest;
@@ -53,10 +53,10 @@ async fn get_container(
     ApiPath(reference): ApiPath<String>,
     ApiQuery(query): ApiQuery<HostQuery>,
 ) -> ApiResult<ApiJson<ContainerDetail>> {
-    settle_request(&state.reads, &headers, CONTAINERS).await?;
+    let wait_for = min_position(&headers)?;
     let detail = state
         .containers
-        .inspect(query.host.as_deref(), &reference)
+        .inspect(query.host.as_deref(), &reference, wait_for)
         .await?;
     Ok(ApiJson(detail))
 }

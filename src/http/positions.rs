@@ -16,16 +16,12 @@ pub const MIN_POSITION_HEADER: &str = "x-dcp-min-position";
 
 pub use crate::read_models::{AUDIT, SESSIONS, USERS};
 
-/// Honours `X-Dcp-Min-Position` on a read: waits until `projections` have applied it.
-pub async fn settle_request(
-    reads: &ReadModels,
-    headers: &HeaderMap,
-    projections: &[&str],
-) -> ApiResult<()> {
+/// The position a read must see (`X-Dcp-Min-Position`), if the client sent one.
+pub fn min_position(headers: &HeaderMap) -> ApiResult<Option<i64>> {
     let Some(value) = headers.get(MIN_POSITION_HEADER) else {
-        return Ok(());
+        return Ok(None);
     };
-    let position: i64 = value
+    let position = value
         .to_str()
         .ok()
         .and_then(|v| v.trim().parse().ok())
@@ -36,7 +32,19 @@ pub async fn settle_request(
                 "must be a non-negative integer position",
             )
         })?;
-    Ok(reads.settle_at(position, projections).await?)
+    Ok(Some(position))
+}
+
+/// Honours `X-Dcp-Min-Position` on a read: waits until `projections` have applied it.
+pub async fn settle_request(
+    reads: &ReadModels,
+    headers: &HeaderMap,
+    projections: &[&str],
+) -> ApiResult<()> {
+    match min_position(headers)? {
+        Some(position) => Ok(reads.settle_at(position, projections).await?),
+        None => Ok(()),
+    }
 }
 
 /// `Prefer: return=minimal` (RFC 7240) asks a command to answer as soon as its events are

@@ -108,6 +108,7 @@ impl ServiceError for ResourcesError {
             Docker(error) => error.field(),
             List(error) => error.field(),
             Command(error) => error.field(),
+            Store(error) => error.field(),
             _ => None,
         }
     }
@@ -123,6 +124,7 @@ impl ServiceError for ResourcesError {
             Docker(error) => error.details(),
             List(error) => error.details(),
             Command(error) => error.details(),
+            Store(error) => error.details(),
             _ => None,
         }
     }

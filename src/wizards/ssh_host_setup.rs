@@ -284,8 +284,12 @@ impl Wizards {
     ) -> Result<(Completion, Option<LogCursor>), WizardsError> {
         let id = wizard.id.ok_or(WizardsError::NotFound)?;
         let host_id = id.to_string();
-        let spec = host_spec(wizard, id)?;
-        let name = spec.name.clone();
+        let name = step_data(wizard, "connection")
+            .ok_or_else(|| incomplete("connection"))?
+            .get("connection_name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         if wizard.status == "in_progress" && self.hosts.name_taken(&name, Some(&host_id)).await? {
             return Err(WizardsError::NameTaken(name));
         }
@@ -312,6 +316,8 @@ impl Wizards {
             "completed" => {}
             other => return Err(WizardsError::NotInProgress(other.to_string())),
         }
+        // The aggregate has checked every step is complete: what they hold is the host.
+        let spec = host_spec(wizard, id)?;
         let cursor = self
             .hosts
             .register(&host_id, spec, vec![], meta)
@@ -343,11 +349,13 @@ impl Wizards {
     }
 }
 
+/// The refusal of a wizard whose step `step` is not complete.
+fn incomplete(step: &'static str) -> WizardsError {
+    CommandError::Rejected(WizardError::StepIncomplete(step)).into()
+}
+
 /// The host a complete `ssh_host_setup` wizard describes (its id is the wizard's).
 fn host_spec(wizard: &WizardState, id: Uuid) -> Result<HostSpec, WizardsError> {
-    let incomplete = |step: &'static str| -> WizardsError {
-        CommandError::Rejected(WizardError::StepIncomplete(step)).into()
-    };
     let connection = step_data(wizard, "connection").ok_or_else(|| incomplete("connection"))?;
     let name = text_of(connection, "connection_name")
         .unwrap_or_default()

@@ -108,6 +108,7 @@ impl Streams {
                 RealtimeError::ExecFailed(format!("Failed to start a shell: {error}"))
             })?
             .id;
+        let started_at = tokio::time::Instant::now();
         let record_start = ContainerCommand::RecordExecStarted {
             exec_id: exec_id.clone(),
             command: command.clone(),
@@ -125,7 +126,6 @@ impl Streams {
                 "the session could not be recorded; try again".into(),
             ));
         }
-        let started_at = tokio::time::Instant::now();
         let options = StartExecOptions {
             detach: false,
             tty: true,
