@@ -7,7 +7,9 @@ use cqrs_es::Aggregate;
 use dcp_aggregates::session::{Session, SessionEvent};
 use dcp_aggregates::user::{User, UserEvent};
 use dcp_aggregates::Role;
+use serde::{Deserialize, Serialize};
 use sqlx::{FromRow, PgConnection};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::log::StoredEvent;
@@ -16,21 +18,32 @@ use crate::runner::Projection;
 /// Maintains the `users` table from `user` events and session starts.
 pub struct UsersProjection;
 
-/// A row of the `users` table.
-#[derive(Debug, Clone, PartialEq, FromRow)]
-pub struct UserRow {
+// What the `users` table holds of an account is what the API shows of it.
+/// An account as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, FromRow)]
+pub struct UserView {
     pub id: Uuid,
     pub username: String,
     pub email: String,
     pub full_name: String,
+    /// `admin`, `operator` or `viewer`.
     pub role: String,
     pub is_active: bool,
     pub must_change_password: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub last_login_at: Option<DateTime<Utc>>,
+    /// The aggregate's sequence number: how many changes it has seen.
     pub version: i64,
-    pub last_position: i64,
+}
+
+/// A row of the `users` table: the account, and the position of the event that last
+/// changed it.
+#[derive(Debug, Clone, PartialEq, FromRow)]
+struct UserRow {
+    #[sqlx(flatten)]
+    user: UserView,
+    last_position: i64,
 }
 
 /// What an event changes of one user's row.
@@ -67,7 +80,7 @@ fn apply_change(row: &mut Option<UserRow>, event: &StoredEvent, change: UserChan
     match change {
         UserChange::LoggedIn(at) => {
             if let Some(row) = row.as_mut() {
-                row.last_login_at = Some(at);
+                row.user.last_login_at = Some(at);
                 row.last_position = event.global_position;
             }
         }
@@ -81,17 +94,19 @@ fn apply_change(row: &mut Option<UserRow>, event: &StoredEvent, change: UserChan
             created_at,
         }) => {
             *row = Some(UserRow {
-                id: user_id,
-                username,
-                email,
-                full_name,
-                role: role.as_str().to_string(),
-                is_active: true,
-                must_change_password,
-                created_at,
-                updated_at: created_at,
-                last_login_at: None,
-                version: event.sequence,
+                user: UserView {
+                    id: user_id,
+                    username,
+                    email,
+                    full_name,
+                    role: role.as_str().to_string(),
+                    is_active: true,
+                    must_change_password,
+                    created_at,
+                    updated_at: created_at,
+                    last_login_at: None,
+                    version: event.sequence,
+                },
                 last_position: event.global_position,
             });
         }
@@ -115,23 +130,23 @@ impl UserRow {
                 ..
             } => {
                 if let Some(email) = email {
-                    self.email = email;
+                    self.user.email = email;
                 }
                 if let Some(full_name) = full_name {
-                    self.full_name = full_name;
+                    self.user.full_name = full_name;
                 }
                 updated_at
             }
             UserEvent::UserRoleChanged { to, changed_at, .. } => {
-                self.role = Role::as_str(to).to_string();
+                self.user.role = Role::as_str(to).to_string();
                 changed_at
             }
             UserEvent::UserDeactivated { deactivated_at, .. } => {
-                self.is_active = false;
+                self.user.is_active = false;
                 deactivated_at
             }
             UserEvent::UserReactivated { reactivated_at, .. } => {
-                self.is_active = true;
+                self.user.is_active = true;
                 reactivated_at
             }
             UserEvent::UserPasswordChanged {
@@ -139,14 +154,14 @@ impl UserRow {
                 changed_at,
                 ..
             } => {
-                self.must_change_password = must_change_password;
+                self.user.must_change_password = must_change_password;
                 changed_at
             }
             // A creation or a deletion replaces the whole row (see `apply_change`).
             UserEvent::UserCreated { .. } | UserEvent::UserDeleted { .. } => return,
         };
-        self.updated_at = at;
-        self.version = event.sequence;
+        self.user.updated_at = at;
+        self.user.version = event.sequence;
         self.last_position = event.global_position;
     }
 }
@@ -178,7 +193,7 @@ impl Projection for UsersProjection {
             .await?;
         let mut rows: HashMap<Uuid, Option<UserRow>> = ids.iter().map(|id| (*id, None)).collect();
         for row in existing {
-            rows.insert(row.id, Some(row));
+            rows.insert(row.user.id, Some(row));
         }
         for (id, event, change) in relevant {
             apply_change(rows.entry(id).or_default(), event, change);
@@ -203,9 +218,12 @@ async fn upsert(conn: &mut PgConnection, rows: &[UserRow]) -> anyhow::Result<()>
     }
     macro_rules! column {
         ($field:ident) => {
-            rows.iter().map(|r| r.$field.clone()).collect::<Vec<_>>()
+            rows.iter()
+                .map(|r| r.user.$field.clone())
+                .collect::<Vec<_>>()
         };
     }
+    let last_positions: Vec<i64> = rows.iter().map(|r| r.last_position).collect();
     sqlx::query(
         "INSERT INTO users (id, username, email, full_name, role, is_active, must_change_password, \
          created_at, updated_at, last_login_at, version, last_position) \
@@ -228,7 +246,7 @@ async fn upsert(conn: &mut PgConnection, rows: &[UserRow]) -> anyhow::Result<()>
     .bind(column!(updated_at))
     .bind(column!(last_login_at))
     .bind(column!(version))
-    .bind(column!(last_position))
+    .bind(last_positions)
     .execute(conn)
     .await?;
     Ok(())

@@ -2,7 +2,7 @@
 //! commands. Usernames and emails are claimed in `user_handles` before the command, and
 //! password hashes live in `credentials`, never in events.
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use dcp_aggregates::session::RevocationReason;
 use dcp_aggregates::user::{
     validate_email, validate_full_name, validate_username, User, UserCommand,
@@ -22,23 +22,7 @@ use crate::commands::{CommandError, CommandMeta};
 use crate::event_store::SideWrite;
 use crate::read_models::{SESSIONS, USERS};
 
-/// An account as the API shows it.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
-pub struct UserView {
-    pub id: Uuid,
-    pub username: String,
-    pub email: String,
-    pub full_name: String,
-    /// `admin`, `operator` or `viewer`.
-    pub role: String,
-    pub is_active: bool,
-    pub must_change_password: bool,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub last_login_at: Option<DateTime<Utc>>,
-    /// The aggregate's sequence number: how many changes it has seen.
-    pub version: i64,
-}
+pub use dcp_projections::users::UserView;
 
 const USER_COLUMNS: &str =
     "id, username, email, full_name, role, is_active, must_change_password, created_at, updated_at, last_login_at, version";
