@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::operation::{
-    docker_resource_event, validate_docker_action, DockerActivity, OperationPhase, OperationSlot,
-    ResourceError,
+    docker_resource_event, validate_docker_action, DockerActivity, OperationEventTypes,
+    OperationPhase, OperationSlot, ResourceError,
 };
 
 /// What the pending operation does.
@@ -152,6 +152,15 @@ impl DomainEvent for ImageEvent {
 }
 
 impl ImageEvent {
+    /// The image's operation events by name (see [`OperationEventTypes`]).
+    pub const OPERATION_TYPES: OperationEventTypes = OperationEventTypes {
+        requests: &[
+            ("ImagePullRequested", "pull"),
+            ("ImageRemoveRequested", "delete"),
+        ],
+        outcomes: &["ImagePulled", "ImageRemoved", "OperationFailed"],
+    };
+
     /// What this event is to the image's operations.
     fn activity(&self) -> DockerActivity<'_> {
         use ImageEvent as E;
@@ -289,8 +298,9 @@ impl Image {
                 force,
                 requested_at: at,
             },
-            // `decide` sends only requests here.
-            other => return self.decide(other),
+            // `decide` sends only requests here: another command is a bug, and
+            // sending it back would loop.
+            other => unreachable!("not one of requests: {other:?}"),
         };
         Ok(vec![event])
     }

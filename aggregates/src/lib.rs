@@ -7,7 +7,9 @@
 //!
 //! Events also say what they mean to the read side: their audit action ([`audit`]) and the
 //! step of a Docker operation they record ([`operation::OperationEvent`]), so readers
-//! decode them ([`AnyEvent`]) and never match event names.
+//! decode them ([`AnyEvent`]) instead of matching event names. A query that narrows by
+//! event type before decoding takes the names the events declare beside themselves
+//! ([`operation::OperationEventTypes`]), never its own spelling of them.
 
 pub mod access_attempt;
 pub mod any_event;

@@ -70,10 +70,53 @@ pub trait OperationEvent {
     /// (Docker's own changes observed, containers discovered, exec sessions, and every
     /// event of users, sessions, access attempts, hosts and wizards).
     fn operation(&self) -> Option<OperationStep<'_>>;
+}
 
-    /// The id of the operation this event belongs to, if any.
-    fn operation_id(&self) -> Option<Uuid> {
-        self.operation().map(|step| step.op_id)
+/// The event types of one Docker resource that record the steps of its operations, by
+/// name: for readers that look an operation up in the store, whose queries narrow by event
+/// type before they read a payload. Each resource declares its own beside its events
+/// (`ContainerEvent::OPERATION_TYPES`, …). This module's tests hold every name to what the
+/// event says of itself ([`OperationEvent::operation`]), with one event of each type, so a
+/// new request or outcome cannot be left out unnoticed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OperationEventTypes {
+    /// The requests (`…Requested`), each with the verb it asks for.
+    pub requests: &'static [(&'static str, &'static str)],
+    /// The outcomes: each success, and `OperationFailed`.
+    pub outcomes: &'static [&'static str],
+}
+
+impl OperationEventTypes {
+    /// The names of the request events.
+    pub fn request_types(&self) -> impl Iterator<Item = &'static str> {
+        let requests = self.requests;
+        requests.iter().map(|(event_type, _)| *event_type)
+    }
+
+    /// The request event that asks for `verb` (`create`, `recreate`, …), if the resource
+    /// has that operation.
+    pub fn request_for(&self, verb: &str) -> Option<&'static str> {
+        self.requests
+            .iter()
+            .find(|(_, requested)| *requested == verb)
+            .map(|(event_type, _)| *event_type)
+    }
+}
+
+/// The operation event types of the resource stored as `aggregate_type`; `None` for an
+/// aggregate without Docker operations (users, sessions, hosts, …).
+pub fn operation_event_types(aggregate_type: &str) -> Option<OperationEventTypes> {
+    use crate::container::{Container, ContainerEvent};
+    use crate::image::{Image, ImageEvent};
+    use crate::network::{Network, NetworkEvent};
+    use crate::volume::{Volume, VolumeEvent};
+    use cqrs_es::Aggregate;
+    match aggregate_type {
+        Container::TYPE => Some(ContainerEvent::OPERATION_TYPES),
+        Image::TYPE => Some(ImageEvent::OPERATION_TYPES),
+        Volume::TYPE => Some(VolumeEvent::OPERATION_TYPES),
+        Network::TYPE => Some(NetworkEvent::OPERATION_TYPES),
+        _ => None,
     }
 }
 
@@ -327,3 +370,6 @@ pub fn validate_name(field: &'static str, name: &str) -> Result<(), ResourceErro
         })
     }
 }
+
+#[cfg(test)]
+mod tests;

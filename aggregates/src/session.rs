@@ -68,10 +68,16 @@ pub enum SessionEvent {
     },
 }
 
+impl SessionEvent {
+    /// The stored name of [`SessionEvent::SessionStarted`]: readers that want only the
+    /// starts skip the other events without decoding them.
+    pub const STARTED: &'static str = "SessionStarted";
+}
+
 impl DomainEvent for SessionEvent {
     fn event_type(&self) -> String {
         match self {
-            SessionEvent::SessionStarted { .. } => "SessionStarted",
+            SessionEvent::SessionStarted { .. } => Self::STARTED,
             SessionEvent::SessionLoggedOut { .. } => "SessionLoggedOut",
             SessionEvent::SessionRevoked { .. } => "SessionRevoked",
         }

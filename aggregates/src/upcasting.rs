@@ -43,6 +43,6 @@ pub(crate) fn current_version(aggregate_type: &str, event_type: &str) -> &'stati
 }
 
 /// The version `event_type` of `A` is written with now (for `DomainEvent::event_version`).
-pub fn version_of(aggregate_type: &str, event_type: &str) -> String {
+pub(crate) fn version_of(aggregate_type: &str, event_type: &str) -> String {
     current_version(aggregate_type, event_type).to_string()
 }

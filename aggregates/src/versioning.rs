@@ -29,7 +29,6 @@ use crate::user::{User, UserEvent};
 use crate::volume::{Volume, VolumeEvent};
 use crate::wizard::{Wizard, WizardEvent};
 
-pub use crate::upcasting::version_of;
 use crate::upcasting::{current_version, UPCASTERS};
 
 /// Why a stored event cannot be brought to a shape this build understands.
@@ -131,7 +130,7 @@ pub fn upcast(
 }
 
 /// The variant names of an externally tagged enum, as serde's derive declares them.
-fn variants_of<T: DeserializeOwned>() -> &'static [&'static str] {
+pub(crate) fn variants_of<T: DeserializeOwned>() -> &'static [&'static str] {
     let mut probe = VariantProbe(None);
     let _ = T::deserialize(&mut probe);
     probe.0.unwrap_or(&[])
@@ -184,6 +183,7 @@ impl<'de> de::Deserializer<'de> for &mut VariantProbe {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::upcasting::version_of;
     use serde_json::json;
 
     #[test]

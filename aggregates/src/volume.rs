@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::operation::{
     docker_resource_event, validate_docker_action, validate_labels, validate_name, DockerActivity,
-    OperationPhase, OperationSlot, ResourceError,
+    OperationEventTypes, OperationPhase, OperationSlot, ResourceError,
 };
 
 /// What the pending operation does.
@@ -149,6 +149,15 @@ impl DomainEvent for VolumeEvent {
 }
 
 impl VolumeEvent {
+    /// The volume's operation events by name (see [`OperationEventTypes`]).
+    pub const OPERATION_TYPES: OperationEventTypes = OperationEventTypes {
+        requests: &[
+            ("VolumeCreateRequested", "create"),
+            ("VolumeRemoveRequested", "delete"),
+        ],
+        outcomes: &["VolumeCreated", "VolumeRemoved", "OperationFailed"],
+    };
+
     /// What this event is to the volume's operations.
     fn activity(&self) -> DockerActivity<'_> {
         use OperationPhase::{Failed, Requested, Succeeded};
@@ -286,8 +295,9 @@ impl Volume {
                 force,
                 requested_at: at,
             },
-            // `decide` sends only requests here.
-            other => return self.decide(other),
+            // `decide` sends only requests here: another command is a bug, and
+            // sending it back would loop.
+            other => unreachable!("not one of requests: {other:?}"),
         };
         Ok(vec![event])
     }

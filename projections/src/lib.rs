@@ -7,7 +7,8 @@
 //!
 //! Projections read each event as its aggregate's typed enum (after the upcasters) and ask
 //! it what it is (`dcp_aggregates::audit::Audited`, `dcp_aggregates::operation::OperationEvent`):
-//! no projection matches event names. [`past`] rebuilds one resource as of a past moment.
+//! no projection spells event names (one that skips events before decoding them uses the
+//! names the events declare). [`past`] rebuilds one resource as of a past moment.
 
 pub mod audit;
 pub mod containers;

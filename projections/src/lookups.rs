@@ -1,86 +1,61 @@
 //! Lookups in the log by what its events carry: the server asks these of the store itself
 //! when a read model may lag or never held the answer (an operation's request, a removed
-//! container's Docker id, a host's former name). Which events are an operation's request
-//! or outcome is the events' own word ([`OperationEvent`]), not a pattern on their names.
+//! container's Docker id, a host's former name). Each query narrows by event type first,
+//! with the names the events declare beside themselves (see
+//! [`OperationEventTypes`](dcp_aggregates::operation::OperationEventTypes)), and reads a
+//! payload only to decide what it matches.
 
-use chrono::{DateTime, Utc};
-use dcp_aggregates::operation::{OperationEvent, OperationPhase};
-use sqlx::PgPool;
+use cqrs_es::Aggregate;
+use dcp_aggregates::container::{Container, ContainerEvent};
+use dcp_aggregates::host::HostEvent;
+use dcp_aggregates::network::{Network, NetworkEvent};
+use dcp_aggregates::operation::operation_event_types;
+use dcp_aggregates::AnyEvent;
+use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
 use crate::log::{event_from_row, GlobalLogReader, LogCursor, StoredEvent, SELECT_COLUMNS};
 
-/// A Docker operation without an outcome: its request event and how long it has been
+/// A Docker operation without an outcome: its request, typed, and how long it has been
 /// quiet.
 #[derive(Debug, Clone)]
 pub struct PendingRequest {
-    /// The request (in its current shape).
-    pub event: StoredEvent,
-    /// Seconds since the request was recorded.
+    /// The operation.
+    pub op_id: Uuid,
+    /// The aggregate the operation was requested on.
+    pub aggregate_id: String,
+    /// The request (`ContainerStopRequested`, `ImagePullRequested`, …) in its current shape.
+    pub request: AnyEvent,
+    /// Seconds since the request was recorded, by the database's clock.
     pub age_secs: f64,
     /// Seconds since the operation last reported progress (pulls), if it ever did.
     pub progress_age_secs: Option<f64>,
 }
 
-impl PendingRequest {
-    /// The request's fields (`{"op_id": …, …}`).
-    pub fn fields(&self) -> serde_json::Value {
-        self.event
-            .payload
-            .get(&self.event.event_type)
-            .cloned()
-            .unwrap_or_default()
-    }
-}
-
 impl GlobalLogReader {
-    /// The events of aggregates of `aggregate_type` that carry operation `op_id` (its
-    /// request and its outcome), in log order and current shapes.
-    async fn operation_events(
-        pool: &PgPool,
-        aggregate_type: &str,
-        aggregate_id: Option<&str>,
-        op_id: Uuid,
-    ) -> Result<Vec<StoredEvent>, sqlx::Error> {
-        let sql = format!(
-            "SELECT {SELECT_COLUMNS} FROM events WHERE aggregate_type = $1 \
-             AND ($2::text IS NULL OR aggregate_id = $2) \
-             AND payload::jsonb -> event_type ->> 'op_id' = $3 ORDER BY global_position"
-        );
-        let rows = sqlx::query(&sql)
-            .bind(aggregate_type)
-            .bind(aggregate_id)
-            .bind(op_id.to_string())
-            .fetch_all(pool)
-            .await?;
-        let mut events = rows
-            .iter()
-            .map(event_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        for event in &mut events {
-            // An event this build cannot bring up to date is no operation it knows.
-            let _ = event.upcast();
-        }
-        Ok(events)
-    }
-
     /// The aggregate of type `aggregate_type` on which operation `op_id` was requested as a
-    /// `verb` (`create`, `recreate`, …), if it was.
+    /// `verb` (`create`, `recreate`, …), if it was; `None` also for a verb the resource has
+    /// no operation for.
     pub async fn aggregate_requesting(
         pool: &PgPool,
         aggregate_type: &str,
         verb: &str,
         op_id: Uuid,
     ) -> Result<Option<String>, sqlx::Error> {
-        let events = Self::operation_events(pool, aggregate_type, None, op_id).await?;
-        Ok(events
-            .into_iter()
-            .find(|event| {
-                step_of(event).is_some_and(|(phase, step_verb)| {
-                    phase == OperationPhase::Requested && step_verb == verb
-                })
-            })
-            .map(|event| event.aggregate_id))
+        let Some(request_type) =
+            operation_event_types(aggregate_type).and_then(|types| types.request_for(verb))
+        else {
+            return Ok(None);
+        };
+        sqlx::query_scalar(
+            "SELECT aggregate_id FROM events WHERE aggregate_type = $1 AND event_type = $2 \
+             AND payload::jsonb -> event_type ->> 'op_id' = $3 LIMIT 1",
+        )
+        .bind(aggregate_type)
+        .bind(request_type)
+        .bind(op_id.to_string())
+        .fetch_optional(pool)
+        .await
     }
 
     /// Whether the outcome of operation `op_id` is recorded on aggregate `aggregate_id`.
@@ -90,51 +65,73 @@ impl GlobalLogReader {
         aggregate_id: &str,
         op_id: Uuid,
     ) -> Result<bool, sqlx::Error> {
-        let events =
-            Self::operation_events(pool, aggregate_type, Some(aggregate_id), op_id).await?;
-        Ok(events.iter().any(|event| {
-            step_of(event).is_some_and(|(phase, _)| phase != OperationPhase::Requested)
-        }))
+        let outcomes =
+            operation_event_types(aggregate_type).map_or(&[][..], |types| types.outcomes);
+        sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 \
+             AND event_type = ANY($3) AND payload::jsonb -> event_type ->> 'op_id' = $4)",
+        )
+        .bind(aggregate_type)
+        .bind(aggregate_id)
+        .bind(outcomes)
+        .bind(op_id.to_string())
+        .fetch_one(pool)
+        .await
     }
 
     /// The requests of the operations of `resource_types` the operations read model shows
-    /// pending: each found in the store by its operation id, whatever was recorded on the
-    /// aggregate after it (an observed change does not hide it).
+    /// pending, in one query: each found in the store by its operation id, whatever was
+    /// recorded on the aggregate after it (an observed change does not hide it). A request
+    /// this build cannot read (a newer dcp's) is logged and left pending.
     pub async fn pending_requests(
         pool: &PgPool,
         resource_types: &[&str],
     ) -> Result<Vec<PendingRequest>, sqlx::Error> {
-        type Pending = (Uuid, String, String, DateTime<Utc>, Option<f64>);
-        let pending: Vec<Pending> = sqlx::query_as(
-            "SELECT o.id, o.resource_type, o.aggregate_id, o.requested_at, \
-             (SELECT EXTRACT(EPOCH FROM now() - p.updated_at)::float8 FROM operation_progress p WHERE p.op_id = o.id) \
-             FROM operations o WHERE o.status = 'pending' AND o.resource_type = ANY($1)",
-        )
-        .bind(resource_types)
-        .fetch_all(pool)
-        .await?;
-        // Ages by the database's clock, as the request times are.
-        let now: DateTime<Utc> = sqlx::query_scalar("SELECT now()").fetch_one(pool).await?;
-        let mut requests = Vec::new();
-        for (op_id, resource_type, aggregate_id, _, progress_age_secs) in pending {
-            let events =
-                Self::operation_events(pool, &resource_type, Some(&aggregate_id), op_id).await?;
-            let request = events.into_iter().rev().find(|event| {
-                step_of(event).is_some_and(|(phase, _)| phase == OperationPhase::Requested)
-            });
-            if request.is_none() {
-                // A request this build cannot read (a newer dcp's): the operation stays
-                // pending, and says why at each pass.
-                tracing::warn!(%op_id, %resource_type, %aggregate_id,
-                    "a pending operation's request cannot be read; it is left pending");
-            }
-            if let Some(event) = request {
-                let age_secs = (now - event.recorded_at).num_milliseconds() as f64 / 1000.0;
-                requests.push(PendingRequest {
-                    event,
-                    age_secs,
-                    progress_age_secs,
-                });
+        let request_types: Vec<&str> = resource_types
+            .iter()
+            .filter_map(|resource_type| operation_event_types(resource_type))
+            .flat_map(|types| types.request_types())
+            .collect();
+        // Ages by the database's clock, as the request times are. An operation whose
+        // request is of no type this build knows comes with an empty request.
+        let sql = format!(
+            "SELECT o.id AS op_id, o.resource_type AS pending_type, o.aggregate_id AS pending_aggregate, \
+             EXTRACT(EPOCH FROM now() - e.recorded_at)::float8 AS age_secs, \
+             (SELECT EXTRACT(EPOCH FROM now() - p.updated_at)::float8 FROM operation_progress p WHERE p.op_id = o.id) AS progress_age_secs, \
+             e.* FROM operations o LEFT JOIN LATERAL ( \
+                 SELECT {SELECT_COLUMNS} FROM events \
+                 WHERE aggregate_type = o.resource_type AND aggregate_id = o.aggregate_id \
+                 AND event_type = ANY($2) AND payload::jsonb -> event_type ->> 'op_id' = o.id::text \
+                 ORDER BY sequence DESC LIMIT 1) e ON true \
+             WHERE o.status = 'pending' AND o.resource_type = ANY($1)"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(resource_types)
+            .bind(&request_types)
+            .fetch_all(pool)
+            .await?;
+        let mut requests = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let op_id: Uuid = row.try_get("op_id")?;
+            let found: Option<i64> = row.try_get("global_position")?;
+            let request = match found {
+                Some(_) => typed_request(event_from_row(row)?),
+                None => Err("no request of a type this build of dcp knows carries its id".into()),
+            };
+            match request {
+                Ok(request) => requests.push(PendingRequest {
+                    op_id,
+                    aggregate_id: row.try_get("pending_aggregate")?,
+                    request,
+                    age_secs: row.try_get("age_secs")?,
+                    progress_age_secs: row.try_get("progress_age_secs")?,
+                }),
+                Err(reason) => {
+                    let resource_type: String = row.try_get("pending_type")?;
+                    let aggregate_id: String = row.try_get("pending_aggregate")?;
+                    tracing::warn!(%op_id, %resource_type, %aggregate_id, %reason,
+                        "a pending operation's request cannot be read; it is left pending");
+                }
             }
         }
         Ok(requests)
@@ -150,15 +147,22 @@ impl GlobalLogReader {
         prefix: &str,
         limit: i64,
     ) -> Result<Vec<String>, sqlx::Error> {
+        let recording: &[&str] = match (aggregate_type, field) {
+            (Container::TYPE, "docker_id") => ContainerEvent::RECORDING_DOCKER_ID,
+            (Network::TYPE, "network_id") => NetworkEvent::RECORDING_NETWORK_ID,
+            // No other resource's events record a Docker id in that field.
+            _ => return Ok(Vec::new()),
+        };
         let escaped = prefix
             .replace('\\', "\\\\")
             .replace('%', "\\%")
             .replace('_', "\\_");
         sqlx::query_scalar(
             "SELECT DISTINCT aggregate_id FROM events WHERE aggregate_type = $1 \
-             AND payload::jsonb -> event_type ->> $2 LIKE $3 || '%' LIMIT $4",
+             AND event_type = ANY($2) AND payload::jsonb -> event_type ->> $3 LIKE $4 || '%' LIMIT $5",
         )
         .bind(aggregate_type)
+        .bind(recording)
         .bind(field)
         .bind(escaped)
         .bind(limit)
@@ -206,19 +210,33 @@ impl GlobalLogReader {
     /// called now.
     pub async fn host_once_named(pool: &PgPool, name: &str) -> Result<Option<String>, sqlx::Error> {
         sqlx::query_scalar(
-            "SELECT aggregate_id FROM events WHERE aggregate_type = 'host' \
+            "SELECT aggregate_id FROM events WHERE aggregate_type = 'host' AND event_type = ANY($2) \
              AND lower(COALESCE(payload::jsonb -> event_type -> 'spec' ->> 'name', payload::jsonb -> event_type ->> 'name')) = lower($1) \
              ORDER BY global_position DESC LIMIT 1",
         )
         .bind(name)
+        .bind(HostEvent::NAMING)
         .fetch_optional(pool)
         .await
     }
 }
 
-/// The phase and verb of the operation step `event` records, if it is one.
-fn step_of(event: &StoredEvent) -> Option<(OperationPhase, String)> {
-    let any = event.decode_any().ok().flatten()?;
-    any.operation()
-        .map(|step| (step.phase, step.verb.to_string()))
+/// A pending operation's request in its current shape, typed; why not, when this build
+/// cannot read it.
+fn typed_request(mut event: StoredEvent) -> Result<AnyEvent, String> {
+    let position = event.global_position;
+    event
+        .upcast()
+        .map_err(|reason| format!("position {position}: {reason}"))?;
+    match event.decode_any() {
+        Ok(Some(request)) => Ok(request),
+        Ok(None) => Err(format!(
+            "no events of aggregate type '{}'",
+            event.aggregate_type
+        )),
+        Err(error) => Err(format!(
+            "{} at position {} does not decode: {error}",
+            event.event_type, event.global_position
+        )),
+    }
 }

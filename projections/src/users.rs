@@ -63,15 +63,18 @@ fn change_of(event: &StoredEvent) -> anyhow::Result<Option<(Uuid, UserChange)>> 
             };
             Ok(Some((id, UserChange::Account(event.typed()?))))
         }
-        // A session event this build cannot read only loses a last-login time.
-        Session::TYPE => match event.decode::<SessionEvent>() {
-            Ok(SessionEvent::SessionStarted {
-                user_id,
-                started_at,
-                ..
-            }) => Ok(Some((user_id, UserChange::LoggedIn(started_at)))),
-            _ => Ok(None),
-        },
+        // Only a session's start matters here. One this build cannot read only loses a
+        // last-login time.
+        Session::TYPE if event.event_type == SessionEvent::STARTED => {
+            match event.decode::<SessionEvent>() {
+                Ok(SessionEvent::SessionStarted {
+                    user_id,
+                    started_at,
+                    ..
+                }) => Ok(Some((user_id, UserChange::LoggedIn(started_at)))),
+                _ => Ok(None),
+            }
+        }
         _ => Ok(None),
     }
 }

@@ -376,6 +376,39 @@ impl CommandBus {
         self.execute_with::<A>(id, command, meta, vec![]).await
     }
 
+    /// Records `command`, the outcome a reconciliation settled for operation `op_id` on
+    /// aggregate `aggregate_id`; `false` when it was settled elsewhere meanwhile (by the
+    /// request itself or another replica): the aggregate then refuses a different outcome,
+    /// or another writer kept winning the race.
+    pub(crate) async fn record_settled<A>(
+        &self,
+        aggregate_id: &str,
+        op_id: Uuid,
+        command: A::Command,
+        side_writes: Vec<SideWrite>,
+    ) -> anyhow::Result<bool>
+    where
+        A: Aggregate,
+        A::Command: Clone,
+        Self: CqrsFor<A>,
+    {
+        match self
+            .execute_retrying::<A>(
+                aggregate_id,
+                command,
+                &CommandMeta::reconciler(op_id),
+                side_writes,
+            )
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(CommandError::Conflict(_) | CommandError::Rejected(_)) => Ok(false),
+            Err(other) => Err(anyhow::anyhow!(
+                "Failed to record the outcome of operation {op_id}: {other}"
+            )),
+        }
+    }
+
     /// Like [`execute_with`](Self::execute_with), tried again (a few times) when another
     /// command on the same aggregate committed first. Only for commands that are right
     /// whatever was appended meanwhile: an operation's outcome (a Docker event observed at

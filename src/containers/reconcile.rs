@@ -7,15 +7,14 @@ use std::time::Duration;
 
 use bollard::query_parameters::InspectContainerOptions;
 use chrono::Utc;
-use cqrs_es::Aggregate;
-use dcp_aggregates::container::{Container, ContainerCommand, MAX_STOP_TIMEOUT};
+use cqrs_es::{Aggregate, DomainEvent};
+use dcp_aggregates::container::{Container, ContainerCommand, ContainerEvent, MAX_STOP_TIMEOUT};
+use dcp_aggregates::AnyEvent;
 use dcp_projections::GlobalLogReader;
-use serde_json::Value;
 use uuid::Uuid;
 
 use super::labels::labelled;
 use super::Containers;
-use crate::commands::{CommandError, CommandMeta};
 use crate::docker::{DockerError, DockerHosts};
 use crate::errors::ErrorCode;
 use crate::event_store::SideWrite;
@@ -30,12 +29,11 @@ pub struct Reconciled {
     pub outcome: &'static str,
 }
 
-/// A container operation without an outcome: its request event and how old it is.
+/// A container operation without an outcome: its request and how old it is.
 struct Pending {
     aggregate_id: String,
-    event_type: String,
-    /// The request's fields.
-    fields: Value,
+    op_id: Uuid,
+    request: ContainerEvent,
     age: Duration,
 }
 
@@ -55,23 +53,18 @@ impl Containers {
         for pending in self.pending_operations().await? {
             // An operation may still be running on this or another replica: it is settled
             // only once it is older than the longest its Docker call can take.
-            if pending.age < settle_after + longest_call(&pending) {
+            if pending.age < settle_after + longest_call(&pending.request) {
                 continue;
             }
-            let Some(op_id) = pending
-                .fields
-                .get("op_id")
-                .and_then(Value::as_str)
-                .and_then(|v| v.parse::<Uuid>().ok())
-            else {
-                continue;
-            };
-            let outcome = match pending.event_type.as_str() {
-                "ContainerRecreateRequested" => {
+            let op_id = pending.op_id;
+            let outcome = match &pending.request {
+                ContainerEvent::ContainerRecreateRequested { .. } => {
                     self.settle_recreate(&pending.aggregate_id, op_id).await
                 }
-                "ContainerCreateRequested" => self.settle_create(&pending, op_id).await,
-                _ => self.settle_action(&pending, op_id).await,
+                ContainerEvent::ContainerCreateRequested { host, .. } => {
+                    self.settle_create(&pending, host).await
+                }
+                _ => self.settle_action(&pending).await,
             };
             match outcome {
                 Ok(Some(outcome)) => settled.push(Reconciled {
@@ -81,8 +74,9 @@ impl Containers {
                 }),
                 Ok(None) => {}
                 Err(error) => {
-                    tracing::warn!(aggregate_id = %pending.aggregate_id, %op_id, event_type = %pending.event_type,
-                        error = format!("{error:#}"), "operation left pending")
+                    tracing::warn!(aggregate_id = %pending.aggregate_id, %op_id,
+                        event_type = %pending.request.event_type(), error = format!("{error:#}"),
+                        "operation left pending")
                 }
             }
         }
@@ -97,21 +91,22 @@ impl Containers {
             GlobalLogReader::pending_requests(self.reads.pool(), &[Container::TYPE]).await?;
         Ok(requests
             .into_iter()
-            .map(|request| Pending {
-                fields: request.fields(),
-                aggregate_id: request.event.aggregate_id,
-                event_type: request.event.event_type,
-                age: Duration::from_secs_f64(request.age_secs.max(0.0)),
+            .filter_map(|pending| match pending.request {
+                AnyEvent::Container(request) => Some(Pending {
+                    aggregate_id: pending.aggregate_id,
+                    op_id: pending.op_id,
+                    request,
+                    age: Duration::from_secs_f64(pending.age_secs.max(0.0)),
+                }),
+                // Only containers' requests were asked for.
+                _ => None,
             })
             .collect())
     }
 
     /// An action (start, stop, …) settled from the container's state now.
-    async fn settle_action(
-        &self,
-        pending: &Pending,
-        op_id: Uuid,
-    ) -> anyhow::Result<Option<&'static str>> {
+    async fn settle_action(&self, pending: &Pending) -> anyhow::Result<Option<&'static str>> {
+        let op_id = pending.op_id;
         let target: Option<(String, String)> = sqlx::query_as(
             "SELECT host, docker_id FROM container_ids WHERE aggregate_id = $1::uuid",
         )
@@ -122,9 +117,10 @@ impl Containers {
             Some((host, docker_id)) => observe(&self.hosts, host, docker_id).await,
             None => Observation::Unknown,
         };
-        let Some(done) = action_done(&pending.event_type, &pending.fields, &observed) else {
+        let Some(done) = action_done(&pending.request, &observed) else {
             // Docker cannot tell now (engine unreachable): left pending, tried again later.
-            tracing::warn!(aggregate_id = %pending.aggregate_id, %op_id, event_type = %pending.event_type,
+            tracing::warn!(aggregate_id = %pending.aggregate_id, %op_id,
+                event_type = %pending.request.event_type(),
                 "operation left pending: its outcome cannot be determined now");
             return Ok(None);
         };
@@ -152,13 +148,9 @@ impl Containers {
     async fn settle_create(
         &self,
         pending: &Pending,
-        op_id: Uuid,
+        host: &str,
     ) -> anyhow::Result<Option<&'static str>> {
-        let host = pending
-            .fields
-            .get("host")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
+        let op_id = pending.op_id;
         let Some(found) = labelled(&self.hosts, host, op_id).await else {
             return Ok(None);
         };
@@ -200,7 +192,7 @@ impl Containers {
             .await
     }
 
-    /// Records a settled outcome; `None` when another replica settled it meanwhile.
+    /// Records a settled outcome; `None` when it was settled elsewhere meanwhile.
     pub(super) async fn record_settled(
         &self,
         aggregate_id: &str,
@@ -209,61 +201,56 @@ impl Containers {
         side_writes: Vec<SideWrite>,
         outcome: &'static str,
     ) -> anyhow::Result<Option<&'static str>> {
-        match self
+        let recorded = self
             .commands
-            .execute_retrying::<Container>(
-                aggregate_id,
-                command,
-                &CommandMeta::reconciler(op_id),
-                side_writes,
-            )
-            .await
-        {
-            Ok(_) => Ok(Some(outcome)),
-            Err(CommandError::Conflict(_) | CommandError::Rejected(_)) => Ok(None),
-            Err(other) => Err(anyhow::anyhow!(
-                "Failed to record the outcome of operation {op_id}: {other}"
-            )),
-        }
+            .record_settled::<Container>(aggregate_id, op_id, command, side_writes)
+            .await?;
+        Ok(recorded.then_some(outcome))
     }
 }
 
 /// The longest the Docker call of a pending operation can take.
-fn longest_call(pending: &Pending) -> Duration {
-    match pending.event_type.as_str() {
-        "ContainerStopRequested" | "ContainerRestartRequested" => {
-            let timeout = pending.fields.get("timeout").and_then(Value::as_u64);
-            Duration::from_secs(timeout.unwrap_or(u64::from(MAX_STOP_TIMEOUT)))
+fn longest_call(request: &ContainerEvent) -> Duration {
+    match request {
+        ContainerEvent::ContainerStopRequested { timeout, .. }
+        | ContainerEvent::ContainerRestartRequested { timeout, .. } => {
+            Duration::from_secs(u64::from(timeout.unwrap_or(MAX_STOP_TIMEOUT)))
         }
-        "ContainerRecreateRequested" => super::recreate::LONGEST,
+        ContainerEvent::ContainerRecreateRequested { .. } => super::recreate::LONGEST,
         _ => Duration::ZERO,
     }
 }
 
-/// Whether the action of request `event_type` happened, judged from what Docker shows;
-/// `None` when that cannot be told.
-fn action_done(event_type: &str, fields: &Value, observed: &Observation) -> Option<bool> {
-    match (event_type, observed) {
+/// Whether the action `request` asked for happened, judged from what Docker shows; `None`
+/// when that cannot be told.
+fn action_done(request: &ContainerEvent, observed: &Observation) -> Option<bool> {
+    use ContainerEvent as E;
+    match (request, observed) {
         (_, Observation::Unknown) => None,
-        ("ContainerRemoveRequested", Observation::Gone) => Some(true),
+        (E::ContainerRemoveRequested { .. }, Observation::Gone) => Some(true),
         // A stopped `--rm` container removes itself.
-        ("ContainerStopRequested" | "ContainerKillRequested", Observation::Gone) => Some(true),
+        (
+            E::ContainerStopRequested { .. } | E::ContainerKillRequested { .. },
+            Observation::Gone,
+        ) => Some(true),
         (_, Observation::Gone) => Some(false),
         (
-            "ContainerStartRequested" | "ContainerRestartRequested" | "ContainerUnpauseRequested",
+            E::ContainerStartRequested { .. }
+            | E::ContainerRestartRequested { .. }
+            | E::ContainerUnpauseRequested { .. },
             Observation::Present { status, .. },
         ) => Some(status == "running"),
         (
-            "ContainerStopRequested" | "ContainerKillRequested",
+            E::ContainerStopRequested { .. } | E::ContainerKillRequested { .. },
             Observation::Present { status, .. },
         ) => Some(status != "running" && status != "paused"),
-        ("ContainerPauseRequested", Observation::Present { status, .. }) => {
+        (E::ContainerPauseRequested { .. }, Observation::Present { status, .. }) => {
             Some(status == "paused")
         }
-        ("ContainerRenameRequested", Observation::Present { name, .. }) => {
-            Some(fields.get("name").and_then(Value::as_str) == Some(name.as_str()))
+        (E::ContainerRenameRequested { name: wanted, .. }, Observation::Present { name, .. }) => {
+            Some(wanted == name)
         }
-        ("ContainerRemoveRequested", Observation::Present { .. }) => Some(false),
+        (E::ContainerRemoveRequested { .. }, Observation::Present { .. }) => Some(false),
         _ => None,
     }
 }

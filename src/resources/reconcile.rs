@@ -5,20 +5,19 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use bollard::Docker;
 use chrono::Utc;
 use cqrs_es::Aggregate;
-use dcp_aggregates::image::{Image, ImageCommand};
-use dcp_aggregates::network::{Network, NetworkCommand};
-use dcp_aggregates::volume::{Volume, VolumeCommand};
+use dcp_aggregates::image::{Image, ImageCommand, ImageEvent};
+use dcp_aggregates::network::{Network, NetworkCommand, NetworkEvent};
+use dcp_aggregates::operation::OperationEvent;
+use dcp_aggregates::volume::{Volume, VolumeCommand, VolumeEvent};
+use dcp_aggregates::AnyEvent;
 use dcp_projections::GlobalLogReader;
-use serde_json::Value;
 use uuid::Uuid;
 
 use super::operation::{image_failed, network_failed, volume_failed};
 use super::pull::PULL_IDLE_TIMEOUT;
 use super::Resources;
-use crate::commands::CommandMeta;
 use crate::containers::OP_LABEL;
 use crate::docker::DockerHosts;
 use crate::errors::ErrorCode;
@@ -29,25 +28,15 @@ const INTERRUPTED: &str =
 
 /// An operation without an outcome: its request, and how long it has been quiet.
 struct Pending {
-    resource_type: String,
     aggregate_id: String,
-    event_type: String,
-    /// The request's fields.
-    fields: Value,
     op_id: Uuid,
+    /// An image's, a volume's or a network's request.
+    request: AnyEvent,
     /// Since the request, or since the last progress of a pull.
     quiet: Duration,
 }
 
 impl Pending {
-    fn text(&self, key: &str) -> String {
-        self.fields
-            .get(key)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string()
-    }
-
     /// Whether the resource carries this operation's label.
     fn labels_it(&self, labels: Option<&HashMap<String, String>>) -> bool {
         labels.and_then(|l| l.get(OP_LABEL)) == Some(&self.op_id.to_string())
@@ -76,28 +65,28 @@ impl Resources {
             .await?;
         let mut settled = 0;
         for pending in self.pending_operations().await? {
-            let wait = match pending.event_type.as_str() {
-                "ImagePullRequested" => settle_after + PULL_IDLE_TIMEOUT,
+            let wait = match &pending.request {
+                AnyEvent::Image(ImageEvent::ImagePullRequested { .. }) => {
+                    settle_after + PULL_IDLE_TIMEOUT
+                }
                 _ => settle_after,
             };
             if pending.quiet < wait {
                 continue;
             }
-            let Ok(docker) = self.hosts.client(&pending.text("host")) else {
-                continue;
-            };
-            let result = match pending.resource_type.as_str() {
-                "volume" => self.settle_volume(&docker, &pending).await,
-                "network" => self.settle_network(&docker, &pending).await,
-                "image" => self.settle_image(&docker, &pending).await,
+            let result = match &pending.request {
+                AnyEvent::Volume(request) => self.settle_volume(&pending, request).await,
+                AnyEvent::Network(request) => self.settle_network(&pending, request).await,
+                AnyEvent::Image(request) => self.settle_image(&pending, request).await,
                 _ => Ok(false),
             };
             match result {
                 Ok(true) => settled += 1,
                 Ok(false) => {}
                 Err(error) => {
-                    tracing::warn!(resource_type = %pending.resource_type, aggregate_id = %pending.aggregate_id,
-                        op_id = %pending.op_id, %error, "operation left pending")
+                    let action = pending.request.operation().map(|step| step.action());
+                    tracing::warn!(aggregate_id = %pending.aggregate_id, op_id = %pending.op_id,
+                        action, error = format!("{error:#}"), "operation left pending")
                 }
             }
         }
@@ -109,33 +98,40 @@ impl Resources {
         let requests = GlobalLogReader::pending_requests(self.reads.pool(), &kinds).await?;
         Ok(requests
             .into_iter()
-            .filter_map(|request| {
-                let fields = request.fields();
-                let op_id = fields.get("op_id")?.as_str()?.parse().ok()?;
+            .map(|pending| {
                 // A pull is quiet since its last progress, not since its request.
-                let quiet = request
+                let quiet = pending
                     .progress_age_secs
-                    .map_or(request.age_secs, |p| p.min(request.age_secs));
-                Some(Pending {
-                    resource_type: request.event.aggregate_type,
-                    aggregate_id: request.event.aggregate_id,
-                    event_type: request.event.event_type,
-                    fields,
-                    op_id,
+                    .map_or(pending.age_secs, |p| p.min(pending.age_secs));
+                Pending {
+                    aggregate_id: pending.aggregate_id,
+                    op_id: pending.op_id,
+                    request: pending.request,
                     quiet: Duration::from_secs_f64(quiet.max(0.0)),
-                })
+                }
             })
             .collect())
     }
 
     /// Created: the volume carries this operation's label. Removed: it is gone.
-    async fn settle_volume(&self, docker: &Docker, pending: &Pending) -> anyhow::Result<bool> {
-        let inspect = docker.inspect_volume(&pending.text("name")).await;
+    async fn settle_volume(
+        &self,
+        pending: &Pending,
+        request: &VolumeEvent,
+    ) -> anyhow::Result<bool> {
+        let (host, name, creating) = match request {
+            VolumeEvent::VolumeCreateRequested { host, name, .. } => (host, name, true),
+            VolumeEvent::VolumeRemoveRequested { host, name, .. } => (host, name, false),
+            _ => return Ok(false),
+        };
+        let Ok(docker) = self.hosts.client(host) else {
+            return Ok(false);
+        };
+        let inspect = docker.inspect_volume(name).await;
         let mountpoint = inspect
             .as_ref()
             .map(|v| v.mountpoint.clone())
             .unwrap_or_default();
-        let creating = pending.event_type == "VolumeCreateRequested";
         let op_id = pending.op_id;
         let command =
             match presence(inspect.map(|v| !creating || pending.labels_it(Some(&v.labels)))) {
@@ -152,61 +148,85 @@ impl Resources {
                 _ => volume_failed(op_id, interrupted_code(), INTERRUPTED.into()),
             };
         self.commands
-            .execute_retrying::<Volume>(
-                &pending.aggregate_id,
-                command,
-                &CommandMeta::reconciler(op_id),
-                vec![],
-            )
+            .record_settled::<Volume>(&pending.aggregate_id, op_id, command, vec![])
             .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        Ok(true)
     }
 
     /// Created: the network carries the label. Removed: it is gone. Connected or
     /// disconnected: the container lists the network, or not (the network itself lists
     /// running endpoints only).
-    async fn settle_network(&self, docker: &Docker, pending: &Pending) -> anyhow::Result<bool> {
-        let reference = match pending.event_type.as_str() {
-            "NetworkCreateRequested" => pending.text("name"),
-            _ => pending.text("network_id"),
+    async fn settle_network(
+        &self,
+        pending: &Pending,
+        request: &NetworkEvent,
+    ) -> anyhow::Result<bool> {
+        use NetworkEvent as E;
+        // The network as Docker knows it, and the container connected or disconnected.
+        let (host, reference, container) = match request {
+            E::NetworkCreateRequested { host, name, .. } => (host, name, None),
+            E::NetworkRemoveRequested {
+                host,
+                name,
+                network_id,
+                ..
+            } => {
+                let reference = if network_id.is_empty() {
+                    name
+                } else {
+                    network_id
+                };
+                (host, reference, None)
+            }
+            E::NetworkConnectRequested {
+                host,
+                name,
+                container_id,
+                ..
+            }
+            | E::NetworkDisconnectRequested {
+                host,
+                name,
+                container_id,
+                ..
+            } => (host, name, Some(container_id)),
+            _ => return Ok(false),
         };
-        let reference = if reference.is_empty() {
-            pending.text("name")
-        } else {
-            reference
+        let Ok(docker) = self.hosts.client(host) else {
+            return Ok(false);
         };
         let inspect = docker
             .inspect_network(
-                &reference,
+                reference,
                 None::<bollard::query_parameters::InspectNetworkOptions>,
             )
             .await;
         let network_id = inspect.as_ref().ok().and_then(|n| n.id.clone());
-        let present = match pending.event_type.as_str() {
-            "NetworkCreateRequested" => {
-                presence(inspect.map(|n| pending.labels_it(n.labels.as_ref())))
-            }
-            "NetworkRemoveRequested" => presence(inspect.map(|_| true)),
-            _ => {
-                let network_name = pending.text("name");
+        let present = match (request, container) {
+            (_, Some(container_id)) => {
                 let attached = docker
                     .inspect_container(
-                        &pending.text("container_id"),
+                        container_id,
                         None::<bollard::query_parameters::InspectContainerOptions>,
                     )
                     .await
                     .map(|c| {
                         c.network_settings
                             .and_then(|n| n.networks)
-                            .is_some_and(|n| n.contains_key(&network_name))
+                            .is_some_and(|n| n.contains_key(reference))
                     });
                 presence(attached)
             }
+            (E::NetworkCreateRequested { .. }, None) => {
+                presence(inspect.map(|n| pending.labels_it(n.labels.as_ref())))
+            }
+            (_, None) => presence(inspect.map(|_| true)),
         };
-        let done = match (pending.event_type.as_str(), present) {
+        let done = match (request, present) {
             (_, None) => return Ok(false),
-            ("NetworkRemoveRequested" | "NetworkDisconnectRequested", Some(present)) => !present,
+            (
+                E::NetworkRemoveRequested { .. } | E::NetworkDisconnectRequested { .. },
+                Some(present),
+            ) => !present,
             (_, Some(present)) => present,
         };
         let op_id = pending.op_id;
@@ -220,23 +240,29 @@ impl Resources {
             network_failed(op_id, interrupted_code(), INTERRUPTED.into())
         };
         self.commands
-            .execute_retrying::<Network>(
-                &pending.aggregate_id,
-                command,
-                &CommandMeta::reconciler(op_id),
-                vec![],
-            )
+            .record_settled::<Network>(&pending.aggregate_id, op_id, command, vec![])
             .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        Ok(true)
     }
 
     /// Pulled: the reference is on the engine. Removed: it is not (the removed tag, or the
     /// image id when removed by id).
-    async fn settle_image(&self, docker: &Docker, pending: &Pending) -> anyhow::Result<bool> {
-        let pulling = pending.event_type == "ImagePullRequested";
-        let reference = pending.text("reference");
-        let inspect = docker.inspect_image(&reference).await;
+    async fn settle_image(&self, pending: &Pending, request: &ImageEvent) -> anyhow::Result<bool> {
+        let (host, reference, pulling, by_id) = match request {
+            ImageEvent::ImagePullRequested {
+                host, reference, ..
+            } => (host, reference, true, false),
+            ImageEvent::ImageRemoveRequested {
+                host,
+                reference,
+                image_id,
+                ..
+            } => (host, reference, false, reference == image_id),
+            _ => return Ok(false),
+        };
+        let Ok(docker) = self.hosts.client(host) else {
+            return Ok(false);
+        };
+        let inspect = docker.inspect_image(reference).await;
         let image_id = inspect.as_ref().ok().and_then(|i| i.id.clone());
         let op_id = pending.op_id;
         let command = match (presence(inspect.map(|_| true)), pulling) {
@@ -249,7 +275,7 @@ impl Resources {
                 at: Utc::now(),
             },
             (Some(false), false) => {
-                let by_id = reference == pending.text("image_id");
+                let reference = reference.clone();
                 let (deleted, untagged) = if by_id {
                     (vec![reference], vec![])
                 } else {
@@ -265,15 +291,8 @@ impl Resources {
             _ => image_failed(op_id, interrupted_code(), INTERRUPTED.into()),
         };
         self.commands
-            .execute_retrying::<Image>(
-                &pending.aggregate_id,
-                command,
-                &CommandMeta::reconciler(op_id),
-                vec![],
-            )
+            .record_settled::<Image>(&pending.aggregate_id, op_id, command, vec![])
             .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        Ok(true)
     }
 }
 

@@ -111,7 +111,7 @@ pub(super) fn validate(action: &ContainerAction) -> Result<(), ContainerError> {
     }
 }
 
-/// Commands accepted by [`Container`].
+/// Commands accepted by [`Container`](super::Container).
 #[derive(Debug, Clone, PartialEq)]
 pub enum ContainerCommand {
     /// Accept a request to create a container on `host` from a normalized, policy-checked spec.

@@ -8,7 +8,9 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::Container;
-use crate::operation::{docker_resource_event, DockerActivity, OperationPhase};
+use crate::operation::{
+    docker_resource_event, DockerActivity, OperationEventTypes, OperationPhase,
+};
 
 /// Events emitted by [`Container`]. Persisted names never change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -194,6 +196,43 @@ impl DomainEvent for ContainerEvent {
 }
 
 impl ContainerEvent {
+    /// The container's operation events by name (see [`OperationEventTypes`]).
+    pub const OPERATION_TYPES: OperationEventTypes = OperationEventTypes {
+        requests: &[
+            ("ContainerCreateRequested", "create"),
+            ("ContainerStartRequested", "start"),
+            ("ContainerStopRequested", "stop"),
+            ("ContainerRestartRequested", "restart"),
+            ("ContainerKillRequested", "kill"),
+            ("ContainerPauseRequested", "pause"),
+            ("ContainerUnpauseRequested", "unpause"),
+            ("ContainerRenameRequested", "rename"),
+            ("ContainerRemoveRequested", "delete"),
+            ("ContainerRecreateRequested", "recreate"),
+        ],
+        outcomes: &[
+            "ContainerCreated",
+            "ContainerStarted",
+            "ContainerStopped",
+            "ContainerRestarted",
+            "ContainerKilled",
+            "ContainerPaused",
+            "ContainerUnpaused",
+            "ContainerRenamed",
+            "ContainerRemoved",
+            "ContainerRecreated",
+            "OperationFailed",
+        ],
+    };
+
+    /// The events that record the container's Docker id (`docker_id`): where a removed
+    /// container is found by (a prefix of) its id.
+    pub const RECORDING_DOCKER_ID: &'static [&'static str] = &[
+        "ContainerCreated",
+        "ContainerDiscovered",
+        "ContainerRecreated",
+    ];
+
     /// What this event is to the container's operations.
     fn activity(&self) -> DockerActivity<'_> {
         use ContainerEvent as E;

@@ -335,8 +335,9 @@ impl Container {
                     failed_at: at,
                 }
             }
-            // `decide` sends only outcomes here.
-            other => return self.decide(other),
+            // `decide` sends only outcomes here: another command is a bug, and
+            // sending it back would loop.
+            other => unreachable!("not one of outcomes: {other:?}"),
         };
         Ok(vec![event])
     }

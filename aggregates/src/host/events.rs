@@ -176,3 +176,9 @@ impl Audited for HostEvent {
         AuditAction::new(Host::TYPE, verb)
     }
 }
+
+impl HostEvent {
+    /// The events that give the host a name (registered under it, or renamed to it): where
+    /// a host is found by a name it once had.
+    pub const NAMING: &'static [&'static str] = &["HostRegistered", "HostUpdated"];
+}

@@ -323,8 +323,9 @@ impl Host {
                     }]
                 }
             }
-            // `decide` sends only status commands here.
-            other => return self.decide(other),
+            // `decide` sends only status commands here: another command is a bug, and
+            // sending it back would loop.
+            other => unreachable!("not one of status commands: {other:?}"),
         };
         Ok(events)
     }

@@ -256,3 +256,17 @@ fn updates_without_a_change_record_nothing() {
         .when(HostCommand::Enable { at: at() })
         .then_expect_events(vec![]);
 }
+
+#[test]
+fn the_naming_events_are_the_registration_and_the_rename() {
+    let renamed = HostEvent::HostUpdated {
+        name: Some("build-2".into()),
+        tags: None,
+        updated_at: at(),
+    };
+    let named: Vec<String> = [registered(), renamed]
+        .iter()
+        .map(cqrs_es::DomainEvent::event_type)
+        .collect();
+    assert_eq!(named, HostEvent::NAMING);
+}

@@ -447,8 +447,9 @@ impl User {
                 };
                 self.emit(event, &mut out);
             }
-            // `decide` sends only these commands here.
-            other => out.extend(self.decide(other)?),
+            // `decide` sends only these commands here: another command is a bug, and
+            // sending it back would loop.
+            other => unreachable!("not one of these commands: {other:?}"),
         }
         Ok(out)
     }

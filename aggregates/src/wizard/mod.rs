@@ -375,8 +375,9 @@ impl Wizard {
                     failed_at: at,
                 }
             }
-            // `decide` sends only the ends of a wizard here.
-            other => return self.decide(other),
+            // `decide` sends only the ends of a wizard here: another command is a bug, and
+            // sending it back would loop.
+            other => unreachable!("not one of the ends of a wizard: {other:?}"),
         };
         Ok(vec![event])
     }

@@ -45,7 +45,8 @@ struct Described {
 }
 
 /// The event's own account of itself. An event this build cannot decode (damaged, or of
-/// a type a later dcp added) still gets an entry, named after its type.
+/// a type a later dcp added) still gets an entry, named after its type; one of a type this
+/// build knows that does not decode is also logged, since its entry lacks its usual action.
 fn describe(event: &StoredEvent) -> Described {
     let own_resource = || {
         (
@@ -53,33 +54,37 @@ fn describe(event: &StoredEvent) -> Described {
             Some(event.aggregate_id.clone()),
         )
     };
-    match event.decode_any() {
-        Ok(Some(typed)) => {
-            let audit = typed.audit_action();
-            let (resource_type, resource_id) = match audit.resource.clone() {
-                Some(other) => (other.resource_type.to_string(), other.resource_id),
-                None => own_resource(),
-            };
-            Described {
-                action: audit.action(),
-                resource_type,
-                resource_id,
-                outcome: audit.outcome,
-                user_id: typed.user_id(),
-                username: typed.username().map(str::to_string),
-            }
+    let typed = match event.decode_any() {
+        Ok(typed) => typed,
+        Err(error) => {
+            tracing::warn!(position = event.global_position, event_type = %event.event_type,
+                %error, "an event does not decode; its audit entry is named after its type");
+            None
         }
-        Ok(None) | Err(_) => {
-            let (resource_type, resource_id) = own_resource();
-            Described {
-                action: format!("{}.{}", event.aggregate_type, snake_case(&event.event_type)),
-                resource_type,
-                resource_id,
-                outcome: None,
-                user_id: None,
-                username: None,
-            }
-        }
+    };
+    let Some(typed) = typed else {
+        let (resource_type, resource_id) = own_resource();
+        return Described {
+            action: format!("{}.{}", event.aggregate_type, snake_case(&event.event_type)),
+            resource_type,
+            resource_id,
+            outcome: None,
+            user_id: None,
+            username: None,
+        };
+    };
+    let audit = typed.audit_action();
+    let (resource_type, resource_id) = match audit.resource.clone() {
+        Some(other) => (other.resource_type.to_string(), other.resource_id),
+        None => own_resource(),
+    };
+    Described {
+        action: audit.action(),
+        resource_type,
+        resource_id,
+        outcome: audit.outcome,
+        user_id: typed.user_id(),
+        username: typed.username().map(str::to_string),
     }
 }
 

@@ -2,7 +2,7 @@
 //!
 //! Actions are `<resource>.<action>`; actor, IP, user agent and request id come from
 //! the event metadata written by the server. Entries keep the log order in `seq` and
-//! carry a hash chain ([`chain`]). [`entry`] builds an entry from an event.
+//! carry a hash chain (`chain`). `entry` builds an entry from an event.
 
 mod chain;
 mod entry;
