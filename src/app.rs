@@ -314,7 +314,6 @@ impl Assembly {
             let watcher = crate::watcher::Watcher {
                 commands: self.commands.clone(),
                 reads: state.reads.clone(),
-                pool: state.pool.clone(),
                 registry: self.registry.clone(),
                 containers: state.containers.clone(),
             };

@@ -9,7 +9,8 @@
 
 use serde_json::Value;
 
-/// Every error code, and where it is answered: see [`ErrorCode::TABLE`].
+/// Every error code, and where it is answered: see [`ErrorCode::TABLE`], which has a row
+/// per code in this order (checked when compiling).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorCode {
     Validation,
@@ -36,9 +37,28 @@ pub enum ErrorCode {
     /// An exec session could not start or be recorded.
     ExecFailed,
     /// The server stopped before an operation's outcome was known, and Docker does not show
-    /// it done (recorded by the reconciler).
+    /// it done (recorded by the reconciler). It stays the last code: the table's check
+    /// counts the codes by it.
     Interrupted,
 }
+
+// The table has the codes' order, so a code's row is found by its place: a code added
+// without its row, or a row out of place, does not compile.
+const _: () = {
+    let table = ErrorCode::TABLE;
+    assert!(
+        table.len() == ErrorCode::Interrupted as usize + 1,
+        "every code has one row (Interrupted is the last code)"
+    );
+    let mut index = 0;
+    while index < table.len() {
+        assert!(
+            table[index].code as usize == index,
+            "the table lists the codes in the enum's order"
+        );
+        index += 1;
+    }
+};
 
 /// Where a code is answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,16 +104,6 @@ const fn row(
     }
 }
 
-/// The row of [`ErrorCode::Internal`], also what an unknown code would fall back to.
-const INTERNAL: ErrorRow = row(
-    ErrorCode::Internal,
-    "INTERNAL_ERROR",
-    500,
-    Channel::Http,
-    true,
-    "an unexpected failure",
-);
-
 impl ErrorCode {
     /// The table: one row per code.
     pub const TABLE: &'static [ErrorRow] = {
@@ -112,7 +122,7 @@ impl ErrorCode {
             row(MethodNotAllowed, "METHOD_NOT_ALLOWED", 405, Http, false, "the method is not allowed on this route"),
             row(Conflict, "CONFLICT", 409, Http, false, "the change conflicts with the current state"),
             row(RateLimited, "RATE_LIMITED", 429, Http, true, "too many failed attempts; retry after Retry-After seconds"),
-            INTERNAL,
+            row(Internal, "INTERNAL_ERROR", 500, Http, true, "an unexpected failure"),
             row(DatabaseUnavailable, "DATABASE_UNAVAILABLE", 503, Http, true, "the database cannot be reached"),
             row(ReadModelLagging, "READ_MODEL_LAGGING", 503, Http, true, "the read model has not caught up in time; retry"),
             row(DockerOperationFailed, "DOCKER_OPERATION_FAILED", 502, Http, false, "the Docker engine refused the operation; the message is Docker's"),
@@ -133,10 +143,7 @@ impl ErrorCode {
 
     /// This code's row.
     pub fn row(self) -> &'static ErrorRow {
-        ErrorCode::TABLE
-            .iter()
-            .find(|row| row.code == self)
-            .unwrap_or(&INTERNAL)
+        &ErrorCode::TABLE[self as usize]
     }
 
     /// The stable machine-readable code.
@@ -245,7 +252,6 @@ mod tests {
         assert_eq!(ErrorCode::Conflict.status(), 409);
         assert_eq!(ErrorCode::RateLimited.as_str(), "RATE_LIMITED");
         assert_eq!(ErrorCode::StreamError.as_str(), "STREAM_ERROR");
-        assert!(ErrorCode::http_rows().all(|row| row.channel == Channel::Http));
         assert!(!ErrorCode::http_rows().any(|row| row.code == ErrorCode::ResyncRequired));
     }
 }

@@ -18,8 +18,7 @@ pub use error::AccountsError;
 pub use recovery::reset_password;
 pub use sessions::{ChangePasswordRequest, IssuedTokens, LoginRequest, RefreshRequest};
 pub use users::{
-    handle, Answer, CreateUserRequest, NewUser, UpdateUserRequest, UserList, UserListQuery,
-    UserView,
+    Answer, CreateUserRequest, NewUser, UpdateUserRequest, UserList, UserListQuery, UserView,
 };
 
 use crate::auth::password::PasswordHasher;
@@ -106,10 +105,5 @@ impl Accounts {
             sessions: deps.sessions,
             admin_changes: Arc::default(),
         }
-    }
-
-    /// How long sessions live (the refresh cookie's lifetime).
-    pub fn session_policy(&self) -> SessionPolicy {
-        self.sessions
     }
 }

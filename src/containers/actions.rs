@@ -21,7 +21,7 @@ use crate::hosts::HostRegistry;
 
 impl Containers {
     /// Performs `action` on the container `reference` names on `host` (default `local`).
-    #[tracing::instrument(skip_all, fields(host = host.unwrap_or("local"), reference, action = action.verb()), err(level = "debug"))]
+    #[tracing::instrument(skip_all, fields(host = host.unwrap_or("local"), reference = %reference, action = action.verb()), err(level = "debug"))]
     pub async fn act(
         &self,
         host: Option<&str>,

@@ -37,7 +37,7 @@ impl Containers {
     /// reference as the CLI does (exact id, name, then id prefix); a removed container is
     /// gone from Docker, and is then found by its id (or a unique prefix of it).
     /// Environment values are shown to the roles that may read secrets.
-    #[tracing::instrument(skip_all, fields(host = host.unwrap_or("local"), reference), err(level = "debug"))]
+    #[tracing::instrument(skip_all, fields(host = host.unwrap_or("local"), reference = %reference), err(level = "debug"))]
     pub async fn history(
         &self,
         role: Role,

@@ -312,7 +312,7 @@ impl Containers {
     /// One container by id, id prefix or name on `host` (default `local`), as `docker
     /// inspect` shows it; what dcp knows of it once the read model has applied position
     /// `wait_for`, when given.
-    #[tracing::instrument(skip_all, fields(host = host.unwrap_or("local"), reference), err(level = "debug"))]
+    #[tracing::instrument(skip_all, fields(host = host.unwrap_or("local"), reference = %reference), err(level = "debug"))]
     pub async fn inspect(
         &self,
         host: Option<&str>,
@@ -353,7 +353,7 @@ impl Containers {
 }
 
 /// Refuses what cannot name a container before anything is asked of Docker.
-pub(super) fn check_reference(reference: &str) -> Result<(), ContainersError> {
+pub(crate) fn check_reference(reference: &str) -> Result<(), ContainersError> {
     if valid_reference(reference) {
         Ok(())
     } else {

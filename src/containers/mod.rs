@@ -28,17 +28,17 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-pub use create::{container_config, CreateOutcome};
+pub use create::CreateOutcome;
 pub use error::ContainersError;
 pub use history::HistoryEntry;
 pub use labels::OP_LABEL;
+pub(crate) use listing::check_reference;
 pub use listing::{
     valid_reference, ContainerDetail, ContainerList, ContainerListQuery, ContainerView,
-    PlatformView, PortView, STATES,
+    PlatformView, PortView,
 };
 pub use operations::OperationView;
 pub use reconcile::Reconciled;
-pub use recreate::LONGEST as LONGEST_RECREATE;
 
 use crate::commands::CommandBus;
 use crate::denials::Denials;

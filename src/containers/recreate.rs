@@ -63,7 +63,7 @@ impl Containers {
     /// Replaces the container `reference` names on `host` with one made from `request`,
     /// checked by the role policy as a create is (a refusal recorded as a denied request of
     /// `route`); the name cannot change here, and `start` defaults to whether it ran.
-    #[tracing::instrument(skip_all, fields(host = host.unwrap_or("local"), reference), err(level = "debug"))]
+    #[tracing::instrument(skip_all, fields(host = host.unwrap_or("local"), reference = %reference), err(level = "debug"))]
     pub async fn recreate(
         &self,
         principal: &Principal,

@@ -17,7 +17,7 @@ use crate::event_store::SideWrite;
 
 impl Containers {
     /// The container `reference` names on `host` and its aggregate.
-    #[tracing::instrument(skip_all, fields(host, reference), err(level = "debug"))]
+    #[tracing::instrument(skip_all, fields(host = %host, reference = %reference), err(level = "debug"))]
     pub async fn resolve(
         &self,
         host: &str,
@@ -40,6 +40,10 @@ impl Containers {
                 .to_string(),
             aggregate_id,
         };
+        let docker_id = inspect.id.clone().unwrap_or_default();
+        if let Some(aggregate_id) = self.aggregate_of(host, &docker_id).await? {
+            return Ok(target(aggregate_id));
+        }
         let unmapped = target(Uuid::nil());
         if let Some(aggregate_id) = self.claim_being_created(&unmapped, &inspect, meta).await? {
             return Ok(target(aggregate_id));
@@ -58,8 +62,8 @@ impl Containers {
         Err(ContainersError::DiscoveredTwice)
     }
 
-    /// A container dcp is still creating or recreating (or whose creation outcome was lost)
-    /// carries its operation's label and belongs to that operation's aggregate: the
+    /// A container not mapped yet that dcp is still creating or recreating (or whose
+    /// creation outcome was lost) carries its operation's label and belongs to that operation's aggregate: the
     /// creation is recorded there instead of the container being discovered. A recreate's
     /// replacement is mapped when the recreate is recorded (until then, operations on it
     /// wait their turn); its aggregate is returned as is.
@@ -78,13 +82,6 @@ impl Containers {
         let Some(op_id) = op_label else {
             return Ok(None);
         };
-        if self
-            .aggregate_of(&container.host, &container.docker_id)
-            .await?
-            .is_some()
-        {
-            return Ok(None);
-        }
         if let Some(aggregate_id) = self.aggregate_of_recreate(op_id).await? {
             return Ok(Some(aggregate_id));
         }
@@ -189,7 +186,7 @@ impl Containers {
     }
 
     /// The aggregate `(host, docker_id)` is mapped to.
-    pub(super) async fn aggregate_of(
+    pub(crate) async fn aggregate_of(
         &self,
         host: &str,
         docker_id: &str,

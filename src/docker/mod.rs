@@ -118,6 +118,13 @@ pub trait DockerHosts: Send + Sync {
     /// A client for `host` (cheap to clone, shares its connection pool).
     fn client(&self, host: &str) -> Result<Docker, DockerError>;
 
+    /// A client for `host` whose calls are never cut by the per-call timeout: a followed
+    /// stream (logs, stats, events) has no end.
+    fn streaming_client(&self, host: &str) -> Result<Docker, DockerError> {
+        let docker = self.client(host)?;
+        Ok(docker.with_timeout(std::time::Duration::from_secs(u64::from(u32::MAX))))
+    }
+
     /// The id of the host named or identified by `name_or_id` (names are unique
     /// case-insensitively).
     fn resolve(&self, name_or_id: &str) -> Option<String> {

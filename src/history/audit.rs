@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::{History, HistoryError};
 use crate::checkpoints::{Checkpoint, CheckpointCheck};
+use crate::read_models::AUDIT;
 
 /// One audit entry.
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
@@ -88,7 +89,7 @@ pub struct VerifyRequest {
 
 impl VerifyRequest {
     /// At most 100 checkpoints at once.
-    pub fn check(&self) -> Result<(), HistoryError> {
+    fn check(&self) -> Result<(), HistoryError> {
         if self.checkpoints.len() > 100 {
             return Err(HistoryError::invalid(
                 "checkpoints",
@@ -180,13 +181,18 @@ impl History {
             .ok_or(HistoryError::NotFound("audit entry"))
     }
 
-    /// Walks the chain and checks checkpoints exported earlier (at most 100).
+    /// Walks the chain and checks checkpoints exported earlier (at most 100), once the
+    /// audit log has applied position `wait_for`, when given.
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn verify_checkpoints(
         &self,
         request: VerifyRequest,
+        wait_for: Option<i64>,
     ) -> Result<VerifyReport, HistoryError> {
         request.check()?;
+        if let Some(position) = wait_for {
+            self.reads.settle_at(position, AUDIT).await?;
+        }
         let chain = dcp_projections::audit::verify_chain(self.reads.pool()).await?;
         let checkpoints: Vec<CheckpointCheck> =
             crate::checkpoints::check(self.reads.pool(), &self.audit_key, &request.checkpoints)

@@ -80,7 +80,7 @@ pub enum EventsAnswer {
 
 impl History {
     /// The events after `query.after` matching it: one page, or (`ndjson`) every one of them.
-    #[tracing::instrument(skip_all, fields(after = query.after, ndjson), err(level = "debug"))]
+    #[tracing::instrument(skip_all, fields(after = query.after, ndjson = ndjson), err(level = "debug"))]
     pub async fn events(
         &self,
         query: EventsQuery,

@@ -3,9 +3,7 @@
 //! is not changed here.
 
 use chrono::{DateTime, Utc};
-use dcp_aggregates::host::{
-    check_name, check_tags, AuthMethod, Host, HostCommand, HostError, HostSpec,
-};
+use dcp_aggregates::host::{check_name, check_tags, AuthMethod, Host, HostCommand, HostSpec};
 use dcp_aggregates::wizard::parse_ssh_url;
 use dcp_projections::past::HostState;
 use dcp_projections::LogCursor;
@@ -19,7 +17,7 @@ use super::credentials::{auth_method, name_taken, parse_host_key, seal_credentia
 use super::monitor::{ssh_error_kind, CheckResult};
 use super::{Hosts, HostsError};
 use crate::auth::principal::Principal;
-use crate::commands::{CommandError, CommandMeta};
+use crate::commands::CommandMeta;
 use crate::docker::{DockerHosts, LOCAL_HOST};
 use crate::event_store::SideWrite;
 use crate::read_models::HOSTS;
@@ -387,7 +385,7 @@ impl Hosts {
         spec: HostSpec,
         mut writes: Vec<SideWrite>,
         meta: &CommandMeta,
-    ) -> Result<Option<LogCursor>, CommandError<HostError>> {
+    ) -> Result<Option<LogCursor>, HostsError> {
         writes.push(SideWrite::ClaimHostName {
             host_id: host_id.to_string(),
             name: spec.name.clone(),
@@ -404,6 +402,7 @@ impl Hosts {
                 writes,
             )
             .await
+            .map_err(HostsError::from)
     }
 
     /// After a host command: waits for the read model, loads the host into the registry and

@@ -51,11 +51,6 @@ impl Hosts {
         }
     }
 
-    /// The engines this service manages.
-    pub fn registry(&self) -> &Arc<HostRegistry> {
-        &self.registry
-    }
-
     /// The key sealing the hosts' credentials.
     pub fn master_key(&self) -> &MasterKey {
         &self.master_key

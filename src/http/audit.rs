@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 use super::app_state::AppState;
 use super::error::ApiResult;
 use super::extract::{ApiJson, ApiQuery};
-use super::positions::settle_request;
+use super::positions::{min_position, settle_request};
 use crate::checkpoints::Checkpoint;
 use crate::history::{
     AuditAnswer, AuditPage, AuditQuery, ChainReportView, ExportFormat, VerifyReport, VerifyRequest,
@@ -91,7 +91,8 @@ async fn verify_with_checkpoints(
     headers: HeaderMap,
     ApiJson(request): ApiJson<VerifyRequest>,
 ) -> ApiResult<ApiJson<VerifyReport>> {
-    request.check()?;
-    settle_request(&state.reads, &headers, AUDIT).await?;
-    Ok(ApiJson(state.history.verify_checkpoints(request).await?))
+    let wait_for = min_position(&headers)?;
+    Ok(ApiJson(
+        state.history.verify_checkpoints(request, wait_for).await?,
+    ))
 }

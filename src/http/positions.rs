@@ -14,8 +14,6 @@ pub const POSITION_HEADER: &str = "x-dcp-position";
 /// Request header: wait until the read models have applied this position.
 pub const MIN_POSITION_HEADER: &str = "x-dcp-min-position";
 
-pub use crate::read_models::{AUDIT, SESSIONS, USERS};
-
 /// The position a read must see (`X-Dcp-Min-Position`), if the client sent one.
 pub fn min_position(headers: &HeaderMap) -> ApiResult<Option<i64>> {
     let Some(value) = headers.get(MIN_POSITION_HEADER) else {

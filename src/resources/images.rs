@@ -204,7 +204,7 @@ impl Resources {
     }
 
     /// Removes an image by id, id prefix or reference.
-    #[tracing::instrument(skip_all, fields(host = host.unwrap_or("local"), reference), err(level = "debug"))]
+    #[tracing::instrument(skip_all, fields(host = host.unwrap_or("local"), reference = %reference), err(level = "debug"))]
     pub async fn remove_image(
         &self,
         host: Option<&str>,

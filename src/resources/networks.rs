@@ -72,7 +72,7 @@ pub enum Attachment {
 
 impl Resources {
     /// The networks of `host`, or of every host at once.
-    #[tracing::instrument(skip_all, fields(host), err(level = "debug"))]
+    #[tracing::instrument(skip_all, fields(host = host.unwrap_or("local")), err(level = "debug"))]
     pub async fn list_networks(&self, host: Option<&str>) -> Result<NetworkList, ResourcesError> {
         let host = hosts_of(self.hosts.as_ref(), host)?;
         let (networks, hosts) = list_on(self.hosts.as_ref(), host, |host, docker| async move {
@@ -198,7 +198,7 @@ impl Resources {
     }
 
     /// Removes a network (not Docker's own `bridge`, `host`, `none`) from `host`.
-    #[tracing::instrument(skip_all, fields(host = host.unwrap_or("local"), reference), err(level = "debug"))]
+    #[tracing::instrument(skip_all, fields(host = host.unwrap_or("local"), reference = %reference), err(level = "debug"))]
     pub async fn remove_network(
         &self,
         host: Option<&str>,

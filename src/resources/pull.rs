@@ -91,7 +91,7 @@ async fn write_progress(pool: &PgPool, op_id: Uuid, progress: &PullProgress) {
 }
 
 /// Pulls `reference` on `host`, writing its progress for operation `op_id` as it goes.
-#[tracing::instrument(skip_all, fields(host, reference, %op_id))]
+#[tracing::instrument(skip_all, fields(host = %host, reference = %reference, %op_id))]
 pub(super) async fn run(
     hosts: &HostRegistry,
     pool: &PgPool,

@@ -43,7 +43,7 @@ pub struct VolumeList {
 
 impl Resources {
     /// The volumes of `host`, or of every host at once.
-    #[tracing::instrument(skip_all, fields(host), err(level = "debug"))]
+    #[tracing::instrument(skip_all, fields(host = host.unwrap_or("local")), err(level = "debug"))]
     pub async fn list_volumes(&self, host: Option<&str>) -> Result<VolumeList, ResourcesError> {
         let host = hosts_of(self.hosts.as_ref(), host)?;
         let (mut views, hosts) = list_on(self.hosts.as_ref(), host, |host, docker| async move {
@@ -152,7 +152,7 @@ impl Resources {
     }
 
     /// Removes volume `name` from `host` (default `local`).
-    #[tracing::instrument(skip_all, fields(host = host.unwrap_or("local"), name), err(level = "debug"))]
+    #[tracing::instrument(skip_all, fields(host = host.unwrap_or("local"), name = %name), err(level = "debug"))]
     pub async fn remove_volume(
         &self,
         host: Option<&str>,

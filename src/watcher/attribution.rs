@@ -129,7 +129,7 @@ pub(super) async fn caused_by_dcp(
     .bind(seconds)
     .bind(SLACK_SECS)
     .bind(LONGEST_OPERATION_SECS)
-    .fetch_all(&watcher.pool)
+    .fetch_all(watcher.reads.pool())
     .await?;
     for (op_id, operation_resource, full, finished_before, completed_at) in candidates {
         if completed_at.is_some_and(|at| at < attribution.opened_at) {

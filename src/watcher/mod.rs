@@ -7,7 +7,7 @@
 //!
 //! - **Not recorded twice.** An event caused by a dcp operation — one pending, or finished
 //!   moments before the event, on the same Docker object, whose verb produces that Docker
-//!   action ([`produced_by`]) — is skipped: the operation's own events already tell it. The
+//!   action ([`attribution::produced_by`]) — is skipped: the operation's own events already tell it. The
 //!   watcher first waits for the operations read model to reach the log head, so a
 //!   request recorded just before Docker acted is seen. Everything else becomes a
 //!   `…Observed` event (audit `<resource>.observed`, actor kind `docker`); a container
@@ -27,7 +27,6 @@ use bollard::query_parameters::EventsOptions;
 use chrono::Utc;
 use dcp_aggregates::resource_key;
 use futures_util::StreamExt;
-use sqlx::PgPool;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -36,11 +35,10 @@ use crate::containers::Containers;
 use crate::docker::DockerHosts;
 use crate::hosts::HostRegistry;
 use crate::read_models::{ReadModels, OPERATIONS};
-pub use attribution::produced_by;
 use attribution::Attribution;
 
 /// Container actions recorded when made outside dcp.
-pub const CONTAINER_ACTIONS: &[&str] = &[
+const CONTAINER_ACTIONS: &[&str] = &[
     "create", "start", "die", "stop", "kill", "destroy", "rename", "oom", "pause", "unpause",
     "restart",
 ];
@@ -54,7 +52,6 @@ const NETWORK_ACTIONS: &[&str] = &["create", "destroy"];
 pub struct Watcher {
     pub commands: CommandBus,
     pub reads: ReadModels,
-    pub pool: PgPool,
     pub registry: Arc<HostRegistry>,
     pub containers: Containers,
 }
@@ -140,7 +137,7 @@ async fn watch_while_holding_lock(
     host: &str,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<Watched> {
-    let mut lock = watcher.pool.acquire().await?.detach();
+    let mut lock = watcher.reads.pool().acquire().await?.detach();
     let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
         .bind(lock_key(host))
         .fetch_one(&mut lock)
@@ -161,13 +158,11 @@ async fn follow(
     host: &str,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<Watched> {
-    let docker = watcher.registry.client(host)?;
-    // The stream has no end: it must not be cut by the per-call timeout.
-    let docker = docker.with_timeout(Duration::from_secs(u64::from(u32::MAX)));
+    let docker = watcher.registry.streaming_client(host)?;
     let stored: Option<i64> =
         sqlx::query_scalar("SELECT time_nano FROM docker_event_cursors WHERE host = $1")
             .bind(host)
-            .fetch_optional(&watcher.pool)
+            .fetch_optional(watcher.reads.pool())
             .await?;
     // First start: from now (what already exists is discovered when it is used).
     let since_nano = match stored {
@@ -245,7 +240,7 @@ async fn save_cursor(watcher: &Watcher, host: &str, time_nano: i64) -> Result<()
     )
     .bind(host)
     .bind(time_nano)
-    .execute(&watcher.pool)
+    .execute(watcher.reads.pool())
     .await?;
     Ok(())
 }

@@ -169,7 +169,7 @@ async fn made_by_its_operation(watcher: &Watcher, event: &Observed) -> anyhow::R
     .bind(op_id)
     .bind(event.time_nano as f64 / 1e9)
     .bind(SLACK_SECS)
-    .fetch_optional(&watcher.pool)
+    .fetch_optional(watcher.reads.pool())
     .await?;
     // A replacement is created and started by its recreate; it is stopped and removed by
     // the recreate only when it is undone (failed, or still running its undo).
@@ -284,13 +284,7 @@ async fn observe_container(
     attributes: BTreeMap<String, String>,
     meta: &CommandMeta,
 ) -> anyhow::Result<()> {
-    let known: Option<Uuid> = sqlx::query_scalar(
-        "SELECT aggregate_id FROM container_ids WHERE host = $1 AND docker_id = $2",
-    )
-    .bind(host)
-    .bind(docker_id)
-    .fetch_optional(&watcher.pool)
-    .await?;
+    let known = watcher.containers.aggregate_of(host, docker_id).await?;
     let aggregate_id = match known {
         Some(id) => id,
         None => {
@@ -337,14 +331,7 @@ async fn observe_container(
                     if action == "create" {
                         return Ok(());
                     }
-                    match sqlx::query_scalar(
-                        "SELECT aggregate_id FROM container_ids WHERE host = $1 AND docker_id = $2",
-                    )
-                    .bind(host)
-                    .bind(docker_id)
-                    .fetch_optional(&watcher.pool)
-                    .await?
-                    {
+                    match watcher.containers.aggregate_of(host, docker_id).await? {
                         Some(id) => id,
                         None => return Ok(()),
                     }

@@ -1,6 +1,5 @@
 //! What the wizards service answers when it cannot do what was asked.
 
-use dcp_aggregates::host::HostError;
 use dcp_aggregates::wizard::WizardError;
 use serde_json::{json, Value};
 
@@ -28,8 +27,6 @@ pub enum WizardsError {
     KeyInUse,
     #[error(transparent)]
     Command(#[from] CommandError<WizardError>),
-    #[error(transparent)]
-    Host(#[from] CommandError<HostError>),
     #[error(transparent)]
     Hosts(#[from] HostsError),
     /// The store: the database away, a read model behind, or an unexpected failure.
@@ -64,7 +61,6 @@ impl ServiceError for WizardsError {
             NotFound => ErrorCode::NotFound,
             NotInProgress(_) | StepNotReady { .. } | NameTaken(_) | KeyInUse => ErrorCode::Conflict,
             Command(error) => error.code(),
-            Host(error) => error.code(),
             Hosts(error) => error.code(),
             Store(error) => error.code(),
         }
@@ -77,7 +73,6 @@ impl ServiceError for WizardsError {
             NameTaken(_) => Some("connection_name".into()),
             KeyInUse => Some("key_id".into()),
             Command(error) => error.field(),
-            Host(error) => error.field(),
             Hosts(error) => error.field(),
             Store(error) => error.field(),
             _ => None,
@@ -89,7 +84,6 @@ impl ServiceError for WizardsError {
         match self {
             StepNotReady { step, .. } => Some(json!({ "step": step })),
             Command(error) => error.details(),
-            Host(error) => error.details(),
             Hosts(error) => error.details(),
             Store(error) => error.details(),
             _ => None,

@@ -242,17 +242,17 @@ impl Wizards {
         &self,
         wizard: &WizardState,
     ) -> Result<(Endpoint, Credentials, String), WizardsError> {
-        let incomplete = WizardsError::incomplete;
-        let connection = step_data(wizard, "connection").ok_or_else(|| incomplete("connection"))?;
+        let connection = step_data(wizard, "connection")
+            .ok_or_else(|| WizardsError::incomplete("connection"))?;
         let target = text_of(connection, "host_url")
             .and_then(|url| parse_ssh_url(url).ok())
-            .ok_or_else(|| incomplete("connection"))?;
-        let auth =
-            step_data(wizard, "authentication").ok_or_else(|| incomplete("authentication"))?;
+            .ok_or_else(|| WizardsError::incomplete("connection"))?;
+        let auth = step_data(wizard, "authentication")
+            .ok_or_else(|| WizardsError::incomplete("authentication"))?;
         let method = text_of(auth, "method").unwrap_or_default().to_string();
         let secret_id = text_of(auth, "secret_id")
             .and_then(|id| id.parse::<Uuid>().ok())
-            .ok_or_else(|| incomplete("authentication"))?;
+            .ok_or_else(|| WizardsError::incomplete("authentication"))?;
         let credentials =
         crate::hosts::load_credentials(self.reads.pool(), self.hosts.master_key(), &method, secret_id)
             .await
@@ -285,7 +285,7 @@ impl Wizards {
         let id = wizard.id.ok_or(WizardsError::NotFound)?;
         let host_id = id.to_string();
         let name = step_data(wizard, "connection")
-            .ok_or_else(|| incomplete("connection"))?
+            .ok_or_else(|| WizardsError::incomplete("connection"))?
             .get("connection_name")
             .and_then(Value::as_str)
             .unwrap_or_default()
@@ -323,9 +323,9 @@ impl Wizards {
             .register(&host_id, spec, vec![], meta)
             .await
             .map_err(|error| match error {
-                CommandError::Rejected(HostError::AlreadyRegistered) => {
-                    WizardsError::NotInProgress("completed".into())
-                }
+                crate::hosts::HostsError::Command(CommandError::Rejected(
+                    HostError::AlreadyRegistered,
+                )) => WizardsError::NotInProgress("completed".into()),
                 other => other.into(),
             })?;
         let check = self
@@ -349,27 +349,24 @@ impl Wizards {
     }
 }
 
-/// The refusal of a wizard whose step `step` is not complete.
-fn incomplete(step: &'static str) -> WizardsError {
-    CommandError::Rejected(WizardError::StepIncomplete(step)).into()
-}
-
 /// The host a complete `ssh_host_setup` wizard describes (its id is the wizard's).
 fn host_spec(wizard: &WizardState, id: Uuid) -> Result<HostSpec, WizardsError> {
-    let connection = step_data(wizard, "connection").ok_or_else(|| incomplete("connection"))?;
+    let connection =
+        step_data(wizard, "connection").ok_or_else(|| WizardsError::incomplete("connection"))?;
     let name = text_of(connection, "connection_name")
         .unwrap_or_default()
         .to_string();
     let target = text_of(connection, "host_url")
         .and_then(|url| parse_ssh_url(url).ok())
-        .ok_or_else(|| incomplete("connection"))?;
-    let auth = step_data(wizard, "authentication").ok_or_else(|| incomplete("authentication"))?;
+        .ok_or_else(|| WizardsError::incomplete("connection"))?;
+    let auth = step_data(wizard, "authentication")
+        .ok_or_else(|| WizardsError::incomplete("authentication"))?;
     let auth_method = text_of(auth, "method")
         .and_then(AuthMethod::parse)
-        .ok_or_else(|| incomplete("authentication"))?;
+        .ok_or_else(|| WizardsError::incomplete("authentication"))?;
     let secret_id = text_of(auth, "secret_id")
         .and_then(|id| id.parse::<Uuid>().ok())
-        .ok_or_else(|| incomplete("authentication"))?;
+        .ok_or_else(|| WizardsError::incomplete("authentication"))?;
     let details = step_test(wizard, "ssh_test").and_then(|t| t.get("details"));
     let detail = |field: &str| {
         details

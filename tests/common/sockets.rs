@@ -25,18 +25,18 @@ pub fn ws_url(base: &str, path: &str) -> String {
 }
 
 /// A ticket from the server at `base`, for a client that is not a `TestApp` (a replica in
-/// its own process); the answer is taken as it comes.
+/// its own process); anything but 201 fails the test with the server's answer.
 pub async fn request_ws_ticket(client: &Client, base: &str, token: &str, body: Value) -> String {
-    let answer: Value = client
+    let response = client
         .post(format!("{base}/api/v1/ws-tickets"))
         .bearer_auth(token)
         .json(&body)
         .send()
         .await
-        .unwrap()
-        .json()
-        .await
         .unwrap();
+    let status = response.status();
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(status, 201, "a ticket for {body}: {answer}");
     answer["ticket"].as_str().unwrap().to_string()
 }
 

@@ -218,6 +218,7 @@ pub fn check(
 ) -> Result<(), PolicyError> {
     check_process(request)?;
     check_resources(request)?;
+    check_user(request)?;
     let reaching = host_reaching(request, facts);
     gate(
         role,
@@ -227,8 +228,7 @@ pub fn check(
     )
 }
 
-/// What the container runs and as whom: image, name, command, environment, labels, user,
-/// working directory.
+/// What the container runs: image, name, command, environment, labels.
 fn check_process(request: &CreateContainerRequest) -> Result<(), PolicyError> {
     validate_image(&request.image)?;
     if let Some(name) = &request.name {
@@ -270,18 +270,6 @@ fn check_process(request: &CreateContainerRequest) -> Result<(), PolicyError> {
                 "the dcp. label prefix is reserved",
             ));
         }
-    }
-    if let Some(dir) = &request.working_dir {
-        absolute_path("working_dir", dir)?;
-    }
-    if request.user.as_deref().is_some_and(|u| {
-        u.is_empty()
-            || u.len() > 64
-            || !u
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | ':' | '.'))
-    }) {
-        return Err(invalid("user", "user is a name or uid, optionally :group"));
     }
     Ok(())
 }
@@ -343,6 +331,23 @@ fn check_resources(request: &CreateContainerRequest) -> Result<(), PolicyError> 
         if !plain {
             return Err(invalid("network", "a network name"));
         }
+    }
+    Ok(())
+}
+
+/// As whom and where it runs: working directory, user.
+fn check_user(request: &CreateContainerRequest) -> Result<(), PolicyError> {
+    if let Some(dir) = &request.working_dir {
+        absolute_path("working_dir", dir)?;
+    }
+    if request.user.as_deref().is_some_and(|u| {
+        u.is_empty()
+            || u.len() > 64
+            || !u
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | ':' | '.'))
+    }) {
+        return Err(invalid("user", "user is a name or uid, optionally :group"));
     }
     Ok(())
 }

@@ -18,14 +18,14 @@ use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use super::{
-    admit, answer, close, close_for, fail, query_error, send_json, send_text, Sink,
+    admit, answer, close, close_code, close_for, fail, query_error, send_json, send_text, Sink,
     CLOSE_TRY_AGAIN, IDLE_TIMEOUT, PING_EVERY, SEND_TIMEOUT,
 };
 use crate::auth::principal::Principal;
 use crate::http::app_state::AppState;
 use crate::http::error::ApiError;
 use crate::realtime::bus::Envelope;
-use crate::realtime::sockets::Registration;
+use crate::realtime::sockets::{Registration, SHUTTING_DOWN};
 use crate::realtime::streams::visible_to;
 use crate::realtime::tickets::Purpose;
 use crate::realtime::RealtimeError;
@@ -167,7 +167,7 @@ async fn forward(
             false
         }
         Err(broadcast::error::RecvError::Closed) => {
-            close(sink, 1001, "the server is shutting down").await;
+            close(sink, close_code(SHUTTING_DOWN), SHUTTING_DOWN).await;
             false
         }
     }

@@ -15,7 +15,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{
-    admit, answer, close, close_for, closed_or_gone, fail, query_error, send_json, send_text,
+    admit_on_container, answer, close, close_for, closed_or_gone, fail, query_error, send_json,
+    send_text,
 };
 use crate::http::app_state::AppState;
 use crate::http::error::ApiError;
@@ -60,19 +61,19 @@ pub(super) async fn socket(
     };
     let opened = async {
         let options = request.options()?;
-        let host = state.streams.host(query.host.as_deref())?;
-        let ticket = query.ticket.as_deref();
-        let (_, registration, protocol) = admit(
+        let socket = admit_on_container(
             &state,
             &headers,
-            ticket,
+            query.ticket.as_deref(),
             Purpose::ContainerLogs,
-            Some(&reference),
+            query.host.as_deref(),
+            &reference,
         )
         .await?;
-        let id = state.streams.container_id(&host, &reference).await?;
-        let chunks = state.streams.logs(&host, &id, options.clone())?;
-        Ok::<_, ApiError>((chunks, options, registration, protocol))
+        let chunks = state
+            .streams
+            .logs(&socket.host, &socket.id, options.clone())?;
+        Ok::<_, ApiError>((chunks, options, socket.registration, socket.protocol))
     };
     let (chunks, options, registration, protocol) = match opened.await {
         Ok(opened) => opened,

@@ -155,6 +155,37 @@ async fn admit(
     Ok((principal, registration, protocol))
 }
 
+/// A socket admitted on one container: where it is, and what to answer with.
+struct ContainerSocket {
+    host: String,
+    /// The container's full id.
+    id: String,
+    registration: Registration,
+    protocol: Option<String>,
+}
+
+/// [`admit`] for a socket of `purpose` on the container `reference` names on `host`
+/// (default `local`), which must exist.
+async fn admit_on_container(
+    state: &AppState,
+    headers: &HeaderMap,
+    query_ticket: Option<&str>,
+    purpose: Purpose,
+    host: Option<&str>,
+    reference: &str,
+) -> Result<ContainerSocket, ApiError> {
+    let host = state.streams.host(host)?;
+    let (_, registration, protocol) =
+        admit(state, headers, query_ticket, purpose, Some(reference)).await?;
+    let id = state.streams.container_id(&host, reference).await?;
+    Ok(ContainerSocket {
+        host,
+        id,
+        registration,
+        protocol,
+    })
+}
+
 /// A refused query string, in the API's format (before the upgrade).
 fn query_error(rejection: QueryRejection) -> Response {
     ApiError::validation("query", rejection.body_text()).into_response()

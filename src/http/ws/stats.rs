@@ -10,7 +10,10 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{admit, answer, close, close_for, closed_or_gone, fail, query_error, send_json};
+use super::{
+    admit_on_container, answer, close, close_for, closed_or_gone, fail, query_error, send_json,
+    send_text,
+};
 use crate::http::app_state::AppState;
 use crate::http::error::ApiError;
 use crate::realtime::sockets::Registration;
@@ -37,19 +40,17 @@ pub(super) async fn socket(
         Err(rejection) => return query_error(rejection),
     };
     let opened = async {
-        let host = state.streams.host(query.host.as_deref())?;
-        let ticket = query.ticket.as_deref();
-        let (_, registration, protocol) = admit(
+        let socket = admit_on_container(
             &state,
             &headers,
-            ticket,
+            query.ticket.as_deref(),
             Purpose::ContainerStats,
-            Some(&reference),
+            query.host.as_deref(),
+            &reference,
         )
         .await?;
-        let id = state.streams.container_id(&host, &reference).await?;
-        let samples = state.streams.stats(&host, &id)?;
-        Ok::<_, ApiError>((samples, registration, protocol))
+        let samples = state.streams.stats(&socket.host, &socket.id)?;
+        Ok::<_, ApiError>((samples, socket.registration, socket.protocol))
     };
     let (samples, registration, protocol) = match opened.await {
         Ok(opened) => opened,
@@ -74,10 +75,10 @@ async fn session(socket: WebSocket, mut registration: Registration, mut samples:
         };
         match item {
             Some(Ok(sample)) => {
-                let Ok(value) = serde_json::to_value(sample) else {
+                let Ok(text) = serde_json::to_string(&sample) else {
                     continue;
                 };
-                if !send_json(&mut sink, value).await {
+                if !send_text(&mut sink, text).await {
                     return;
                 }
             }

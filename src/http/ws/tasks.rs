@@ -71,7 +71,7 @@ async fn session(state: AppState, socket: WebSocket, mut registration: Registrat
                     }
                     last_progress = task.progress.clone();
                 }
-                if task.ended() {
+                if task.status != "pending" {
                     let done = json!({ "type": "complete", "operation_id": op_id, "action": task.action,
                         "status": task.status, "error_code": task.error_code, "error_message": task.error_message,
                         "progress": last_progress });

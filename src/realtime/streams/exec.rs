@@ -17,7 +17,7 @@ use super::Streams;
 use crate::auth::policy;
 use crate::auth::principal::Principal;
 use crate::commands::{CommandBus, CommandMeta};
-use crate::containers::{valid_reference, ContainerTarget, ContainersError};
+use crate::containers::{check_reference, ContainerTarget, ContainersError};
 use crate::docker::policy::PolicyError;
 use crate::docker::{DockerError, DockerHosts};
 use crate::hosts::HostRegistry;
@@ -56,12 +56,7 @@ impl Streams {
         meta: &CommandMeta,
         route: &str,
     ) -> Result<ContainerTarget, RealtimeError> {
-        if !valid_reference(reference) {
-            return Err(RealtimeError::invalid(
-                "id",
-                "a container id, id prefix or name",
-            ));
-        }
+        check_reference(reference)?;
         // What the container reaches is looked up only when it matters for the role.
         if policy::reach_matters(principal.role) {
             let reaching = host_reach(&self.registry, host, reference).await?;
@@ -86,7 +81,7 @@ impl Streams {
         meta: CommandMeta,
         (cols, rows): (u16, u16),
     ) -> Result<ExecSession, RealtimeError> {
-        let docker = self.streaming_client(&target.host)?;
+        let docker = self.registry.streaming_client(&target.host)?;
         let command = vec![
             "/bin/sh".to_string(),
             "-c".to_string(),

@@ -9,6 +9,7 @@ use serde::Serialize;
 use std::time::Duration;
 
 use super::Streams;
+use crate::docker::DockerHosts;
 use crate::realtime::RealtimeError;
 
 /// One chunk of output, as sent: `{"type":"log","stream":"stdout","timestamp":…,"data":"…"}`
@@ -105,7 +106,7 @@ impl Streams {
         id: &str,
         options: LogsOptions,
     ) -> Result<LogChunks, RealtimeError> {
-        let docker = self.streaming_client(host)?;
+        let docker = self.registry.streaming_client(host)?;
         Ok(Box::pin(docker.logs(id, Some(options))))
     }
 }

@@ -13,18 +13,17 @@ use std::sync::Arc;
 
 use bollard::query_parameters::InspectContainerOptions;
 
-pub use events::{visible_to, Replay, REPLAY_LIMIT};
-pub use exec::{ExecSession, SHELL_DETECTION};
+pub use events::{visible_to, Replay};
+pub use exec::ExecSession;
 pub use logs::{LogChunks, LogLine, LogsRequest, BATCH_BYTES, BATCH_LINES, BATCH_WINDOW};
-pub use stats::{sample, BlockIoSample, MemorySample, NetworkSample, StatsSample, StatsSamples};
-pub use tasks::Task;
+pub use stats::{BlockIoSample, MemorySample, NetworkSample, StatsSample, StatsSamples};
 
 use super::sockets::{Registration, SocketRegistry, MAX_SOCKETS_PER_USER};
 use super::tickets::{self, Purpose, TicketRefusal};
 use super::RealtimeError;
 use crate::auth::principal::{load_principal, Principal};
 use crate::commands::CommandBus;
-use crate::containers::{valid_reference, Containers};
+use crate::containers::{check_reference, Containers};
 use crate::denials::Denials;
 use crate::docker::{DockerError, DockerHosts};
 use crate::hosts::HostRegistry;
@@ -63,11 +62,6 @@ impl Streams {
             commands: deps.commands,
             denials: deps.denials,
         }
-    }
-
-    /// The sockets open on this server.
-    pub fn sockets(&self) -> &Arc<SocketRegistry> {
-        &self.sockets
     }
 
     /// Spends `ticket` for a socket of `purpose` on `resource_id` and registers the socket:
@@ -115,12 +109,7 @@ impl Streams {
 
     /// The full id of the container `reference` names on `host`.
     pub async fn container_id(&self, host: &str, reference: &str) -> Result<String, RealtimeError> {
-        if !valid_reference(reference) {
-            return Err(RealtimeError::invalid(
-                "id",
-                "a container id, id prefix or name",
-            ));
-        }
+        check_reference(reference)?;
         let docker = self.registry.client(host)?;
         let inspect = docker
             .inspect_container(reference, None::<InspectContainerOptions>)
@@ -129,11 +118,5 @@ impl Streams {
                 crate::containers::ContainersError::lookup(DockerError::from_bollard(host, error))
             })?;
         Ok(inspect.id.unwrap_or_default())
-    }
-
-    /// A client for `host` whose calls never time out (a followed stream has no end).
-    fn streaming_client(&self, host: &str) -> Result<bollard::Docker, RealtimeError> {
-        let docker = self.registry.client(host)?;
-        Ok(docker.with_timeout(std::time::Duration::from_secs(u64::from(u32::MAX))))
     }
 }

@@ -9,6 +9,7 @@ use futures_util::StreamExt;
 use serde::Serialize;
 
 use super::Streams;
+use crate::docker::DockerHosts;
 use crate::realtime::RealtimeError;
 
 /// One sample, ready for a chart.
@@ -143,7 +144,7 @@ pub type StatsSamples = BoxStream<'static, Result<StatsSample, bollard::errors::
 impl Streams {
     /// The resource use of container `id` on `host`, a sample a second.
     pub fn stats(&self, host: &str, id: &str) -> Result<StatsSamples, RealtimeError> {
-        let docker = self.streaming_client(host)?;
+        let docker = self.registry.streaming_client(host)?;
         let options = StatsOptions {
             stream: true,
             one_shot: false,
