@@ -12,6 +12,7 @@ export function ConfirmDialog({
   danger = true,
   onConfirm,
   onClose,
+  cancelDisabledWhileBusy = false,
 }: {
   title: string;
   children: ReactNode;
@@ -19,6 +20,8 @@ export function ConfirmDialog({
   danger?: boolean;
   onConfirm: () => Promise<unknown>;
   onClose: () => void;
+  /** Also disables "Cancel" while the action runs (closing would not stop it). */
+  cancelDisabledWhileBusy?: boolean;
 }) {
   const { run, busy, error } = useSubmit(onConfirm);
   return (
@@ -34,6 +37,7 @@ export function ConfirmDialog({
       busyLabel="Working…"
       busy={busy}
       danger={danger}
+      cancelDisabled={cancelDisabledWhileBusy && busy}
     >
       <ErrorBanner error={error} />
       {children}

@@ -1,4 +1,5 @@
-// A labelled form field, and the API's message for it when the last error named it.
+// A labelled form field, the API's message for it when the last error named it, and the
+// error left for the banner when no shown field names it.
 import type { ReactNode } from "react";
 import { ApiError } from "../api/client";
 
@@ -32,4 +33,11 @@ export function fieldError(error: unknown, field: string): string | null {
   return error instanceof ApiError && error.field !== null && (error.field === field || error.field.startsWith(`${field}.`) || error.field.startsWith(`${field}[`))
     ? error.message
     : null;
+}
+
+/** `error` unless one of the fields shown (`shownFields`) names it, for the form's
+ * `ErrorBanner`: an error about a field the form does not show goes to the banner, so it
+ * is never hidden. */
+export function generalError(error: unknown, shownFields: readonly string[]): unknown {
+  return error && !shownFields.some((field) => fieldError(error, field)) ? error : null;
 }

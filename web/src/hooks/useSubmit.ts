@@ -22,6 +22,5 @@ export function useSubmit<A extends unknown[], R>(action: (...args: A) => Promis
     },
     [action],
   );
-  const reset = useCallback(() => setError(null), []);
-  return { run, busy, error, reset };
+  return { run, busy, error };
 }

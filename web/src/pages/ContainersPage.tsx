@@ -16,6 +16,7 @@ import { formatAgo } from "../format";
 import { useAction } from "../hooks/useAction";
 import { useQuery } from "../hooks/useQuery";
 import { navigate, useSearchParams } from "../router";
+import { containerHref } from "../pageLinks";
 import { HostWarnings } from "../components/HostWarnings";
 import { can, useRole } from "../stores/auth";
 import { useHostNames } from "../stores/hosts";
@@ -180,7 +181,7 @@ export function ContainersPage() {
                     style={{ gridTemplateColumns: columns, height: ROW_HEIGHT, transform: `translateY(${row.start}px)` }}
                   >
                     {mayMutate && <input type="checkbox" aria-label={`Select ${c.name}`} checked={selected.has(key(c))} onChange={() => toggle(c)} />}
-                    <Link className="ellipsis" href={`/containers/${encodeURIComponent(c.id)}?host=${encodeURIComponent(c.host)}`} title={c.id}>
+                    <Link className="ellipsis" href={containerHref(c.id, c.host)} title={c.id}>
                       {c.name}
                     </Link>
                     <span>

@@ -9,6 +9,7 @@ import { Field } from "../components/Field";
 import { PageHeader } from "../components/PageHeader";
 import { useQuery } from "../hooks/useQuery";
 import { navigate } from "../router";
+import { containerHref } from "../pageLinks";
 import { can, useRole } from "../stores/auth";
 import { useHostList } from "../stores/hosts";
 import { toastError, toastSuccess } from "../stores/toasts";
@@ -61,7 +62,7 @@ export function CreateContainerPage() {
       const outcome = await api.post<CreateOutcome>(paths.containers.create(), { ...request }, { host: form.host });
       toastSuccess(outcome.started ? `Created and started ${outcome.name}` : `Created ${outcome.name}`);
       if (outcome.start_error) toastError(outcome.start_error, `${outcome.name} was created but did not start`);
-      navigate(`/containers/${encodeURIComponent(outcome.container_id)}?host=${encodeURIComponent(outcome.host)}`);
+      navigate(containerHref(outcome.container_id, outcome.host));
     } catch (err) {
       setError(err);
     } finally {

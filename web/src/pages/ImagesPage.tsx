@@ -6,7 +6,7 @@ import { paths } from "../api/paths";
 import type { AcceptedOperation, ImageList } from "../api/types";
 import { ConfirmDialog } from "../components/ConfirmDialog";
 import { ErrorBanner } from "../components/ErrorBanner";
-import { Field, fieldError } from "../components/Field";
+import { Field, fieldError, generalError } from "../components/Field";
 import { FormDialog } from "../components/FormDialog";
 import { hostOptions, HostSelect } from "../components/HostSelect";
 import { ResourceListPage } from "../components/ResourceListPage";
@@ -166,8 +166,7 @@ function PullDialog({
       onAccepted({ operationId: result.value.operation_id, reference, host: result.value.host || host });
     }
   };
-  const generalError = error && !fieldError(error, "image") && !fieldError(error, "tag") && !fieldError(error, "host") ? error : null;
-  return (
+    return (
     <FormDialog
       title="Pull image"
       onClose={onClose}
@@ -177,7 +176,7 @@ function PullDialog({
       busyLabel="Pulling…"
       busy={busy}
     >
-      <ErrorBanner error={generalError} />
+      <ErrorBanner error={generalError(error, ["image", "tag", "host"])} />
       <Field label="Image" error={localError ?? fieldError(error, "image")} hint="e.g. nginx or registry:5000/team/app">
         <input value={image} onChange={(e) => setImage(e.target.value)} autoComplete="off" required />
       </Field>

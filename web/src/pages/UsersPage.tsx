@@ -7,7 +7,7 @@ import { paths } from "../api/paths";
 import type { Role, UserList, UserView } from "../api/types";
 import { ConfirmDialog } from "../components/ConfirmDialog";
 import { ErrorBanner } from "../components/ErrorBanner";
-import { Field, fieldError } from "../components/Field";
+import { Field, fieldError, generalError } from "../components/Field";
 import { FormDialog } from "../components/FormDialog";
 import { ResourceListPage } from "../components/ResourceListPage";
 import { StatusBadge } from "../components/StatusBadge";
@@ -184,8 +184,6 @@ export function UsersPage() {
   );
 }
 
-const FIELDS: (keyof UserFormValues)[] = ["username", "email", "full_name", "role", "password", "is_active", "must_change_password"];
-
 function UserDialog({ user, onClose, onSaved }: { user?: UserView; onClose: () => void; onSaved: () => void }) {
   const mode = user ? "edit" : "create";
   const [values, setValues] = useState<UserFormValues>(() => (user ? userFormFrom(user) : emptyUserForm()));
@@ -217,8 +215,10 @@ function UserDialog({ user, onClose, onSaved }: { user?: UserView; onClose: () =
   };
   const err = (field: keyof UserFormValues) => local[field] ?? fieldError(error, field);
   // A conflict (taken username or email, last admin, a change to oneself) is always shown
-  // in full above the form, and under the field it names.
-  const generalError = error && ((error instanceof ApiError && error.status === 409) || !FIELDS.some((f) => fieldError(error, f))) ? error : null;
+  // in full above the form, and under the field it names. An error about a field without a
+  // message here (the checkboxes, the username when editing) goes above the form too.
+  const shown: (keyof UserFormValues)[] = [...(user ? [] : (["username"] as const)), "email", "full_name", "role", "password"];
+  const bannerError = error instanceof ApiError && error.status === 409 ? error : generalError(error, shown);
   const formId = user ? "edit-user-form" : "create-user-form";
   return (
     <FormDialog
@@ -231,7 +231,7 @@ function UserDialog({ user, onClose, onSaved }: { user?: UserView; onClose: () =
       busyLabel="Saving…"
       busy={busy}
     >
-      <ErrorBanner error={generalError} />
+      <ErrorBanner error={bannerError} />
       {notice && <div className="notice">{notice}</div>}
       {user ? (
         <p className="muted small">

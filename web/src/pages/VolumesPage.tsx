@@ -1,19 +1,16 @@
 // Volumes on every host: create one (name, driver, labels, host) and remove one.
-import { useCallback, useState } from "react";
+import { useState } from "react";
 import { api } from "../api/client";
 import { paths } from "../api/paths";
 import type { VolumeList } from "../api/types";
 import type { components } from "../api/schema";
 import { ConfirmDialog } from "../components/ConfirmDialog";
-import { ErrorBanner } from "../components/ErrorBanner";
-import { Field, fieldError } from "../components/Field";
-import { FormDialog } from "../components/FormDialog";
-import { hostOptions, HostSelect } from "../components/HostSelect";
+import { Field } from "../components/Field";
+import { hostOptions } from "../components/HostSelect";
 import { Labels } from "../components/Labels";
-import { PrivilegedFields } from "../components/PrivilegedFields";
 import { ResourceListPage } from "../components/ResourceListPage";
-import { useSubmit } from "../hooks/useSubmit";
-import { type CreateDialogProps, nameError, optional, parsePairs } from "./resources/forms";
+import { CreateResourceDialog, useCreateResourceForm } from "./resources/CreateResourceDialog";
+import { type CreateDialogProps, optional, parsePairs } from "./resources/forms";
 import { formatTime } from "../format";
 import { useQuery } from "../hooks/useQuery";
 import { can, useRole } from "../stores/auth";
@@ -107,90 +104,44 @@ export function VolumesPage() {
   );
 }
 
-function CreateVolumeDialog({
-  admin,
-  hostOptions: options,
-  defaultHost,
-  onClose,
-  onCreated,
-}: CreateDialogProps) {
-  const [name, setName] = useState("");
+function CreateVolumeDialog({ admin, hostOptions, defaultHost, onClose, onCreated }: CreateDialogProps) {
   const [driver, setDriver] = useState("local");
-  const [labels, setLabels] = useState("");
   const [driverOpts, setDriverOpts] = useState("");
-  const [host, setHost] = useState(defaultHost);
-  const [privileged, setPrivileged] = useState(false);
-  const [reason, setReason] = useState("");
-  const [local, setLocal] = useState<Record<string, string>>({});
-  const create = useCallback(
-    (body: CreateVolumeBody, onHost: string) => api.post(paths.volumes.create(), body, { host: onHost }),
-    [],
-  );
-  const { run, busy, error } = useSubmit(create);
-  const submit = async () => {
-    const errors: Record<string, string> = {};
-    const badName = nameError(name);
-    if (badName) errors.name = badName;
-    const parsedLabels = parsePairs(labels, "label");
-    if (parsedLabels.error) errors.labels = parsedLabels.error;
-    const parsedOpts = parsePairs(driverOpts, "driver option");
-    if (parsedOpts.error) errors.driver_opts = parsedOpts.error;
-    if (privileged && !reason.trim()) errors.reason = "say why (recorded with the request)";
-    setLocal(errors);
-    if (Object.keys(errors).length > 0) return;
-    const body: CreateVolumeBody = { name: name.trim(), driver: optional(driver) };
-    if (Object.keys(parsedLabels.value).length > 0) body.labels = parsedLabels.value;
-    if (Object.keys(parsedOpts.value).length > 0) body.driver_opts = parsedOpts.value;
-    if (privileged) {
-      body.allow_privileged = true;
-      body.reason = reason.trim();
-    }
-    const result = await run(body, host);
-    if (result.ok) {
-      toastSuccess(`Created volume ${body.name}`);
-      onCreated();
-      onClose();
-    }
+  const { form, submit } = useCreateResourceForm<CreateVolumeBody>({
+    what: "volume",
+    path: paths.volumes.create(),
+    defaultHost,
+    onCreated,
+    onClose,
+  });
+  const onSubmit = () => {
+    const opts = parsePairs(driverOpts, "driver option");
+    return submit(
+      { driver_opts: opts.error },
+      { driver: optional(driver), driver_opts: Object.keys(opts.value).length > 0 ? opts.value : undefined },
+    );
   };
-  const named = ["name", "driver", "labels", "driver_opts", "reason", "allow_privileged", "host"];
-  const generalError = error && !named.some((f) => fieldError(error, f)) ? error : null;
   return (
-    <FormDialog
+    <CreateResourceDialog
+      form={form}
       title="Create volume"
-      onClose={onClose}
-      onSubmit={submit}
       formId="create-volume-form"
-      submitLabel="Create"
-      busyLabel="Creating…"
-      busy={busy}
+      admin={admin}
+      hostOptions={hostOptions}
+      onClose={onClose}
+      onSubmit={onSubmit}
+      privilegedWhat="host paths, devices, plugins"
+      fields={["driver", "driver_opts"]}
+      afterLabels={
+        <Field label="Driver options" error={form.message("driver_opts")} hint="one key=value per line, e.g. type=tmpfs">
+          <textarea rows={2} value={driverOpts} onChange={(e) => setDriverOpts(e.target.value)} />
+        </Field>
+      }
     >
-      <ErrorBanner error={generalError} />
-      <Field label="Name" error={local.name ?? fieldError(error, "name")}>
-        <input value={name} onChange={(e) => setName(e.target.value)} autoComplete="off" />
-      </Field>
-      <Field label="Driver" error={fieldError(error, "driver")} hint="local, or a volume plugin (admins, privileged)">
+      <Field label="Driver" error={form.message("driver")} hint="local, or a volume plugin (admins, privileged)">
         <input value={driver} onChange={(e) => setDriver(e.target.value)} autoComplete="off" />
       </Field>
-      <Field label="Labels" error={local.labels ?? fieldError(error, "labels")} hint="one key=value per line">
-        <textarea rows={3} value={labels} onChange={(e) => setLabels(e.target.value)} />
-      </Field>
-      <Field label="Driver options" error={local.driver_opts ?? fieldError(error, "driver_opts")} hint="one key=value per line, e.g. type=tmpfs">
-        <textarea rows={2} value={driverOpts} onChange={(e) => setDriverOpts(e.target.value)} />
-      </Field>
-      <Field label="Host" error={fieldError(error, "host")}>
-        <HostSelect label="Host" value={host} onChange={setHost} options={options} />
-      </Field>
-      {admin && (
-        <PrivilegedFields
-          what="host paths, devices, plugins"
-          privileged={privileged}
-          onPrivileged={setPrivileged}
-          reason={reason}
-          onReason={setReason}
-          reasonError={local.reason ?? fieldError(error, "reason")}
-        />
-      )}
-    </FormDialog>
+    </CreateResourceDialog>
   );
 }
 

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ApiClient, ApiError } from "../api/client";
 import { createAuthStore } from "./auth";
+import { fakeServer } from "../test/fakeServer";
 import { useEvents } from "./events";
 
 const user = { id: "u1", username: "admin", email: "admin@localhost", full_name: "", role: "admin", is_active: true, must_change_password: false, created_at: "", updated_at: "", version: 1 };
@@ -17,26 +18,6 @@ function apiError(status: number, code: string, message: string) {
   return json(status, { error: { code, message, details: {}, field: null }, status: "error", request_id: "req-1" });
 }
 
-interface Call {
-  url: string;
-  method: string;
-  headers: Record<string, string>;
-  body: unknown;
-}
-
-function server(routes: (call: Call) => Response) {
-  const calls: Call[] = [];
-  vi.stubGlobal(
-    "fetch",
-    vi.fn(async (url: string, init: RequestInit) => {
-      const call = { url, method: init.method ?? "GET", headers: init.headers as Record<string, string>, body: init.body ? JSON.parse(init.body as string) : undefined };
-      calls.push(call);
-      return routes(call);
-    }),
-  );
-  return calls;
-}
-
 beforeEach(() => vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] }));
 afterEach(() => {
   vi.useRealTimers();
@@ -45,7 +26,7 @@ afterEach(() => {
 
 describe("auth store", () => {
   it("keeps the access token in memory only and sends it as a bearer token", async () => {
-    const calls = server((call) => (call.url.endsWith("/auth/login") ? json(200, tokens("A1")) : json(200, { items: [] })));
+    const calls = fakeServer((call) => (call.url.endsWith("/auth/login") ? json(200, tokens("A1")) : json(200, { items: [] })));
     const client = new ApiClient();
     const auth = createAuthStore(client);
     await auth.getState().login("admin", "secret-pass");
@@ -59,12 +40,12 @@ describe("auth store", () => {
   });
 
   it("restores a session from the refresh cookie, or shows the login page", async () => {
-    server(() => json(200, tokens("R1")));
+    fakeServer(() => json(200, tokens("R1")));
     const restored = createAuthStore(new ApiClient());
     await restored.getState().restore();
     expect(restored.getState()).toMatchObject({ status: "signed-in", accessToken: "R1" });
 
-    server(() => apiError(401, "TOKEN_INVALID", "a refresh token is required"));
+    fakeServer(() => apiError(401, "TOKEN_INVALID", "a refresh token is required"));
     const fresh = createAuthStore(new ApiClient());
     await fresh.getState().restore();
     expect(fresh.getState()).toMatchObject({ status: "signed-out", notice: null });
@@ -72,7 +53,7 @@ describe("auth store", () => {
 
   it("renews an expired access token once and retries the request", async () => {
     let access = "old";
-    const calls = server((call) => {
+    const calls = fakeServer((call) => {
       if (call.url.endsWith("/auth/refresh")) {
         access = "new";
         return json(200, tokens("new"));
@@ -89,7 +70,7 @@ describe("auth store", () => {
   });
 
   it("signs out with a notice when the refresh token is refused", async () => {
-    server((call) => {
+    fakeServer((call) => {
       if (call.url.endsWith("/auth/login")) return json(200, tokens("A"));
       if (call.url.endsWith("/auth/refresh")) return apiError(401, "TOKEN_INVALID", "the refresh token is invalid or expired");
       return apiError(401, "TOKEN_EXPIRED", "expired");
@@ -105,7 +86,7 @@ describe("auth store", () => {
   });
 
   it("asks for the refresh token in the HttpOnly cookie only", async () => {
-    const calls = server(() => json(200, tokens("A")));
+    const calls = fakeServer(() => json(200, tokens("A")));
     const auth = createAuthStore(new ApiClient());
     await auth.getState().login("admin", "pw");
     await auth.getState().renew();
@@ -113,7 +94,7 @@ describe("auth store", () => {
   });
 
   it("keeps the session when the server is unavailable during a renewal", async () => {
-    server((call) => {
+    fakeServer((call) => {
       if (call.url.endsWith("/auth/login")) return json(200, tokens("A"));
       if (call.url.endsWith("/auth/refresh")) return apiError(503, "DATABASE_UNAVAILABLE", "the database is unavailable");
       return apiError(401, "TOKEN_EXPIRED", "expired");
@@ -126,10 +107,10 @@ describe("auth store", () => {
 
   it("stays signed out when a refresh answers after the logout", async () => {
     let answer: (r: Response) => void = () => {};
-    server((call) => {
+    fakeServer((call) => {
       if (call.url.endsWith("/auth/login")) return json(200, tokens("A"));
       if (call.url.endsWith("/auth/logout")) return new Response(null, { status: 204 });
-      return new Promise<Response>((resolve) => (answer = resolve)) as unknown as Response;
+      return new Promise<Response>((resolve) => (answer = resolve));
     });
     const auth = createAuthStore(new ApiClient());
     await auth.getState().login("admin", "pw");
@@ -141,7 +122,7 @@ describe("auth store", () => {
   });
 
   it("does not sign out for a wrong current password", async () => {
-    server((call) => (call.url.endsWith("/auth/login") ? json(200, tokens("A")) : apiError(401, "AUTHENTICATION_FAILED", "the current password is wrong")));
+    fakeServer((call) => (call.url.endsWith("/auth/login") ? json(200, tokens("A")) : apiError(401, "AUTHENTICATION_FAILED", "the current password is wrong")));
     const auth = createAuthStore(new ApiClient());
     await auth.getState().login("admin", "pw");
     await expect(auth.getState().changePassword("wrong", "a-new-password")).rejects.toBeInstanceOf(ApiError);
@@ -150,7 +131,7 @@ describe("auth store", () => {
 
   it("renews shortly before the access token expires, once for concurrent callers", async () => {
     let refreshes = 0;
-    server((call) => {
+    fakeServer((call) => {
       if (call.url.endsWith("/auth/refresh")) {
         refreshes++;
         return json(200, tokens(`R${refreshes}`));
@@ -167,7 +148,7 @@ describe("auth store", () => {
   });
 
   it("sends the last command's position with later reads (read-your-writes)", async () => {
-    const calls = server((call) => (call.method === "POST" ? json(200, { ok: 1 }, { "x-dcp-position": "42" }) : json(200, [])));
+    const calls = fakeServer((call) => (call.method === "POST" ? json(200, { ok: 1 }, { "x-dcp-position": "42" }) : json(200, [])));
     const client = new ApiClient();
     await client.get("/api/v1/users");
     await client.post("/api/v1/users", { username: "x" });
@@ -177,7 +158,7 @@ describe("auth store", () => {
   });
 
   it("turns the API's error format into an ApiError with code, field and request id", async () => {
-    server(() => json(400, { error: { code: "VALIDATION_ERROR", message: "image is required", details: {}, field: "image" }, status: "error", request_id: "r-9" }));
+    fakeServer(() => json(400, { error: { code: "VALIDATION_ERROR", message: "image is required", details: {}, field: "image" }, status: "error", request_id: "r-9" }));
     await expect(new ApiClient().post("/api/v1/containers", {})).rejects.toMatchObject({
       status: 400,
       code: "VALIDATION_ERROR",

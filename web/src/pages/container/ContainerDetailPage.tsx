@@ -13,6 +13,7 @@ import { StatusBadge } from "../../components/StatusBadge";
 import { shortId } from "../../format";
 import { useQuery } from "../../hooks/useQuery";
 import { navigate, useSearchParams } from "../../router";
+import { containerHref } from "../../pageLinks";
 import { can, useRole } from "../../stores/auth";
 import { ContainerActions } from "./ContainerActions";
 import { HistoryTimeline } from "./HistoryTimeline";
@@ -36,12 +37,9 @@ const TABS = [
 
 type TabKey = (typeof TABS)[number]["key"];
 
+/** The page of `id` on `host` showing `tab` (the overview needs no `tab`). */
 function detailHref(id: string, host: string, tab: string): string {
-  const params = new URLSearchParams();
-  params.set("host", host);
-  if (tab !== "overview") params.set("tab", tab);
-  const search = params.toString();
-  return `/containers/${encodeURIComponent(id)}${search ? `?${search}` : ""}`;
+  return containerHref(id, host, tab === "overview" ? undefined : tab);
 }
 
 export function ContainerDetailPage({ id }: { id: string }) {

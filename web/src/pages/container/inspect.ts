@@ -124,8 +124,3 @@ export function restartPolicy(inspect: InspectDocument): string {
   const name = policy?.Name || "no";
   return name === "on-failure" && policy?.MaximumRetryCount ? `${name}:${policy.MaximumRetryCount}` : name;
 }
-
-/** The container's name without Docker's leading slash. */
-export function containerName(inspect: InspectDocument, fallback: string): string {
-  return inspect.Name ? inspect.Name.replace(/^\//, "") : fallback;
-}

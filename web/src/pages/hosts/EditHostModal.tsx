@@ -4,7 +4,7 @@ import { api } from "../../api/client";
 import { paths } from "../../api/paths";
 import type { HostView } from "../../api/types";
 import { ErrorBanner } from "../../components/ErrorBanner";
-import { Field, fieldError } from "../../components/Field";
+import { Field, fieldError, generalError } from "../../components/Field";
 import { FormDialog } from "../../components/FormDialog";
 import { useSubmit } from "../../hooks/useSubmit";
 import { toastSuccess } from "../../stores/toasts";
@@ -33,7 +33,6 @@ export function EditHostModal({ host, onClose, onSaved }: { host: HostView; onCl
     await run(body);
   };
 
-  const known = fieldError(error, "name") || fieldError(error, "tags");
   return (
     <FormDialog
       title={`Edit ${host.name}`}
@@ -45,7 +44,7 @@ export function EditHostModal({ host, onClose, onSaved }: { host: HostView; onCl
       disabled={!!tagProblem || !name.trim()}
       cancelDisabled={busy}
     >
-      {!known && <ErrorBanner error={error} />}
+      <ErrorBanner error={generalError(error, ["name", "tags"])} />
       <Field label="Name" error={fieldError(error, "name")}>
         <input name="name" value={name} onChange={(event) => setName(event.target.value)} maxLength={64} required />
       </Field>

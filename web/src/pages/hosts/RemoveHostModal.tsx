@@ -2,31 +2,25 @@
 import { api } from "../../api/client";
 import { paths } from "../../api/paths";
 import type { HostView } from "../../api/types";
-import { ErrorBanner } from "../../components/ErrorBanner";
-import { FormDialog } from "../../components/FormDialog";
-import { useSubmit } from "../../hooks/useSubmit";
+import { ConfirmDialog } from "../../components/ConfirmDialog";
 import { toastSuccess } from "../../stores/toasts";
 
 export function RemoveHostModal({ host, onClose, onRemoved }: { host: HostView; onClose: () => void; onRemoved: () => void }) {
-  const { run: remove, busy, error } = useSubmit(async () => {
-    await api.delete<void>(paths.hosts.remove(host.id));
-    toastSuccess(`Host ${host.name} removed`);
-    onRemoved();
-  });
   return (
-    <FormDialog
+    <ConfirmDialog
       title={`Remove ${host.name}?`}
+      confirmLabel="Remove"
       onClose={onClose}
-      onSubmit={remove}
-      submitLabel="Remove"
-      busy={busy}
-      danger
-      cancelDisabled={busy}
+      onConfirm={async () => {
+        await api.delete<void>(paths.hosts.remove(host.id));
+        toastSuccess(`Host ${host.name} removed`);
+        onRemoved();
+      }}
+      cancelDisabledWhileBusy
     >
-      <ErrorBanner error={error} />
       <p>
         dcp stops using <strong>{host.name}</strong> and forgets its credentials. Its containers are left running.
       </p>
-    </FormDialog>
+    </ConfirmDialog>
   );
 }

@@ -4,7 +4,7 @@ import { api } from "../../api/client";
 import { paths } from "../../api/paths";
 import type { NetworkList } from "../../api/types";
 import { ErrorBanner } from "../../components/ErrorBanner";
-import { Field, fieldError } from "../../components/Field";
+import { Field, fieldError, generalError } from "../../components/Field";
 import { FormDialog } from "../../components/FormDialog";
 import { useSubmit } from "../../hooks/useSubmit";
 import { toastSuccess } from "../../stores/toasts";
@@ -53,7 +53,6 @@ export function AttachNetworkDialog({
       onClose();
     }
   };
-  const generalError = error && !fieldError(error, "container") && !fieldError(error, "aliases") ? error : null;
   const title = mode === "connect" ? `Connect a container to ${network.name}` : `Disconnect a container from ${network.name}`;
   return (
     <FormDialog
@@ -65,7 +64,7 @@ export function AttachNetworkDialog({
       busyLabel="Working…"
       busy={busy}
     >
-      <ErrorBanner error={generalError} />
+      <ErrorBanner error={generalError(error, mode === "connect" ? ["container", "aliases"] : ["container"])} />
       <p className="muted small">
         Network {network.name} on host {network.host}
       </p>

@@ -57,7 +57,7 @@ describe("event rows", () => {
   });
 
   it("links only container events that name a container", () => {
-    expect(containerLink("container", { docker_id: "a/b", host: "ssh 1" })).toBe("/containers/a%2Fb?host=ssh%201");
+    expect(containerLink("container", { docker_id: "a/b", host: "ssh 1" })).toBe("/containers/a%2Fb?host=ssh+1");
     expect(containerLink("container", { docker_id: "abc" })).toBe("/containers/abc");
     expect(containerLink("image", { docker_id: "abc", host: "local" })).toBeNull();
   });

@@ -4,6 +4,7 @@
 import { ApiError } from "../../api/client";
 import type { EventPage, EventView } from "../../api/types";
 import type { EventEnvelope } from "../../stores/events";
+import { containerHref } from "../../pageLinks";
 
 export interface FeedRow {
   position: number;
@@ -25,13 +26,12 @@ function str(value: unknown): string | null {
   return typeof value === "string" && value !== "" ? value : null;
 }
 
-/** `/containers/{docker id}?host={host}` when a container event's data carries them. */
+/** The container's page when a container event's data names it (and its host). */
 export function containerLink(aggregateType: string, data: Record<string, unknown>): string | null {
   if (aggregateType !== "container") return null;
   const id = str(data.docker_id) ?? str(data.container_id);
   if (!id) return null;
-  const host = str(data.host);
-  return `/containers/${encodeURIComponent(id)}${host ? `?host=${encodeURIComponent(host)}` : ""}`;
+  return containerHref(id, str(data.host));
 }
 
 export function fromEnvelope(event: EventEnvelope): FeedRow {

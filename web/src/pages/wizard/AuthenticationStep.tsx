@@ -6,7 +6,7 @@ import { useRef, useState } from "react";
 import { api } from "../../api/client";
 import { paths } from "../../api/paths";
 import { ErrorBanner } from "../../components/ErrorBanner";
-import { Field, fieldError } from "../../components/Field";
+import { Field, fieldError, generalError } from "../../components/Field";
 import { toastSuccess } from "../../stores/toasts";
 import { AUTH_METHODS, type AuthForm, type AuthMethod, type GeneratedKey } from "./authForm";
 import { type ConnectionForm, defaultKeyComment } from "./connectionForm";
@@ -158,7 +158,7 @@ function GeneratedKeyPanel({
   const host = connection.hostname.trim() || "the host";
   return (
     <div className="wizard-generated">
-      <ErrorBanner error={fieldError(generateError, "comment") ? null : generateError} />
+      <ErrorBanner error={generalError(generateError, ["comment"])} />
       <div className="wizard-row">
         <Field label="Key comment" error={fieldError(generateError, "comment")} hint="Ends the public key line; no spaces.">
           <input name="comment" value={comment} onChange={(event) => setComment(event.target.value)} disabled={disabled || busy} maxLength={128} />
