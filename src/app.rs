@@ -23,6 +23,7 @@ use crate::config::Settings;
 use crate::containers::Containers;
 use crate::db::{self, Database};
 use crate::denials::Denials;
+use crate::docker::reach::Deployment;
 use crate::docker::LocalDocker;
 use crate::history::History;
 use crate::hosts::{HostMonitor, HostRegistry, Hosts};
@@ -204,6 +205,7 @@ impl Assembly {
             registry.clone(),
             reads.clone(),
             denials.clone(),
+            Arc::new(Deployment::detect(&settings.protected)),
         );
         let resources = Resources::new(ResourcesDeps {
             commands: commands.clone(),
@@ -233,7 +235,6 @@ impl Assembly {
             sockets: sockets.clone(),
             containers: containers.clone(),
             commands: commands.clone(),
-            denials: denials.clone(),
         });
         let history = History::new(
             reads.clone(),

@@ -69,6 +69,12 @@ pub struct Settings {
     )]
     pub cors_origins: Vec<String>,
 
+    /// Containers, volumes and networks (names, comma-separated, on every host) that the
+    /// platform protects besides its own container, its compose project and whatever is
+    /// labelled `dcp.protected=true`: operators cannot act on, mount or join them.
+    #[arg(long, env = "DCP_PROTECTED", default_value = "")]
+    pub protected: String,
+
     /// Proxies (addresses or CIDR blocks, comma-separated) whose `X-Forwarded-For` names the
     /// client; requests from anywhere else are attributed to their peer address.
     #[arg(
@@ -180,6 +186,7 @@ impl Settings {
             master_key: None,
             master_key_file: None,
             cors_origins: vec!["http://localhost:5173".into()],
+            protected: String::new(),
             trusted_proxies: vec![],
             access_token_ttl_secs: 600,
             session_ttl_secs: 7 * 24 * 3600,

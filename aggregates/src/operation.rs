@@ -320,15 +320,29 @@ pub fn validate_docker_action(action: &str) -> Result<(), ResourceError> {
     }
 }
 
-/// Labels on resources dcp creates: `dcp.` is reserved for the platform's own.
+/// Marks a container, volume or network as part of what the platform protects: operators
+/// cannot act on it, mount it or join it, and admins only with a reason. Admins may set it.
+pub const PROTECTED_LABEL: &str = "dcp.protected";
+/// On a network an admin made: operators may join it after all (admins' networks isolate
+/// by default). Admins may set it.
+pub const SHARED_LABEL: &str = "dcp.shared";
+/// The role of whoever made a volume or network through dcp (set by the platform).
+pub const OWNER_LABEL: &str = "dcp.owner";
+/// The `dcp.` labels a request may carry (admins only: the role policy decides who).
+pub const SETTABLE_LABELS: &[&str] = &[PROTECTED_LABEL, SHARED_LABEL];
+
+/// Labels on resources dcp creates: `dcp.` is reserved for the platform's own, but for
+/// [`SETTABLE_LABELS`].
 pub fn validate_labels<'a>(
     mut keys: impl Iterator<Item = &'a String>,
 ) -> Result<(), ResourceError> {
-    if let Some(reserved) = keys.find(|k| k.starts_with("dcp.") || k.is_empty()) {
+    if let Some(reserved) = keys
+        .find(|k| (k.starts_with("dcp.") && !SETTABLE_LABELS.contains(&k.as_str())) || k.is_empty())
+    {
         return Err(ResourceError::Invalid {
             field: "labels",
             message: format!(
-                "label '{reserved}': the dcp. prefix is reserved and keys are not empty"
+                "label '{reserved}': the dcp. prefix is reserved (but for dcp.protected and dcp.shared) and keys are not empty"
             ),
         });
     }

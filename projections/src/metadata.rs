@@ -20,3 +20,5 @@ pub const CORRELATION_ID: &str = "correlation_id";
 pub const CAUSATION_ID: &str = "causation_id";
 /// Who acts when no user does (`system` for startup tasks).
 pub const ACTOR_KIND: &str = "actor_kind";
+/// Why an admin acted on what the platform protects (shown in the audit entry's details).
+pub const REASON: &str = "reason";

@@ -1,100 +1,159 @@
 //! What each role may do beyond which routes it may call (that is the permission table,
 //! the HTTP layer's `permissions` module): every other role decision of the server is one
-//! function here, and so is the one redaction of values that may be secrets.
+//! function here (the one redaction of values that may be secrets is `redaction`).
 
+use dcp_aggregates::operation::SETTABLE_LABELS;
 use dcp_aggregates::Role;
-use serde_json::Value;
 
 use super::principal::Principal;
 
-/// What a redacted value reads as.
-pub const REDACTED: &str = "<redacted>";
-
-/// Whether `role` may read values that may be secrets (a container's environment values).
-pub fn reads_secrets(role: Role) -> bool {
-    role == Role::Admin
+/// One thing the judgement found, by the request field (or Docker option) that holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub field: &'static str,
+    pub why: String,
 }
 
-/// Replaces the values of `holder.env` (a create request's spec, or a container's
-/// configuration) with [`REDACTED`], keeping the names: the one redaction of environment
-/// values, for every reader that may not see them.
-pub fn redact_env(holder: Option<&mut Value>) {
-    if let Some(env) = holder
-        .and_then(|holder| holder.get_mut("env"))
-        .and_then(Value::as_object_mut)
-    {
-        for value in env.values_mut() {
-            *value = Value::String(REDACTED.into());
+pub fn finding(field: &'static str, why: impl Into<String>) -> Finding {
+    Finding {
+        field,
+        why: why.into(),
+    }
+}
+
+/// What a container reaches, as `crate::docker::reach` judges it (the one host-reach
+/// judgement): options that reach the host, what admins keep for themselves, and what the
+/// platform protects.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Judgement {
+    pub reaching: Vec<Finding>,
+    pub admins_own: Vec<Finding>,
+    pub protected: Vec<Finding>,
+}
+
+impl Judgement {
+    /// Adds what another judgement found (a container and the network it is to join).
+    pub fn merge(mut self, other: Judgement) -> Judgement {
+        self.reaching.extend(other.reaching);
+        self.admins_own.extend(other.admins_own);
+        self.protected.extend(other.protected);
+        self
+    }
+
+    pub fn is_clear(&self) -> bool {
+        self.reaching.is_empty() && self.admins_own.is_empty() && self.protected.is_empty()
+    }
+}
+
+/// What a caller says along with a request that touches what the judgement found: that
+/// it means to reach the host (`allow_privileged`), and why.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Consent<'a> {
+    pub allow_privileged: bool,
+    pub reason: Option<&'a str>,
+}
+
+impl<'a> Consent<'a> {
+    pub fn new(allow_privileged: Option<bool>, reason: Option<&'a str>) -> Self {
+        Consent {
+            allow_privileged: allow_privileged == Some(true),
+            reason: reason.map(str::trim).filter(|r| !r.is_empty()),
         }
     }
 }
 
-/// Hides the environment values of a container's configuration for `role` unless it may
-/// read secrets.
-pub fn redact_config_for(role: Role, container: &mut Value) {
-    if !reads_secrets(role) {
-        redact_env(container.get_mut("config"));
-    }
+/// A refusal naming the first field it is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub field: &'static str,
+    pub message: String,
 }
 
-/// Whether what a container or network reaches on the host limits what `role` may do with
-/// it: for everyone but admins, whose only limit is saying so and why.
-pub fn reach_matters(role: Role) -> bool {
-    role != Role::Admin
-}
-
-/// Options that reach the host (privileged mode, host paths, host namespaces, devices, …):
-/// operators and viewers never; admins only when they say so (`allow_privileged`) and why.
-/// `Err` says why not, naming the first option.
-pub fn may_reach_host(
-    role: Role,
-    reaching: &[&str],
-    allow_privileged: Option<bool>,
-    reason: Option<&str>,
-) -> Result<(), String> {
-    if reaching.is_empty() {
-        return Ok(());
-    }
-    match reach_matters(role) {
-        false => {
-            let reason = reason.map(str::trim).unwrap_or_default();
-            if allow_privileged == Some(true) && !reason.is_empty() {
-                return Ok(());
+/// What `role` may do with what [`crate::docker::reach`] found (the one judgement): nothing
+/// for operators and viewers; for admins, options that reach the host with
+/// `allow_privileged` and a reason, protected resources with a reason, and their own
+/// volumes and networks freely.
+pub fn may_touch(role: Role, judgement: &Judgement, consent: Consent<'_>) -> Result<(), Refusal> {
+    let whys = |findings: &[Finding]| {
+        findings
+            .iter()
+            .map(|f| f.why.as_str())
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let first = |findings: &[Finding]| findings.first().map(|f| f.field).unwrap_or("id");
+    if role != Role::Admin {
+        for (findings, what) in [
+            (&judgement.reaching, "reaches the host"),
+            (&judgement.protected, "is protected"),
+            (&judgement.admins_own, "is kept for admins"),
+        ] {
+            if !findings.is_empty() {
+                return Err(Refusal {
+                    field: first(findings),
+                    message: format!(
+                        "not allowed for the role '{role}': {} ({what})",
+                        whys(findings)
+                    ),
+                });
             }
-            Err(format!(
-                "{} reach the host: an admin must also send allow_privileged: true and a reason",
-                reaching.join(", ")
-            ))
         }
-        true => Err(format!(
-            "{} reach the host and are not allowed for the role '{role}'",
-            reaching.join(", ")
-        )),
+        return Ok(());
+    }
+    let consented = consent.allow_privileged && consent.reason.is_some();
+    if !judgement.reaching.is_empty() && !consented {
+        return Err(Refusal {
+            field: first(&judgement.reaching),
+            message: format!(
+                "{} reach the host: an admin must also send allow_privileged: true and a reason",
+                whys(&judgement.reaching)
+            ),
+        });
+    }
+    if !judgement.protected.is_empty() && consent.reason.is_none() {
+        return Err(Refusal {
+            field: first(&judgement.protected),
+            message: format!(
+                "{}: an admin acts on what the platform protects only with a reason",
+                whys(&judgement.protected)
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Entering a container (a shell in it, or joining it to a network): for operators and
+/// viewers nothing the judgement found; admins open shells and join networks in what
+/// reaches the host as before (they made it so, saying why), and need a reason only for
+/// what the platform protects.
+pub fn may_enter(role: Role, judgement: &Judgement, reason: Option<&str>) -> Result<(), Refusal> {
+    if role != Role::Admin {
+        return may_touch(role, judgement, Consent::default());
+    }
+    let protected = Judgement {
+        protected: judgement.protected.clone(),
+        ..Judgement::default()
+    };
+    may_touch(role, &protected, Consent::new(None, reason))
+}
+
+/// Reading what a container prints (its logs): not for operators and viewers when the
+/// platform protects it (its services print what should stay with admins); admins read it
+/// as they read everything.
+pub fn may_read(role: Role, judgement: &Judgement) -> Result<(), Refusal> {
+    match role {
+        Role::Admin => Ok(()),
+        _ => may_touch(role, judgement, Consent::default()),
     }
 }
 
-/// A shell in a container that reaches the host is a shell on the host: admins only, as
-/// creating such a container is.
-pub fn may_open_shell(role: Role, reaching: &[&str]) -> Result<(), String> {
-    if reaching.is_empty() || !reach_matters(role) {
-        return Ok(());
+/// The `dcp.` labels a request may set (`dcp.protected`, `dcp.shared`): admins only, as
+/// they decide what the platform protects and which of their networks others may join.
+pub fn may_label(role: Role, keys: &[&str]) -> Result<(), String> {
+    match keys.iter().find(|k| SETTABLE_LABELS.contains(k)) {
+        Some(key) if role != Role::Admin => Err(format!("only admins set the label '{key}'")),
+        _ => Ok(()),
     }
-    Err(format!(
-        "this container reaches the host ({}): only admins open a shell in it",
-        reaching.join(", ")
-    ))
-}
-
-/// Connecting a container to a network other than a plain `bridge` one (`macvlan`,
-/// `ipvlan`, overlay, plugins) reaches beyond the host's container bridge: admins only, as
-/// for creating a container on it.
-pub fn may_attach_to(role: Role, network_name: &str, driver: &str) -> Result<(), String> {
-    if driver == "bridge" || !reach_matters(role) {
-        return Ok(());
-    }
-    Err(format!(
-        "'{network_name}' is a {driver} network: only admins connect containers to networks other than bridge ones"
-    ))
 }
 
 /// What a socket is opened for, as far as roles go.
@@ -144,29 +203,54 @@ pub fn may_see_event(viewer: &Principal, event: EventFacts<'_>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
-    #[test]
-    fn environment_values_are_hidden_and_names_kept() {
-        let mut container = json!({"config": {"env": {"DB_PASSWORD": "hunter2"}, "image": "app"}});
-        redact_config_for(Role::Operator, &mut container);
-        assert_eq!(container["config"]["env"]["DB_PASSWORD"], REDACTED);
-        assert_eq!(container["config"]["image"], "app");
-        let mut admin = json!({"config": {"env": {"DB_PASSWORD": "hunter2"}}});
-        redact_config_for(Role::Admin, &mut admin);
-        assert_eq!(admin["config"]["env"]["DB_PASSWORD"], "hunter2");
+    fn judgement(reaching: bool, protected: bool, admins_own: bool) -> Judgement {
+        let found = |on: bool, field| {
+            on.then(|| Finding {
+                field,
+                why: format!("{field} found"),
+            })
+            .into_iter()
+            .collect()
+        };
+        Judgement {
+            reaching: found(reaching, "privileged"),
+            protected: found(protected, "id"),
+            admins_own: found(admins_own, "volumes"),
+        }
     }
 
     #[test]
-    fn reaching_the_host_needs_an_admin_who_says_why() {
-        assert!(may_reach_host(Role::Operator, &[], None, None).is_ok());
-        assert!(may_reach_host(Role::Operator, &["privileged"], Some(true), Some("x")).is_err());
-        assert!(may_reach_host(Role::Admin, &["privileged"], Some(true), Some(" ")).is_err());
-        assert!(may_reach_host(Role::Admin, &["privileged"], Some(true), Some("debug")).is_ok());
-        assert!(may_open_shell(Role::Operator, &["binds"]).is_err());
-        assert!(may_open_shell(Role::Admin, &["binds"]).is_ok());
-        assert!(may_attach_to(Role::Operator, "lan", "macvlan").is_err());
-        assert!(may_attach_to(Role::Operator, "app", "bridge").is_ok());
+    fn what_reaches_is_for_admins_who_say_so_and_why() {
+        let none = Consent::default();
+        let why = Consent::new(None, Some("maintenance"));
+        let all = Consent::new(Some(true), Some("debug"));
+        let blank = Consent::new(Some(true), Some("  "));
+        assert!(may_touch(Role::Operator, &Judgement::default(), none).is_ok());
+        for (r, p, a) in [
+            (true, false, false),
+            (false, true, false),
+            (false, false, true),
+        ] {
+            for role in [Role::Operator, Role::Viewer] {
+                assert!(may_touch(role, &judgement(r, p, a), all).is_err());
+            }
+        }
+        assert_eq!(
+            may_touch(Role::Admin, &judgement(true, false, false), blank)
+                .unwrap_err()
+                .field,
+            "privileged"
+        );
+        assert!(may_touch(Role::Admin, &judgement(true, false, false), why).is_err());
+        assert!(may_touch(Role::Admin, &judgement(true, false, false), all).is_ok());
+        assert!(may_touch(Role::Admin, &judgement(false, true, false), none).is_err());
+        assert!(may_touch(Role::Admin, &judgement(false, true, false), why).is_ok());
+        assert!(may_touch(Role::Admin, &judgement(false, false, true), none).is_ok());
+        assert!(may_enter(Role::Admin, &judgement(true, false, true), None).is_ok());
+        assert!(may_enter(Role::Admin, &judgement(true, true, false), None).is_err());
+        assert!(may_enter(Role::Admin, &judgement(false, true, false), Some("why")).is_ok());
+        assert!(may_enter(Role::Operator, &judgement(false, false, true), Some("why")).is_err());
         assert!(!may_open_socket(Role::Viewer, SocketKind::Exec));
         assert!(may_open_socket(Role::Viewer, SocketKind::Reading));
     }

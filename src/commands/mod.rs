@@ -46,6 +46,8 @@ pub struct CommandMeta {
     pub causation_id: Option<String>,
     /// The Docker operation these events belong to.
     pub operation_id: Option<Uuid>,
+    /// Why an admin acts on what the platform protects.
+    pub reason: Option<String>,
 }
 
 impl CommandMeta {
@@ -61,6 +63,7 @@ impl CommandMeta {
             actor_kind: None,
             causation_id: None,
             operation_id: None,
+            reason: None,
         }
     }
 
@@ -95,6 +98,17 @@ impl CommandMeta {
     pub fn observed_by_docker(&self) -> Self {
         CommandMeta {
             actor_kind: Some("docker"),
+            ..self.clone()
+        }
+    }
+
+    /// The same request, saying why (kept with its events when given).
+    pub fn with_reason(&self, reason: Option<&str>) -> Self {
+        CommandMeta {
+            reason: reason
+                .map(str::trim)
+                .filter(|r| !r.is_empty())
+                .map(str::to_string),
             ..self.clone()
         }
     }
@@ -135,6 +149,7 @@ impl CommandMeta {
             metadata::OPERATION_ID,
             self.operation_id.map(|id| id.to_string()),
         );
+        put(metadata::REASON, self.reason.clone());
         map
     }
 }

@@ -13,25 +13,42 @@ use dcp_projections::LogCursor;
 use uuid::Uuid;
 
 use super::listing::check_reference;
-use super::{ContainerTarget, Containers, ContainersError, OperationOutcome};
+use super::{ContainerTarget, Containers, ContainersError, Intent, OperationOutcome};
+use crate::auth::policy::Judgement;
+use crate::auth::principal::Principal;
 use crate::commands::CommandMeta;
 use crate::docker::{DockerError, DockerHosts, CALL_TIMEOUT};
 use crate::errors::ServiceError;
 use crate::hosts::HostRegistry;
 
 impl Containers {
-    /// Performs `action` on the container `reference` names on `host` (default `local`).
+    /// Performs `action` on the container `reference` names on `host` (default `local`), as
+    /// `principal` may: a container the platform protects is for admins who give a reason
+    /// (`meta.reason`, kept with the operation's events); a refusal is recorded as a
+    /// denied request of `route`.
     #[tracing::instrument(skip_all, fields(host = host.unwrap_or("local"), reference = %reference, action = action.verb()), err(level = "debug"))]
     pub async fn act(
         &self,
+        principal: &Principal,
         host: Option<&str>,
         reference: &str,
         action: ContainerAction,
         meta: &CommandMeta,
+        route: &str,
     ) -> Result<OperationOutcome, ContainersError> {
         check_reference(reference)?;
         let host = self.hosts.enabled_host(host)?;
-        let target = self.resolve(&host, reference, meta).await?;
+        let resolved = self
+            .resolve_for(
+                principal,
+                (&host, reference),
+                Intent::Act,
+                Judgement::default(),
+                meta,
+                route,
+            )
+            .await?;
+        let target = self.target_of(&resolved, meta).await?;
         self.run_action(&target, action, meta).await
     }
 

@@ -3,12 +3,6 @@
 //! makes it findable after a crash, and its outcome recorded with the `(host, docker id)`
 //! mapping; it is started if asked.
 
-use std::collections::{BTreeMap, HashMap};
-
-use bollard::models::{
-    ContainerCreateBody, DeviceMapping, HostConfig, PortBinding, RestartPolicy,
-    RestartPolicyNameEnum,
-};
 use bollard::query_parameters::{CreateContainerOptions, InspectContainerOptions};
 use chrono::Utc;
 use dcp_aggregates::container::{Container, ContainerAction, ContainerCommand};
@@ -20,7 +14,8 @@ use super::labels::OP_LABEL;
 use super::{ContainerTarget, Containers, ContainersError};
 use crate::auth::principal::Principal;
 use crate::commands::CommandMeta;
-use crate::docker::policy::{self, CreateContainerRequest};
+use crate::docker::policy::{self, container_config, CreateContainerRequest};
+use crate::docker::reach::{self, Deployment, Surroundings};
 use crate::docker::{DockerError, DockerHosts};
 use crate::errors::ServiceError;
 use crate::event_store::SideWrite;
@@ -114,8 +109,8 @@ impl Containers {
         meta: &CommandMeta,
         route: &str,
     ) -> Result<(), ContainersError> {
-        let facts = engine_facts(&self.hosts, host, request).await?;
-        let verdict = policy::check(request, principal.role, &facts);
+        let around = request_surroundings(&self.hosts, &self.deployment, host, request).await?;
+        let verdict = policy::check(request, principal.role, &around);
         self.denials
             .enforce(principal, meta, route, verdict)
             .await?;
@@ -139,7 +134,10 @@ impl Containers {
             ..Default::default()
         };
         let created = docker
-            .create_container(Some(options), container_config(request, op_id))
+            .create_container(
+                Some(options),
+                container_config(request, &[(OP_LABEL, op_id.to_string())]),
+            )
             .await
             .map_err(|error| DockerError::from_bollard(host, error));
         let docker_id = match created {
@@ -223,198 +221,23 @@ impl Containers {
     }
 }
 
-/// Looks up, on the engine, whether the request's named volumes and network reach the host.
-async fn engine_facts(
+/// What the engine says of the request's named volumes and network; a network that does
+/// not exist is refused here.
+async fn request_surroundings(
     hosts: &HostRegistry,
+    deployment: &Deployment,
     host: &str,
     request: &CreateContainerRequest,
-) -> Result<policy::EngineFacts, ContainersError> {
+) -> Result<Surroundings, ContainersError> {
     let docker = hosts.client(host)?;
-    let mut facts = policy::EngineFacts::default();
-    // Only well-formed names are looked up; the policy refuses the others.
-    let named = request
-        .volumes
-        .iter()
-        .flatten()
-        .filter(|v| policy::volume_name("volumes.source", &v.source).is_ok());
-    for volume in named {
-        match docker.inspect_volume(&volume.source).await {
-            Ok(found) => {
-                // A tmpfs volume holds nothing of the host; other options can mount a
-                // host path or device.
-                let options: BTreeMap<String, String> = found.options.into_iter().collect();
-                if found.driver != "local"
-                    || !(options.is_empty() || crate::docker::resource_policy::is_tmpfs(&options))
-                {
-                    facts.host_backed_volumes.push(volume.source.clone());
-                }
-            }
-            // Missing: Docker creates a plain local volume.
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => {}
-            Err(error) => return Err(DockerError::from_bollard(host, error).into()),
-        }
+    let volumes = policy::request_volumes(request);
+    let networks: Vec<String> = policy::request_network(request).into_iter().collect();
+    let around = reach::surroundings(&docker, host, &volumes, &networks, deployment).await?;
+    if let Some(missing) = networks.iter().find(|n| !around.networks.contains_key(*n)) {
+        return Err(ContainersError::Invalid {
+            field: "network".into(),
+            message: format!("no network named '{missing}'"),
+        });
     }
-    if let Some(network) = request.network.as_deref().filter(|n| {
-        !matches!(*n, "bridge" | "none" | "default" | "host") && !n.starts_with("container:")
-    }) {
-        match docker
-            .inspect_network(
-                network,
-                None::<bollard::query_parameters::InspectNetworkOptions>,
-            )
-            .await
-        {
-            Ok(found) => {
-                if found.driver.as_deref() != Some("bridge") {
-                    facts.host_attached_network = Some(network.to_string());
-                }
-            }
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => {
-                return Err(ContainersError::Invalid {
-                    field: "network".into(),
-                    message: format!("no network named '{network}'"),
-                });
-            }
-            Err(error) => return Err(DockerError::from_bollard(host, error).into()),
-        }
-    }
-    Ok(facts)
-}
-
-/// The Docker configuration of a checked request: only the fields the request type has,
-/// plus the `dcp.op` label that makes the creation findable after a crash.
-pub fn container_config(
-    request: &crate::docker::policy::CreateContainerRequest,
-    op_id: Uuid,
-) -> bollard::models::ContainerCreateBody {
-    let mut labels: HashMap<String, String> = request
-        .labels
-        .clone()
-        .unwrap_or_default()
-        .0
-        .into_iter()
-        .collect();
-    labels.insert(OP_LABEL.to_string(), op_id.to_string());
-    let (exposed, bindings) = ports_of(request);
-    let binds = binds_of(request);
-    let restart_policy = request.restart_policy.as_ref().map(restart_policy_of);
-    let devices = request.devices.as_deref().map(devices_of);
-    ContainerCreateBody {
-        image: Some(request.image.clone()),
-        cmd: request.command.clone(),
-        entrypoint: request.entrypoint.clone(),
-        env: request
-            .env
-            .as_ref()
-            .map(|env| env.0.iter().map(|(k, v)| format!("{k}={v}")).collect()),
-        labels: Some(labels),
-        exposed_ports: (!exposed.is_empty()).then_some(exposed),
-        working_dir: request.working_dir.clone(),
-        user: request.user.clone(),
-        tty: request.tty,
-        host_config: Some(HostConfig {
-            port_bindings: (!bindings.is_empty()).then_some(bindings),
-            binds: (!binds.is_empty()).then_some(binds),
-            restart_policy,
-            memory: request.memory_bytes,
-            nano_cpus: request.cpus.map(|c| (c * 1e9) as i64),
-            pids_limit: request.pids_limit,
-            network_mode: request.network.clone(),
-            privileged: request.privileged,
-            cap_add: request.cap_add.clone(),
-            devices,
-            security_opt: request.security_opt.clone(),
-            pid_mode: request.pid_mode.clone(),
-            ipc_mode: request.ipc_mode.clone(),
-            uts_mode: request.uts_mode.clone(),
-            sysctls: request
-                .sysctls
-                .as_ref()
-                .map(|s| s.0.clone().into_iter().collect()),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
-
-/// Exposed ports (`80/tcp`) and their bindings on the host, when published.
-fn ports_of(
-    request: &CreateContainerRequest,
-) -> (Vec<String>, HashMap<String, Option<Vec<PortBinding>>>) {
-    let mut exposed = Vec::new();
-    let mut bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
-    for port in request.ports.iter().flatten() {
-        let key = format!(
-            "{}/{}",
-            port.container_port,
-            port.protocol.as_deref().unwrap_or("tcp")
-        );
-        exposed.push(key.clone());
-        if let Some(host_port) = port.host_port {
-            bindings
-                .entry(key)
-                .or_insert_with(|| Some(Vec::new()))
-                .get_or_insert_with(Vec::new)
-                .push(PortBinding {
-                    host_ip: port.host_ip.clone(),
-                    host_port: Some(host_port.to_string()),
-                });
-        }
-    }
-    (exposed, bindings)
-}
-
-/// Named volumes and host binds, as Docker's `source:target[:ro]`.
-fn binds_of(request: &CreateContainerRequest) -> Vec<String> {
-    let mode = |read_only: Option<bool>| if read_only == Some(true) { ":ro" } else { "" };
-    let mut binds: Vec<String> = request
-        .volumes
-        .iter()
-        .flatten()
-        .map(|v| format!("{}:{}{}", v.source, v.target, mode(v.read_only)))
-        .collect();
-    binds.extend(
-        request
-            .binds
-            .iter()
-            .flatten()
-            .map(|b| format!("{}:{}{}", b.source, b.target, mode(b.read_only))),
-    );
-    binds
-}
-
-fn restart_policy_of(p: &crate::docker::policy::RestartPolicyRequest) -> RestartPolicy {
-    RestartPolicy {
-        name: Some(match p.name.as_str() {
-            "always" => RestartPolicyNameEnum::ALWAYS,
-            "unless-stopped" => RestartPolicyNameEnum::UNLESS_STOPPED,
-            "on-failure" => RestartPolicyNameEnum::ON_FAILURE,
-            _ => RestartPolicyNameEnum::NO,
-        }),
-        maximum_retry_count: p.max_retries.map(i64::from),
-    }
-}
-
-/// `host[:container[:permissions]]` as Docker's device mappings.
-fn devices_of(devices: &[String]) -> Vec<DeviceMapping> {
-    devices
-        .iter()
-        .map(|d| {
-            let mut parts = d.splitn(3, ':');
-            let on_host = parts.next().unwrap_or_default().to_string();
-            let in_container = parts
-                .next()
-                .map(str::to_string)
-                .unwrap_or_else(|| on_host.clone());
-            DeviceMapping {
-                path_on_host: Some(on_host),
-                path_in_container: Some(in_container),
-                cgroup_permissions: Some(parts.next().unwrap_or("rwm").to_string()),
-            }
-        })
-        .collect()
+    Ok(around)
 }

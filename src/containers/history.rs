@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::listing::check_reference;
 use super::{Containers, ContainersError};
-use crate::auth::policy;
+use crate::auth::redaction;
 use crate::commands::CommandMeta;
 use crate::docker::DockerHosts;
 
@@ -81,9 +81,7 @@ impl Containers {
                     ..
                 } = event;
                 let mut data = payload.get(&event_type).cloned().unwrap_or(payload);
-                if !policy::reads_secrets(role) {
-                    policy::redact_env(data.get_mut("spec"));
-                }
+                redaction::redact_for(role, &mut data);
                 HistoryEntry {
                     global_position,
                     sequence,

@@ -8,10 +8,12 @@ use std::collections::{BTreeMap, HashMap};
 
 use bollard::query_parameters::{InspectContainerOptions, ListContainersOptions};
 use chrono::{DateTime, Utc};
+use dcp_aggregates::Role;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{Containers, ContainersError};
+use crate::auth::redaction;
 use crate::docker::fanout::{hosts_of, list_on, HostAnswer};
 use crate::docker::{DockerError, DockerHosts};
 use crate::read_models::{ReadModels, CONTAINERS};
@@ -230,7 +232,8 @@ pub struct ContainerDetail {
     pub host: String,
     pub id: String,
     pub name: String,
-    /// Docker's inspect document, unchanged.
+    /// Docker's inspect document, with the values that may be secrets (`Config.Env`) hidden
+    /// from the roles that may not read them.
     #[schema(value_type = Object)]
     pub inspect: serde_json::Value,
     /// What dcp knows about it; absent for a container dcp has not seen yet.
@@ -310,11 +313,12 @@ impl Containers {
     }
 
     /// One container by id, id prefix or name on `host` (default `local`), as `docker
-    /// inspect` shows it; what dcp knows of it once the read model has applied position
+    /// inspect` shows it to `role`; what dcp knows of it once the read model has applied position
     /// `wait_for`, when given.
     #[tracing::instrument(skip_all, fields(host = host.unwrap_or("local"), reference = %reference), err(level = "debug"))]
     pub async fn inspect(
         &self,
+        role: Role,
         host: Option<&str>,
         reference: &str,
         wait_for: Option<i64>,
@@ -335,7 +339,8 @@ impl Containers {
             .unwrap_or_default()
             .trim_start_matches('/')
             .to_string();
-        let inspect = serde_json::to_value(&inspect).map_err(anyhow::Error::from)?;
+        let mut inspect = serde_json::to_value(&inspect).map_err(anyhow::Error::from)?;
+        redaction::redact_for(role, &mut inspect);
         if let Some(position) = wait_for {
             self.reads.settle_at(position, CONTAINERS).await?;
         }

@@ -14,6 +14,7 @@
 mod actions;
 mod create;
 mod error;
+mod guard;
 mod history;
 mod labels;
 mod listing;
@@ -30,6 +31,7 @@ use uuid::Uuid;
 
 pub use create::CreateOutcome;
 pub use error::ContainersError;
+pub use guard::Intent;
 pub use history::HistoryEntry;
 pub use labels::OP_LABEL;
 pub(crate) use listing::check_reference;
@@ -42,6 +44,7 @@ pub use reconcile::Reconciled;
 
 use crate::commands::CommandBus;
 use crate::denials::Denials;
+use crate::docker::reach::Deployment;
 use crate::hosts::HostRegistry;
 use crate::read_models::ReadModels;
 
@@ -52,6 +55,8 @@ pub struct Containers {
     hosts: Arc<HostRegistry>,
     reads: ReadModels,
     denials: Denials,
+    /// What the platform protects of its own deployment.
+    deployment: Arc<Deployment>,
 }
 
 impl Containers {
@@ -60,12 +65,14 @@ impl Containers {
         hosts: Arc<HostRegistry>,
         reads: ReadModels,
         denials: Denials,
+        deployment: Arc<Deployment>,
     ) -> Self {
         Containers {
             commands,
             hosts,
             reads,
             denials,
+            deployment,
         }
     }
 }

@@ -24,13 +24,14 @@ use dcp_aggregates::container::{Container, ContainerCommand};
 use dcp_projections::GlobalLogReader;
 use uuid::Uuid;
 
-use super::create::container_config;
-use super::labels::labelled;
+use super::labels::{labelled, OP_LABEL};
 use super::listing::check_reference;
+use super::Intent;
 use super::{ContainerTarget, Containers, ContainersError, OperationOutcome};
+use crate::auth::policy::Judgement;
 use crate::auth::principal::Principal;
 use crate::commands::CommandMeta;
-use crate::docker::policy::CreateContainerRequest;
+use crate::docker::policy::{container_config, CreateContainerRequest};
 use crate::docker::{DockerError, DockerHosts};
 use crate::errors::{ErrorCode, ServiceError};
 use crate::event_store::SideWrite;
@@ -75,9 +76,22 @@ impl Containers {
     ) -> Result<OperationOutcome, ContainersError> {
         check_reference(reference)?;
         let host = self.hosts.enabled_host(host)?;
+        // The container replaced (what the platform protects) and the one replacing it (the
+        // create policy), both judged before anything is recorded.
+        let meta = &meta.with_reason(request.reason.as_deref());
+        let resolved = self
+            .resolve_for(
+                principal,
+                (&host, reference),
+                Intent::Act,
+                Judgement::default(),
+                meta,
+                route,
+            )
+            .await?;
         self.check_policy(principal, &host, &request, meta, route)
             .await?;
-        let target = self.resolve(&host, reference, meta).await?;
+        let target = self.target_of(&resolved, meta).await?;
         if request.name.as_deref().is_some_and(|n| n != target.name) {
             return Err(ContainersError::Invalid {
                 field: "name".into(),
@@ -322,7 +336,10 @@ async fn replace(
         ..Default::default()
     };
     let created = docker
-        .create_container(Some(options), container_config(request, op_id))
+        .create_container(
+            Some(options),
+            container_config(request, &[(OP_LABEL, op_id.to_string())]),
+        )
         .await
         .map_err(fail)?;
     progress.created = Some(created.id.clone());

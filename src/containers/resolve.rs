@@ -29,6 +29,16 @@ impl Containers {
             .inspect_container(reference, None::<InspectContainerOptions>)
             .await
             .map_err(|error| ContainersError::lookup(DockerError::from_bollard(host, error)))?;
+        self.resolve_inspected(host, &inspect, meta).await
+    }
+
+    /// The container `inspect` shows on `host` and its aggregate.
+    pub(super) async fn resolve_inspected(
+        &self,
+        host: &str,
+        inspect: &ContainerInspectResponse,
+        meta: &CommandMeta,
+    ) -> Result<ContainerTarget, ContainersError> {
         let target = |aggregate_id| ContainerTarget {
             host: host.to_string(),
             docker_id: inspect.id.clone().unwrap_or_default(),
@@ -45,14 +55,14 @@ impl Containers {
             return Ok(target(aggregate_id));
         }
         let unmapped = target(Uuid::nil());
-        if let Some(aggregate_id) = self.claim_being_created(&unmapped, &inspect, meta).await? {
+        if let Some(aggregate_id) = self.claim_being_created(&unmapped, inspect, meta).await? {
             return Ok(target(aggregate_id));
         }
         for _ in 0..2 {
             if let Some(aggregate_id) = self.aggregate_of(host, &unmapped.docker_id).await? {
                 return Ok(target(aggregate_id));
             }
-            match self.discover(&unmapped, &inspect, meta).await {
+            match self.discover(&unmapped, inspect, meta).await {
                 Ok(aggregate_id) => return Ok(target(aggregate_id)),
                 // Discovered by someone else meanwhile: use theirs.
                 Err(CommandError::Conflict(_)) => continue,

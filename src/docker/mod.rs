@@ -13,6 +13,7 @@ use crate::errors::{ErrorCode, ServiceError};
 
 pub mod fanout;
 pub mod policy;
+pub mod reach;
 pub mod resource_policy;
 
 /// The id of the engine dcp runs next to.

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::policy::{gate, PolicyError, UniqueMap};
+use crate::auth::policy::{finding, Consent, Judgement};
 
 /// `POST /api/v1/volumes`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -142,6 +143,15 @@ fn parse_cidr(text: &str) -> Option<Cidr> {
     Some(Cidr { network, bits })
 }
 
+/// Admins alone set `dcp.protected` and `dcp.shared`.
+fn may_label(role: Role, labels: &BTreeMap<String, String>) -> Result<(), PolicyError> {
+    let keys: Vec<&str> = labels.keys().map(String::as_str).collect();
+    crate::auth::policy::may_label(role, &keys).map_err(|message| PolicyError::Forbidden {
+        field: "labels".into(),
+        message,
+    })
+}
+
 fn check_text(field: &str, value: &str, max: usize) -> Result<(), PolicyError> {
     if value.len() > max || value.chars().any(char::is_control) {
         return Err(invalid(
@@ -198,18 +208,25 @@ pub fn check_volume(request: CreateVolumeRequest, role: Role) -> Result<VolumeSp
     check_map("driver_opts", &driver_opts)?;
     check_map("labels", &labels)?;
     validate_labels(labels.keys()).map_err(resource_invalid)?;
+    may_label(role, &labels)?;
     let mut reaching = Vec::new();
     if driver != "local" {
-        reaching.push("driver");
+        reaching.push(finding("driver", format!("the volume plugin '{driver}'")));
     }
     if !driver_opts.is_empty() && !is_tmpfs(&driver_opts) {
-        reaching.push("driver_opts");
+        reaching.push(finding(
+            "driver_opts",
+            "driver options that mount a host path or device",
+        ));
     }
+    let consent = Consent::new(request.allow_privileged, request.reason.as_deref());
     gate(
         role,
-        &reaching,
-        request.allow_privileged,
-        request.reason.as_deref(),
+        &Judgement {
+            reaching,
+            ..Judgement::default()
+        },
+        consent,
     )?;
     Ok(VolumeSpec {
         name: request.name,
@@ -243,6 +260,7 @@ pub fn check_network(
     let labels = request.labels.clone().unwrap_or_default().0;
     check_map("labels", &labels)?;
     validate_labels(labels.keys()).map_err(resource_invalid)?;
+    may_label(role, &labels)?;
     let subnet = match &request.subnet {
         Some(subnet) => Some(parse_cidr(subnet).ok_or_else(|| {
             invalid(
@@ -264,18 +282,27 @@ pub fn check_network(
             Some(_) => {}
         }
     }
-    let mut reaching: Vec<&str> = Vec::new();
+    let mut reaching = Vec::new();
     if driver != "bridge" {
-        reaching.push("driver");
+        reaching.push(finding(
+            "driver",
+            format!("a {driver} network (it sits on the host's own networks)"),
+        ));
     }
     if subnet.is_some() {
-        reaching.push("subnet");
+        reaching.push(finding(
+            "subnet",
+            "a chosen subnet (it becomes a route on the host)",
+        ));
     }
+    let consent = Consent::new(request.allow_privileged, request.reason.as_deref());
     gate(
         role,
-        &reaching,
-        request.allow_privileged,
-        request.reason.as_deref(),
+        &Judgement {
+            reaching,
+            ..Judgement::default()
+        },
+        consent,
     )?;
     Ok(NetworkSpec {
         name: request.name,

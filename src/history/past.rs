@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::lookup::PastTarget;
 use super::{History, HistoryError};
-use crate::auth::policy;
+use crate::auth::redaction;
 use crate::commands::CommandMeta;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -181,7 +181,7 @@ impl History {
                 .map_err(anyhow::Error::new)?
                 .to_json()
         };
-        policy::redact_config_for(role, &mut folded);
+        redaction::redact_for(role, &mut folded);
         Ok(StateView {
             aggregate_type: aggregate_type.to_string(),
             aggregate_id,
@@ -215,13 +215,11 @@ impl History {
         if start == 0 {
             diff.before = Value::Null;
         }
-        if !policy::reads_secrets(role) {
-            policy::redact_config_for(role, &mut diff.before);
-            policy::redact_config_for(role, &mut diff.after);
-            for change in &mut diff.changes {
-                redact_change(&change.field, &mut change.from);
-                redact_change(&change.field, &mut change.to);
-            }
+        redaction::redact_for(role, &mut diff.before);
+        redaction::redact_for(role, &mut diff.after);
+        for change in &mut diff.changes {
+            redaction::redact_field_for(role, &change.field, &mut change.from);
+            redaction::redact_field_for(role, &change.field, &mut change.to);
         }
         Ok(DiffView {
             aggregate_type: aggregate_type.to_string(),
@@ -245,22 +243,5 @@ impl History {
             .aggregate_events(aggregate_type, aggregate_id)
             .await?
             .ok_or(HistoryError::NotFound(aggregate_type))
-    }
-}
-
-/// Hides environment values in one changed field's value (a container's `config`, its
-/// `config.env`, or one `config.env.NAME`), keeping the names.
-fn redact_change(field: &str, value: &mut Value) {
-    match field {
-        "config" => policy::redact_env(Some(value)),
-        "config.env" => {
-            let mut holder = serde_json::json!({ "env": value.take() });
-            policy::redact_env(Some(&mut holder));
-            *value = holder["env"].take();
-        }
-        _ if field.starts_with("config.env.") && !value.is_null() => {
-            *value = Value::String(policy::REDACTED.into());
-        }
-        _ => {}
     }
 }

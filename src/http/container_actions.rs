@@ -15,6 +15,7 @@ use super::containers::HostQuery;
 use super::error::ApiResult;
 use super::extract::{ApiJson, ApiPath, ApiQuery, Auth, OptionalApiJson};
 use super::positions::Positioned;
+use crate::auth::principal::Principal;
 use crate::commands::CommandMeta;
 use crate::containers::{HistoryEntry, OperationOutcome};
 use crate::docker::policy::CreateContainerRequest;
@@ -33,30 +34,51 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(history))
 }
 
+/// One action on one container, as the caller asked for it.
+struct ActionRequest<'a> {
+    reference: &'a str,
+    host: &'a Option<String>,
+    action: ContainerAction,
+    /// Why (an admin acting on a container the platform protects must say).
+    reason: Option<String>,
+    route: &'static str,
+}
+
 async fn act(
     state: &AppState,
+    principal: &Principal,
     meta: &CommandMeta,
-    reference: &str,
-    host: &Option<String>,
-    action: ContainerAction,
+    request: ActionRequest<'_>,
 ) -> ApiResult<Response> {
     let outcome = state
         .containers
-        .act(host.as_deref(), reference, action, meta)
+        .act(
+            principal,
+            request.host.as_deref(),
+            request.reference,
+            request.action,
+            &meta.with_reason(request.reason.as_deref()),
+            request.route,
+        )
         .await?;
     Ok(Positioned(outcome.position, ApiJson(outcome)).into_response())
 }
 
-/// No body, or `{}`.
+/// No body, `{}`, or `{"reason": …}`.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct NoOptions {}
+pub struct NoOptions {
+    /// Why: required from admins acting on a container the platform protects (audited).
+    pub reason: Option<String>,
+}
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StopOptions {
     /// Seconds to wait before killing (0–600; default Docker's, 10).
     pub timeout: Option<u32>,
+    /// Why: required from admins acting on a container the platform protects (audited).
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -64,12 +86,16 @@ pub struct StopOptions {
 pub struct KillOptions {
     /// Signal name or number (default `SIGKILL`).
     pub signal: Option<String>,
+    /// Why: required from admins acting on a container the platform protects (audited).
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RenameRequest {
     pub name: String,
+    /// Why: required from admins acting on a container the platform protects (audited).
+    pub reason: Option<String>,
 }
 
 /// A handler for `POST /api/v1/containers/{id}/<action>`: an optional JSON body of type
@@ -80,17 +106,25 @@ macro_rules! container_action {
         #[utoipa::path(post, path = $path, tag = "containers",
             params(("id" = String, Path, description = "full id, unique id prefix or name"), HostQuery),
             request_body(content = $options, description = "optional"),
-            responses((status = 200, body = OperationOutcome), (status = 404), (status = 409), (status = 502), (status = 503)))]
+            responses((status = 200, body = OperationOutcome), (status = 403), (status = 404), (status = 409), (status = 502), (status = 503)))]
         async fn $handler(
             State(state): State<AppState>,
+            Auth(principal): Auth,
             meta: CommandMeta,
             ApiPath(reference): ApiPath<String>,
             ApiQuery(query): ApiQuery<HostQuery>,
             OptionalApiJson(body): OptionalApiJson<$options>,
         ) -> ApiResult<Response> {
-            let to_action: fn($options) -> ContainerAction = $to_action;
-            let action = to_action(body.unwrap_or_default());
-            act(&state, &meta, &reference, &query.host, action).await
+            let to_action: fn(&$options) -> ContainerAction = $to_action;
+            let body = body.unwrap_or_default();
+            let request = ActionRequest {
+                reference: &reference,
+                host: &query.host,
+                action: to_action(&body),
+                reason: body.reason,
+                route: $path,
+            };
+            act(&state, &principal, &meta, request).await
         }
     };
 }
@@ -137,7 +171,7 @@ container_action!(
     KillOptions,
     |o| {
         ContainerAction::Kill {
-            signal: o.signal.unwrap_or_else(|| "SIGKILL".into()),
+            signal: o.signal.clone().unwrap_or_else(|| "SIGKILL".into()),
         }
     }
 );
@@ -146,22 +180,23 @@ container_action!(
 #[utoipa::path(post, path = "/api/v1/containers/{id}/rename", tag = "containers",
     params(("id" = String, Path, description = "full id, unique id prefix or name"), HostQuery),
     request_body = RenameRequest,
-    responses((status = 200, body = OperationOutcome), (status = 404), (status = 409), (status = 502), (status = 503)))]
+    responses((status = 200, body = OperationOutcome), (status = 403), (status = 404), (status = 409), (status = 502), (status = 503)))]
 async fn rename(
     State(state): State<AppState>,
+    Auth(principal): Auth,
     meta: CommandMeta,
     ApiPath(reference): ApiPath<String>,
     ApiQuery(query): ApiQuery<HostQuery>,
     ApiJson(body): ApiJson<RenameRequest>,
 ) -> ApiResult<Response> {
-    act(
-        &state,
-        &meta,
-        &reference,
-        &query.host,
-        ContainerAction::Rename { name: body.name },
-    )
-    .await
+    let request = ActionRequest {
+        reference: &reference,
+        host: &query.host,
+        action: ContainerAction::Rename { name: body.name },
+        reason: body.reason,
+        route: "/api/v1/containers/{id}/rename",
+    };
+    act(&state, &principal, &meta, request).await
 }
 
 /// Replace a container with one made from a new configuration (environment, image, ports,
@@ -204,23 +239,32 @@ pub struct DeleteQuery {
     pub force: Option<bool>,
     /// Also remove its anonymous volumes (default false).
     pub volumes: Option<bool>,
+    /// Why: required from admins removing a container the platform protects (audited).
+    pub reason: Option<String>,
 }
 
 /// Remove a container.
 #[utoipa::path(delete, path = "/api/v1/containers/{id}", tag = "containers",
     params(("id" = String, Path, description = "full id, unique id prefix or name"), DeleteQuery),
-    responses((status = 200, body = OperationOutcome), (status = 404), (status = 409), (status = 502), (status = 503)))]
+    responses((status = 200, body = OperationOutcome), (status = 403), (status = 404), (status = 409), (status = 502), (status = 503)))]
 async fn delete_container(
     State(state): State<AppState>,
+    Auth(principal): Auth,
     meta: CommandMeta,
     ApiPath(reference): ApiPath<String>,
     ApiQuery(query): ApiQuery<DeleteQuery>,
 ) -> ApiResult<Response> {
-    let action = ContainerAction::Remove {
-        force: query.force.unwrap_or(false),
-        volumes: query.volumes.unwrap_or(false),
+    let request = ActionRequest {
+        reference: &reference,
+        host: &query.host,
+        action: ContainerAction::Remove {
+            force: query.force.unwrap_or(false),
+            volumes: query.volumes.unwrap_or(false),
+        },
+        reason: query.reason,
+        route: "/api/v1/containers/{id}",
     };
-    act(&state, &meta, &reference, &query.host, action).await
+    act(&state, &principal, &meta, request).await
 }
 
 /// A container's events in order: who asked for what, when, and what came of it.

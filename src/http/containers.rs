@@ -43,12 +43,13 @@ async fn list_containers(
     Ok(ApiJson(state.containers.list(query).await?))
 }
 
-/// Inspect a container by id, id prefix or name.
+/// Inspect a container by id, id prefix or name (environment values hidden from all but admins).
 #[utoipa::path(get, path = "/api/v1/containers/{id}", tag = "containers",
     params(("id" = String, Path, description = "full id, unique id prefix or name"), HostQuery),
     responses((status = 200, body = ContainerDetail), (status = 404), (status = 502), (status = 503)))]
 async fn get_container(
     State(state): State<AppState>,
+    Auth(principal): Auth,
     headers: HeaderMap,
     ApiPath(reference): ApiPath<String>,
     ApiQuery(query): ApiQuery<HostQuery>,
@@ -56,7 +57,7 @@ async fn get_container(
     let wait_for = min_position(&headers)?;
     let detail = state
         .containers
-        .inspect(query.host.as_deref(), &reference, wait_for)
+        .inspect(principal.role, query.host.as_deref(), &reference, wait_for)
         .await?;
     Ok(ApiJson(detail))
 }

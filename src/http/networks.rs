@@ -97,6 +97,8 @@ pub struct ConnectRequest {
     pub container: String,
     /// Extra DNS names of the container on this network.
     pub aliases: Option<Vec<String>>,
+    /// Why: required from admins when the container or network is protected (audited).
+    pub reason: Option<String>,
 }
 
 /// `POST /api/v1/networks/{id}/disconnect`.
@@ -107,6 +109,8 @@ pub struct DisconnectRequest {
     pub container: String,
     /// Disconnect even if the container is not running cleanly (default false).
     pub force: Option<bool>,
+    /// Why: required from admins when the container or network is protected (audited).
+    pub reason: Option<String>,
 }
 
 /// Connects or disconnects a container, as the resources service does.
@@ -116,17 +120,21 @@ async fn attach(
     meta: &CommandMeta,
     network: NetworkOnHost<'_>,
     container: &str,
-    attachment: Attachment,
+    attachment: (Attachment, Option<&str>),
     route: &str,
 ) -> ApiResult<Response> {
+    let (attachment, reason) = attachment;
+    let meta = meta.with_reason(reason);
     let outcome = state
         .resources
-        .attach(principal, network, container, attachment, meta, route)
+        .attach(principal, network, container, attachment, &meta, route)
         .await?;
     Ok(Positioned(outcome.position, ApiJson(outcome)).into_response())
 }
 
-/// Connect a container to a network (to one other than a `bridge` network: admins only).
+/// Connect a container to a network, as the host-reach judgement allows: operators join
+/// plain `bridge` networks that are not internal, protected or an admin's (unless labelled
+/// `dcp.shared=true`), with containers that reach nothing.
 #[utoipa::path(post, path = "/api/v1/networks/{id}/connect", tag = "networks",
     params(("id" = String, Path, description = "id, id prefix or name"), HostQuery), request_body = ConnectRequest,
     responses((status = 200, body = ResourceOutcome), (status = 400), (status = 403), (status = 404), (status = 409), (status = 502), (status = 503)))]
@@ -148,7 +156,7 @@ async fn connect(
             reference: &reference,
         },
         &request.container,
-        Attachment::Connect { aliases },
+        (Attachment::Connect { aliases }, request.reason.as_deref()),
         "/api/v1/networks/{id}/connect",
     )
     .await
@@ -157,7 +165,7 @@ async fn connect(
 /// Disconnect a container from a network.
 #[utoipa::path(post, path = "/api/v1/networks/{id}/disconnect", tag = "networks",
     params(("id" = String, Path, description = "id, id prefix or name"), HostQuery), request_body = DisconnectRequest,
-    responses((status = 200, body = ResourceOutcome), (status = 400), (status = 404), (status = 409), (status = 502), (status = 503)))]
+    responses((status = 200, body = ResourceOutcome), (status = 400), (status = 403), (status = 404), (status = 409), (status = 502), (status = 503)))]
 async fn disconnect(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -176,7 +184,7 @@ async fn disconnect(
             reference: &reference,
         },
         &request.container,
-        Attachment::Disconnect { force },
+        (Attachment::Disconnect { force }, request.reason.as_deref()),
         "/api/v1/networks/{id}/disconnect",
     )
     .await

@@ -9,18 +9,19 @@ use bollard::models::{
 use bollard::query_parameters::ListNetworksOptions;
 use chrono::Utc;
 use dcp_aggregates::network::{Network, NetworkCommand};
+use dcp_aggregates::operation::OWNER_LABEL;
 use dcp_aggregates::resource_key;
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::operation::{docker_result, network_failed, Operation};
 use super::{ResourceOutcome, Resources, ResourcesError};
-use crate::auth::policy;
+use crate::auth::policy::Judgement;
 use crate::auth::principal::Principal;
 use crate::commands::CommandMeta;
-use crate::containers::{valid_reference, ContainerTarget, OP_LABEL};
+use crate::containers::{valid_reference, ContainerTarget, Intent, OP_LABEL};
 use crate::docker::fanout::{hosts_of, list_on, HostAnswer};
-use crate::docker::policy::PolicyError;
+use crate::docker::reach;
 use crate::docker::resource_policy::{check_network, CreateNetworkRequest, PREDEFINED_NETWORKS};
 use crate::docker::{DockerError, DockerHosts};
 
@@ -51,7 +52,6 @@ pub struct NetworkList {
 pub struct FoundNetwork {
     pub id: String,
     pub name: String,
-    pub driver: String,
 }
 
 /// A network as a request names it: id, id prefix or name, on a host (default `local`).
@@ -148,6 +148,8 @@ impl Resources {
         let op_id = operation.op_id;
         let mut labels: HashMap<String, String> = spec.labels.clone().into_iter().collect();
         labels.insert(OP_LABEL.to_string(), op_id.to_string());
+        // Whose it is decides who may join it (an admin's network isolates: see `docker::reach`).
+        labels.insert(OWNER_LABEL.to_string(), principal.role.as_str().to_string());
         let ipam = (spec.subnet.is_some() || spec.gateway.is_some()).then(|| Ipam {
             config: Some(vec![IpamConfig {
                 subnet: spec.subnet.clone(),
@@ -246,8 +248,11 @@ impl Resources {
     }
 
     /// Connects a container to, or disconnects it from, the network `reference` names on
-    /// `host`. Connecting to a network other than a `bridge` one is for admins (a refusal
-    /// recorded as a denied request of `route`).
+    /// `host`. Connecting is judged as entering the container (what it reaches) and joining
+    /// the network (its driver, whether it is internal, an admin's or protected);
+    /// disconnecting as acting on both (whether either is protected). A refusal is recorded
+    /// as a denied request of `route`; `meta.reason` is an admin's, for what the platform
+    /// protects.
     #[tracing::instrument(skip_all, fields(host = network.host.unwrap_or("local"), network = network.reference), err(level = "debug"))]
     pub async fn attach(
         &self,
@@ -270,20 +275,33 @@ impl Resources {
             check_aliases(aliases)?;
         }
         let host = self.hosts.enabled_host(host)?;
-        // The network first: a refused or impossible request records nothing (not even the
+        // Both judged first: a refused or impossible request records nothing (not even the
         // discovery of the container).
         let network = self.find_network(&host, reference).await?;
-        if let Attachment::Connect { .. } = attachment {
-            let verdict = policy::may_attach_to(principal.role, &network.name, &network.driver)
-                .map_err(|message| PolicyError::Forbidden {
-                    field: "id".into(),
-                    message,
-                });
-            self.denials
-                .enforce(principal, meta, route, verdict)
-                .await?;
-        }
-        let target = self.containers.resolve(&host, container, meta).await?;
+        let docker = self.hosts.client(&host)?;
+        let names = [network.name.clone()];
+        let around =
+            reach::surroundings(&docker, &host, &[], &names, self.containers.deployment()).await?;
+        let mut joining = around
+            .networks
+            .get(&network.name)
+            .map(|facts| reach::judge_network(&network.name, facts))
+            .unwrap_or_default();
+        let intent = match attachment {
+            Attachment::Connect { .. } => Intent::Enter,
+            Attachment::Disconnect { .. } => {
+                joining = Judgement {
+                    protected: joining.protected,
+                    ..Judgement::default()
+                };
+                Intent::Act
+            }
+        };
+        let resolved = self
+            .containers
+            .resolve_for(principal, (&host, container), intent, joining, meta, route)
+            .await?;
+        let target = self.containers.target_of(&resolved, meta).await?;
         self.attach_network(&host, network, &target, attachment, meta)
             .await
     }
@@ -307,7 +325,6 @@ impl Resources {
         Ok(FoundNetwork {
             id: found.id.unwrap_or_default(),
             name: found.name.unwrap_or_default(),
-            driver: found.driver.unwrap_or_default(),
         })
     }
 

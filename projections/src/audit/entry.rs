@@ -168,6 +168,9 @@ fn raw_audit_entry(event: &StoredEvent) -> AuditEntry {
         if let Some(outcome) = described.outcome {
             map.insert("outcome".into(), json!(outcome));
         }
+        if let Some(reason) = event.meta(metadata::REASON) {
+            map.insert("reason".into(), json!(reason));
+        }
     }
     AuditEntry {
         id: event.event_id,

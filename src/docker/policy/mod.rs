@@ -5,18 +5,25 @@
 //! allowed fields only, never passed through. Operators get the safe profile: nothing
 //! that reaches the host (privileged mode, added capabilities, host or `container:`
 //! namespaces, host paths, devices, security options, sysctls). Admins may use those only
-//! with `allow_privileged: true` and a `reason`, which the recorded request keeps.
+//! with `allow_privileged: true` and a `reason`, which the recorded request keeps. What
+//! "reaches" is decided by the one judgement ([`crate::docker::reach`]) over the Docker
+//! configuration the request becomes ([`container_config`]).
 
+mod config;
 mod request;
 
 use dcp_aggregates::container::validate_container_name;
+use dcp_aggregates::operation::SETTABLE_LABELS;
 use dcp_aggregates::Role;
 
+pub use config::container_config;
 pub use request::{
     BindRequest, CreateContainerRequest, PortRequest, RestartPolicyRequest, UniqueMap,
     VolumeRequest,
 };
 
+use crate::auth::policy::{Consent, Judgement};
+use crate::docker::reach::{self, Subject, Surroundings};
 use crate::errors::{ErrorCode, ServiceError};
 
 /// Why a request is refused: a bad value (400) or an option the role may not use (403).
@@ -145,91 +152,57 @@ pub fn volume_name(field: &str, name: &str) -> Result<(), PolicyError> {
     }
 }
 
-/// What the engine says about the named volumes and the network a request uses, looked up
-/// by the caller (the policy itself does no IO).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct EngineFacts {
-    /// Existing named volumes that are not plain `local` volumes (without options, or tmpfs
-    /// ones): a volume with driver options can be a bind of a host path
-    /// (`type=none,o=bind,device=/etc`).
-    pub host_backed_volumes: Vec<String>,
-    /// The request's network, if it exists and is not a plain `bridge` network (macvlan,
-    /// ipvlan and the like put the container on the host's own networks).
-    pub host_attached_network: Option<String>,
+/// The named volumes a request mounts (the well-formed names; the others are refused).
+pub fn request_volumes(request: &CreateContainerRequest) -> Vec<String> {
+    request
+        .volumes
+        .iter()
+        .flatten()
+        .filter(|v| volume_name("volumes.source", &v.source).is_ok())
+        .map(|v| v.source.clone())
+        .collect()
 }
 
-/// What in the request reaches beyond the container, by field.
-fn host_reaching(request: &CreateContainerRequest, facts: &EngineFacts) -> Vec<&'static str> {
-    let mut found = Vec::new();
-    let set = |v: &Option<Vec<String>>| v.as_ref().is_some_and(|v| !v.is_empty());
-    if request.privileged == Some(true) {
-        found.push("privileged");
-    }
-    if set(&request.cap_add) {
-        found.push("cap_add");
-    }
-    if set(&request.devices) {
-        found.push("devices");
-    }
-    if set(&request.security_opt) {
-        found.push("security_opt");
-    }
-    if request.binds.as_ref().is_some_and(|b| !b.is_empty()) {
-        found.push("binds");
-    }
-    if request.sysctls.as_ref().is_some_and(|s| !s.0.is_empty()) {
-        found.push("sysctls");
-    }
-    // Docker takes only `host` or `container:…` for the pid and uts namespaces; the ipc one
-    // also has safe values.
-    for (field, mode) in [
-        ("pid_mode", &request.pid_mode),
-        ("uts_mode", &request.uts_mode),
-    ] {
-        if mode.as_deref().is_some_and(|m| !m.is_empty()) {
-            found.push(field);
-        }
-    }
-    if request
-        .ipc_mode
-        .as_deref()
-        .is_some_and(|m| !["", "private", "shareable", "none"].contains(&m))
-    {
-        found.push("ipc_mode");
-    }
-    let special_network = request
+/// The network a request joins, when it names one (not `host`, `none`, `container:…`).
+pub fn request_network(request: &CreateContainerRequest) -> Option<String> {
+    request
         .network
-        .as_deref()
-        .is_some_and(|n| n == "host" || n.starts_with("container:"));
-    if special_network || facts.host_attached_network.is_some() {
-        found.push("network");
-    }
-    if !facts.host_backed_volumes.is_empty() {
-        found.push("volumes");
-    }
-    found
+        .clone()
+        .filter(|n| !reach::is_special_network(n))
 }
 
-/// Validates the request and applies the role's policy.
-pub fn check(
-    request: &CreateContainerRequest,
-    role: Role,
-    facts: &EngineFacts,
-) -> Result<(), PolicyError> {
-    check_process(request)?;
-    check_resources(request)?;
-    check_user(request)?;
-    let reaching = host_reaching(request, facts);
-    gate(
-        role,
-        &reaching,
-        request.allow_privileged,
-        request.reason.as_deref(),
+/// The one judgement ([`reach::judge`]) of the configuration `request` becomes, with what
+/// the engine says of the volumes and network it uses.
+pub fn judge_request(request: &CreateContainerRequest, around: &Surroundings) -> Judgement {
+    let config = container_config(request, &[]);
+    let volumes = request_volumes(request);
+    let networks: Vec<String> = request_network(request).into_iter().collect();
+    reach::judge(
+        Subject {
+            host_config: config.host_config.as_ref().unwrap_or(&Default::default()),
+            volumes: &volumes,
+            networks: &networks,
+            protected: None,
+        },
+        around,
     )
 }
 
+/// Validates the request and applies the role's policy to what it would reach.
+pub fn check(
+    request: &CreateContainerRequest,
+    role: Role,
+    around: &Surroundings,
+) -> Result<(), PolicyError> {
+    check_process(request, role)?;
+    check_resources(request)?;
+    check_user(request)?;
+    let consent = Consent::new(request.allow_privileged, request.reason.as_deref());
+    gate(role, &judge_request(request, around), consent)
+}
+
 /// What the container runs: image, name, command, environment, labels.
-fn check_process(request: &CreateContainerRequest) -> Result<(), PolicyError> {
+fn check_process(request: &CreateContainerRequest, role: Role) -> Result<(), PolicyError> {
     validate_image(&request.image)?;
     if let Some(name) = &request.name {
         validate_container_name(name).map_err(|_| invalid("name", "name must be 2 to 128 characters: letters, digits, '_', '.', '-', starting with a letter or digit"))?;
@@ -264,12 +237,7 @@ fn check_process(request: &CreateContainerRequest) -> Result<(), PolicyError> {
         }
     }
     if let Some(labels) = &request.labels {
-        if let Some(reserved) = labels.0.keys().find(|k| k.starts_with("dcp.")) {
-            return Err(invalid(
-                format!("labels.{reserved}"),
-                "the dcp. label prefix is reserved",
-            ));
-        }
+        check_labels(labels, role)?;
     }
     Ok(())
 }
@@ -323,6 +291,29 @@ fn check_resources(request: &CreateContainerRequest) -> Result<(), PolicyError> 
     if request.pids_limit.is_some_and(|p| p < 1) {
         return Err(invalid("pids_limit", "pids_limit must be positive"));
     }
+    // Docker takes only `host` or `container:…` for the pid and uts namespaces.
+    let shared = |m: &str| m == "host" || m.starts_with("container:");
+    for (field, mode) in [
+        ("pid_mode", &request.pid_mode),
+        ("uts_mode", &request.uts_mode),
+    ] {
+        if mode.as_deref().is_some_and(|m| !m.is_empty() && !shared(m)) {
+            return Err(invalid(
+                field,
+                format!("{field} is host or container:<name>"),
+            ));
+        }
+    }
+    if request
+        .ipc_mode
+        .as_deref()
+        .is_some_and(|m| !(shared(m) || ["", "private", "shareable", "none"].contains(&m)))
+    {
+        return Err(invalid(
+            "ipc_mode",
+            "ipc_mode is private, shareable, none, host or container:<name>",
+        ));
+    }
     if let Some(network) = &request.network {
         let plain = network == "host"
             || network.starts_with("container:")
@@ -352,20 +343,34 @@ fn check_user(request: &CreateContainerRequest) -> Result<(), PolicyError> {
     Ok(())
 }
 
-/// The role rule for options that reach the host ([`crate::auth::policy::may_reach_host`]),
-/// as a refusal naming the first of them.
-pub fn gate(
-    role: Role,
-    reaching: &[&str],
-    allow_privileged: Option<bool>,
-    reason: Option<&str>,
-) -> Result<(), PolicyError> {
-    crate::auth::policy::may_reach_host(role, reaching, allow_privileged, reason).map_err(
-        |message| PolicyError::Forbidden {
-            field: reaching.first().copied().unwrap_or_default().to_string(),
-            message,
-        },
-    )
+/// The `dcp.` labels: reserved to the platform, but for the ones admins may set
+/// ([`crate::auth::policy::may_label`]).
+pub fn check_labels(labels: &UniqueMap, role: Role) -> Result<(), PolicyError> {
+    let keys: Vec<&str> = labels.0.keys().map(String::as_str).collect();
+    if let Some(reserved) = keys
+        .iter()
+        .find(|k| k.starts_with("dcp.") && !SETTABLE_LABELS.contains(k))
+    {
+        return Err(invalid(
+            format!("labels.{reserved}"),
+            "the dcp. label prefix is reserved (admins may set dcp.protected and dcp.shared)",
+        ));
+    }
+    crate::auth::policy::may_label(role, &keys).map_err(|message| PolicyError::Forbidden {
+        field: "labels".into(),
+        message,
+    })
+}
+
+/// The role rule ([`crate::auth::policy::may_touch`]) for what the judgement found, as a
+/// refusal naming the first field.
+pub fn gate(role: Role, judgement: &Judgement, consent: Consent<'_>) -> Result<(), PolicyError> {
+    crate::auth::policy::may_touch(role, judgement, consent).map_err(|refusal| {
+        PolicyError::Forbidden {
+            field: refusal.field.to_string(),
+            message: refusal.message,
+        }
+    })
 }
 
 #[cfg(test)]

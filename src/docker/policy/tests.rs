@@ -47,7 +47,7 @@ fn a_plain_request_is_fine_for_operators() {
         "memory_bytes": 67108864, "cpus": 0.5, "pids_limit": 100, "network": "bridge", "privileged": false}),
     );
     assert_eq!(
-        check(&plain, Role::Operator, &EngineFacts::default()),
+        check(&plain, Role::Operator, &Surroundings::default()),
         Ok(())
     );
 }
@@ -80,14 +80,14 @@ fn every_host_reaching_option_is_forbidden_to_operators_and_needs_a_reason_from_
     for (extra, field) in cases {
         let req = request(extra.clone());
         for role in [Role::Operator, Role::Viewer] {
-            match check(&req, role, &EngineFacts::default()) {
+            match check(&req, role, &Surroundings::default()) {
                 Err(PolicyError::Forbidden { field: f, .. }) => assert_eq!(f, field, "{extra}"),
                 other => panic!("{role} {extra}: {other:?}"),
             }
         }
         assert!(
             matches!(
-                check(&req, Role::Admin, &EngineFacts::default()),
+                check(&req, Role::Admin, &Surroundings::default()),
                 Err(PolicyError::Forbidden { .. })
             ),
             "{extra}"
@@ -99,13 +99,13 @@ fn every_host_reaching_option_is_forbidden_to_operators_and_needs_a_reason_from_
             check(
                 &request(allowed.clone()),
                 Role::Admin,
-                &EngineFacts::default()
+                &Surroundings::default()
             ),
             Ok(()),
             "{allowed}"
         );
         assert!(matches!(
-            check(&request(allowed), Role::Operator, &EngineFacts::default()),
+            check(&request(allowed), Role::Operator, &Surroundings::default()),
             Err(PolicyError::Forbidden { .. })
         ));
     }
@@ -115,36 +115,50 @@ fn every_host_reaching_option_is_forbidden_to_operators_and_needs_a_reason_from_
 fn host_backed_volumes_and_host_attached_networks_reach_the_host() {
     let req =
         request(json!({"volumes": [{"source": "etc-bind", "target": "/x"}], "network": "lan"}));
-    let facts = EngineFacts {
-        host_backed_volumes: vec!["etc-bind".into()],
-        host_attached_network: Some("lan".into()),
-    };
+    let mut facts = Surroundings::default();
+    facts.volumes.insert(
+        "etc-bind".into(),
+        crate::docker::reach::VolumeFacts {
+            host_backed: true,
+            ..Default::default()
+        },
+    );
+    facts.networks.insert(
+        "lan".into(),
+        crate::docker::reach::NetworkFacts {
+            driver: "macvlan".into(),
+            ..Default::default()
+        },
+    );
     match check(&req, Role::Operator, &facts) {
         Err(PolicyError::Forbidden { message, .. }) => assert!(
-            message.contains("volumes") && message.contains("network"),
+            message.contains("'etc-bind'") && message.contains("'lan'"),
             "{message}"
         ),
         other => panic!("{other:?}"),
     }
-    assert_eq!(check(&req, Role::Operator, &EngineFacts::default()), Ok(()));
+    assert_eq!(
+        check(&req, Role::Operator, &Surroundings::default()),
+        Ok(())
+    );
     for (field, value) in [("pid_mode", "private"), ("uts_mode", "x")] {
         let req = request(json!({ field: value }));
         assert!(
             matches!(
-                check(&req, Role::Operator, &EngineFacts::default()),
-                Err(PolicyError::Forbidden { .. })
+                check(&req, Role::Operator, &Surroundings::default()),
+                Err(PolicyError::Invalid { .. })
             ),
             "{field}"
         );
     }
     let shareable = request(json!({"ipc_mode": "shareable"}));
     assert_eq!(
-        check(&shareable, Role::Operator, &EngineFacts::default()),
+        check(&shareable, Role::Operator, &Surroundings::default()),
         Ok(())
     );
     let tiny = request(json!({"cpus": 1e-12}));
     assert!(matches!(
-        check(&tiny, Role::Operator, &EngineFacts::default()),
+        check(&tiny, Role::Operator, &Surroundings::default()),
         Err(PolicyError::Invalid { .. })
     ));
 }
@@ -153,12 +167,12 @@ fn host_backed_volumes_and_host_attached_networks_reach_the_host() {
 fn volumes_are_names_not_paths() {
     let req = request(json!({"volumes": [{"source": "/etc", "target": "/x"}]}));
     assert!(matches!(
-        check(&req, Role::Admin, &EngineFacts::default()),
+        check(&req, Role::Admin, &Surroundings::default()),
         Err(PolicyError::Invalid { .. })
     ));
     let req = request(json!({"volumes": [{"source": "data", "target": "/x/../y"}]}));
     assert!(matches!(
-        check(&req, Role::Admin, &EngineFacts::default()),
+        check(&req, Role::Admin, &Surroundings::default()),
         Err(PolicyError::Invalid { .. })
     ));
 }
@@ -180,12 +194,25 @@ fn encodings_that_could_smuggle_options_are_refused_by_parsing() {
 }
 
 #[test]
+fn admins_alone_set_the_protected_and_shared_labels() {
+    let protected = request(json!({"labels": {"dcp.protected": "true"}}));
+    assert_eq!(
+        check(&protected, Role::Admin, &Surroundings::default()),
+        Ok(())
+    );
+    assert!(matches!(
+        check(&protected, Role::Operator, &Surroundings::default()),
+        Err(PolicyError::Forbidden { .. })
+    ));
+}
+
+#[test]
 fn reserved_labels_and_bad_env_names() {
     assert!(matches!(
         check(
             &request(json!({"labels": {"dcp.op": "x"}})),
             Role::Admin,
-            &EngineFacts::default()
+            &Surroundings::default()
         ),
         Err(PolicyError::Invalid { .. })
     ));
@@ -193,7 +220,7 @@ fn reserved_labels_and_bad_env_names() {
         check(
             &request(json!({"env": {"lower": "x"}})),
             Role::Admin,
-            &EngineFacts::default()
+            &Surroundings::default()
         ),
         Err(PolicyError::Invalid { .. })
     ));
@@ -201,7 +228,7 @@ fn reserved_labels_and_bad_env_names() {
         check(
             &request(json!({"env": {"1ABC": "x"}})),
             Role::Admin,
-            &EngineFacts::default()
+            &Surroundings::default()
         ),
         Err(PolicyError::Invalid { .. })
     ));

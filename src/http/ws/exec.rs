@@ -28,6 +28,9 @@ use crate::realtime::tickets::Purpose;
 pub struct ExecQuery {
     pub ticket: Option<String>,
     pub host: Option<String>,
+    /// Why: required from admins opening a shell in a container the platform protects
+    /// (recorded with the session).
+    pub reason: Option<String>,
     /// Initial terminal size.
     pub cols: Option<u16>,
     pub rows: Option<u16>,
@@ -67,11 +70,12 @@ pub(super) async fn socket(
             Some(&reference),
         )
         .await?;
-        let meta = CommandMeta::from_request(&context, Some(&principal));
+        let meta = CommandMeta::from_request(&context, Some(&principal))
+            .with_reason(query.reason.as_deref());
         let route = "/ws/containers/{id}/exec";
         let target = state
             .streams
-            .exec_target(&principal, &host, &reference, &meta, route)
+            .exec_target(&principal, (&host, &reference), &meta, route)
             .await?;
         Ok::<_, ApiError>((target, meta, registration, protocol))
     };

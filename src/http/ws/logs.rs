@@ -18,6 +18,7 @@ use super::{
     admit_on_container, answer, close, close_for, closed_or_gone, fail, query_error, send_json,
     send_text,
 };
+use crate::commands::RequestContext;
 use crate::http::app_state::AppState;
 use crate::http::error::ApiError;
 use crate::realtime::sockets::Registration;
@@ -45,6 +46,7 @@ pub struct LogsQuery {
 pub(super) async fn socket(
     State(state): State<AppState>,
     headers: HeaderMap,
+    context: RequestContext,
     Path(reference): Path<String>,
     query: Result<Query<LogsQuery>, QueryRejection>,
     upgrade: WebSocketUpgrade,
@@ -63,7 +65,7 @@ pub(super) async fn socket(
         let options = request.options()?;
         let socket = admit_on_container(
             &state,
-            &headers,
+            (&headers, &context),
             query.ticket.as_deref(),
             Purpose::ContainerLogs,
             query.host.as_deref(),

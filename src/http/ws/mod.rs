@@ -41,6 +41,7 @@ use serde_json::Value;
 use super::app_state::AppState;
 use super::error::{ApiError, SocketError};
 use crate::auth::principal::Principal;
+use crate::commands::{CommandMeta, RequestContext};
 use crate::realtime::sockets::{Registration, SHUTTING_DOWN};
 use crate::realtime::tickets::{Purpose, PROTOCOL_PREFIX};
 
@@ -165,19 +166,28 @@ struct ContainerSocket {
 }
 
 /// [`admit`] for a socket of `purpose` on the container `reference` names on `host`
-/// (default `local`), which must exist.
+/// (default `local`), which must exist (and, for logs, not be one the platform protects
+/// from the caller).
 async fn admit_on_container(
     state: &AppState,
-    headers: &HeaderMap,
+    (headers, context): (&HeaderMap, &RequestContext),
     query_ticket: Option<&str>,
     purpose: Purpose,
     host: Option<&str>,
     reference: &str,
 ) -> Result<ContainerSocket, ApiError> {
     let host = state.streams.host(host)?;
-    let (_, registration, protocol) =
+    let (principal, registration, protocol) =
         admit(state, headers, query_ticket, purpose, Some(reference)).await?;
-    let id = state.streams.container_id(&host, reference).await?;
+    let meta = CommandMeta::from_request(context, Some(&principal));
+    let route = match purpose {
+        Purpose::ContainerLogs => "/ws/containers/{id}/logs",
+        _ => "/ws/containers/{id}/stats",
+    };
+    let id = state
+        .streams
+        .container_for(&principal, (&host, reference), purpose, &meta, route)
+        .await?;
     Ok(ContainerSocket {
         host,
         id,

@@ -14,6 +14,7 @@ use super::{
     admit_on_container, answer, close, close_for, closed_or_gone, fail, query_error, send_json,
     send_text,
 };
+use crate::commands::RequestContext;
 use crate::http::app_state::AppState;
 use crate::http::error::ApiError;
 use crate::realtime::sockets::Registration;
@@ -31,6 +32,7 @@ pub struct StatsQuery {
 pub(super) async fn socket(
     State(state): State<AppState>,
     headers: HeaderMap,
+    context: RequestContext,
     Path(reference): Path<String>,
     query: Result<Query<StatsQuery>, QueryRejection>,
     upgrade: WebSocketUpgrade,
@@ -42,7 +44,7 @@ pub(super) async fn socket(
     let opened = async {
         let socket = admit_on_container(
             &state,
-            &headers,
+            (&headers, &context),
             query.ticket.as_deref(),
             Purpose::ContainerStats,
             query.host.as_deref(),

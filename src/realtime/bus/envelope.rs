@@ -17,7 +17,7 @@
 //! ```
 //!
 //! No secret ever enters an event; values that may be secrets in a user's own data
-//! (container environment values) are replaced by `"<redacted>"`. Client addresses and
+//! (container environment values, volume driver options) are replaced by `"<redacted>"`. Client addresses and
 //! user agents stay in the audit log.
 
 use chrono::{DateTime, Utc};
@@ -63,10 +63,10 @@ pub struct Actor {
     pub kind: Option<String>,
 }
 
-/// Replaces container environment values (`spec.env`) with `<redacted>`, for everyone: the
-/// bus carries events to integrations and sockets alike.
+/// Replaces every value that may be a secret (environment values, volume driver options)
+/// with `<redacted>`, for everyone: the bus carries events to integrations and sockets alike.
 pub fn redact(data: &mut Value) {
-    crate::auth::policy::redact_env(data.get_mut("spec"));
+    crate::auth::redaction::redact(data);
 }
 
 impl Envelope {

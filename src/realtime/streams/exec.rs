@@ -1,12 +1,11 @@
 //! Exec sessions: a shell in a container (bash where the image has it, else sh), with a
 //! TTY, recorded on the container's history before it runs and when it ends. A shell in a
-//! container that reaches the host is a shell on the host: admins only.
+//! container has the container's reach: the one judgement decides who may open one.
 
 use std::pin::Pin;
 
 use bollard::container::LogOutput;
 use bollard::exec::{CreateExecOptions, ResizeExecOptions, StartExecOptions, StartExecResults};
-use bollard::query_parameters::InspectContainerOptions;
 use bollard::Docker;
 use chrono::Utc;
 use dcp_aggregates::container::{Container, ContainerCommand};
@@ -14,13 +13,11 @@ use futures_util::Stream;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use super::Streams;
-use crate::auth::policy;
+use crate::auth::policy::Judgement;
 use crate::auth::principal::Principal;
 use crate::commands::{CommandBus, CommandMeta};
-use crate::containers::{check_reference, ContainerTarget, ContainersError};
-use crate::docker::policy::PolicyError;
-use crate::docker::{DockerError, DockerHosts};
-use crate::hosts::HostRegistry;
+use crate::containers::{ContainerTarget, Intent};
+use crate::docker::DockerHosts;
 use crate::realtime::RealtimeError;
 
 /// The command an exec session runs: bash where the image has it, else sh.
@@ -44,33 +41,30 @@ pub struct ExecSession {
 }
 
 impl Streams {
-    /// The container a shell would run in: `reference` on `host`, resolved (and discovered
-    /// if dcp has not seen it) as for any operation, since the session is recorded on its
-    /// history. A container that reaches the host is refused to non-admins (recorded as a
-    /// denied request of `route`).
+    /// The container a shell would run in: `reference` on `host`, looked up once, judged
+    /// whole (a shell in it has its reach: [`Intent::Enter`]) and resolved to its aggregate
+    /// (discovered if dcp has not seen it), since the session is recorded on its history. A
+    /// refusal is recorded as a denied request of `route`; `meta.reason` is an admin's, for
+    /// a container the platform protects.
     pub async fn exec_target(
         &self,
         principal: &Principal,
-        host: &str,
-        reference: &str,
+        at: (&str, &str),
         meta: &CommandMeta,
         route: &str,
     ) -> Result<ContainerTarget, RealtimeError> {
-        check_reference(reference)?;
-        // What the container reaches is looked up only when it matters for the role.
-        if policy::reach_matters(principal.role) {
-            let reaching = host_reach(&self.registry, host, reference).await?;
-            let verdict = policy::may_open_shell(principal.role, &reaching).map_err(|message| {
-                PolicyError::Forbidden {
-                    field: "id".into(),
-                    message,
-                }
-            });
-            self.denials
-                .enforce(principal, meta, route, verdict)
-                .await?;
-        }
-        Ok(self.containers.resolve(host, reference, meta).await?)
+        let resolved = self
+            .containers
+            .resolve_for(
+                principal,
+                at,
+                Intent::Enter,
+                Judgement::default(),
+                meta,
+                route,
+            )
+            .await?;
+        Ok(self.containers.target_of(&resolved, meta).await?)
     }
 
     /// Starts a shell in `target`, `cols`×`rows`, recorded before it runs.
@@ -186,58 +180,4 @@ impl ExecSession {
         }
         exit_code
     }
-}
-
-/// What in a running container's configuration reaches the host.
-async fn host_reach(
-    registry: &HostRegistry,
-    host: &str,
-    reference: &str,
-) -> Result<Vec<&'static str>, RealtimeError> {
-    let docker = registry.client(host)?;
-    let inspect = docker
-        .inspect_container(reference, None::<InspectContainerOptions>)
-        .await
-        .map_err(|error| ContainersError::lookup(DockerError::from_bollard(host, error)))?;
-    let Some(config) = inspect.host_config else {
-        return Ok(vec![]);
-    };
-    let mut reaching = Vec::new();
-    let set = |v: &Option<Vec<String>>| v.as_ref().is_some_and(|v| !v.is_empty());
-    if config.privileged == Some(true) {
-        reaching.push("privileged");
-    }
-    if set(&config.cap_add) {
-        reaching.push("cap_add");
-    }
-    if config.devices.as_ref().is_some_and(|d| !d.is_empty()) {
-        reaching.push("devices");
-    }
-    if set(&config.security_opt) {
-        reaching.push("security_opt");
-    }
-    // A bind (`/host/path:/target`) names a host path; a named volume does not start with '/'.
-    let host_bind = config.binds.iter().flatten().any(|b| b.starts_with('/'))
-        || config
-            .mounts
-            .iter()
-            .flatten()
-            .any(|m| m.typ == Some(bollard::models::MountType::BIND));
-    if host_bind {
-        reaching.push("binds");
-    }
-    for (field, mode) in [
-        ("pid_mode", &config.pid_mode),
-        ("uts_mode", &config.uts_mode),
-        ("ipc_mode", &config.ipc_mode),
-        ("network", &config.network_mode),
-    ] {
-        if mode
-            .as_deref()
-            .is_some_and(|m| m == "host" || m.starts_with("container:"))
-        {
-            reaching.push(field);
-        }
-    }
-    Ok(reaching)
 }

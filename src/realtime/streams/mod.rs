@@ -11,8 +11,6 @@ mod tasks;
 
 use std::sync::Arc;
 
-use bollard::query_parameters::InspectContainerOptions;
-
 pub use events::{visible_to, Replay};
 pub use exec::ExecSession;
 pub use logs::{LogChunks, LogLine, LogsRequest, BATCH_BYTES, BATCH_LINES, BATCH_WINDOW};
@@ -21,11 +19,13 @@ pub use stats::{BlockIoSample, MemorySample, NetworkSample, StatsSample, StatsSa
 use super::sockets::{Registration, SocketRegistry, MAX_SOCKETS_PER_USER};
 use super::tickets::{self, Purpose, TicketRefusal};
 use super::RealtimeError;
+use crate::auth::policy::Judgement;
 use crate::auth::principal::{load_principal, Principal};
 use crate::commands::CommandBus;
-use crate::containers::{check_reference, Containers};
-use crate::denials::Denials;
-use crate::docker::{DockerError, DockerHosts};
+use crate::commands::CommandMeta;
+use crate::containers::{check_reference, Containers, Intent};
+use crate::docker::reach;
+use crate::docker::DockerHosts;
 use crate::hosts::HostRegistry;
 use crate::read_models::{ReadModels, SESSIONS};
 
@@ -39,7 +39,6 @@ pub struct Streams {
     containers: Containers,
     /// Records exec sessions.
     commands: CommandBus,
-    denials: Denials,
 }
 
 /// What a streams service needs.
@@ -49,7 +48,6 @@ pub struct StreamsDeps {
     pub sockets: Arc<SocketRegistry>,
     pub containers: Containers,
     pub commands: CommandBus,
-    pub denials: Denials,
 }
 
 impl Streams {
@@ -60,7 +58,6 @@ impl Streams {
             sockets: deps.sockets,
             containers: deps.containers,
             commands: deps.commands,
-            denials: deps.denials,
         }
     }
 
@@ -107,16 +104,37 @@ impl Streams {
         Ok(self.registry.enabled_host(host)?)
     }
 
-    /// The full id of the container `reference` names on `host`.
-    pub async fn container_id(&self, host: &str, reference: &str) -> Result<String, RealtimeError> {
-        check_reference(reference)?;
-        let docker = self.registry.client(host)?;
-        let inspect = docker
-            .inspect_container(reference, None::<InspectContainerOptions>)
-            .await
-            .map_err(|error| {
-                crate::containers::ContainersError::lookup(DockerError::from_bollard(host, error))
-            })?;
-        Ok(inspect.id.unwrap_or_default())
+    /// The full id of the container `reference` names on `host`, looked up once, for a
+    /// socket of `purpose`: logs of a container the platform protects are refused to
+    /// non-admins (recorded as a denied request of `route`).
+    pub async fn container_for(
+        &self,
+        principal: &Principal,
+        at: (&str, &str),
+        purpose: Purpose,
+        meta: &CommandMeta,
+        route: &str,
+    ) -> Result<String, RealtimeError> {
+        let (host, reference) = at;
+        if purpose != Purpose::ContainerLogs {
+            check_reference(reference)?;
+            let docker = self.registry.client(host)?;
+            let resolved = reach::resolve(&docker, host, reference)
+                .await
+                .map_err(crate::containers::ContainersError::lookup)?;
+            return Ok(resolved.id().to_string());
+        }
+        let resolved = self
+            .containers
+            .resolve_for(
+                principal,
+                at,
+                Intent::Read,
+                Judgement::default(),
+                meta,
+                route,
+            )
+            .await?;
+        Ok(resolved.id().to_string())
     }
 }
