@@ -26,7 +26,7 @@ fn a_plain_container_reaches_nothing() {
         network_mode: Some("bridge".into()),
         binds: Some(vec!["data:/data".into()]),
         masked_paths: Some(vec!["/proc/kcore".into()]),
-        cgroupns_mode: Some(HostConfigCgroupnsModeEnum::PRIVATE),
+        cgroupns_mode: Some(bollard::models::HostConfigCgroupnsModeEnum::HOST),
         ..Default::default()
     };
     assert!(judge(subject(&config, &[], &[]), &Surroundings::default()).is_clear());
@@ -174,7 +174,7 @@ fn every_option_that_reaches_the_host_is_found() {
         ),
         (
             HostConfig {
-                cgroupns_mode: Some(HostConfigCgroupnsModeEnum::HOST),
+                cgroup: Some("container:db".into()),
                 ..Default::default()
             },
             "cgroup",

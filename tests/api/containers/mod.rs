@@ -41,10 +41,21 @@ impl Containers {
     }
 
     pub(crate) fn start(&self, name: &str, extra: &[&str]) -> String {
+        self.make("run", name, extra)
+    }
+
+    /// A container made and not started (some options cannot start in every sandbox, and
+    /// what the container would reach is in its configuration either way).
+    pub(crate) fn create(&self, name: &str, extra: &[&str]) -> String {
+        self.make("create", name, extra)
+    }
+
+    fn make(&self, how: &str, name: &str, extra: &[&str]) -> String {
         let name = format!("{name}-{}", &self.run[..8]);
         let label = format!("test.dcp-run={}", self.run);
         let image = test_image();
-        let mut args = vec!["run", "-d", "--name", &name, "--label", &label];
+        let detach = if how == "run" { "-d" } else { "-q" };
+        let mut args = vec![how, detach, "--name", &name, "--label", &label];
         args.extend_from_slice(extra);
         args.extend_from_slice(&[&image, "sleep", "300"]);
         docker(&args)
