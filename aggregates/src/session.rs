@@ -72,14 +72,16 @@ impl SessionEvent {
     /// The stored name of [`SessionEvent::SessionStarted`]: readers that want only the
     /// starts skip the other events without decoding them.
     pub const STARTED: &'static str = "SessionStarted";
+    /// The stored names of the events that end a session.
+    pub const ENDING: [&'static str; 2] = ["SessionLoggedOut", "SessionRevoked"];
 }
 
 impl DomainEvent for SessionEvent {
     fn event_type(&self) -> String {
         match self {
             SessionEvent::SessionStarted { .. } => Self::STARTED,
-            SessionEvent::SessionLoggedOut { .. } => "SessionLoggedOut",
-            SessionEvent::SessionRevoked { .. } => "SessionRevoked",
+            SessionEvent::SessionLoggedOut { .. } => Self::ENDING[0],
+            SessionEvent::SessionRevoked { .. } => Self::ENDING[1],
         }
         .to_string()
     }

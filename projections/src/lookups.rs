@@ -10,6 +10,8 @@ use dcp_aggregates::container::{Container, ContainerEvent};
 use dcp_aggregates::host::HostEvent;
 use dcp_aggregates::network::{Network, NetworkEvent};
 use dcp_aggregates::operation::operation_event_types;
+use dcp_aggregates::session::SessionEvent;
+use dcp_aggregates::user::UserEvent;
 use dcp_aggregates::AnyEvent;
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
@@ -32,7 +34,78 @@ pub struct PendingRequest {
     pub progress_age_secs: Option<f64>,
 }
 
+/// What the store says now of some users and sessions, read from their own streams.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AccessStanding {
+    /// The sessions among those asked about that were logged out or revoked.
+    pub ended_sessions: Vec<Uuid>,
+    /// Per user asked about who was ever demoted, deactivated or deleted: where they stand.
+    pub users: Vec<(Uuid, UserStanding)>,
+}
+
+/// Where a user stands after their last access change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserStanding {
+    /// The role of the last role change, if there was one.
+    pub role: Option<String>,
+    /// Deactivated (and not reactivated since) or deleted.
+    pub barred: bool,
+}
+
 impl GlobalLogReader {
+    /// Where `users` and `sessions` stand, from their own streams in the store: no read
+    /// model, no bus and no log horizon in between, so what is committed counts at once
+    /// (the socket revoker's check).
+    pub async fn access_standing(
+        pool: &PgPool,
+        users: &[Uuid],
+        sessions: &[Uuid],
+    ) -> Result<AccessStanding, sqlx::Error> {
+        let text = |ids: &[Uuid]| ids.iter().map(Uuid::to_string).collect::<Vec<_>>();
+        let rows = sqlx::query(
+            "SELECT aggregate_type, aggregate_id, event_type, \
+             payload::jsonb -> event_type ->> 'to' AS role FROM events \
+             WHERE (aggregate_type = 'session' AND aggregate_id = ANY($1) AND event_type = ANY($2)) \
+             OR (aggregate_type = 'user' AND aggregate_id = ANY($3) AND event_type = ANY($4)) \
+             ORDER BY aggregate_type, aggregate_id, sequence",
+        )
+        .bind(text(sessions))
+        .bind(SessionEvent::ENDING.to_vec())
+        .bind(text(users))
+        .bind(UserEvent::ACCESS.to_vec())
+        .fetch_all(pool)
+        .await?;
+        let mut standing = AccessStanding::default();
+        for row in rows {
+            let Ok(id) = row.get::<String, _>("aggregate_id").parse::<Uuid>() else {
+                continue;
+            };
+            if row.get::<String, _>("aggregate_type") == "session" {
+                standing.ended_sessions.push(id);
+                continue;
+            }
+            if standing.users.last().map(|(user, _)| *user) != Some(id) {
+                standing.users.push((
+                    id,
+                    UserStanding {
+                        role: None,
+                        barred: false,
+                    },
+                ));
+            }
+            let Some((_, user)) = standing.users.last_mut() else {
+                continue;
+            };
+            let [changed, _, reactivated, _] = UserEvent::ACCESS;
+            match row.get::<String, _>("event_type").as_str() {
+                t if t == changed => user.role = row.get("role"),
+                t if t == reactivated => user.barred = false,
+                _ => user.barred = true,
+            }
+        }
+        Ok(standing)
+    }
+
     /// The aggregate of type `aggregate_type` on which operation `op_id` was requested as a
     /// `verb` (`create`, `recreate`, …), if it was; `None` also for a verb the resource has
     /// no operation for.

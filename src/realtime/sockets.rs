@@ -1,12 +1,16 @@
 //! The sockets open on this server: each registered with its user, session and role, to
 //! enforce a cap per user and to close them when their session or account changes
-//! (logout, revocation, deactivation, deletion or a role change reach this server through
-//! the bus; a revoker that fell behind checks every socket against the read models).
+//! (logout, revocation, deactivation, deletion or a role change). Two paths close them:
+//! the bus, at once; and every [`STORE_CHECK_EVERY`] a look at the users' and sessions'
+//! own streams in the store, which needs neither the bus nor a projection nor the log's
+//! horizon, so a revocation closes its sockets within that time even with NATS down or the
+//! log held back.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use dcp_aggregates::Role;
+use dcp_projections::GlobalLogReader;
 use tokio::sync::{broadcast, watch};
 use uuid::Uuid;
 
@@ -15,6 +19,9 @@ use crate::auth::principal::Principal;
 
 /// Open sockets per user on one server.
 pub const MAX_SOCKETS_PER_USER: usize = 32;
+
+/// How often the open sockets are checked against the store itself.
+pub const STORE_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Why every socket is closed when the server stops.
 pub const SHUTTING_DOWN: &str = "the server is shutting down";
@@ -156,7 +163,39 @@ impl SocketRegistry {
         });
     }
 
-    /// Follows the bus on this server and applies every event (spawned once at start).
+    /// Checks every open socket's session and user against their own streams in the
+    /// store, and closes those whose session ended, whose user was barred, or whose role
+    /// changed since the socket opened.
+    pub async fn check_store(&self, pool: &sqlx::PgPool) {
+        let (users, sessions): (Vec<Uuid>, Vec<Uuid>) = match self.sockets.lock() {
+            Ok(sockets) if !sockets.is_empty() => {
+                sockets.values().map(|e| (e.user_id, e.session_id)).unzip()
+            }
+            _ => return,
+        };
+        let standing = match GlobalLogReader::access_standing(pool, &users, &sessions).await {
+            Ok(standing) => standing,
+            Err(error) => {
+                // The database is away: nothing can be opened meanwhile either.
+                tracing::debug!(%error, "Failed to check the open sockets against the store");
+                return;
+            }
+        };
+        self.close_where("the session or role changed", |e| {
+            standing.ended_sessions.contains(&e.session_id)
+                || standing.users.iter().any(|(user, now)| {
+                    *user == e.user_id
+                        && (now.barred
+                            || now
+                                .role
+                                .as_deref()
+                                .is_some_and(|role| role != e.role.as_str()))
+                })
+        });
+    }
+
+    /// Follows the bus on this server and applies every event, and checks the open sockets
+    /// against the store every [`STORE_CHECK_EVERY`] (spawned once at start).
     pub fn spawn_revoker(
         self: &Arc<Self>,
         mut events: broadcast::Receiver<Arc<Envelope>>,
@@ -165,9 +204,15 @@ impl SocketRegistry {
     ) -> tokio::task::JoinHandle<()> {
         let registry = self.clone();
         tokio::spawn(async move {
+            let mut store_check = tokio::time::interval(STORE_CHECK_EVERY);
+            store_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 let received = tokio::select! {
                     _ = shutdown.cancelled() => return,
+                    _ = store_check.tick() => {
+                        registry.check_store(&pool).await;
+                        continue;
+                    }
                     received = events.recv() => received,
                 };
                 match received {

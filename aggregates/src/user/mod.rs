@@ -179,16 +179,27 @@ pub enum UserEvent {
     },
 }
 
+impl UserEvent {
+    /// The stored names of the events that change what a user may do: a role change
+    /// (`to`), a deactivation, a reactivation, a deletion.
+    pub const ACCESS: [&'static str; 4] = [
+        "UserRoleChanged",
+        "UserDeactivated",
+        "UserReactivated",
+        "UserDeleted",
+    ];
+}
+
 impl DomainEvent for UserEvent {
     fn event_type(&self) -> String {
         match self {
             UserEvent::UserCreated { .. } => "UserCreated",
             UserEvent::UserProfileUpdated { .. } => "UserProfileUpdated",
-            UserEvent::UserRoleChanged { .. } => "UserRoleChanged",
-            UserEvent::UserDeactivated { .. } => "UserDeactivated",
-            UserEvent::UserReactivated { .. } => "UserReactivated",
+            UserEvent::UserRoleChanged { .. } => Self::ACCESS[0],
+            UserEvent::UserDeactivated { .. } => Self::ACCESS[1],
+            UserEvent::UserReactivated { .. } => Self::ACCESS[2],
             UserEvent::UserPasswordChanged { .. } => "UserPasswordChanged",
-            UserEvent::UserDeleted { .. } => "UserDeleted",
+            UserEvent::UserDeleted { .. } => Self::ACCESS[3],
         }
         .to_string()
     }

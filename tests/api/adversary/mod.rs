@@ -4,6 +4,7 @@
 
 mod protection;
 mod reach;
+mod revocation;
 mod secrets;
 
 use std::process::Command;

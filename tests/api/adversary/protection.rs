@@ -24,7 +24,12 @@ async fn operators_cannot_touch_what_the_platform_protects_and_admins_say_why() 
     made.volume(&data, &[]);
     let db = run.start(
         "protdb",
-        &["--network", &backend, "-v", &format!("{data}:/var/lib/data")],
+        &[
+            "--network",
+            &backend,
+            "-v",
+            &format!("{data}:/var/lib/data"),
+        ],
     );
     let labelled = run.start("guarded", &["--label", "dcp.protected=true"]);
     let mine = run.start("mine", &[]);
@@ -54,7 +59,11 @@ async fn operators_cannot_touch_what_the_platform_protects_and_admins_say_why() 
         refused(
             &app,
             &operator,
-            (Method::DELETE, &format!("/api/v1/containers/{target}?force=true"), None),
+            (
+                Method::DELETE,
+                &format!("/api/v1/containers/{target}?force=true"),
+                None,
+            ),
             Some("id"),
         )
         .await;
@@ -64,7 +73,11 @@ async fn operators_cannot_touch_what_the_platform_protects_and_admins_say_why() 
                 .ws_ticket(token, ticket_request("container.logs", Some(target)))
                 .await;
             let logs = app
-                .try_socket(&format!("/ws/containers/{target}/logs"), Some(&ticket), None)
+                .try_socket(
+                    &format!("/ws/containers/{target}/logs"),
+                    Some(&ticket),
+                    None,
+                )
                 .await;
             assert_eq!(logs.err(), Some(403), "logs of a protected container");
         }
@@ -73,7 +86,11 @@ async fn operators_cannot_touch_what_the_platform_protects_and_admins_say_why() 
     refused(
         &app,
         &operator,
-        (Method::POST, &format!("/api/v1/containers/{db}/recreate"), Some(recreate)),
+        (
+            Method::POST,
+            &format!("/api/v1/containers/{db}/recreate"),
+            Some(recreate),
+        ),
         Some("id"),
     )
     .await;
@@ -87,7 +104,10 @@ async fn operators_cannot_touch_what_the_platform_protects_and_admins_say_why() 
         (
             Method::POST,
             "/api/v1/containers",
-            Some(create_body(&thief, json!({"volumes": [{"source": data, "target": "/loot"}]}))),
+            Some(create_body(
+                &thief,
+                json!({"volumes": [{"source": data, "target": "/loot"}]}),
+            )),
         ),
         Some("volumes"),
     )
@@ -111,7 +131,11 @@ async fn operators_cannot_touch_what_the_platform_protects_and_admins_say_why() 
         refused(
             &app,
             &operator,
-            (Method::POST, &format!("/api/v1/networks/{backend}/{verb}"), Some(body)),
+            (
+                Method::POST,
+                &format!("/api/v1/networks/{backend}/{verb}"),
+                Some(body),
+            ),
             Some(if verb == "connect" { "network" } else { "id" }),
         )
         .await;
@@ -123,7 +147,10 @@ async fn operators_cannot_touch_what_the_platform_protects_and_admins_say_why() 
         (
             Method::POST,
             "/api/v1/containers",
-            Some(create_body(&thief, json!({"labels": {"dcp.protected": "true"}}))),
+            Some(create_body(
+                &thief,
+                json!({"labels": {"dcp.protected": "true"}}),
+            )),
         ),
         Some("labels"),
     )
@@ -133,7 +160,11 @@ async fn operators_cannot_touch_what_the_platform_protects_and_admins_say_why() 
     refused(
         &app,
         &app.admin_token,
-        (Method::POST, &format!("/api/v1/containers/{labelled}/restart"), Some(json!({}))),
+        (
+            Method::POST,
+            &format!("/api/v1/containers/{labelled}/restart"),
+            Some(json!({})),
+        ),
         Some("id"),
     )
     .await;
@@ -158,7 +189,12 @@ async fn operators_cannot_touch_what_the_platform_protects_and_admins_say_why() 
         "{entries:?}"
     );
     let mut shell = app
-        .container_socket(&app.admin_token, &db, "exec", "reason=checking+the+database")
+        .container_socket(
+            &app.admin_token,
+            &db,
+            "exec",
+            "reason=checking+the+database",
+        )
         .await;
     assert_eq!(shell.next_json().await["type"], "started");
     // Admins label what they want protected.
@@ -174,7 +210,11 @@ async fn operators_cannot_touch_what_the_platform_protects_and_admins_say_why() 
     refused(
         &app,
         &operator,
-        (Method::POST, &format!("/api/v1/containers/{kept}/start"), None),
+        (
+            Method::POST,
+            &format!("/api/v1/containers/{kept}/start"),
+            None,
+        ),
         Some("id"),
     )
     .await;

@@ -27,7 +27,10 @@ async fn planted_secrets_reach_only_admins() {
         .post(
             "/api/v1/containers",
             &app.admin_token,
-            create_body(&name, json!({"env": {"DB_PASSWORD": env_secret}, "labels": {"test.dcp-run": run.run}})),
+            create_body(
+                &name,
+                json!({"env": {"DB_PASSWORD": env_secret}, "labels": {"test.dcp-run": run.run}}),
+            ),
         )
         .await;
     assert_eq!(created.status(), StatusCode::CREATED);
@@ -72,7 +75,10 @@ async fn planted_secrets_reach_only_admins() {
             .replace("/users/{id}", &format!("/users/{user}"))
             .replace("/operations/{id}", &format!("/operations/{operation}"))
             .replace("/hosts/{id}", "/hosts/local")
-            .replace("/images/{id}", &format!("/images/{}", crate::containers::test_image()))
+            .replace(
+                "/images/{id}",
+                &format!("/images/{}", crate::containers::test_image()),
+            )
             .replace("/wizards/{id}", &format!("/wizards/{operation}"));
         match path.rsplit('/').next() {
             Some("diff") => paths.push(format!("{path}?from=1")),
@@ -83,7 +89,11 @@ async fn planted_secrets_reach_only_admins() {
     paths.push("/api/v1/audit-logs?format=csv&limit=1000".into());
     paths.push("/api/v1/events?format=ndjson".into());
     let mut admin_saw = (false, false);
-    for (role, token) in [("admin", &app.admin_token), ("operator", &operator), ("viewer", &viewer)] {
+    for (role, token) in [
+        ("admin", &app.admin_token),
+        ("operator", &operator),
+        ("viewer", &viewer),
+    ] {
         for path in &paths {
             let response = app
                 .client
@@ -104,7 +114,11 @@ async fn planted_secrets_reach_only_admins() {
             }
         }
     }
-    assert_eq!(admin_saw, (true, true), "the secrets were planted and admins read them");
+    assert_eq!(
+        admin_saw,
+        (true, true),
+        "the secrets were planted and admins read them"
+    );
 
     // The events sockets (the bus's envelopes) carry them for no one.
     for (socket, role) in sockets.iter_mut().zip(["admin", "operator", "viewer"]) {
@@ -113,7 +127,9 @@ async fn planted_secrets_reach_only_admins() {
             .await;
         let text = serde_json::to_string(&messages).unwrap();
         assert!(
-            text.contains("DB_PASSWORD") && !text.contains(&env_secret) && !text.contains(&volume_secret),
+            text.contains("DB_PASSWORD")
+                && !text.contains(&env_secret)
+                && !text.contains(&volume_secret),
             "{role}: {text}"
         );
     }
