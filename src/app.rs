@@ -15,6 +15,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::accounts::{Accounts, AccountsDeps, GeneratedLogin, SessionPolicy};
 use crate::auth::password::PasswordHasher;
+use crate::auth::refresh::Successors;
 use crate::auth::throttle::Throttle;
 use crate::auth::tokens::TokenKeys;
 use crate::checkpoints::AuditKey;
@@ -343,6 +344,7 @@ fn accounts(
             jwt_secret.expose_secret().as_bytes(),
             settings.access_token_ttl(),
         )),
+        successors: Successors::new(jwt_secret.expose_secret().as_bytes()),
         sessions: SessionPolicy {
             session_ttl: settings.session_ttl(),
             refresh_reuse_grace: settings.refresh_reuse_grace(),

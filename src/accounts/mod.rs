@@ -22,6 +22,7 @@ pub use users::{
 };
 
 use crate::auth::password::PasswordHasher;
+use crate::auth::refresh::Successors;
 use crate::auth::throttle::{InFlight, Throttle, ThrottlePolicy};
 use crate::auth::tokens::TokenKeys;
 use crate::commands::CommandBus;
@@ -79,6 +80,8 @@ pub struct Accounts {
     reads: ReadModels,
     hasher: Arc<PasswordHasher>,
     tokens: Arc<TokenKeys>,
+    /// Derives each refresh token's successor.
+    successors: Successors,
     throttles: Arc<LoginThrottles>,
     sessions: SessionPolicy,
     /// Serialises, within this process, the changes that may remove an admin.
@@ -91,6 +94,7 @@ pub struct AccountsDeps {
     pub reads: ReadModels,
     pub hasher: Arc<PasswordHasher>,
     pub tokens: Arc<TokenKeys>,
+    pub successors: Successors,
     pub sessions: SessionPolicy,
 }
 
@@ -101,6 +105,7 @@ impl Accounts {
             reads: deps.reads,
             hasher: deps.hasher,
             tokens: deps.tokens,
+            successors: deps.successors,
             throttles: Arc::default(),
             sessions: deps.sessions,
             admin_changes: Arc::default(),

@@ -238,8 +238,9 @@ impl Accounts {
         })
     }
 
-    /// Trades a refresh token for new tokens. The old one is spent; presenting a spent
-    /// token again (after the grace period) revokes the whole session.
+    /// Trades a refresh token for new tokens. The old one is spent; presenting it again
+    /// within the grace period yields the same successor (or a refusal once that one is
+    /// traded), and after it revokes the whole session.
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn refresh(
         &self,
@@ -248,9 +249,13 @@ impl Accounts {
     ) -> Result<IssuedTokens, AccountsError> {
         let token = token.ok_or(AccountsError::TokenInvalid("a refresh token is required"))?;
         let pool = self.reads.pool();
-        match refresh::redeem(pool, &token, self.sessions.refresh_reuse_grace).await? {
+        let grace = self.sessions.refresh_reuse_grace;
+        match refresh::redeem(pool, &token, grace, &self.successors).await? {
             Redemption::Invalid => Err(AccountsError::TokenInvalid(
                 "the refresh token is invalid or expired",
+            )),
+            Redemption::Superseded => Err(AccountsError::TokenInvalid(
+                "this refresh token was traded already and its successor since: use the newest one",
             )),
             Redemption::Reused {
                 session_id,

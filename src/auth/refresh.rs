@@ -1,11 +1,17 @@
-//! Opaque refresh tokens: 256 random bits, stored as SHA-256, rotated on every use.
+//! Opaque refresh tokens: 256 random bits at login, stored as SHA-256, rotated on every use.
 //! A token used twice means it was stolen or replayed: the caller revokes the session
 //! (the whole rotation family).
+//!
+//! A token's successor is derived from it with a server key ([`Successors`]), not drawn at
+//! random: a token traded again within the grace window (two tabs refreshing at once)
+//! yields the very same successor, so a family never forks into two live chains; once that
+//! successor has been traded in turn, the old token is refused.
 
 use base64::Engine;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -43,6 +49,36 @@ pub async fn store(
     Ok(())
 }
 
+/// Derives a token's successor: HMAC-SHA256 under a key of the server's, so no one without
+/// it can compute a successor, and the server computes the same one every time.
+#[derive(Clone)]
+pub struct Successors {
+    key: Vec<u8>,
+}
+
+impl Successors {
+    /// Keyed by `secret` (the access-token secret), under a label of its own.
+    pub fn new(secret: &[u8]) -> Self {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret)
+            .expect("HMAC takes keys of any length");
+        mac.update(b"dcp refresh-token successors v1");
+        Successors {
+            key: mac.finalize().into_bytes().to_vec(),
+        }
+    }
+
+    /// The token that replaces `token`.
+    pub fn of(&self, token: &str) -> String {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.key)
+            .expect("HMAC takes keys of any length");
+        mac.update(token.as_bytes());
+        format!(
+            "{PREFIX}{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+        )
+    }
+}
+
 /// What presenting a refresh token amounted to.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Redemption {
@@ -55,17 +91,22 @@ pub enum Redemption {
     },
     /// It had been spent before: the session must be revoked.
     Reused { session_id: Uuid, user_id: Uuid },
+    /// Traded within the grace window, and its successor traded since: refused, the
+    /// family goes on from the newer token.
+    Superseded,
     /// Unknown, malformed or expired.
     Invalid,
 }
 
 /// Spends `token` and issues its replacement, atomically. A token traded in less than
-/// `grace` ago is honoured again with another replacement: two browser tabs refreshing at
-/// the same moment is not theft. Presented later, or after a revocation, it is reuse.
+/// `grace` ago yields the same replacement again while that one is unspent (two browser
+/// tabs refreshing at the same moment is not theft), and a refusal once it is spent.
+/// Presented later, or after a revocation, it is reuse.
 pub async fn redeem(
     pool: &PgPool,
     token: &str,
     grace: Duration,
+    successors: &Successors,
 ) -> Result<Redemption, sqlx::Error> {
     if !token.starts_with(PREFIX) || token.len() > 128 {
         return Ok(Redemption::Invalid);
@@ -92,7 +133,11 @@ pub async fn redeem(
             .fetch_optional(&mut *tx)
             .await?;
             match previous {
-                Some((session_id, user_id, expires_at, true)) => (session_id, user_id, expires_at),
+                Some((session_id, user_id, expires_at, true)) => {
+                    tx.commit().await?;
+                    return again(pool, successors.of(token), session_id, user_id, expires_at)
+                        .await;
+                }
                 Some((session_id, user_id, _, false)) => {
                     tx.commit().await?;
                     return Ok(Redemption::Reused {
@@ -112,7 +157,7 @@ pub async fn redeem(
         tx.commit().await?;
         return Ok(Redemption::Invalid);
     }
-    let next = new_token();
+    let next = successors.of(token);
     sqlx::query("INSERT INTO refresh_tokens (token_hash, session_id, user_id, expires_at) VALUES ($1, $2, $3, $4)")
         .bind(digest(&next))
         .bind(session_id)
@@ -129,6 +174,33 @@ pub async fn redeem(
     })
 }
 
+/// A token traded within the grace window: its successor `next`, if still unspent.
+async fn again(
+    pool: &PgPool,
+    next: String,
+    session_id: Uuid,
+    user_id: Uuid,
+    expires_at: DateTime<Utc>,
+) -> Result<Redemption, sqlx::Error> {
+    let unspent: Option<bool> = sqlx::query_scalar(
+        "SELECT used_at IS NULL FROM refresh_tokens WHERE token_hash = $1 AND session_id = $2",
+    )
+    .bind(digest(&next))
+    .bind(session_id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(match unspent {
+        Some(true) if expires_at > Utc::now() => Redemption::Rotated {
+            session_id,
+            user_id,
+            token: next,
+            expires_at,
+        },
+        Some(true) => Redemption::Invalid,
+        _ => Redemption::Superseded,
+    })
+}
+
 /// Spends every token of a session (logout, revocation).
 pub async fn spend_session(pool: &PgPool, session_id: Uuid) -> Result<(), sqlx::Error> {
     sqlx::query(
@@ -138,4 +210,23 @@ pub async fn spend_session(pool: &PgPool, session_id: Uuid) -> Result<(), sqlx::
     .execute(pool)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_successor_is_the_same_every_time_and_needs_the_key() {
+        let token = new_token();
+        let successors = Successors::new(b"a secret");
+        assert_eq!(successors.of(&token), successors.of(&token));
+        assert_ne!(successors.of(&token), token);
+        assert_ne!(
+            successors.of(&token),
+            Successors::new(b"another").of(&token)
+        );
+        assert!(successors.of(&token).starts_with(PREFIX));
+        assert_ne!(successors.of(&successors.of(&token)), successors.of(&token));
+    }
 }

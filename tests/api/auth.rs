@@ -104,8 +104,10 @@ async fn refresh_rotates_and_reuse_revokes_the_family() {
     );
 }
 
-/// Two tabs refreshing with the same token at once both get tokens; the same token
-/// presented after the grace window is reuse and revokes the session.
+/// Two tabs refreshing with the same token at once both get tokens, and the same successor
+/// (the family does not fork); once that successor is traded, the old token is refused
+/// without ending the session; presented after the grace window it is reuse and revokes
+/// the session.
 #[tokio::test]
 async fn concurrent_refreshes_within_the_grace_window_are_not_reuse() {
     let app = spawn_app_with(|settings| settings.refresh_reuse_grace_secs = 2).await;
@@ -127,12 +129,41 @@ async fn concurrent_refreshes_within_the_grace_window_are_not_reuse() {
         })
         .collect();
     let mut access = Vec::new();
+    let mut successors = Vec::new();
     for tab in tabs {
         let response = tab.await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
         let body: Value = response.json().await.unwrap();
         access.push(body["access_token"].as_str().unwrap().to_string());
+        successors.push(body["refresh_token"].as_str().unwrap().to_string());
     }
+    assert_eq!(
+        successors[0], successors[1],
+        "one successor, not two chains"
+    );
+    let refresh = |token: &str| {
+        app.request(
+            Method::POST,
+            "/api/v1/auth/refresh",
+            None,
+            Some(json!({"refresh_token": token})),
+        )
+    };
+    let next = refresh(&successors[0]).await;
+    assert_eq!(next.status(), StatusCode::OK);
+    let next: Value = next.json().await.unwrap();
+    assert_error(
+        refresh(&token).await,
+        StatusCode::UNAUTHORIZED,
+        "TOKEN_INVALID",
+    )
+    .await;
+    let newest = next["access_token"].as_str().unwrap().to_string();
+    assert_eq!(
+        app.get("/api/v1/auth/me", &newest).await.status(),
+        StatusCode::OK,
+        "a superseded token is refused without ending the session"
+    );
     for token in &access {
         assert_eq!(
             app.get("/api/v1/auth/me", token).await.status(),
