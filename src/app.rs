@@ -16,7 +16,6 @@ use tokio_util::task::TaskTracker;
 use crate::accounts::{Accounts, AccountsDeps, GeneratedLogin, SessionPolicy};
 use crate::auth::password::PasswordHasher;
 use crate::auth::refresh::Successors;
-use crate::auth::throttle::Throttle;
 use crate::auth::tokens::TokenKeys;
 use crate::checkpoints::AuditKey;
 use crate::commands::CommandBus;
@@ -28,7 +27,7 @@ use crate::docker::reach::Deployment;
 use crate::docker::LocalDocker;
 use crate::history::History;
 use crate::hosts::{HostMonitor, HostRegistry, Hosts};
-use crate::http::{self, AppInner, AppState, DENIAL_THROTTLE};
+use crate::http::{self, AppInner, AppState};
 use crate::read_models::ReadModels;
 use crate::realtime::bus::EventBus;
 use crate::realtime::sockets::SocketRegistry;
@@ -254,7 +253,6 @@ impl Assembly {
             sockets,
             denials,
             reads,
-            denial_throttle: Throttle::new(DENIAL_THROTTLE),
             started_at: Instant::now(),
             db_breaker: Arc::default(),
             bus,

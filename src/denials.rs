@@ -1,17 +1,30 @@
 //! Refused requests are events too: the audit log shows attempts, not only successes.
 
+use std::sync::Arc;
+
 use chrono::Utc;
 use dcp_aggregates::access_attempt::{AccessAttempt, AccessAttemptCommand};
 use uuid::Uuid;
 
 use crate::auth::principal::Principal;
+use crate::auth::throttle::{Throttle, ThrottlePolicy};
 use crate::commands::{CommandBus, CommandMeta};
 use crate::docker::policy::PolicyError;
 
-/// Records denied requests (`access.denied`).
+/// Throttle for denied requests per user, whether the permission table or a role policy
+/// refused them: 30 free, then 1 s doubling to 1 min.
+pub const DENIAL_THROTTLE: ThrottlePolicy = ThrottlePolicy {
+    free_failures: 30,
+    base_delay: std::time::Duration::from_secs(1),
+    max_delay: std::time::Duration::from_secs(60),
+    forget_after: std::time::Duration::from_secs(300),
+};
+
+/// Records denied requests (`access.denied`), and throttles a user refused too often.
 #[derive(Clone)]
 pub struct Denials {
     commands: CommandBus,
+    throttle: Arc<Throttle<Uuid>>,
 }
 
 /// What was refused: the method, the route template and the path asked for.
@@ -24,11 +37,28 @@ pub struct Refused<'a> {
 
 impl Denials {
     pub fn new(commands: CommandBus) -> Self {
-        Denials { commands }
+        Denials {
+            commands,
+            throttle: Arc::new(Throttle::new(DENIAL_THROTTLE)),
+        }
+    }
+
+    /// Counts one refusal of `principal`; `Some(seconds)` when they have been refused too
+    /// often: the request is answered 429 and not recorded (a flood of refusals must not
+    /// become a flood of events).
+    pub fn count(&self, principal: &Principal) -> Option<u64> {
+        let now = std::time::Instant::now();
+        if let Some(wait) = self.throttle.check(&principal.user_id, now) {
+            tracing::warn!(user = %principal.username, "repeated denied requests; throttled, not recorded");
+            return Some(wait.as_secs_f64().ceil().max(1.0) as u64);
+        }
+        self.throttle.fail(&principal.user_id, now);
+        None
     }
 
     /// Passes a role policy's verdict on `POST route` through; an option the role may not
-    /// use (not a bad value) is recorded as a denied request first.
+    /// use (not a bad value) is counted and recorded as a denied request first, or answered
+    /// as throttled when the user has been refused too often.
     pub async fn enforce<T>(
         &self,
         principal: &Principal,
@@ -37,6 +67,9 @@ impl Denials {
         verdict: Result<T, PolicyError>,
     ) -> Result<T, PolicyError> {
         if let Err(PolicyError::Forbidden { .. }) = &verdict {
+            if let Some(retry_after) = self.count(principal) {
+                return Err(PolicyError::Throttled { retry_after });
+            }
             let refused = Refused {
                 method: "POST",
                 route,

@@ -141,12 +141,17 @@ impl Aggregate for AccessAttempt {
                 reason,
                 at,
             } => AccessAttemptEvent::LoginFailed {
-                login: login
-                    .trim()
-                    .chars()
-                    .filter(|c| !c.is_control())
-                    .take(MAX_LOGIN_LEN)
-                    .collect(),
+                // What was typed as the name of no account may be a password typed into
+                // the wrong field: only a known account's name is kept.
+                login: match user_id {
+                    Some(_) => login
+                        .trim()
+                        .chars()
+                        .filter(|c| !c.is_control())
+                        .take(MAX_LOGIN_LEN)
+                        .collect(),
+                    None => String::new(),
+                },
                 user_id,
                 reason,
                 attempted_at: at,
@@ -197,12 +202,30 @@ mod tests {
             .given_no_previous_events()
             .when(AccessAttemptCommand::RecordFailedLogin {
                 login: long,
+                user_id: Some(Uuid::from_u128(7)),
+                reason: LoginFailure::WrongPassword,
+                at: at(),
+            })
+            .then_expect_events(vec![AccessAttemptEvent::LoginFailed {
+                login: "x".repeat(MAX_LOGIN_LEN),
+                user_id: Some(Uuid::from_u128(7)),
+                reason: LoginFailure::WrongPassword,
+                attempted_at: at(),
+            }]);
+    }
+
+    #[test]
+    fn the_name_typed_for_no_account_is_not_kept() {
+        TestFramework::<AccessAttempt>::with(())
+            .given_no_previous_events()
+            .when(AccessAttemptCommand::RecordFailedLogin {
+                login: "hunter2-typed-in-the-wrong-field".into(),
                 user_id: None,
                 reason: LoginFailure::UnknownUser,
                 at: at(),
             })
             .then_expect_events(vec![AccessAttemptEvent::LoginFailed {
-                login: "x".repeat(MAX_LOGIN_LEN),
+                login: String::new(),
                 user_id: None,
                 reason: LoginFailure::UnknownUser,
                 attempted_at: at(),

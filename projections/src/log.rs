@@ -320,6 +320,26 @@ impl GlobalLogReader {
         .transpose()
     }
 
+    /// How many stored events lie after `cursor`, counting no further than `cap` (an
+    /// answer of `cap` means "at least"): reads at most `cap` index entries, however long
+    /// the log is.
+    pub async fn count_after_at_most(
+        pool: &PgPool,
+        cursor: LogCursor,
+        cap: i64,
+    ) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar(
+            "SELECT count(*) FROM (SELECT 1 FROM events \
+             WHERE (transaction_id, global_position) > ($1::text::xid8, $2) \
+             ORDER BY transaction_id, global_position LIMIT $3) AS following",
+        )
+        .bind(cursor.transaction_id.to_string())
+        .bind(cursor.position)
+        .bind(cap)
+        .fetch_one(pool)
+        .await
+    }
+
     /// How many stored events lie after `cursor` (for lag figures).
     pub async fn count_after(pool: &PgPool, cursor: LogCursor) -> Result<i64, sqlx::Error> {
         sqlx::query_scalar(

@@ -106,6 +106,14 @@ impl ServiceError for ContainersError {
         }
     }
 
+    fn retry_after(&self) -> Option<u64> {
+        use ContainersError::*;
+        match self {
+            Policy(error) => error.retry_after(),
+            _ => None,
+        }
+    }
+
     fn details(&self) -> Option<Value> {
         use ContainersError::*;
         match self {

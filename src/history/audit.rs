@@ -273,8 +273,9 @@ async fn page(
 }
 
 fn csv_field(value: &str) -> String {
-    // Formula-looking cells are prefixed so spreadsheets do not evaluate them.
-    let value = if value.starts_with(['=', '+', '-', '@']) {
+    // Formula-looking cells are prefixed so spreadsheets do not evaluate them (OWASP's
+    // list: a leading TAB or CR also starts a formula in some of them).
+    let value = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{value}")
     } else {
         value.to_string()
@@ -375,5 +376,7 @@ mod tests {
         assert_eq!(csv_field("plain"), "\"plain\"");
         assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(csv_field("=cmd()"), "\"'=cmd()\"");
+        assert_eq!(csv_field("\t=cmd()"), "\"'\t=cmd()\"");
+        assert_eq!(csv_field("\r=cmd()"), "\"'\r=cmd()\"");
     }
 }

@@ -7,7 +7,6 @@ use std::time::Instant;
 use sqlx::PgPool;
 
 use crate::accounts::Accounts;
-use crate::auth::throttle::Throttle;
 use crate::config::Settings;
 use crate::containers::Containers;
 use crate::denials::Denials;
@@ -40,9 +39,6 @@ pub struct AppInner {
     pub sockets: Arc<crate::realtime::sockets::SocketRegistry>,
     pub streams: Streams,
     pub accounts: Accounts,
-    /// Denied requests per user: each is recorded, but a user who keeps being refused is
-    /// slowed down (429, not recorded) so refusals cannot flood the event store.
-    pub denial_throttle: Throttle<uuid::Uuid>,
     pub settings: Arc<Settings>,
     pub started_at: Instant,
     /// Fails requests fast while the database is down.

@@ -41,18 +41,9 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::auth::throttle::ThrottlePolicy;
 use crate::config::Settings;
 pub use app_state::{AppInner, AppState};
 use error::{ApiError, ErrorCode};
-
-/// Throttle for denied requests per user: 30 free, then 1 s doubling to 1 min.
-pub const DENIAL_THROTTLE: ThrottlePolicy = ThrottlePolicy {
-    free_failures: 30,
-    base_delay: std::time::Duration::from_secs(1),
-    max_delay: std::time::Duration::from_secs(60),
-    forget_after: std::time::Duration::from_secs(300),
-};
 
 /// The largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;

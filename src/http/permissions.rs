@@ -171,10 +171,7 @@ pub async fn authorize(
             .into_response();
         }
         if !roles.contains(&principal.role) {
-            let now = std::time::Instant::now();
-            if let Some(wait) = state.denial_throttle.check(&principal.user_id, now) {
-                tracing::warn!(user = %principal.username, "repeated denied requests; throttled, not recorded");
-                let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
+            if let Some(seconds) = state.denials.count(&principal) {
                 let mut error = ApiError::new(
                     ErrorCode::RateLimited,
                     format!("too many refused requests; retry in {seconds} s"),
@@ -182,7 +179,6 @@ pub async fn authorize(
                 error.retry_after = Some(seconds);
                 return error.into_response();
             }
-            state.denial_throttle.fail(&principal.user_id, now);
             let meta = match request.extensions().get::<RequestContext>() {
                 Some(context) => CommandMeta::from_request(context, Some(&principal)),
                 None => CommandMeta::default(),

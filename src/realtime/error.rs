@@ -26,6 +26,9 @@ pub enum RealtimeError {
     NotAdmitted(&'static str),
     #[error("at most {0} open sockets per user")]
     TooManySockets(usize),
+    /// Too many tickets asked for and not used yet.
+    #[error("at most {0} unused tickets per user; use or let expire the ones asked for")]
+    TooManyTickets(i64),
     /// A replay too far behind: the client loads the state from the API, then reconnects.
     #[error("{0}")]
     ResyncRequired(String),
@@ -66,7 +69,7 @@ impl ServiceError for RealtimeError {
             Invalid { .. } => ErrorCode::Validation,
             PurposeForbidden(_) | SocketForbidden => ErrorCode::Forbidden,
             NotAdmitted(_) => ErrorCode::AuthenticationFailed,
-            TooManySockets(_) => ErrorCode::RateLimited,
+            TooManySockets(_) | TooManyTickets(_) => ErrorCode::RateLimited,
             ResyncRequired(_) => ErrorCode::ResyncRequired,
             NoSuchTask => ErrorCode::NotFound,
             StreamBroken(_) => ErrorCode::StreamError,
@@ -87,6 +90,16 @@ impl ServiceError for RealtimeError {
             Container(error) => error.field(),
             Docker(error) => error.field(),
             Store(error) => error.field(),
+            _ => None,
+        }
+    }
+
+    fn retry_after(&self) -> Option<u64> {
+        use RealtimeError::*;
+        match self {
+            TooManyTickets(_) => Some(super::tickets::TICKET_TTL.as_secs()),
+            Policy(error) => error.retry_after(),
+            Container(error) => error.retry_after(),
             _ => None,
         }
     }

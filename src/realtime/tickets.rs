@@ -20,6 +20,9 @@ use crate::auth::principal::{load_principal, Principal};
 /// How long a ticket is valid.
 pub const TICKET_TTL: Duration = Duration::from_secs(30);
 
+/// Tickets a user may hold unused at once (twice the sockets they may have open).
+pub const MAX_OPEN_TICKETS: i64 = 64;
+
 /// The prefix of the `Sec-WebSocket-Protocol` entry that carries a ticket.
 pub const PROTOCOL_PREFIX: &str = "dcp.ticket.";
 
@@ -130,6 +133,22 @@ pub async fn issue(
     let ticket =
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
     let expires_at = Utc::now() + TICKET_TTL;
+    // Counted and inserted under a lock per user, so concurrent requests cannot pass the
+    // bound together.
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))")
+        .bind(principal.user_id)
+        .execute(&mut *tx)
+        .await?;
+    let open: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM ws_tickets WHERE user_id = $1 AND used_at IS NULL AND expires_at > now()",
+    )
+    .bind(principal.user_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    if open >= MAX_OPEN_TICKETS {
+        return Err(RealtimeError::TooManyTickets(MAX_OPEN_TICKETS));
+    }
     sqlx::query(
         "INSERT INTO ws_tickets (ticket_hash, user_id, session_id, purpose, resource_id, expires_at) \
          VALUES ($1, $2, $3, $4, $5, $6)",
@@ -140,8 +159,9 @@ pub async fn issue(
     .bind(request.purpose.as_str())
     .bind(&resource_id)
     .bind(expires_at)
-    .execute(pool)
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await?;
     // Spent and expired tickets are of no use to anyone: cleared as new ones are made.
     sqlx::query("DELETE FROM ws_tickets WHERE expires_at < now() - interval '1 minute'")
         .execute(pool)

@@ -113,6 +113,15 @@ impl ServiceError for ResourcesError {
         }
     }
 
+    fn retry_after(&self) -> Option<u64> {
+        use ResourcesError::*;
+        match self {
+            Policy(error) => error.retry_after(),
+            Container(error) => error.retry_after(),
+            _ => None,
+        }
+    }
+
     fn details(&self) -> Option<Value> {
         use ResourcesError::*;
         match self {

@@ -33,6 +33,9 @@ pub enum PolicyError {
     Invalid { field: String, message: String },
     #[error("{message}")]
     Forbidden { field: String, message: String },
+    /// Refused too often: answered 429, not recorded.
+    #[error("too many refused requests; retry in {retry_after} s")]
+    Throttled { retry_after: u64 },
 }
 
 impl ServiceError for PolicyError {
@@ -40,6 +43,14 @@ impl ServiceError for PolicyError {
         match self {
             PolicyError::Invalid { .. } => ErrorCode::Validation,
             PolicyError::Forbidden { .. } => ErrorCode::Forbidden,
+            PolicyError::Throttled { .. } => ErrorCode::RateLimited,
+        }
+    }
+
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            PolicyError::Throttled { retry_after } => Some(*retry_after),
+            _ => None,
         }
     }
 
@@ -48,6 +59,7 @@ impl ServiceError for PolicyError {
             PolicyError::Invalid { field, .. } | PolicyError::Forbidden { field, .. } => {
                 Some(field.clone())
             }
+            PolicyError::Throttled { .. } => None,
         }
     }
 }

@@ -48,10 +48,12 @@ impl Streams {
                     RealtimeError::invalid("after", format!("no event at position {after}"))
                 })?
         };
-        let behind = GlobalLogReader::count_after(pool, cursor).await?;
-        if behind > REPLAY_LIMIT as i64 {
+        // Counted only as far as the limit: a client asking from the log's start costs one
+        // bounded index scan, not a count of the whole log.
+        let cap = REPLAY_LIMIT as i64 + 1;
+        if GlobalLogReader::count_after_at_most(pool, cursor, cap).await? >= cap {
             return Err(RealtimeError::ResyncRequired(format!(
-                "{behind} events to replay (more than {REPLAY_LIMIT}): load the current state from the API, then reconnect without ?after"
+                "more than {REPLAY_LIMIT} events to replay: load the current state from the API, then reconnect without ?after"
             )));
         }
         Ok(Replay { cursor, given: 0 })

@@ -2,6 +2,7 @@
 //! a viewer (and as an admin who does not say why) and finds it refused, with nothing
 //! changed: no container, volume, network or event beyond the `access.denied` record.
 
+mod abuse;
 mod protection;
 mod reach;
 mod revocation;

@@ -72,7 +72,10 @@ async fn an_operator_cannot_mount_a_volume_that_a_host_reaching_container_uses()
 #[tokio::test]
 async fn the_escape_corpus_is_refused_to_operators_on_exec_recreate_and_connect() {
     let app = spawn_app().await;
+    // One operator per kind of attack: each stays under the refusals throttle.
     let (_, operator) = app.user_with_token("eve", "operator").await;
+    let (_, joiner) = app.user_with_token("eve-joins", "operator").await;
+    let (_, recreator) = app.user_with_token("eve-recreates", "operator").await;
     let run = Containers::new();
     let mut made = Leftovers::new();
     let short = &run.run[..8];
@@ -124,7 +127,7 @@ async fn the_escape_corpus_is_refused_to_operators_on_exec_recreate_and_connect(
         if !name.starts_with("net-") {
             refused(
                 &app,
-                &operator,
+                &joiner,
                 (
                     Method::POST,
                     &format!("/api/v1/networks/{bridge}/connect"),
@@ -154,7 +157,7 @@ async fn the_escape_corpus_is_refused_to_operators_on_exec_recreate_and_connect(
         let body = create_body(&plain_name, extra.clone());
         refused(
             &app,
-            &operator,
+            &recreator,
             (
                 Method::POST,
                 &format!("/api/v1/containers/{plain}/recreate"),
