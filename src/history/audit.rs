@@ -120,6 +120,10 @@ pub struct ChainReportView {
     /// an entry was removed, inserted or moved).
     #[schema(value_type = Option<Object>)]
     pub first_invalid: Option<serde_json::Value>,
+    /// The first event the audit log has applied without an entry for it (entries cut from
+    /// the log, its tail included): `global_position`, `aggregate_type`, `event_type`.
+    #[schema(value_type = Option<Object>)]
+    pub first_missing: Option<serde_json::Value>,
 }
 
 impl History {
@@ -364,6 +368,9 @@ fn chain_view(report: dcp_projections::audit::ChainReport) -> ChainReportView {
         first_invalid: report
             .first_invalid
             .and_then(|invalid| serde_json::to_value(invalid).ok()),
+        first_missing: report
+            .first_missing
+            .and_then(|missing| serde_json::to_value(missing).ok()),
     }
 }
 

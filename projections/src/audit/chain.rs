@@ -60,6 +60,50 @@ pub struct ChainReport {
     /// The first entry that does not match: changed, or not following the entry before it
     /// (one was removed, inserted or moved).
     pub first_invalid: Option<InvalidEntry>,
+    /// The first event the audit log has applied but holds no entry for: entries cut from
+    /// the log (its tail included, which the chain alone cannot tell from a log that ends
+    /// there).
+    pub first_missing: Option<MissingEntry>,
+}
+
+/// An event the audit log should hold an entry for, and does not.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct MissingEntry {
+    pub global_position: i64,
+    pub aggregate_type: String,
+    pub event_type: String,
+}
+
+/// The first event at or before the audit projection's checkpoint with no entry. The
+/// checkpoint is read first: entries only grow after it, so every event it covers must
+/// already have one.
+pub async fn first_missing(pool: &sqlx::PgPool) -> anyhow::Result<Option<MissingEntry>> {
+    let checkpoint: Option<(String, i64)> = sqlx::query_as(
+        "SELECT last_transaction_id::text, last_position FROM projection_checkpoints WHERE name = $1",
+    )
+    .bind(<super::AuditLogProjection as crate::runner::Projection>::NAME)
+    .fetch_optional(pool)
+    .await?;
+    let Some((transaction_id, position)) = checkpoint else {
+        return Ok(None);
+    };
+    let missing: Option<(i64, String, String)> = sqlx::query_as(
+        "SELECT e.global_position, e.aggregate_type, e.event_type FROM events e \
+         WHERE (e.transaction_id, e.global_position) <= ($1::xid8, $2) \
+         AND NOT EXISTS (SELECT 1 FROM audit_logs a WHERE a.global_position = e.global_position) \
+         ORDER BY e.transaction_id, e.global_position LIMIT 1",
+    )
+    .bind(transaction_id)
+    .bind(position)
+    .fetch_optional(pool)
+    .await?;
+    Ok(missing.map(
+        |(global_position, aggregate_type, event_type)| MissingEntry {
+            global_position,
+            aggregate_type,
+            event_type,
+        },
+    ))
 }
 
 /// An entry whose stored hash is not the one its content and place give.
@@ -91,8 +135,20 @@ type ChainRow = (
     Option<String>,
 );
 
-/// Walks the whole audit log in order and recomputes every hash.
+/// Walks the whole audit log in order and recomputes every hash, and checks that no event
+/// the log has applied lacks its entry.
 pub async fn verify_chain(pool: &sqlx::PgPool) -> anyhow::Result<ChainReport> {
+    let missing = first_missing(pool).await?;
+    let mut report = walk_chain(pool).await?;
+    if missing.is_some() {
+        report.valid = false;
+        report.first_missing = missing;
+    }
+    Ok(report)
+}
+
+/// Walks the whole audit log in order and recomputes every hash.
+async fn walk_chain(pool: &sqlx::PgPool) -> anyhow::Result<ChainReport> {
     let mut previous = String::new();
     let mut checked = 0i64;
     let mut after = 0i64;
@@ -110,6 +166,7 @@ pub async fn verify_chain(pool: &sqlx::PgPool) -> anyhow::Result<ChainReport> {
                 checked,
                 last_hash: (!previous.is_empty()).then_some(previous),
                 first_invalid: None,
+                first_missing: None,
             });
         };
         after = last.0;
@@ -161,6 +218,7 @@ pub async fn verify_chain(pool: &sqlx::PgPool) -> anyhow::Result<ChainReport> {
                         stored_hash: stored,
                         expected_hash: expected,
                     }),
+                    first_missing: None,
                 });
             }
             previous = expected;

@@ -14,7 +14,9 @@ use sqlx::PgConnection;
 use crate::log::StoredEvent;
 use crate::runner::Projection;
 
-pub use chain::{canonical, chain_hash, verify_chain, ChainReport, InvalidEntry};
+pub use chain::{
+    canonical, chain_hash, first_missing, verify_chain, ChainReport, InvalidEntry, MissingEntry,
+};
 pub use entry::{audit_entry, AuditEntry};
 
 /// Maintains `audit_logs` from every event.
