@@ -210,7 +210,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Inspect a container by id, id prefix or name.
+         * Inspect a container by id, id prefix or name (environment values hidden from all but admins).
          * @description Access: roles admin, operator, viewer.
          */
         get: operations["get_container"];
@@ -725,7 +725,9 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Connect a container to a network (to one other than a `bridge` network: admins only).
+         * Connect a container to a network, as the host-reach judgement allows: operators join
+         *     plain `bridge` networks that are not internal, protected or an admin's (unless labelled
+         *     `dcp.shared=true`), with containers that reach nothing.
          * @description Access: roles admin, operator.
          */
         post: operations["connect"];
@@ -1411,6 +1413,11 @@ export interface components {
              *     an entry was removed, inserted or moved).
              */
             first_invalid?: Record<string, never> | null;
+            /**
+             * @description The first event the audit log has applied without an entry for it (entries cut from
+             *     the log, its tail included): `global_position`, `aggregate_type`, `event_type`.
+             */
+            first_missing?: Record<string, never> | null;
             last_hash?: string | null;
             /** @description True when every entry matches its hash and follows the one before it. */
             valid: boolean;
@@ -1501,12 +1508,17 @@ export interface components {
             aliases?: string[] | null;
             /** @description The container: full id, unique id prefix or name. */
             container: string;
+            /** @description Why: required from admins when the container or network is protected (audited). */
+            reason?: string | null;
         };
         /** @description One container, as `docker inspect` shows it. */
         ContainerDetail: {
             host: string;
             id: string;
-            /** @description Docker's inspect document, unchanged. */
+            /**
+             * @description Docker's inspect document, with the values that may be secrets (`Config.Env`) hidden
+             *     from the roles that may not read them.
+             */
             inspect: Record<string, never>;
             name: string;
             platform?: components["schemas"]["PlatformView"] | null;
@@ -1713,6 +1725,8 @@ export interface components {
             container: string;
             /** @description Disconnect even if the container is not running cleanly (default false). */
             force?: boolean | null;
+            /** @description Why: required from admins when the container or network is protected (audited). */
+            reason?: string | null;
         };
         Error: {
             error: {
@@ -1890,6 +1904,8 @@ export interface components {
             seen_fingerprint: string;
         };
         KillOptions: {
+            /** @description Why: required from admins acting on a container the platform protects (audited). */
+            reason?: string | null;
             /** @description Signal name or number (default `SIGKILL`). */
             signal?: string | null;
         };
@@ -1932,8 +1948,11 @@ export interface components {
             name: string;
             scope?: string | null;
         };
-        /** @description No body, or `{}`. */
-        NoOptions: Record<string, never>;
+        /** @description No body, `{}`, or `{"reason": …}`. */
+        NoOptions: {
+            /** @description Why: required from admins acting on a container the platform protects (audited). */
+            reason?: string | null;
+        };
         /** @description What an operation came to. */
         OperationOutcome: {
             /** @description The Docker container id. */
@@ -2055,6 +2074,8 @@ export interface components {
         };
         RenameRequest: {
             name: string;
+            /** @description Why: required from admins acting on a container the platform protects (audited). */
+            reason?: string | null;
         };
         /** @description What an image, volume or network operation came to. */
         ResourceOutcome: {
@@ -2112,6 +2133,8 @@ export interface components {
             step_data: Record<string, never>;
         };
         StopOptions: {
+            /** @description Why: required from admins acting on a container the platform protects (audited). */
+            reason?: string | null;
             /**
              * Format: int32
              * @description Seconds to wait before killing (0–600; default Docker's, 10).
@@ -3405,6 +3428,8 @@ export interface operations {
                 force: boolean | null;
                 /** @description Also remove its anonymous volumes (default false). */
                 volumes: boolean | null;
+                /** @description Why: required from admins removing a container the platform protects (audited). */
+                reason: string | null;
             };
             cookie?: never;
         };
