@@ -116,7 +116,8 @@ async fn the_ui_works_in_a_real_browser() {
     for container in leftovers["items"].as_array().into_iter().flatten() {
         let id = container["id"].as_str().unwrap_or_default();
         app.delete(
-            &format!("/api/v1/containers/{id}?host=local&force=true"),
+            // A reason: some of them are protected.
+            &format!("/api/v1/containers/{id}?host=local&force=true&reason=test+cleanup"),
             &app.admin_token,
         )
         .await;

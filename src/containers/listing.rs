@@ -15,7 +15,8 @@ use utoipa::{IntoParams, ToSchema};
 use super::{Containers, ContainersError};
 use crate::auth::redaction;
 use crate::docker::fanout::{hosts_of, list_on, HostAnswer};
-use crate::docker::{DockerError, DockerHosts};
+use crate::docker::reach;
+use crate::docker::{DockerError, DockerHosts, LOCAL_HOST};
 use crate::read_models::{ReadModels, CONTAINERS};
 
 /// Container states Docker reports, in the `status` filter's vocabulary.
@@ -58,6 +59,9 @@ pub struct ContainerView {
     pub status: String,
     pub ports: Vec<PortView>,
     pub labels: BTreeMap<String, String>,
+    /// Why the platform protects it (operators cannot act on it, admins only with a
+    /// reason), when it does.
+    pub protection: Option<String>,
     /// What dcp knows about it; absent for a container dcp has not seen yet.
     pub platform: Option<PlatformView>,
 }
@@ -169,6 +173,7 @@ fn view(host: &str, summary: bollard::models::ContainerSummary) -> ContainerView
             })
             .collect(),
         labels: summary.labels.unwrap_or_default().into_iter().collect(),
+        protection: None,
         platform: None,
     }
 }
@@ -236,6 +241,9 @@ pub struct ContainerDetail {
     /// from the roles that may not read them.
     #[schema(value_type = Object)]
     pub inspect: serde_json::Value,
+    /// Why the platform protects it (operators cannot act on it, admins only with a
+    /// reason), when it does.
+    pub protection: Option<String>,
     /// What dcp knows about it; absent for a container dcp has not seen yet.
     pub platform: Option<PlatformView>,
 }
@@ -282,6 +290,7 @@ impl Containers {
         let total = items.len();
         items = items.into_iter().skip(offset).take(limit).collect();
         self.add_platform_records(&mut items).await?;
+        self.add_protection(&mut items).await;
         Ok(ContainerList {
             items,
             total,
@@ -289,6 +298,27 @@ impl Containers {
             offset,
             hosts,
         })
+    }
+
+    /// Says which containers of a page the platform protects, from what the list shows of
+    /// them (their labels; dcp's own compose project is looked up once).
+    async fn add_protection(&self, items: &mut [ContainerView]) {
+        let project = match self.hosts.client(LOCAL_HOST) {
+            Ok(docker) => reach::own_project(&docker, LOCAL_HOST, &self.deployment).await,
+            Err(_) => None,
+        };
+        for item in items.iter_mut() {
+            let labels = item.labels.clone().into_iter().collect();
+            item.protection = self
+                .deployment
+                .protects(
+                    &item.host,
+                    &[&item.id, &item.name],
+                    Some(&labels),
+                    project.as_deref(),
+                )
+                .map(|why| format!("this container {why}"));
+        }
     }
 
     /// Adds the platform's record to each container of a page.
@@ -339,7 +369,15 @@ impl Containers {
             .unwrap_or_default()
             .trim_start_matches('/')
             .to_string();
-        let mut inspect = serde_json::to_value(&inspect).map_err(anyhow::Error::from)?;
+        let resolved = reach::Resolved {
+            host: host.clone(),
+            inspect,
+        };
+        let protection = resolved
+            .protection(&docker, &self.deployment)
+            .await
+            .map(|why| format!("this container {why}"));
+        let mut inspect = serde_json::to_value(&resolved.inspect).map_err(anyhow::Error::from)?;
         redaction::redact_for(role, &mut inspect);
         if let Some(position) = wait_for {
             self.reads.settle_at(position, CONTAINERS).await?;
@@ -352,6 +390,7 @@ impl Containers {
             id,
             name,
             inspect,
+            protection,
             platform,
         })
     }

@@ -283,6 +283,57 @@ describe("a viewer", () => {
   });
 });
 
+describe("a protected container", () => {
+  const guardedName = `ui-${run}-guarded`;
+  let guardedUrl = "";
+
+  it("is out of an operator's reach: no operations, no logs, no terminal", async () => {
+    const created = await apiAs("admin", "POST", "/api/v1/containers?host=local", {
+      image,
+      name: guardedName,
+      command: ["sleep", "600"],
+      labels: { "dcp.protected": "true" },
+      start: true,
+    });
+    expect(created.status).toBe(201);
+    const id = (created.body as unknown as { container_id: string }).container_id;
+    guardedUrl = `/containers/${id}?host=local`;
+    await openFromMenu(operator, "Containers");
+    await operator.getByLabel("Search containers").fill(guardedName);
+    const row = operator.getByTestId("container-row").filter({ hasText: guardedName });
+    await row.getByTestId("protected-badge").waitFor();
+    expect(await row.getByRole("checkbox").isDisabled()).toBe(true);
+    await operator.goto(guardedUrl);
+    await operator.getByTestId("container-protection").waitFor();
+    expect(await operator.getByTestId("container-protection").innerText()).toContain("dcp.protected=true");
+    for (const name of ["Stop", "Restart", "Kill", "Remove", "Rename"]) {
+      expect(await operator.getByRole("button", { name, exact: true }).count(), name).toBe(0);
+    }
+    expect(await operator.getByRole("tab", { name: "Logs" }).count()).toBe(0);
+    expect(await operator.getByRole("tab", { name: "Terminal" }).count()).toBe(0);
+    await screenshot(operator, "container-protected-operator");
+    const forced = await apiAs("ui-operator", "POST", `/api/v1/containers/${id}/stop?host=local`, {});
+    expect(forced.status).toBe(403);
+  });
+
+  it("asks an admin why, and the audit log keeps the reason", async () => {
+    await admin.goto(guardedUrl);
+    await admin.getByTestId("container-protection").waitFor();
+    await admin.getByRole("button", { name: "Stop", exact: true }).click();
+    const dialog = admin.getByRole("dialog");
+    await dialog.getByLabel("Reason").fill(`ui-${run} maintenance window`);
+    await screenshot(admin, "container-protected-reason");
+    await dialog.getByRole("button", { name: "Stop", exact: true }).click();
+    await admin.getByText("exited", { exact: true }).first().waitFor({ timeout: 30_000 });
+    await admin.goto("/audit");
+    await admin.getByLabel("Action").fill("container.stop");
+    await admin.getByRole("button", { name: "Apply filters" }).click();
+    await admin.getByTestId("audit-row").filter({ hasText: "container.stop" }).first().waitFor();
+    const audit = await apiAs("admin", "GET", "/api/v1/audit-logs?action=container.stop&limit=20");
+    expect(JSON.stringify(audit.body)).toContain(`ui-${run} maintenance window`);
+  });
+});
+
 describe("an SSH host", () => {
   it("is added with the setup wizard against the test sshd", async () => {
     const port = process.env.DCP_TEST_SSHD_PORT ?? "52222";

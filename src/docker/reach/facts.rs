@@ -121,7 +121,7 @@ pub async fn resolve(
 }
 
 /// dcp's own compose project, when `host` is the engine dcp runs on.
-async fn own_project(docker: &Docker, host: &str, deployment: &Deployment) -> Option<String> {
+pub async fn own_project(docker: &Docker, host: &str, deployment: &Deployment) -> Option<String> {
     if host != LOCAL_HOST {
         return None;
     }

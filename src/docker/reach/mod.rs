@@ -29,7 +29,7 @@ use crate::auth::policy::finding;
 
 pub use crate::auth::policy::{Finding, Judgement};
 pub use deployment::Deployment;
-pub use facts::{resolve, surroundings, Resolved};
+pub use facts::{own_project, resolve, surroundings, Resolved};
 
 /// What the engine says of a named volume.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

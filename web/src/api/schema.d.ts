@@ -1522,6 +1522,11 @@ export interface components {
             inspect: Record<string, never>;
             name: string;
             platform?: components["schemas"]["PlatformView"] | null;
+            /**
+             * @description Why the platform protects it (operators cannot act on it, admins only with a
+             *     reason), when it does.
+             */
+            protection?: string | null;
         };
         ContainerList: {
             /**
@@ -1551,6 +1556,11 @@ export interface components {
             name: string;
             platform?: components["schemas"]["PlatformView"] | null;
             ports: components["schemas"]["PortView"][];
+            /**
+             * @description Why the platform protects it (operators cannot act on it, admins only with a
+             *     reason), when it does.
+             */
+            protection?: string | null;
             /** @description The first 12 characters of the id. */
             short_id: string;
             /** @description `created`, `running`, `paused`, `restarting`, `exited`, `removing` or `dead`. */

@@ -100,8 +100,10 @@ export function ContainersPage() {
       else next.add(key(c));
       return next;
     });
-  const allShownSelected = shown.length > 0 && shown.every((c) => selected.has(key(c)));
-  const toggleAll = () => setSelected(allShownSelected ? new Set() : new Set(shown.map(key)));
+  // What the platform protects is never selected for a bulk action (it needs a reason).
+  const selectable = shown.filter((c) => !c.protection);
+  const allShownSelected = selectable.length > 0 && selectable.every((c) => selected.has(key(c)));
+  const toggleAll = () => setSelected(allShownSelected ? new Set() : new Set(selectable.map(key)));
   const columns = mayMutate ? "32px minmax(160px,2fr) 110px minmax(140px,2fr) 90px minmax(120px,1fr) 110px" : "minmax(160px,2fr) 110px minmax(140px,2fr) 90px minmax(120px,1fr) 110px";
 
   return (
@@ -180,10 +182,27 @@ export function ContainersPage() {
                     data-testid="container-row"
                     style={{ gridTemplateColumns: columns, height: ROW_HEIGHT, transform: `translateY(${row.start}px)` }}
                   >
-                    {mayMutate && <input type="checkbox" aria-label={`Select ${c.name}`} checked={selected.has(key(c))} onChange={() => toggle(c)} />}
-                    <Link className="ellipsis" href={containerHref(c.id, c.host)} title={c.id}>
-                      {c.name}
-                    </Link>
+                    {mayMutate && (
+                      <input
+                        type="checkbox"
+                        aria-label={`Select ${c.name}`}
+                        // Bulk actions give no reason: a protected container is acted on from its page.
+                        disabled={Boolean(c.protection)}
+                        title={c.protection ?? undefined}
+                        checked={selected.has(key(c))}
+                        onChange={() => toggle(c)}
+                      />
+                    )}
+                    <span className="ellipsis">
+                      <Link href={containerHref(c.id, c.host)} title={c.id}>
+                        {c.name}
+                      </Link>
+                      {c.protection && (
+                        <span className="badge protected" title={c.protection} data-testid="protected-badge">
+                          protected
+                        </span>
+                      )}
+                    </span>
                     <span>
                       <StatusBadge status={c.state} />
                     </span>

@@ -1,11 +1,13 @@
 // The container's operations (admins and operators only): start, stop, restart,
-// pause/unpause, kill, rename, remove. Each failure shows the API's message.
+// pause/unpause, kill, rename, remove. Each failure shows the API's message. On a container
+// the platform protects (shown to admins only), each asks for a reason first.
 import { useCallback, useEffect, useRef, useState } from "react";
 import { api } from "../../api/client";
 import { paths, type ContainerVerb } from "../../api/paths";
 import type { OperationOutcome } from "../../api/types";
 import { Field, fieldError } from "../../components/Field";
 import { FormDialog } from "../../components/FormDialog";
+import { ReasonDialog, ReasonField } from "../../components/ReasonDialog";
 import { useAction } from "../../hooks/useAction";
 import "./container.css";
 
@@ -30,6 +32,7 @@ export function ContainerActions({
   host,
   name,
   state,
+  protection,
   onChanged,
   onRenamed,
   onRemoved,
@@ -38,15 +41,20 @@ export function ContainerActions({
   host: string;
   name: string;
   state: string;
+  /** Why the platform protects it, when it does: every action then asks for a reason. */
+  protection?: string | null;
   onChanged: () => void;
   onRenamed: (name: string) => void;
   onRemoved: () => void;
 }) {
   const [dialog, setDialog] = useState<"rename" | "remove" | null>(null);
+  /** The action waiting for its reason. */
+  const [asking, setAsking] = useState<{ label: string; run: (reason: string) => unknown } | null>(null);
   // Stable: the dialog re-focuses its first control whenever its onClose changes.
   const close = useCallback(() => setDialog(null), []);
-  const post = (verb: ContainerVerb) => async () => {
-    const outcome = await api.post<OperationOutcome>(paths.containers.action(id, verb), {}, { host });
+  const closeReason = useCallback(() => setAsking(null), []);
+  const post = (verb: ContainerVerb) => async (reason?: string) => {
+    const outcome = await api.post<OperationOutcome>(paths.containers.action(id, verb), reason ? { reason } : {}, { host });
     onChanged();
     return outcome;
   };
@@ -59,13 +67,13 @@ export function ContainerActions({
   const busy = start.busy || stop.busy || restart.busy || pause.busy || unpause.busy || kill.busy;
   const allowed = allowedActions(state);
 
-  const button = (label: string, action: { run: () => Promise<unknown>; busy: boolean }, enabled: boolean, className?: string) => (
+  const button = (label: string, action: { run: (reason?: string) => Promise<unknown>; busy: boolean }, enabled: boolean, className?: string) => (
     <button
       type="button"
       className={className}
       disabled={busy || !enabled}
       aria-busy={action.busy || undefined}
-      onClick={() => void action.run()}
+      onClick={() => (protection ? setAsking({ label, run: (reason) => void action.run(reason) }) : void action.run())}
     >
       {label}
     </button>
@@ -84,11 +92,25 @@ export function ContainerActions({
       <button type="button" className="danger" disabled={busy} onClick={() => setDialog("remove")}>
         Remove
       </button>
+      {asking && protection && (
+        <ReasonDialog
+          title={`${asking.label} ${name}`}
+          protection={protection}
+          submitLabel={asking.label}
+          danger={asking.label === "Kill"}
+          onClose={closeReason}
+          onReason={(reason) => {
+            setAsking(null);
+            asking.run(reason);
+          }}
+        />
+      )}
       {dialog === "rename" && (
         <RenameDialog
           id={id}
           host={host}
           name={name}
+          protection={protection}
           onClose={close}
           onRenamed={(next) => {
             setDialog(null);
@@ -101,6 +123,7 @@ export function ContainerActions({
           id={id}
           host={host}
           name={name}
+          protection={protection}
           running={state === "running" || state === "paused" || state === "restarting"}
           onClose={close}
           onRemoved={() => {
@@ -117,16 +140,19 @@ function RenameDialog({
   id,
   host,
   name,
+  protection,
   onClose,
   onRenamed,
 }: {
   id: string;
   host: string;
   name: string;
+  protection?: string | null;
   onClose: () => void;
   onRenamed: (name: string) => void;
 }) {
   const [value, setValue] = useState(name);
+  const [reason, setReason] = useState("");
   const inputRef = useRef<HTMLInputElement>(null);
   useEffect(() => {
     inputRef.current?.focus();
@@ -137,7 +163,8 @@ function RenameDialog({
     async (next: string) => {
       setError(null);
       try {
-        return await api.post<OperationOutcome>(paths.containers.rename(id), { name: next }, { host });
+        const body = protection ? { name: next, reason: reason.trim() } : { name: next };
+        return await api.post<OperationOutcome>(paths.containers.rename(id), body, { host });
       } catch (failure) {
         setError(failure);
         throw failure;
@@ -159,11 +186,13 @@ function RenameDialog({
       formId="cd-rename-form"
       submitLabel="Rename"
       busy={rename.busy}
-      disabled={!value.trim() || value.trim() === name}
+      disabled={!value.trim() || value.trim() === name || Boolean(protection && !reason.trim())}
     >
+      {protection && <p className="warning">Protected: {protection}.</p>}
       <Field label="New name" error={fieldError(error, "name")}>
         <input ref={inputRef} value={value} onChange={(event) => setValue(event.target.value)} required />
       </Field>
+      {protection && <ReasonField value={reason} onChange={setReason} />}
     </FormDialog>
   );
 }
@@ -173,6 +202,7 @@ function RemoveDialog({
   host,
   name,
   running,
+  protection,
   onClose,
   onRemoved,
 }: {
@@ -180,13 +210,21 @@ function RemoveDialog({
   host: string;
   name: string;
   running: boolean;
+  protection?: string | null;
   onClose: () => void;
   onRemoved: () => void;
 }) {
   const [force, setForce] = useState(false);
   const [volumes, setVolumes] = useState(false);
+  const [reason, setReason] = useState("");
   const remove = useAction(
-    () => api.delete<OperationOutcome>(paths.containers.remove(id), { host, force: force || undefined, volumes: volumes || undefined }),
+    () =>
+      api.delete<OperationOutcome>(paths.containers.remove(id), {
+        host,
+        force: force || undefined,
+        volumes: volumes || undefined,
+        reason: (protection && reason.trim()) || undefined,
+      }),
     { what: "Remove", success: `Removed ${name}` },
   );
   const confirm = async () => {
@@ -194,7 +232,16 @@ function RemoveDialog({
     if (outcome) onRemoved();
   };
   return (
-    <FormDialog title="Remove container" onClose={onClose} onSubmit={confirm} submitLabel="Remove" busy={remove.busy} danger>
+    <FormDialog
+      title="Remove container"
+      onClose={onClose}
+      onSubmit={confirm}
+      submitLabel="Remove"
+      busy={remove.busy}
+      disabled={Boolean(protection && !reason.trim())}
+      danger
+    >
+      {protection && <p className="warning">Protected: {protection}.</p>}
       <p>
         Remove <strong>{name}</strong>? This cannot be undone; its history is kept.
       </p>
@@ -207,6 +254,7 @@ function RemoveDialog({
         <input type="checkbox" checked={volumes} onChange={(event) => setVolumes(event.target.checked)} />
         Remove anonymous volumes
       </label>
+      {protection && <ReasonField value={reason} onChange={setReason} />}
     </FormDialog>
   );
 }

@@ -22,8 +22,12 @@ const detail = (status: string): ContainerDetail => ({
     HostConfig: { RestartPolicy: { Name: "always" } },
     NetworkSettings: { Ports: { "80/tcp": [{ HostIp: "0.0.0.0", HostPort: "8080" }] }, Networks: {} },
   } as unknown as ContainerDetail["inspect"],
+  protection: null,
   platform: null,
 });
+
+const PROTECTED = "this container is labelled dcp.protected=true";
+const guarded = (status: string): ContainerDetail => ({ ...detail(status), protection: PROTECTED });
 
 function signIn(role: string) {
   useAuth.setState({ status: "signed-in", user: { username: "u", role } as unknown as UserView });
@@ -71,6 +75,35 @@ describe("ContainerDetailPage", () => {
     expect(screen.queryByRole("button", { name: "Unpause" })).toBeNull();
     fireEvent.click(button("Stop"));
     await waitFor(() => expect(post).toHaveBeenCalledWith("/api/v1/containers/web/stop", {}, { host: "remote-1" }));
+  });
+
+  it("keeps a protected container's operations, logs and terminal from an operator", async () => {
+    signIn("operator");
+    vi.spyOn(api, "get").mockResolvedValue(guarded("running"));
+    render(<ContainerDetailPage id="web" />);
+    await screen.findByRole("heading", { name: "web" });
+    expect(screen.getByTestId("container-protection").textContent).toContain(PROTECTED);
+    for (const name of MUTATING) expect(screen.queryByRole("button", { name })).toBeNull();
+    expect(screen.queryByRole("tab", { name: "Terminal" })).toBeNull();
+    expect(screen.queryByRole("tab", { name: "Logs" })).toBeNull();
+  });
+
+  it("asks an admin for a reason before an operation on a protected container, and sends it", async () => {
+    signIn("admin");
+    vi.spyOn(api, "get").mockResolvedValue(guarded("running"));
+    const post = vi.spyOn(api, "post").mockResolvedValue({ operation_id: "x", operation: "restart", status: "succeeded", host: "remote-1", container_id: "0b01" });
+    render(<ContainerDetailPage id="web" />);
+    await screen.findByRole("heading", { name: "web" });
+    fireEvent.click(screen.getByRole("button", { name: "Restart" }));
+    const dialog = await screen.findByRole("dialog");
+    const submit = () => Array.from(dialog.querySelectorAll("button")).find((b) => b.textContent === "Restart") as HTMLButtonElement;
+    expect(submit().disabled).toBe(true);
+    expect(post).not.toHaveBeenCalled();
+    fireEvent.change(screen.getByLabelText("Reason"), { target: { value: "rotating its certificate" } });
+    fireEvent.click(submit());
+    await waitFor(() =>
+      expect(post).toHaveBeenCalledWith("/api/v1/containers/web/restart", { reason: "rotating its certificate" }, { host: "remote-1" }),
+    );
   });
 
   it("removes with the options the API takes", async () => {

@@ -1,13 +1,16 @@
 // One container: `/containers/:id?host=<host>&tab=<tab>`. Its header (name, state, image,
 // host, and the operations for those who may run them) over five tabs: overview, logs,
 // terminal, stats and history. A tab stays mounted once opened, so switching back to the
-// logs or the terminal finds them as they were.
+// logs or the terminal finds them as they were. A container the platform protects says
+// so: operators and viewers get neither its operations, its logs nor a terminal; admins
+// give a reason for each operation and before a terminal opens.
 import { lazy, Suspense, useCallback, useEffect, useRef, useState } from "react";
 import { api, ApiError } from "../../api/client";
 import { paths } from "../../api/paths";
 import type { ContainerDetail as Detail } from "../../api/types";
 import { Link } from "../../components/Link";
 import { ErrorBanner } from "../../components/ErrorBanner";
+import { ReasonField } from "../../components/ReasonDialog";
 import { Spinner } from "../../components/Spinner";
 import { StatusBadge } from "../../components/StatusBadge";
 import { shortId } from "../../format";
@@ -29,8 +32,8 @@ const Terminal = lazy(() => import("./Terminal").then((module) => ({ default: mo
 
 const TABS = [
   { key: "overview", label: "Overview" },
-  { key: "logs", label: "Logs" },
-  { key: "terminal", label: "Terminal", mutate: true },
+  { key: "logs", label: "Logs", guarded: true },
+  { key: "terminal", label: "Terminal", mutate: true, guarded: true },
   { key: "stats", label: "Stats" },
   { key: "history", label: "History" },
 ] as const;
@@ -51,14 +54,8 @@ export function ContainerDetailPage({ id }: { id: string }) {
 
 function ContainerDetail({ id, host }: { id: string; host: string }) {
   const params = useSearchParams();
-  const mayMutate = can(useRole(), "mutate");
-  const tabs = TABS.filter((tab) => !("mutate" in tab) || mayMutate);
-  const asked = params.get("tab");
-  const tab: TabKey = tabs.find((t) => t.key === asked)?.key ?? "overview";
-
-  // A tab is mounted the first time it is shown and kept afterwards.
-  const [visited, setVisited] = useState<ReadonlySet<TabKey>>(() => new Set([tab]));
-  if (!visited.has(tab)) setVisited(new Set([...visited, tab]));
+  const role = useRole();
+  const admin = can(role, "admin");
 
   const aggregateRef = useRef<string | null>(null);
   const detail = useQuery(
@@ -74,6 +71,20 @@ function ContainerDetail({ id, host }: { id: string; host: string }) {
   useEffect(() => {
     aggregateRef.current = data?.platform?.aggregate_id ?? null;
   }, [data]);
+
+  const protection = data?.protection ?? null;
+  // What the platform protects is for admins only (the server refuses the others).
+  const mayMutate = can(role, "mutate") && (admin || !protection);
+  const tabs = TABS.filter((tab) => (!("mutate" in tab) || mayMutate) && (!("guarded" in tab) || admin || !protection));
+  const asked = params.get("tab");
+  const tab: TabKey = tabs.find((t) => t.key === asked)?.key ?? "overview";
+
+  // A tab is mounted the first time it is shown and kept afterwards.
+  const [visited, setVisited] = useState<ReadonlySet<TabKey>>(() => new Set([tab]));
+  if (!visited.has(tab)) setVisited(new Set([...visited, tab]));
+  /** An admin's reason for a terminal in a protected container, asked before it opens. */
+  const [terminalReason, setTerminalReason] = useState("");
+  const [terminalAsked, setTerminalAsked] = useState(false);
 
   const selectTab = (key: TabKey) => navigate(detailHref(id, host, key), { replace: true });
   const { reload } = detail;
@@ -114,6 +125,7 @@ function ContainerDetail({ id, host }: { id: string; host: string }) {
               host={host}
               name={name}
               state={state}
+              protection={protection}
               onChanged={reload}
               onRenamed={onRenamed}
               onRemoved={onRemoved}
@@ -121,6 +133,12 @@ function ContainerDetail({ id, host }: { id: string; host: string }) {
           </div>
         )}
       </div>
+      {protection && (
+        <p className="warning" data-testid="container-protection">
+          Protected: {protection}.{" "}
+          {admin ? "Each operation asks for a reason, kept in the audit log." : "Only admins act on it, read its logs or open a terminal in it."}
+        </p>
+      )}
       {data && inspect && (
         <div className="cd-meta">
           <span>
@@ -178,7 +196,24 @@ function ContainerDetail({ id, host }: { id: string; host: string }) {
                 <Suspense fallback={<Spinner />}>
                   {t.key === "overview" && <Overview detail={data} />}
                   {t.key === "logs" && <LogViewer id={id} host={host} name={name} runningSince={state === "running" ? (inspect?.State?.StartedAt ?? null) : null} />}
-                  {t.key === "terminal" && mayMutate && <Terminal id={id} host={host} active={tab === "terminal"} />}
+                  {t.key === "terminal" &&
+                    mayMutate &&
+                    (protection && !terminalAsked ? (
+                      <form
+                        className="cd-reason-gate"
+                        onSubmit={(event) => {
+                          event.preventDefault();
+                          if (terminalReason.trim()) setTerminalAsked(true);
+                        }}
+                      >
+                        <ReasonField value={terminalReason} onChange={setTerminalReason} />
+                        <button type="submit" className="primary" disabled={!terminalReason.trim()}>
+                          Open terminal
+                        </button>
+                      </form>
+                    ) : (
+                      <Terminal id={id} host={host} active={tab === "terminal"} reason={protection ? terminalReason.trim() : undefined} />
+                    ))}
                   {t.key === "stats" && (
                     <StatsCharts id={id} host={host} memoryLimited={Boolean(inspect?.HostConfig?.Memory)} />
                   )}

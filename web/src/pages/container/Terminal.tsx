@@ -10,7 +10,18 @@ import { useWebSocket } from "../../hooks/useWebSocket";
 import { SocketStatus } from "./SocketStatus";
 import "./container.css";
 
-export function Terminal({ id, host, active = true }: { id: string; host: string; active?: boolean }) {
+export function Terminal({
+  id,
+  host,
+  active = true,
+  reason,
+}: {
+  id: string;
+  host: string;
+  active?: boolean;
+  /** An admin's reason, for a container the platform protects (recorded with the session). */
+  reason?: string;
+}) {
   const elementRef = useRef<HTMLDivElement>(null);
   const termRef = useRef<XTerm | null>(null);
   const fitRef = useRef<FitAddon | null>(null);
@@ -82,7 +93,7 @@ export function Terminal({ id, host, active = true }: { id: string; host: string
           purpose: "container.exec",
           resourceId: id,
           // Asked at each connect: a new session starts at the terminal's current size.
-          query: () => ({ host, cols: termRef.current?.cols ?? 80, rows: termRef.current?.rows ?? 24 }),
+          query: () => ({ host, cols: termRef.current?.cols ?? 80, rows: termRef.current?.rows ?? 24, reason }),
         }
       : null,
     {
