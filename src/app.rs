@@ -58,7 +58,7 @@ impl Application {
             .map_err(|error| anyhow::anyhow!("DCP_TRUSTED_PROXIES: {error}"))?;
         let settings = Arc::new(settings);
         let (pool, database) = db::open(&settings).await?;
-        db::migrate(&pool).await?;
+        db::prepare(&settings, &pool).await?;
         // `shutdown` stops the server (SIGTERM, a test); `workers` stops what runs beside the
         // requests (projection runners, relay, bus, watchers, …), only once the requests and
         // background operations are done: they may still need the read models to settle.

@@ -114,7 +114,7 @@ pub enum ProjectionAction {
 
 /// Runs the parsed command line.
 pub async fn run(mut cli: Cli) -> anyhow::Result<()> {
-    cli.settings = cli.settings.without_empty_values();
+    cli.settings = cli.settings.without_empty_values().with_files_read()?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(cli.settings).await,
         Command::Openapi => {
@@ -132,7 +132,7 @@ pub async fn run(mut cli: Cli) -> anyhow::Result<()> {
                 AuditAction::Verify { .. } => None,
             };
             let (pool, database) = db::open_for_tool(&cli.settings).await?;
-            db::migrate(&pool).await?;
+            db::prepare(&cli.settings, &pool).await?;
             let result = audit(&pool, key.as_ref(), action).await;
             pool.close().await;
             database.close().await?;
@@ -159,7 +159,7 @@ pub async fn run(mut cli: Cli) -> anyhow::Result<()> {
         }
         Command::Projections { action } => {
             let (pool, database) = db::open_for_tool(&cli.settings).await?;
-            db::migrate(&pool).await?;
+            db::prepare(&cli.settings, &pool).await?;
             let result = projections(&pool, action).await;
             pool.close().await;
             database.close().await?;
@@ -167,7 +167,7 @@ pub async fn run(mut cli: Cli) -> anyhow::Result<()> {
         }
         Command::Users { action } => {
             let (pool, database) = db::open_for_tool(&cli.settings).await?;
-            db::migrate(&pool).await?;
+            db::prepare(&cli.settings, &pool).await?;
             let result = users(&pool, action).await;
             pool.close().await;
             database.close().await?;
@@ -188,7 +188,7 @@ pub async fn run(mut cli: Cli) -> anyhow::Result<()> {
                 })
                 .transpose()?;
             let (pool, database) = db::open_for_tool(&cli.settings).await?;
-            db::migrate(&pool).await?;
+            db::prepare(&cli.settings, &pool).await?;
             let target = match (into, schema) {
                 (Some(url), _) => Some(ReplayTarget::Database(url)),
                 (None, Some(schema)) => Some(ReplayTarget::Schema(schema)),

@@ -22,6 +22,21 @@ pub struct Settings {
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<SecretString>,
 
+    /// File holding `DATABASE_URL` (a compose secret, say), read at start.
+    #[arg(long, env = "DATABASE_URL_FILE")]
+    pub database_url_file: Option<PathBuf>,
+
+    /// PostgreSQL URL of the role that owns dcp's tables, used only to migrate them. Set, the
+    /// role of `DATABASE_URL` is granted what it needs after each migration and no more: it
+    /// appends to `events` but cannot update, delete or truncate them. Unset: `DATABASE_URL`
+    /// migrates (one role, as in the embedded default).
+    #[arg(long, env = "DCP_DATABASE_OWNER_URL", hide_env_values = true)]
+    pub database_owner_url: Option<SecretString>,
+
+    /// File holding `DCP_DATABASE_OWNER_URL`.
+    #[arg(long, env = "DCP_DATABASE_OWNER_URL_FILE")]
+    pub database_owner_url_file: Option<PathBuf>,
+
     /// The local Docker engine (`unix:///var/run/docker.sock`, `tcp://host:2375`). Unset: the local socket.
     #[arg(long, env = "DOCKER_HOST")]
     pub docker_host: Option<String>,
@@ -29,6 +44,10 @@ pub struct Settings {
     /// Password of the first admin (`admin`). Unset: a random one is printed once and must be changed.
     #[arg(long, env = "DCP_ADMIN_PASSWORD", hide_env_values = true)]
     pub admin_password: Option<SecretString>,
+
+    /// File holding `DCP_ADMIN_PASSWORD`.
+    #[arg(long, env = "DCP_ADMIN_PASSWORD_FILE")]
+    pub admin_password_file: Option<PathBuf>,
 
     /// Also create the demo users `operator` and `viewer` on first start.
     #[arg(long, env = "DCP_DEMO_USERS", default_value = "false", value_parser = BoolishValueParser::new())]
@@ -105,8 +124,12 @@ pub struct Settings {
 
     /// NATS server(s) with JetStream for the event bus (`nats://host:4222`, comma-separated
     /// for a cluster). Unset: an in-process bus (single node).
-    #[arg(long, env = "NATS_URL")]
+    #[arg(long, env = "NATS_URL", hide_env_values = true)]
     pub nats_url: Option<String>,
+
+    /// File holding `NATS_URL` (with its credentials: `nats://user:password@host:4222`).
+    #[arg(long, env = "NATS_URL_FILE")]
+    pub nats_url_file: Option<PathBuf>,
 
     /// Follow each engine's event stream and record changes made outside dcp.
     #[arg(long, env = "DCP_WATCH_DOCKER_EVENTS", default_value_t = true, action = clap::ArgAction::Set)]
@@ -132,6 +155,46 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// Reads the settings given as files (`…_FILE`, e.g. compose secrets) into their values;
+    /// a setting given both ways, or a file that cannot be read, is an error.
+    pub fn with_files_read(mut self) -> anyhow::Result<Self> {
+        fn read(name: &str, file: &Option<PathBuf>, value_set: bool) -> anyhow::Result<Option<String>> {
+            let Some(file) = file else { return Ok(None) };
+            anyhow::ensure!(!value_set, "{name} and {name}_FILE are both set: keep one");
+            let text = std::fs::read_to_string(file)
+                .map_err(|error| anyhow::anyhow!("{name}_FILE ({}): {error}", file.display()))?;
+            let text = text.trim().to_string();
+            anyhow::ensure!(!text.is_empty(), "{name}_FILE ({}) is empty", file.display());
+            Ok(Some(text))
+        }
+        let secret = |value: Option<String>| value.map(SecretString::from);
+        if let Some(url) = read("DATABASE_URL", &self.database_url_file, self.database_url.is_some())? {
+            self.database_url = secret(Some(url));
+        }
+        if let Some(url) = read(
+            "DCP_DATABASE_OWNER_URL",
+            &self.database_owner_url_file,
+            self.database_owner_url.is_some(),
+        )? {
+            self.database_owner_url = secret(Some(url));
+        }
+        if let Some(password) = read(
+            "DCP_ADMIN_PASSWORD",
+            &self.admin_password_file,
+            self.admin_password.is_some(),
+        )? {
+            self.admin_password = secret(Some(password));
+        }
+        if let Some(url) = read("NATS_URL", &self.nats_url_file, self.nats_url.is_some())? {
+            self.nats_url = Some(url);
+        }
+        anyhow::ensure!(
+            self.database_owner_url.is_none() || self.database_url.is_some(),
+            "DCP_DATABASE_OWNER_URL needs DATABASE_URL (the role dcp runs as)"
+        );
+        Ok(self)
+    }
+
     /// An optional setting given empty (`DCP_MASTER_KEY=` in a compose file or `.env`) is
     /// unset, not an empty value to reject.
     pub fn without_empty_values(mut self) -> Self {
@@ -155,6 +218,7 @@ impl Settings {
             }
         }
         secret(&mut self.database_url);
+        secret(&mut self.database_owner_url);
         secret(&mut self.admin_password);
         secret(&mut self.jwt_secret);
         secret(&mut self.audit_key);
@@ -162,6 +226,10 @@ impl Settings {
         text(&mut self.docker_host);
         text(&mut self.nats_url);
         text(&mut self.metrics_bind);
+        path(&mut self.database_url_file);
+        path(&mut self.database_owner_url_file);
+        path(&mut self.admin_password_file);
+        path(&mut self.nats_url_file);
         path(&mut self.jwt_secret_file);
         path(&mut self.audit_key_file);
         path(&mut self.master_key_file);
@@ -174,6 +242,11 @@ impl Settings {
             bind: "127.0.0.1:0".into(),
             data_dir,
             database_url: Some(SecretString::from(database_url.to_string())),
+            database_url_file: None,
+            database_owner_url: None,
+            database_owner_url_file: None,
+            admin_password_file: None,
+            nats_url_file: None,
             docker_host: std::env::var("DOCKER_HOST").ok(),
             admin_password: Some(SecretString::from("admin-password-for-tests".to_string())),
             demo_users: false,

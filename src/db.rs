@@ -53,6 +53,81 @@ pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
         .context("Failed to apply database migrations")
 }
 
+/// Migrates the database `pool` reaches: as the owner role when `DCP_DATABASE_OWNER_URL` is
+/// set, then granting `pool`'s role what dcp needs and no more (it appends to `events` but
+/// cannot update, delete or truncate them); otherwise over `pool` itself (one role, as in
+/// the embedded default).
+pub async fn prepare(settings: &Settings, pool: &PgPool) -> anyhow::Result<()> {
+    let Some(owner_url) = &settings.database_owner_url else {
+        migrate(pool).await?;
+        // The embedded cluster is dcp's own; an external one should get two roles.
+        if settings.database_url.is_some() {
+            warn_if_superuser(pool).await;
+        }
+        return Ok(());
+    };
+    let options: PgConnectOptions = owner_url
+        .expose_secret()
+        .parse()
+        .context("DCP_DATABASE_OWNER_URL is not a valid PostgreSQL URL")?;
+    let owner = PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(with_session_settings(options))
+        .await
+        .context("Failed to connect to PostgreSQL as the owner role (DCP_DATABASE_OWNER_URL)")?;
+    migrate(&owner).await?;
+    let (runtime, superuser): (String, bool) =
+        sqlx::query_as("SELECT current_user::text, rolsuper FROM pg_roles WHERE rolname = current_user")
+            .fetch_one(pool)
+            .await
+            .context("Failed to look up dcp's database role")?;
+    anyhow::ensure!(
+        !superuser,
+        "DATABASE_URL connects as '{runtime}', a superuser: with DCP_DATABASE_OWNER_URL set, dcp runs as a role that cannot rewrite the event log"
+    );
+    let owns_events: bool = sqlx::query_scalar(
+        "SELECT tableowner = $1 FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'events'",
+    )
+    .bind(&runtime)
+    .fetch_one(&owner)
+    .await?;
+    anyhow::ensure!(
+        !owns_events,
+        "DATABASE_URL connects as '{runtime}', which owns the events table: use another role than DCP_DATABASE_OWNER_URL's"
+    );
+    let role = format!("\"{}\"", runtime.replace('"', "\"\""));
+    for grant in [
+        format!("GRANT USAGE ON SCHEMA public TO {role}"),
+        format!("GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA public TO {role}"),
+        format!("GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {role}"),
+        // The log is appended to, never rewritten; the migrations are the owner's.
+        format!("REVOKE UPDATE, DELETE, TRUNCATE ON events FROM {role}"),
+        format!("REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON _sqlx_migrations FROM {role}"),
+    ] {
+        sqlx::query(&grant)
+            .execute(&owner)
+            .await
+            .with_context(|| format!("Failed to grant dcp's role its privileges ({grant})"))?;
+    }
+    owner.close().await;
+    tracing::info!(role = %runtime, "migrated as the owner role; dcp's role appends to the event log and cannot rewrite it");
+    Ok(())
+}
+
+/// A superuser can rewrite the event log and the audit trail: said once at start.
+async fn warn_if_superuser(pool: &PgPool) {
+    let superuser: Result<bool, _> =
+        sqlx::query_scalar("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+            .fetch_one(pool)
+            .await;
+    if superuser.unwrap_or(false) {
+        tracing::warn!(
+            "dcp connects to PostgreSQL as a superuser, which can rewrite the event log: set DCP_DATABASE_OWNER_URL to migrate as the owner and run as a role that only appends (README: the database roles)"
+        );
+    }
+}
+
 /// Where the database is: a URL, or the embedded cluster this process started or attached to.
 pub enum Database {
     External,

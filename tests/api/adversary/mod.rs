@@ -3,6 +3,7 @@
 //! changed: no container, volume, network or event beyond the `access.denied` record.
 
 mod abuse;
+mod database;
 mod protection;
 mod reach;
 mod revocation;
