@@ -48,6 +48,8 @@ pub struct Application {
     workers: CancellationToken,
     runners: Vec<JoinHandle<()>>,
     generated_logins: Vec<GeneratedLogin>,
+    /// Native HTTPS, when configured.
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
 }
 
 impl Application {
@@ -56,6 +58,11 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         crate::http::context::TrustedProxies::parse(&settings.trusted_proxies)
             .map_err(|error| anyhow::anyhow!("DCP_TRUSTED_PROXIES: {error}"))?;
+        // A certificate that does not load stops the start, before anything else happens.
+        let tls = match (&settings.tls_cert, &settings.tls_key) {
+            (Some(cert), Some(key)) => Some(http::tls::server_config(cert, key)?),
+            _ => None,
+        };
         let settings = Arc::new(settings);
         let (pool, database) = db::open(&settings).await?;
         db::prepare(&settings, &pool).await?;
@@ -99,6 +106,7 @@ impl Application {
             workers,
             runners,
             generated_logins,
+            tls,
         })
     }
 
@@ -138,13 +146,31 @@ impl Application {
             closing.cancelled().await;
             sockets.close_all_going_away();
         });
-        tracing::info!(address = %self.address, "dcp is listening");
-        axum::serve(
-            self.listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
+        tracing::info!(address = %self.address, https = self.tls.is_some(), "dcp is listening");
+        let stopping = async move { shutdown.cancelled().await };
+        match self.tls {
+            Some(config) => {
+                use axum::serve::ListenerExt;
+                // `tap_io` gives the listener the peer address as connect info.
+                let listener =
+                    http::tls::TlsListener::new(self.listener, config, self.shutdown.clone())
+                        .tap_io(|_| {});
+                axum::serve(
+                    listener,
+                    router.into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .with_graceful_shutdown(stopping)
+                .await
+            }
+            None => {
+                axum::serve(
+                    self.listener,
+                    router.into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .with_graceful_shutdown(stopping)
+                .await
+            }
+        }
         .context("HTTP server failed")?;
         self.shutdown.cancel();
         // The requests are done (they settle on running projections); now the rest.

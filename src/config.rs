@@ -144,7 +144,17 @@ pub struct Settings {
     #[arg(long, env = "DCP_DB_MAX_CONNECTIONS", default_value_t = 32)]
     pub db_max_connections: u32,
 
-    /// Whether cookies get the `Secure` flag (set it when serving over HTTPS).
+    /// Serve HTTPS natively with this certificate chain (PEM; with `DCP_TLS_KEY`). Cookies
+    /// are then `Secure` and HSTS is sent.
+    #[arg(long, env = "DCP_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key of `DCP_TLS_CERT` (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "DCP_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Whether cookies get the `Secure` flag and HSTS is sent: set it when a proxy serves
+    /// dcp over HTTPS (with `DCP_TLS_CERT`, always).
     #[arg(long, env = "DCP_SECURE_COOKIES", default_value = "false", value_parser = BoolishValueParser::new())]
     pub secure_cookies: bool,
 
@@ -158,17 +168,29 @@ impl Settings {
     /// Reads the settings given as files (`…_FILE`, e.g. compose secrets) into their values;
     /// a setting given both ways, or a file that cannot be read, is an error.
     pub fn with_files_read(mut self) -> anyhow::Result<Self> {
-        fn read(name: &str, file: &Option<PathBuf>, value_set: bool) -> anyhow::Result<Option<String>> {
+        fn read(
+            name: &str,
+            file: &Option<PathBuf>,
+            value_set: bool,
+        ) -> anyhow::Result<Option<String>> {
             let Some(file) = file else { return Ok(None) };
             anyhow::ensure!(!value_set, "{name} and {name}_FILE are both set: keep one");
             let text = std::fs::read_to_string(file)
                 .map_err(|error| anyhow::anyhow!("{name}_FILE ({}): {error}", file.display()))?;
             let text = text.trim().to_string();
-            anyhow::ensure!(!text.is_empty(), "{name}_FILE ({}) is empty", file.display());
+            anyhow::ensure!(
+                !text.is_empty(),
+                "{name}_FILE ({}) is empty",
+                file.display()
+            );
             Ok(Some(text))
         }
         let secret = |value: Option<String>| value.map(SecretString::from);
-        if let Some(url) = read("DATABASE_URL", &self.database_url_file, self.database_url.is_some())? {
+        if let Some(url) = read(
+            "DATABASE_URL",
+            &self.database_url_file,
+            self.database_url.is_some(),
+        )? {
             self.database_url = secret(Some(url));
         }
         if let Some(url) = read(
@@ -188,6 +210,10 @@ impl Settings {
         if let Some(url) = read("NATS_URL", &self.nats_url_file, self.nats_url.is_some())? {
             self.nats_url = Some(url);
         }
+        anyhow::ensure!(
+            self.tls_cert.is_some() == self.tls_key.is_some(),
+            "DCP_TLS_CERT and DCP_TLS_KEY go together"
+        );
         anyhow::ensure!(
             self.database_owner_url.is_none() || self.database_url.is_some(),
             "DCP_DATABASE_OWNER_URL needs DATABASE_URL (the role dcp runs as)"
@@ -230,6 +256,8 @@ impl Settings {
         path(&mut self.database_owner_url_file);
         path(&mut self.admin_password_file);
         path(&mut self.nats_url_file);
+        path(&mut self.tls_cert);
+        path(&mut self.tls_key);
         path(&mut self.jwt_secret_file);
         path(&mut self.audit_key_file);
         path(&mut self.master_key_file);
@@ -271,8 +299,16 @@ impl Settings {
             web_dir: None,
             db_max_connections: 16,
             secure_cookies: false,
+            tls_cert: None,
+            tls_key: None,
             metrics_bind: None,
         }
+    }
+
+    /// Whether dcp is reached over HTTPS (natively, or through a proxy it was told of):
+    /// cookies are `Secure` and HSTS is sent.
+    pub fn https(&self) -> bool {
+        self.secure_cookies || self.tls_cert.is_some()
     }
 
     pub fn access_token_ttl(&self) -> Duration {

@@ -77,11 +77,12 @@ pub async fn prepare(settings: &Settings, pool: &PgPool) -> anyhow::Result<()> {
         .await
         .context("Failed to connect to PostgreSQL as the owner role (DCP_DATABASE_OWNER_URL)")?;
     migrate(&owner).await?;
-    let (runtime, superuser): (String, bool) =
-        sqlx::query_as("SELECT current_user::text, rolsuper FROM pg_roles WHERE rolname = current_user")
-            .fetch_one(pool)
-            .await
-            .context("Failed to look up dcp's database role")?;
+    let (runtime, superuser): (String, bool) = sqlx::query_as(
+        "SELECT current_user::text, rolsuper FROM pg_roles WHERE rolname = current_user",
+    )
+    .fetch_one(pool)
+    .await
+    .context("Failed to look up dcp's database role")?;
     anyhow::ensure!(
         !superuser,
         "DATABASE_URL connects as '{runtime}', a superuser: with DCP_DATABASE_OWNER_URL set, dcp runs as a role that cannot rewrite the event log"

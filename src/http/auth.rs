@@ -148,7 +148,7 @@ fn token_response(state: &AppState, headers: &HeaderMap, issued: IssuedTokens) -
 }
 
 fn refresh_cookie(state: &AppState, token: &str, max_age: i64) -> HeaderValue {
-    let secure = if state.settings.secure_cookies {
+    let secure = if state.settings.https() {
         "; Secure"
     } else {
         ""

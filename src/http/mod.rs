@@ -25,6 +25,7 @@ pub mod past;
 pub mod permissions;
 pub mod positions;
 pub mod tickets;
+pub mod tls;
 pub mod users;
 pub mod volumes;
 pub mod web;
@@ -194,7 +195,9 @@ pub fn router(state: AppState) -> Router {
         .route("/ws/{*rest}", axum::routing::any(not_found));
     let sockets = ws::router().with_state(state.clone());
     let breaker_state = state.clone();
-    api.with_state(state)
+    let https = settings.https();
+    let router = api
+        .with_state(state)
         .merge(sockets)
         .merge(api_not_found)
         .fallback_service(web_ui(&settings))
@@ -211,5 +214,15 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(
             proxies,
             context::request_context,
-        ))
+        ));
+    // Served over HTTPS: browsers are told to keep to it (a year, subdomains left alone).
+    match https {
+        true => router.layer(
+            tower_http::set_header::SetResponseHeaderLayer::if_not_present(
+                header::STRICT_TRANSPORT_SECURITY,
+                HeaderValue::from_static("max-age=31536000"),
+            ),
+        ),
+        false => router,
+    }
 }

@@ -16,7 +16,11 @@ impl Role {
     async fn create(superuser: bool) -> Role {
         let name = format!("dcp_app_{}", &Uuid::new_v4().simple().to_string()[..12]);
         let mut conn = PgConnection::connect(&server_url()).await.unwrap();
-        let kind = if superuser { "SUPERUSER" } else { "NOSUPERUSER" };
+        let kind = if superuser {
+            "SUPERUSER"
+        } else {
+            "NOSUPERUSER"
+        };
         sqlx::query(&format!("CREATE ROLE {name} LOGIN {kind}"))
             .execute(&mut conn)
             .await
@@ -26,7 +30,11 @@ impl Role {
 
     /// `database_url` with this role as its user.
     fn url(&self, database_url: &str) -> String {
-        database_url.replacen("postgres://postgres@", &format!("postgres://{}@", self.name), 1)
+        database_url.replacen(
+            "postgres://postgres@",
+            &format!("postgres://{}@", self.name),
+            1,
+        )
     }
 
     async fn drop_in(self, database_url: &str) {
@@ -55,7 +63,8 @@ async fn dcps_role_appends_to_the_event_log_and_cannot_rewrite_it() {
     })
     .await;
     // The server works as that role: a user is created (events appended, read models kept).
-    app.create_user("appender", "viewer", "appender-password-1").await;
+    app.create_user("appender", "viewer", "appender-password-1")
+        .await;
     let mut conn = PgConnection::connect(&app_url).await.unwrap();
     let who: String = sqlx::query_scalar("SELECT current_user::text")
         .fetch_one(&mut conn)

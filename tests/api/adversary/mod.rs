@@ -8,6 +8,7 @@ mod protection;
 mod reach;
 mod revocation;
 mod secrets;
+mod transport;
 
 use std::process::Command;
 
