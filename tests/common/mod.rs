@@ -308,10 +308,17 @@ pub struct Nats {
     port: u16,
     store: PathBuf,
     child: Option<std::process::Child>,
+    /// Further arguments (credentials the server requires, say).
+    extra: Vec<String>,
 }
 
 impl Nats {
     pub fn start() -> Nats {
+        Nats::start_with(&[])
+    }
+
+    /// A nats-server started with `extra` arguments besides the usual ones.
+    pub fn start_with(extra: &[&str]) -> Nats {
         let binary = std::env::var("DCP_TEST_NATS_SERVER").unwrap_or_else(|_| "nats-server".into());
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -323,6 +330,7 @@ impl Nats {
             port,
             store: temp_dir(),
             child: None,
+            extra: extra.iter().map(|a| a.to_string()).collect(),
         };
         nats.run();
         nats
@@ -343,6 +351,7 @@ impl Nats {
                 "-sd",
             ])
             .arg(&self.store)
+            .args(&self.extra)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()

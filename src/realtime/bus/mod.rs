@@ -110,15 +110,47 @@ pub struct NatsBus {
 /// How long a publish waits for JetStream's acknowledgement.
 const ACK_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Options for NATS at `url` (comma-separated servers): credentials written in it
+/// (`nats://user:password@host:4222`, for a server that requires them) are sent as the
+/// user and password, and the servers are given without them.
+pub fn connect_options(url: &str) -> (async_nats::ConnectOptions, String) {
+    let mut credentials = None;
+    let servers: Vec<String> = url
+        .split(',')
+        .map(|server| {
+            let server = server.trim();
+            let (scheme, rest) = server.split_once("://").unwrap_or(("nats", server));
+            match rest.rsplit_once('@') {
+                Some((userinfo, host)) => {
+                    if credentials.is_none() {
+                        let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+                        credentials = Some((user.to_string(), password.to_string()));
+                    }
+                    format!("{scheme}://{host}")
+                }
+                None => server.to_string(),
+            }
+        })
+        .collect();
+    let options = match credentials {
+        Some((user, password)) => {
+            async_nats::ConnectOptions::with_user_and_password(user, password)
+        }
+        None => async_nats::ConnectOptions::new(),
+    };
+    (options, servers.join(","))
+}
+
 impl NatsBus {
     /// Connects (retrying in the background while the server is away), makes sure the
     /// stream exists, and starts this server's subscription for local fan-out.
     pub async fn connect(url: &str, shutdown: CancellationToken) -> anyhow::Result<Arc<Self>> {
-        let client = async_nats::ConnectOptions::new()
+        let (options, servers) = connect_options(url);
+        let client = options
             .name("dcp")
             .retry_on_initial_connect()
             .connection_timeout(Duration::from_secs(5))
-            .connect(url)
+            .connect(servers)
             .await?;
         let mut jetstream = jetstream::new(client.clone());
         jetstream.set_timeout(ACK_TIMEOUT);

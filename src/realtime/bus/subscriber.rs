@@ -34,12 +34,13 @@ pub async fn subscribe(
     if limit == Some(0) {
         return Ok(());
     }
-    let client = async_nats::ConnectOptions::new()
+    let (options, servers) = super::connect_options(url);
+    let client = options
         .name(format!("dcp-subscriber-{durable}"))
         .retry_on_initial_connect()
-        .connect(url)
+        .connect(servers.as_str())
         .await
-        .with_context(|| format!("Failed to connect to {url}"))?;
+        .with_context(|| format!("Failed to connect to {servers}"))?;
     let js = jetstream::new(client);
     let stream = loop {
         match js.get_stream(STREAM).await {

@@ -161,3 +161,25 @@ async fn https_natively_with_hsts_and_a_secure_refresh_cookie() {
     shutdown.cancel();
     server.await.unwrap().unwrap();
 }
+
+/// NATS that requires credentials: dcp connects with the ones in its URL (and publishes:
+/// an event reaches a socket through the bus); a client without them is refused.
+#[tokio::test]
+async fn nats_requires_credentials_and_dcp_sends_them() {
+    let nats = Nats::start_with(&["--user", "dcp", "--pass", "nats-secret-for-tests"]);
+    let without = async_nats::ConnectOptions::new()
+        .connection_timeout(std::time::Duration::from_secs(3))
+        .connect(nats.url())
+        .await;
+    assert!(without.is_err(), "a client without credentials is refused");
+    let url = nats
+        .url()
+        .replace("nats://", "nats://dcp:nats-secret-for-tests@");
+    let app = spawn_app_with(|settings| settings.nats_url = Some(url)).await;
+    let mut events = app.events_socket(&app.admin_token).await;
+    app.create_user("over-the-bus", "viewer", "over-the-bus-password")
+        .await;
+    events
+        .until(|m| m["type"] == "event" && m["event"]["type"] == "UserCreated")
+        .await;
+}
