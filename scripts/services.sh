@@ -300,8 +300,10 @@ service_dockerd() {
     local missing=()
     command -v dockerd >/dev/null || missing+=(docker.io)
     dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
-    # To check docker-compose.yml (scripts/test).
+    # To check docker-compose.yml, and to run it (tests/compose.rs, on images it makes from
+    # a Debian base built with debootstrap: this machine pulls nothing from Docker Hub).
     command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1 || missing+=(docker-compose)
+    command -v debootstrap >/dev/null || [[ -x /usr/sbin/debootstrap ]] || missing+=(debootstrap)
     install_packages "${missing[@]}"
     if ! docker_ready; then
         is_root || die "dockerd is not running, and only root can start it"
