@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -72,19 +72,35 @@ async fn create_network(
     .into_response())
 }
 
-/// Remove a network (not Docker's own `bridge`, `host`, `none`).
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteNetworkQuery {
+    /// The Docker host (default `local`).
+    pub host: Option<String>,
+    /// Why: required from admins removing a network the platform protects (audited).
+    pub reason: Option<String>,
+}
+
+/// Remove a network (not Docker's own `bridge`, `host`, `none`; one the platform protects:
+/// admins only, with a reason).
 #[utoipa::path(delete, path = "/api/v1/networks/{id}", tag = "networks",
-    params(("id" = String, Path, description = "id, id prefix or name"), HostQuery),
+    params(("id" = String, Path, description = "id, id prefix or name"), DeleteNetworkQuery),
     responses((status = 200, body = ResourceOutcome), (status = 403), (status = 404), (status = 409), (status = 502), (status = 503)))]
 async fn delete_network(
     State(state): State<AppState>,
+    Auth(principal): Auth,
     meta: CommandMeta,
     ApiPath(reference): ApiPath<String>,
-    ApiQuery(query): ApiQuery<HostQuery>,
+    ApiQuery(query): ApiQuery<DeleteNetworkQuery>,
 ) -> ApiResult<Response> {
     let outcome = state
         .resources
-        .remove_network(query.host.as_deref(), &reference, &meta)
+        .remove_network(
+            &principal,
+            (query.host.as_deref(), &reference),
+            &meta.with_reason(query.reason.as_deref()),
+            "/api/v1/networks/{id}",
+        )
         .await?;
     Ok(Positioned(outcome.position, ApiJson(outcome)).into_response())
 }

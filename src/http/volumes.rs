@@ -79,14 +79,17 @@ pub struct DeleteVolumeQuery {
     pub host: Option<String>,
     /// Remove it even if Docker would refuse (default false).
     pub force: Option<bool>,
+    /// Why: required from admins removing a volume the platform protects (audited).
+    pub reason: Option<String>,
 }
 
-/// Remove a volume.
+/// Remove a volume (one the platform protects: admins only, with a reason).
 #[utoipa::path(delete, path = "/api/v1/volumes/{name}", tag = "volumes",
     params(("name" = String, Path), DeleteVolumeQuery),
-    responses((status = 200, body = ResourceOutcome), (status = 404), (status = 409), (status = 502), (status = 503)))]
+    responses((status = 200, body = ResourceOutcome), (status = 403), (status = 404), (status = 409), (status = 502), (status = 503)))]
 async fn delete_volume(
     State(state): State<AppState>,
+    Auth(principal): Auth,
     meta: CommandMeta,
     ApiPath(name): ApiPath<String>,
     ApiQuery(query): ApiQuery<DeleteVolumeQuery>,
@@ -94,10 +97,11 @@ async fn delete_volume(
     let outcome = state
         .resources
         .remove_volume(
-            query.host.as_deref(),
-            &name,
+            &principal,
+            (query.host.as_deref(), &name),
             query.force.unwrap_or(false),
-            &meta,
+            &meta.with_reason(query.reason.as_deref()),
+            "/api/v1/volumes/{name}",
         )
         .await?;
     Ok(Positioned(outcome.position, ApiJson(outcome)).into_response())

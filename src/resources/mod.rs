@@ -30,9 +30,14 @@ pub use images::{ImageList, ImageListQuery, ImageView, PullRequest};
 pub use networks::{Attachment, NetworkList, NetworkOnHost, NetworkView};
 pub use volumes::{VolumeList, VolumeView};
 
-use crate::commands::CommandBus;
+use crate::auth::policy::{self, Consent, Judgement};
+use crate::auth::principal::Principal;
+use crate::commands::{CommandBus, CommandMeta};
 use crate::containers::Containers;
 use crate::denials::Denials;
+use crate::docker::policy::PolicyError;
+use crate::docker::reach;
+use crate::docker::DockerHosts;
 use crate::hosts::HostRegistry;
 use crate::read_models::ReadModels;
 
@@ -102,4 +107,53 @@ pub struct AcceptedOperation {
     pub location: String,
     /// The global position of the request's event.
     pub position: Option<i64>,
+}
+
+impl Resources {
+    /// Refuses to `principal` what the platform protects among the named `volumes` and
+    /// `networks` on `host` (the one judgement's `protected` part), but to admins who give a
+    /// reason (`meta.reason`); a refusal is recorded as a denied request of `route`.
+    async fn guard_protected(
+        &self,
+        principal: &Principal,
+        (host, volumes, networks): (&str, &[String], &[String]),
+        meta: &CommandMeta,
+        route: &str,
+    ) -> Result<(), ResourcesError> {
+        let docker = self.hosts.client(host)?;
+        let deployment = self.containers.deployment();
+        let around = reach::surroundings(&docker, host, volumes, networks, deployment).await?;
+        let protected = around
+            .volumes
+            .iter()
+            .filter_map(|(name, f)| {
+                f.protected
+                    .as_ref()
+                    .map(|why| (format!("volume '{name}'"), why))
+            })
+            .chain(around.networks.iter().filter_map(|(name, f)| {
+                f.protected
+                    .as_ref()
+                    .map(|why| (format!("network '{name}'"), why))
+            }))
+            .map(|(what, why)| policy::finding("id", format!("{what} {why}")))
+            .collect();
+        let judgement = Judgement {
+            protected,
+            ..Judgement::default()
+        };
+        let verdict = policy::may_touch(
+            principal.role,
+            &judgement,
+            Consent::new(None, meta.reason.as_deref()),
+        )
+        .map_err(|refusal| PolicyError::Forbidden {
+            field: refusal.field.to_string(),
+            message: refusal.message,
+        });
+        self.denials
+            .enforce(principal, meta, route, verdict)
+            .await?;
+        Ok(())
+    }
 }

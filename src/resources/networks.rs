@@ -199,13 +199,16 @@ impl Resources {
         })
     }
 
-    /// Removes a network (not Docker's own `bridge`, `host`, `none`) from `host`.
+    /// Removes a network (not Docker's own `bridge`, `host`, `none`) from `host`, unless the
+    /// platform protects it from `principal` (admins give a reason, `meta.reason`; a refusal
+    /// is recorded as a denied request of `route`).
     #[tracing::instrument(skip_all, fields(host = host.unwrap_or("local"), reference = %reference), err(level = "debug"))]
     pub async fn remove_network(
         &self,
-        host: Option<&str>,
-        reference: &str,
+        principal: &Principal,
+        (host, reference): (Option<&str>, &str),
         meta: &CommandMeta,
+        route: &str,
     ) -> Result<ResourceOutcome, ResourcesError> {
         check_network_reference(reference)?;
         let host = self.hosts.enabled_host(host)?;
@@ -218,6 +221,9 @@ impl Resources {
         if PREDEFINED_NETWORKS.contains(&name.as_str()) {
             return Err(ResourcesError::Predefined(name));
         }
+        let names = [name.clone()];
+        self.guard_protected(principal, (host, &[], &names), meta, route)
+            .await?;
         let docker = self.hosts.client(host)?;
         let operation = self.network_operation(host, &name, meta);
         let op_id = operation.op_id;

@@ -151,14 +151,17 @@ impl Resources {
         })
     }
 
-    /// Removes volume `name` from `host` (default `local`).
+    /// Removes volume `name` from `host` (default `local`), unless the platform protects it
+    /// from `principal` (admins give a reason, `meta.reason`; a refusal is recorded as a
+    /// denied request of `route`).
     #[tracing::instrument(skip_all, fields(host = host.unwrap_or("local"), name = %name), err(level = "debug"))]
     pub async fn remove_volume(
         &self,
-        host: Option<&str>,
-        name: &str,
+        principal: &Principal,
+        (host, name): (Option<&str>, &str),
         force: bool,
         meta: &CommandMeta,
+        route: &str,
     ) -> Result<ResourceOutcome, ResourcesError> {
         if dcp_aggregates::operation::validate_name("name", name).is_err() {
             return Err(ResourcesError::Invalid {
@@ -175,6 +178,9 @@ impl Resources {
                 other => other.into(),
             }
         })?;
+        let names = [found.name.clone()];
+        self.guard_protected(principal, (host, &names, &[]), meta, route)
+            .await?;
         let operation = Operation::<Volume>::new(
             &self.commands,
             resource_key("volume", host, &found.name).to_string(),

@@ -140,6 +140,14 @@ async fn operators_cannot_touch_what_the_platform_protects_and_admins_say_why() 
         )
         .await;
     }
+    // Nor removed (Docker would refuse while they are in use; not once the database stops).
+    for path in [
+        format!("/api/v1/volumes/{data}?force=true"),
+        format!("/api/v1/networks/{backend}"),
+    ] {
+        refused(&app, &operator, (Method::DELETE, &path, None), Some("id")).await;
+    }
+    assert!(exists("volume", &data) && exists("network", &backend));
     // Operators cannot label their way in.
     refused(
         &app,

@@ -706,7 +706,8 @@ export interface paths {
         put?: never;
         post?: never;
         /**
-         * Remove a network (not Docker's own `bridge`, `host`, `none`).
+         * Remove a network (not Docker's own `bridge`, `host`, `none`; one the platform protects:
+         *     admins only, with a reason).
          * @description Access: roles admin, operator.
          */
         delete: operations["delete_network"];
@@ -954,7 +955,7 @@ export interface paths {
         put?: never;
         post?: never;
         /**
-         * Remove a volume.
+         * Remove a volume (one the platform protects: admins only, with a reason).
          * @description Access: roles admin, operator.
          */
         delete: operations["delete_volume"];
@@ -6415,6 +6416,8 @@ export interface operations {
                 id: string;
                 /** @description The Docker host (default `local`). */
                 host: string | null;
+                /** @description Why: required from admins removing a network the platform protects (audited). */
+                reason: string | null;
             };
             cookie?: never;
         };
@@ -8003,6 +8006,8 @@ export interface operations {
                 host: string | null;
                 /** @description Remove it even if Docker would refuse (default false). */
                 force: boolean | null;
+                /** @description Why: required from admins removing a volume the platform protects (audited). */
+                reason: string | null;
             };
             cookie?: never;
         };

@@ -58,3 +58,13 @@ export function ReasonField({
     </Field>
   );
 }
+
+/** An admin's reason where the page cannot tell whether the platform protects the thing:
+ * left empty, the server says so when it does. */
+export function OptionalReason({ value, onChange }: { value: string; onChange: (value: string) => void }) {
+  return (
+    <Field label="Reason (if the platform protects it)" hint="The server refuses what it protects without one; kept in the audit log.">
+      <input name="reason" value={value} onChange={(event) => onChange(event.target.value)} autoComplete="off" />
+    </Field>
+  );
+}

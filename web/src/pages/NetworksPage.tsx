@@ -4,6 +4,7 @@ import { api } from "../api/client";
 import { paths } from "../api/paths";
 import type { NetworkList } from "../api/types";
 import { ConfirmDialog } from "../components/ConfirmDialog";
+import { OptionalReason } from "../components/ReasonDialog";
 import { hostOptions } from "../components/HostSelect";
 import { Labels } from "../components/Labels";
 import { ResourceListPage } from "../components/ResourceListPage";
@@ -33,6 +34,7 @@ export function NetworksPage() {
   const options = hostOptions(hosts, query.data?.hosts);
   const [creating, setCreating] = useState(false);
   const [removing, setRemoving] = useState<NetworkItem | null>(null);
+  const [removalReason, setRemovalReason] = useState("");
   const [attaching, setAttaching] = useState<{ network: NetworkItem; mode: "connect" | "disconnect" } | null>(null);
   const reload = query.reload;
   const needle = filter.trim().toLowerCase();
@@ -65,7 +67,7 @@ export function NetworksPage() {
               confirmLabel="Remove"
               onClose={() => setRemoving(null)}
               onConfirm={async () => {
-                await api.delete(paths.networks.remove(removing.id), { host: removing.host });
+                await api.delete(paths.networks.remove(removing.id), { host: removing.host, reason: removalReason.trim() || undefined });
                 toastSuccess(`Removed network ${removing.name}`);
                 reload();
               }}
@@ -73,6 +75,7 @@ export function NetworksPage() {
               <p>
                 Remove network <strong className="mono">{removing.name}</strong> from host <strong>{removing.host}</strong>?
               </p>
+              {can(role, "admin") && <OptionalReason value={removalReason} onChange={setRemovalReason} />}
             </ConfirmDialog>
           )}
           {attaching && <AttachNetworkDialog {...attaching} onClose={() => setAttaching(null)} onDone={reload} />}
@@ -128,7 +131,10 @@ export function NetworksPage() {
                       </>
                     )}
                     {!BUILT_IN.has(network.name) && (
-                      <button type="button" className="danger" aria-label={`Remove network ${network.name}`} onClick={() => setRemoving(network)}>
+                      <button type="button" className="danger" aria-label={`Remove network ${network.name}`} onClick={() => {
+                          setRemovalReason("");
+                          setRemoving(network);
+                        }}>
                         Remove
                       </button>
                     )}

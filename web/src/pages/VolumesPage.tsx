@@ -5,6 +5,7 @@ import { paths } from "../api/paths";
 import type { VolumeList } from "../api/types";
 import type { components } from "../api/schema";
 import { ConfirmDialog } from "../components/ConfirmDialog";
+import { OptionalReason } from "../components/ReasonDialog";
 import { Field } from "../components/Field";
 import { hostOptions } from "../components/HostSelect";
 import { Labels } from "../components/Labels";
@@ -58,7 +59,7 @@ export function VolumesPage() {
               onCreated={reload}
             />
           )}
-          {removing && <RemoveVolumeDialog volume={removing} onClose={() => setRemoving(null)} onRemoved={reload} />}
+          {removing && <RemoveVolumeDialog volume={removing} admin={can(role, "admin")} onClose={() => setRemoving(null)} onRemoved={reload} />}
         </>
       }
     >
@@ -145,15 +146,26 @@ function CreateVolumeDialog({ admin, hostOptions, defaultHost, onClose, onCreate
   );
 }
 
-function RemoveVolumeDialog({ volume, onClose, onRemoved }: { volume: VolumeItem; onClose: () => void; onRemoved: () => void }) {
+function RemoveVolumeDialog({
+  volume,
+  admin,
+  onClose,
+  onRemoved,
+}: {
+  volume: VolumeItem;
+  admin: boolean;
+  onClose: () => void;
+  onRemoved: () => void;
+}) {
   const [force, setForce] = useState(false);
+  const [reason, setReason] = useState("");
   return (
     <ConfirmDialog
       title={`Remove volume ${volume.name}`}
       confirmLabel="Remove"
       onClose={onClose}
       onConfirm={async () => {
-        await api.delete(paths.volumes.remove(volume.name), { host: volume.host, force: force || undefined });
+        await api.delete(paths.volumes.remove(volume.name), { host: volume.host, force: force || undefined, reason: reason.trim() || undefined });
         toastSuccess(`Removed volume ${volume.name}`);
         onRemoved();
       }}
@@ -165,6 +177,7 @@ function RemoveVolumeDialog({ volume, onClose, onRemoved }: { volume: VolumeItem
         <input type="checkbox" checked={force} onChange={(e) => setForce(e.target.checked)} />
         Force
       </label>
+      {admin && <OptionalReason value={reason} onChange={setReason} />}
     </ConfirmDialog>
   );
 }
