@@ -52,10 +52,7 @@ impl Containers {
             Intent::Enter => policy::may_enter(principal.role, &judgement, reason),
             Intent::Read => policy::may_read(principal.role, &judgement),
         }
-        .map_err(|refusal| PolicyError::Forbidden {
-            field: refusal.field.to_string(),
-            message: refusal.message,
-        });
+        .map_err(PolicyError::from);
         self.denials
             .enforce(principal, meta, route, verdict)
             .await?;

@@ -147,10 +147,7 @@ impl Resources {
             &judgement,
             Consent::new(None, meta.reason.as_deref()),
         )
-        .map_err(|refusal| PolicyError::Forbidden {
-            field: refusal.field.to_string(),
-            message: refusal.message,
-        });
+        .map_err(PolicyError::from);
         self.denials
             .enforce(principal, meta, route, verdict)
             .await?;

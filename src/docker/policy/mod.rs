@@ -38,6 +38,16 @@ pub enum PolicyError {
     Throttled { retry_after: u64 },
 }
 
+/// A role's refusal ([`crate::auth::policy::may_touch`] and its kin) is a 403 naming its field.
+impl From<crate::auth::policy::Refusal> for PolicyError {
+    fn from(refusal: crate::auth::policy::Refusal) -> Self {
+        PolicyError::Forbidden {
+            field: refusal.field.to_string(),
+            message: refusal.message,
+        }
+    }
+}
+
 impl ServiceError for PolicyError {
     fn code(&self) -> ErrorCode {
         match self {
@@ -377,12 +387,7 @@ pub fn check_labels(labels: &UniqueMap, role: Role) -> Result<(), PolicyError> {
 /// The role rule ([`crate::auth::policy::may_touch`]) for what the judgement found, as a
 /// refusal naming the first field.
 pub fn gate(role: Role, judgement: &Judgement, consent: Consent<'_>) -> Result<(), PolicyError> {
-    crate::auth::policy::may_touch(role, judgement, consent).map_err(|refusal| {
-        PolicyError::Forbidden {
-            field: refusal.field.to_string(),
-            message: refusal.message,
-        }
-    })
+    crate::auth::policy::may_touch(role, judgement, consent).map_err(PolicyError::from)
 }
 
 #[cfg(test)]

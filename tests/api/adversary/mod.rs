@@ -17,18 +17,16 @@ use serde_json::{json, Value};
 
 use crate::common::*;
 use crate::containers::docker;
+pub(crate) use crate::resources::Leftovers;
 
-/// Volumes and networks made for one test with the Docker CLI, removed when dropped.
-pub(crate) struct Leftovers {
-    pub(crate) volumes: Vec<String>,
-    pub(crate) networks: Vec<String>,
-}
-
+/// Volumes and networks made for one test with the Docker CLI (removed when dropped, as the
+/// resources tests' are).
 impl Leftovers {
     pub(crate) fn new() -> Self {
         Leftovers {
             volumes: vec![],
             networks: vec![],
+            images: vec![],
         }
     }
 
@@ -48,22 +46,6 @@ impl Leftovers {
         docker(&args);
         self.networks.push(name.to_string());
         name.to_string()
-    }
-}
-
-impl Drop for Leftovers {
-    fn drop(&mut self) {
-        // Containers first (the callers' `Containers` are dropped before), then these.
-        for network in &self.networks {
-            let _ = Command::new("docker")
-                .args(["network", "rm", network])
-                .output();
-        }
-        for volume in &self.volumes {
-            let _ = Command::new("docker")
-                .args(["volume", "rm", "-f", volume])
-                .output();
-        }
     }
 }
 
