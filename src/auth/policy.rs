@@ -105,7 +105,7 @@ pub fn may_touch(role: Role, judgement: &Judgement, consent: Consent<'_>) -> Res
         return Err(Refusal {
             field: first(&judgement.reaching),
             message: format!(
-                "{} reach the host: an admin must also send allow_privileged: true and a reason",
+                "these reach the host: {}; an admin must also send allow_privileged: true and a reason",
                 whys(&judgement.reaching)
             ),
         });

@@ -71,8 +71,9 @@ impl Deployment {
         project.ok().cloned().flatten()
     }
 
-    /// Why a container, volume or network on `host` is protected, if it is: `id` and `name`
-    /// name it, `labels` are its labels, `project` is dcp's own compose project.
+    /// Why a container, volume or network on `host` is protected, if it is: `ids` are its
+    /// full Docker id (where it has one) and its name, `labels` its labels, `project` dcp's
+    /// own compose project.
     pub fn protects(
         &self,
         host: &str,
@@ -85,7 +86,7 @@ impl Deployment {
             && self
                 .own_container
                 .as_deref()
-                .is_some_and(|own| ids.iter().any(|id| !id.is_empty() && own.starts_with(*id)))
+                .is_some_and(|own| ids.contains(&own))
         {
             return Some("is the container dcp runs in".into());
         }
@@ -142,9 +143,7 @@ mod tests {
     fn protection_by_own_container_setting_label_and_project() {
         let own = "b".repeat(64);
         let deployment = Deployment::new(Some(own.clone()), "db, dcp-data");
-        assert!(deployment
-            .protects("local", &[&own[..12]], None, None)
-            .is_some());
+        assert!(deployment.protects("local", &[&own], None, None).is_some());
         assert!(deployment.protects("remote", &[&own], None, None).is_none());
         assert!(deployment
             .protects("remote", &["x", "dcp-data"], None, None)

@@ -86,7 +86,9 @@ pub fn judge(subject: Subject<'_>, around: &Surroundings) -> Judgement {
         ..Judgement::default()
     };
     if let Some(why) = subject.protected {
-        judgement.protected.push(finding("id", why.to_string()));
+        judgement
+            .protected
+            .push(finding("id", format!("this container {why}")));
     }
     for name in subject.volumes {
         let Some(facts) = around.volumes.get(name) else {
