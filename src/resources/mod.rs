@@ -36,8 +36,7 @@ use crate::commands::{CommandBus, CommandMeta};
 use crate::containers::Containers;
 use crate::denials::Denials;
 use crate::docker::policy::PolicyError;
-use crate::docker::reach;
-use crate::docker::DockerHosts;
+use crate::docker::{reach, DockerHosts};
 use crate::hosts::HostRegistry;
 use crate::read_models::ReadModels;
 

@@ -21,11 +21,9 @@ use super::tickets::{self, Purpose, TicketRefusal};
 use super::RealtimeError;
 use crate::auth::policy::Judgement;
 use crate::auth::principal::{load_principal, Principal};
-use crate::commands::CommandBus;
-use crate::commands::CommandMeta;
+use crate::commands::{CommandBus, CommandMeta};
 use crate::containers::{check_reference, Containers, Intent};
-use crate::docker::reach;
-use crate::docker::DockerHosts;
+use crate::docker::{reach, DockerHosts};
 use crate::hosts::HostRegistry;
 use crate::read_models::{ReadModels, SESSIONS};
 
