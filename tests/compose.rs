@@ -97,6 +97,8 @@ struct Stack {
     project: String,
     dir: PathBuf,
     compose: Vec<String>,
+    /// The image of this build's dcp (a binary's worth of layers each run): removed with the stack.
+    dcp_image: String,
 }
 
 impl Stack {
@@ -129,6 +131,9 @@ impl Drop for Stack {
             }
         }
         let _ = self.command(&["down", "-v", "--remove-orphans"]).output();
+        let _ = Command::new("docker")
+            .args(["rmi", "-f", &self.dcp_image])
+            .output();
     }
 }
 
@@ -187,6 +192,7 @@ fn start() -> (Stack, String) {
         project: format!("dcpcompose{}", &run_id[..8]),
         dir,
         compose: compose_binary(),
+        dcp_image: dcp.clone(),
     };
     let gid = run(Command::new("stat").args(["-c", "%g", "/var/run/docker.sock"]));
     run(stack
