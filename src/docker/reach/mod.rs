@@ -2,14 +2,16 @@
 //! effective Docker configuration (what a create would send, or what the engine reports of
 //! one resolved container) and on what the engine says of the volumes and networks it uses.
 //!
-//! Create, recreate, exec, logs, every action, network connect and disconnect (and stacks
-//! to come) ask this one function; what a role may do with the answer is
-//! [`crate::auth::policy::may_touch`]. A judgement has three parts:
+//! Create, recreate, exec, logs, every action, network connect and disconnect, volume and
+//! network removal (and stacks to come) ask this one function; what a role may do with the
+//! answer is [`crate::auth::policy::may_touch`] (and its kin for shells and logs). A
+//! judgement has three parts:
 //! - **reaching**: options that reach the host (privileged mode, capabilities, devices,
 //!   security options, host or shared namespaces, sysctls, host paths in binds and mounts,
 //!   `VolumesFrom`, named volumes whose driver options mount a host path or device,
 //!   networks of drivers other than `bridge`). Non-admins never; admins with
-//!   `allow_privileged` and a reason.
+//!   `allow_privileged` and a reason (a shell in, or a network join of, such a container:
+//!   admins as before).
 //! - **admins' own**: what admins keep apart without it reaching the host: a named volume
 //!   that a host-reaching container uses (writing to it is writing what a privileged
 //!   container runs), an internal network or one an admin made (isolation) unless it is
