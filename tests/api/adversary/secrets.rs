@@ -1,7 +1,9 @@
 //! One redaction: a secret planted in a container's environment and in a volume's driver
 //! options is found only in admins' answers, searched in the body of every GET route of the
-//! API document for each role, in the events sockets of every role, and in the exports.
+//! API document for each role, in the events sockets of every role, in what NATS carries to
+//! integrations, and in the exports.
 
+use futures_util::StreamExt;
 use reqwest::Method;
 use serde_json::json;
 
@@ -10,7 +12,12 @@ use crate::containers::Containers;
 
 #[tokio::test]
 async fn planted_secrets_reach_only_admins() {
-    let app = spawn_app().await;
+    let nats = Nats::start();
+    let url = nats.url();
+    // What integrations read: every event the relay publishes, off NATS itself.
+    let integration = async_nats::connect(nats.url()).await.unwrap();
+    let mut published = integration.subscribe("dcp.events.>").await.unwrap();
+    let app = spawn_app_with(|settings| settings.nats_url = Some(url)).await;
     let (operator_user, operator) = app.user_with_token("olga", "operator").await;
     let (_, viewer) = app.user_with_token("vera", "viewer").await;
     let run = Containers::new();
@@ -133,6 +140,25 @@ async fn planted_secrets_reach_only_admins() {
             "{role}: {text}"
         );
     }
+    // The same on NATS, up to the volume's creation.
+    let mut carried = String::new();
+    loop {
+        let message = tokio::time::timeout(std::time::Duration::from_secs(10), published.next())
+            .await
+            .expect("the relay publishes within 10 s")
+            .expect("the subscription is open");
+        let text = String::from_utf8_lossy(&message.payload).into_owned();
+        carried.push_str(&text);
+        if message.subject.as_str().ends_with(".VolumeCreated") {
+            break;
+        }
+    }
+    assert!(
+        carried.contains("DB_PASSWORD")
+            && !carried.contains(&env_secret)
+            && !carried.contains(&volume_secret),
+        "NATS: {carried}"
+    );
     crate::containers::docker(&["rm", "-f", &container]);
     drop(run);
 }
