@@ -35,6 +35,18 @@ pub struct Refused<'a> {
     pub path: &'a str,
 }
 
+impl<'a> Refused<'a> {
+    /// A request to `method route` (the template stands for the path too: the services that
+    /// judge a request know its route, not the path it was asked at).
+    pub fn of(method: &'a str, route: &'a str) -> Self {
+        Refused {
+            method,
+            route,
+            path: route,
+        }
+    }
+}
+
 impl Denials {
     pub fn new(commands: CommandBus) -> Self {
         Denials {
@@ -56,26 +68,21 @@ impl Denials {
         None
     }
 
-    /// Passes a role policy's verdict on `POST route` through; an option the role may not
-    /// use (not a bad value) is counted and recorded as a denied request first, or answered
-    /// as throttled when the user has been refused too often.
+    /// Passes a role policy's verdict on the request `route` through; an option the role
+    /// may not use (not a bad value) is counted and recorded as a denied request first, or
+    /// answered as throttled when the user has been refused too often.
     pub async fn enforce<T>(
         &self,
         principal: &Principal,
         meta: &CommandMeta,
-        route: &str,
+        route: Refused<'_>,
         verdict: Result<T, PolicyError>,
     ) -> Result<T, PolicyError> {
         if let Err(PolicyError::Forbidden { .. }) = &verdict {
             if let Some(retry_after) = self.count(principal) {
                 return Err(PolicyError::Throttled { retry_after });
             }
-            let refused = Refused {
-                method: "POST",
-                route,
-                path: route,
-            };
-            self.record(principal, meta, refused).await;
+            self.record(principal, meta, route).await;
         }
         verdict
     }

@@ -17,6 +17,7 @@ use super::{ContainerTarget, Containers, ContainersError, Intent, OperationOutco
 use crate::auth::policy::Judgement;
 use crate::auth::principal::Principal;
 use crate::commands::CommandMeta;
+use crate::denials::Refused;
 use crate::docker::{DockerError, DockerHosts, CALL_TIMEOUT};
 use crate::errors::ServiceError;
 use crate::hosts::HostRegistry;
@@ -34,7 +35,7 @@ impl Containers {
         reference: &str,
         action: ContainerAction,
         meta: &CommandMeta,
-        route: &str,
+        route: Refused<'_>,
     ) -> Result<OperationOutcome, ContainersError> {
         check_reference(reference)?;
         let host = self.hosts.enabled_host(host)?;

@@ -14,6 +14,7 @@ use super::labels::OP_LABEL;
 use super::{ContainerTarget, Containers, ContainersError};
 use crate::auth::principal::Principal;
 use crate::commands::CommandMeta;
+use crate::denials::Refused;
 use crate::docker::policy::{self, container_config, CreateContainerRequest};
 use crate::docker::reach::{self, Deployment, Surroundings};
 use crate::docker::{DockerError, DockerHosts};
@@ -45,7 +46,7 @@ impl Containers {
         host: Option<&str>,
         request: CreateContainerRequest,
         meta: &CommandMeta,
-        route: &str,
+        route: Refused<'_>,
     ) -> Result<CreateOutcome, ContainersError> {
         let host = self.hosts.enabled_host(host)?;
         self.check_policy(principal, &host, &request, meta, route)
@@ -107,7 +108,7 @@ impl Containers {
         host: &str,
         request: &CreateContainerRequest,
         meta: &CommandMeta,
-        route: &str,
+        route: Refused<'_>,
     ) -> Result<(), ContainersError> {
         let around = request_surroundings(&self.hosts, &self.deployment, host, request).await?;
         let verdict = policy::check(request, principal.role, &around);

@@ -7,6 +7,7 @@ use super::{ContainerTarget, Containers, ContainersError};
 use crate::auth::policy::{self, Consent, Judgement};
 use crate::auth::principal::Principal;
 use crate::commands::CommandMeta;
+use crate::denials::Refused;
 use crate::docker::policy::PolicyError;
 use crate::docker::reach::{self, Resolved};
 use crate::docker::DockerHosts;
@@ -35,7 +36,7 @@ impl Containers {
         intent: Intent,
         also: Judgement,
         meta: &CommandMeta,
-        route: &str,
+        route: Refused<'_>,
     ) -> Result<Resolved, ContainersError> {
         let (host, reference) = at;
         super::check_reference(reference)?;

@@ -31,6 +31,7 @@ use super::{ContainerTarget, Containers, ContainersError, OperationOutcome};
 use crate::auth::policy::Judgement;
 use crate::auth::principal::Principal;
 use crate::commands::CommandMeta;
+use crate::denials::Refused;
 use crate::docker::policy::{container_config, CreateContainerRequest};
 use crate::docker::{DockerError, DockerHosts};
 use crate::errors::{ErrorCode, ServiceError};
@@ -72,7 +73,7 @@ impl Containers {
         reference: &str,
         request: CreateContainerRequest,
         meta: &CommandMeta,
-        route: &str,
+        route: Refused<'_>,
     ) -> Result<OperationOutcome, ContainersError> {
         check_reference(reference)?;
         let host = self.hosts.enabled_host(host)?;

@@ -18,6 +18,7 @@ use super::positions::Positioned;
 use crate::auth::principal::Principal;
 use crate::commands::CommandMeta;
 use crate::containers::{HistoryEntry, OperationOutcome};
+use crate::denials::Refused;
 use crate::docker::policy::CreateContainerRequest;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -41,7 +42,7 @@ struct ActionRequest<'a> {
     action: ContainerAction,
     /// Why (an admin acting on a container the platform protects must say).
     reason: Option<String>,
-    route: &'static str,
+    route: Refused<'static>,
 }
 
 async fn act(
@@ -122,7 +123,7 @@ macro_rules! container_action {
                 host: &query.host,
                 action: to_action(&body),
                 reason: body.reason,
-                route: $path,
+                route: Refused::of("POST", $path),
             };
             act(&state, &principal, &meta, request).await
         }
@@ -194,7 +195,7 @@ async fn rename(
         host: &query.host,
         action: ContainerAction::Rename { name: body.name },
         reason: body.reason,
-        route: "/api/v1/containers/{id}/rename",
+        route: Refused::of("POST", "/api/v1/containers/{id}/rename"),
     };
     act(&state, &principal, &meta, request).await
 }
@@ -215,7 +216,7 @@ async fn recreate(
     ApiQuery(query): ApiQuery<HostQuery>,
     ApiJson(request): ApiJson<CreateContainerRequest>,
 ) -> ApiResult<Response> {
-    let route = "/api/v1/containers/{id}/recreate";
+    let route = Refused::of("POST", "/api/v1/containers/{id}/recreate");
     let outcome = state
         .containers
         .recreate(
@@ -262,7 +263,7 @@ async fn delete_container(
             volumes: query.volumes.unwrap_or(false),
         },
         reason: query.reason,
-        route: "/api/v1/containers/{id}",
+        route: Refused::of("DELETE", "/api/v1/containers/{id}"),
     };
     act(&state, &principal, &meta, request).await
 }

@@ -15,6 +15,7 @@ use super::extract::{ApiJson, ApiPath, ApiQuery, Auth};
 use super::positions::{min_position, settle_request, Positioned};
 use crate::commands::CommandMeta;
 use crate::containers::{ContainerDetail, ContainerList, ContainerListQuery, CreateOutcome};
+use crate::denials::Refused;
 use crate::docker::policy::CreateContainerRequest;
 use crate::read_models::CONTAINERS;
 
@@ -74,7 +75,7 @@ async fn create_container(
     ApiQuery(query): ApiQuery<HostQuery>,
     ApiJson(request): ApiJson<CreateContainerRequest>,
 ) -> ApiResult<Response> {
-    let route = "/api/v1/containers";
+    let route = Refused::of("POST", "/api/v1/containers");
     let outcome = state
         .containers
         .create(&principal, query.host.as_deref(), request, &meta, route)

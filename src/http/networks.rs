@@ -17,6 +17,7 @@ use super::extract::{ApiJson, ApiPath, ApiQuery, Auth};
 use super::positions::Positioned;
 use super::volumes::HostOnlyQuery;
 use crate::commands::CommandMeta;
+use crate::denials::Refused;
 use crate::docker::resource_policy::CreateNetworkRequest;
 use crate::resources::{Attachment, NetworkList, NetworkOnHost, ResourceOutcome};
 
@@ -52,7 +53,7 @@ async fn create_network(
     ApiQuery(query): ApiQuery<HostQuery>,
     ApiJson(request): ApiJson<CreateNetworkRequest>,
 ) -> ApiResult<Response> {
-    let route = "/api/v1/networks";
+    let route = Refused::of("POST", "/api/v1/networks");
     let outcome = state
         .resources
         .create_network(&principal, query.host.as_deref(), request, &meta, route)
@@ -99,7 +100,7 @@ async fn delete_network(
             &principal,
             (query.host.as_deref(), &reference),
             &meta.with_reason(query.reason.as_deref()),
-            "/api/v1/networks/{id}",
+            Refused::of("DELETE", "/api/v1/networks/{id}"),
         )
         .await?;
     Ok(Positioned(outcome.position, ApiJson(outcome)).into_response())
@@ -137,7 +138,7 @@ async fn attach(
     network: NetworkOnHost<'_>,
     container: &str,
     attachment: (Attachment, Option<&str>),
-    route: &str,
+    route: Refused<'_>,
 ) -> ApiResult<Response> {
     let (attachment, reason) = attachment;
     let meta = meta.with_reason(reason);
@@ -173,7 +174,7 @@ async fn connect(
         },
         &request.container,
         (Attachment::Connect { aliases }, request.reason.as_deref()),
-        "/api/v1/networks/{id}/connect",
+        Refused::of("POST", "/api/v1/networks/{id}/connect"),
     )
     .await
 }
@@ -201,7 +202,7 @@ async fn disconnect(
         },
         &request.container,
         (Attachment::Disconnect { force }, request.reason.as_deref()),
-        "/api/v1/networks/{id}/disconnect",
+        Refused::of("POST", "/api/v1/networks/{id}/disconnect"),
     )
     .await
 }

@@ -15,6 +15,7 @@ use super::error::ApiResult;
 use super::extract::{ApiJson, ApiPath, ApiQuery, Auth};
 use super::positions::Positioned;
 use crate::commands::CommandMeta;
+use crate::denials::Refused;
 use crate::docker::resource_policy::CreateVolumeRequest;
 use crate::resources::{ResourceOutcome, VolumeList};
 
@@ -55,7 +56,7 @@ async fn create_volume(
     ApiQuery(query): ApiQuery<HostQuery>,
     ApiJson(request): ApiJson<CreateVolumeRequest>,
 ) -> ApiResult<Response> {
-    let route = "/api/v1/volumes";
+    let route = Refused::of("POST", "/api/v1/volumes");
     let outcome = state
         .resources
         .create_volume(&principal, query.host.as_deref(), request, &meta, route)
@@ -101,7 +102,7 @@ async fn delete_volume(
             (query.host.as_deref(), &name),
             query.force.unwrap_or(false),
             &meta.with_reason(query.reason.as_deref()),
-            "/api/v1/volumes/{name}",
+            Refused::of("DELETE", "/api/v1/volumes/{name}"),
         )
         .await?;
     Ok(Positioned(outcome.position, ApiJson(outcome)).into_response())

@@ -34,7 +34,7 @@ use crate::auth::policy::{self, Consent, Judgement};
 use crate::auth::principal::Principal;
 use crate::commands::{CommandBus, CommandMeta};
 use crate::containers::Containers;
-use crate::denials::Denials;
+use crate::denials::{Denials, Refused};
 use crate::docker::policy::PolicyError;
 use crate::docker::{reach, DockerHosts};
 use crate::hosts::HostRegistry;
@@ -117,7 +117,7 @@ impl Resources {
         principal: &Principal,
         (host, volumes, networks): (&str, &[String], &[String]),
         meta: &CommandMeta,
-        route: &str,
+        route: Refused<'_>,
     ) -> Result<(), ResourcesError> {
         let docker = self.hosts.client(host)?;
         let deployment = self.containers.deployment();

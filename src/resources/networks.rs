@@ -20,6 +20,7 @@ use crate::auth::policy::Judgement;
 use crate::auth::principal::Principal;
 use crate::commands::CommandMeta;
 use crate::containers::{valid_reference, ContainerTarget, Intent, OP_LABEL};
+use crate::denials::Refused;
 use crate::docker::fanout::{hosts_of, list_on, HostAnswer};
 use crate::docker::reach;
 use crate::docker::resource_policy::{check_network, CreateNetworkRequest, PREDEFINED_NETWORKS};
@@ -116,7 +117,7 @@ impl Resources {
         host: Option<&str>,
         request: CreateNetworkRequest,
         meta: &CommandMeta,
-        route: &str,
+        route: Refused<'_>,
     ) -> Result<ResourceOutcome, ResourcesError> {
         let host = self.hosts.enabled_host(host)?;
         let host = host.as_str();
@@ -208,7 +209,7 @@ impl Resources {
         principal: &Principal,
         (host, reference): (Option<&str>, &str),
         meta: &CommandMeta,
-        route: &str,
+        route: Refused<'_>,
     ) -> Result<ResourceOutcome, ResourcesError> {
         check_network_reference(reference)?;
         let host = self.hosts.enabled_host(host)?;
@@ -267,7 +268,7 @@ impl Resources {
         container: &str,
         attachment: Attachment,
         meta: &CommandMeta,
-        route: &str,
+        route: Refused<'_>,
     ) -> Result<ResourceOutcome, ResourcesError> {
         let NetworkOnHost { host, reference } = network;
         check_network_reference(reference)?;

@@ -15,6 +15,7 @@ use super::{ResourceOutcome, Resources, ResourcesError};
 use crate::auth::principal::Principal;
 use crate::commands::CommandMeta;
 use crate::containers::OP_LABEL;
+use crate::denials::Refused;
 use crate::docker::fanout::{hosts_of, list_on, HostAnswer};
 use crate::docker::resource_policy::{check_volume, CreateVolumeRequest};
 use crate::docker::{DockerError, DockerHosts};
@@ -83,7 +84,7 @@ impl Resources {
         host: Option<&str>,
         request: CreateVolumeRequest,
         meta: &CommandMeta,
-        route: &str,
+        route: Refused<'_>,
     ) -> Result<ResourceOutcome, ResourcesError> {
         let host = self.hosts.enabled_host(host)?;
         let host = host.as_str();
@@ -161,7 +162,7 @@ impl Resources {
         (host, name): (Option<&str>, &str),
         force: bool,
         meta: &CommandMeta,
-        route: &str,
+        route: Refused<'_>,
     ) -> Result<ResourceOutcome, ResourcesError> {
         if dcp_aggregates::operation::validate_name("name", name).is_err() {
             return Err(ResourcesError::Invalid {

@@ -16,6 +16,7 @@ use super::{
     admit, answer, close, close_for, fail, query_error, send_json, send_text, Sink, SEND_TIMEOUT,
 };
 use crate::commands::{CommandMeta, RequestContext};
+use crate::denials::Refused;
 use crate::errors::ErrorCode;
 use crate::http::app_state::AppState;
 use crate::http::error::{ApiError, SocketError};
@@ -72,7 +73,7 @@ pub(super) async fn socket(
         .await?;
         let meta = CommandMeta::from_request(&context, Some(&principal))
             .with_reason(query.reason.as_deref());
-        let route = "/ws/containers/{id}/exec";
+        let route = Refused::of("GET", "/ws/containers/{id}/exec");
         let target = state
             .streams
             .exec_target(&principal, (&host, &reference), &meta, route)

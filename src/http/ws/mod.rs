@@ -42,6 +42,7 @@ use super::app_state::AppState;
 use super::error::{ApiError, SocketError};
 use crate::auth::principal::Principal;
 use crate::commands::{CommandMeta, RequestContext};
+use crate::denials::Refused;
 use crate::realtime::sockets::{Registration, SHUTTING_DOWN};
 use crate::realtime::tickets::{Purpose, PROTOCOL_PREFIX};
 
@@ -181,8 +182,8 @@ async fn admit_on_container(
         admit(state, headers, query_ticket, purpose, Some(reference)).await?;
     let meta = CommandMeta::from_request(context, Some(&principal));
     let route = match purpose {
-        Purpose::ContainerLogs => "/ws/containers/{id}/logs",
-        _ => "/ws/containers/{id}/stats",
+        Purpose::ContainerLogs => Refused::of("GET", "/ws/containers/{id}/logs"),
+        _ => Refused::of("GET", "/ws/containers/{id}/stats"),
     };
     let id = state
         .streams

@@ -17,6 +17,7 @@ use crate::auth::policy::Judgement;
 use crate::auth::principal::Principal;
 use crate::commands::{CommandBus, CommandMeta};
 use crate::containers::{ContainerTarget, Intent};
+use crate::denials::Refused;
 use crate::docker::DockerHosts;
 use crate::realtime::RealtimeError;
 
@@ -51,7 +52,7 @@ impl Streams {
         principal: &Principal,
         at: (&str, &str),
         meta: &CommandMeta,
-        route: &str,
+        route: Refused<'_>,
     ) -> Result<ContainerTarget, RealtimeError> {
         let resolved = self
             .containers

@@ -23,6 +23,7 @@ use crate::auth::policy::Judgement;
 use crate::auth::principal::{load_principal, Principal};
 use crate::commands::{CommandBus, CommandMeta};
 use crate::containers::{check_reference, Containers, Intent};
+use crate::denials::Refused;
 use crate::docker::{reach, DockerHosts};
 use crate::hosts::HostRegistry;
 use crate::read_models::{ReadModels, SESSIONS};
@@ -111,7 +112,7 @@ impl Streams {
         at: (&str, &str),
         purpose: Purpose,
         meta: &CommandMeta,
-        route: &str,
+        route: Refused<'_>,
     ) -> Result<String, RealtimeError> {
         let (host, reference) = at;
         if purpose != Purpose::ContainerLogs {

@@ -57,6 +57,19 @@ pub(crate) async fn head(app: &TestApp) -> i64 {
         .unwrap()
 }
 
+/// The method of the refusal recorded after `position` (`AccessDenied`'s).
+pub(crate) async fn denied_method(app: &TestApp, position: i64) -> Option<String> {
+    sqlx::query_scalar(
+        "SELECT payload::jsonb -> 'AccessDenied' ->> 'method' FROM events \
+         WHERE global_position > $1 AND event_type = 'AccessDenied'",
+    )
+    .bind(position)
+    .fetch_optional(&app.pool)
+    .await
+    .unwrap()
+    .flatten()
+}
+
 /// The types of the events recorded after `position`.
 pub(crate) async fn events_since(app: &TestApp, position: i64) -> Vec<String> {
     sqlx::query_scalar(
@@ -93,6 +106,10 @@ pub(crate) async fn refused(
         vec!["AccessDenied".to_string()],
         "{method} {path} {body:?}: only the refusal is recorded"
     );
+    assert_eq!(
+        denied_method(app, before).await.as_deref(),
+        Some(method.as_str())
+    );
     error
 }
 
@@ -113,6 +130,7 @@ pub(crate) async fn exec_refused(app: &TestApp, token: &str, container: &str, qu
         vec!["AccessDenied".to_string()],
         "exec in {container}: only the refusal is recorded"
     );
+    assert_eq!(denied_method(app, before).await.as_deref(), Some("GET"));
     status
 }
 
