@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::temp_dir;
+use common::{login_at, temp_dir};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -221,22 +221,6 @@ async fn wait_ready(client: &reqwest::Client, address: &str) {
     }
 }
 
-async fn login(client: &reqwest::Client, address: &str, username: &str, password: &str) -> String {
-    let answer: Value = client
-        .post(format!("http://{address}/api/v1/auth/login"))
-        .json(&json!({"username": username, "password": password}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    answer["access_token"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{answer}"))
-        .to_string()
-}
-
 /// A socket on `container` (`exec` or `logs`) opened with a ticket: the refusal's status.
 async fn socket_status(
     client: &reqwest::Client,
@@ -285,7 +269,13 @@ async fn the_compose_deployment_protects_itself_from_operators() {
     wait_ready(&client, &address).await;
     let admin_password =
         std::fs::read_to_string(stack.dir.join("secrets/dcp_admin_password")).unwrap();
-    let admin = login(&client, &address, "admin", admin_password.trim()).await;
+    let admin = login_at(
+        &client,
+        &format!("http://{address}"),
+        "admin",
+        admin_password.trim(),
+    )
+    .await;
     let created = client
         .post(format!("http://{address}/api/v1/users"))
         .bearer_auth(&admin)
@@ -297,7 +287,13 @@ async fn the_compose_deployment_protects_itself_from_operators() {
         .await
         .unwrap();
     assert_eq!(created.status(), StatusCode::CREATED);
-    let operator = login(&client, &address, "mallory", "mallory-password-1").await;
+    let operator = login_at(
+        &client,
+        &format!("http://{address}"),
+        "mallory",
+        "mallory-password-1",
+    )
+    .await;
     let (postgres, nats, dcp) = (
         stack.container("postgres"),
         stack.container("nats"),

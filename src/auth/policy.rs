@@ -39,10 +39,6 @@ impl Judgement {
         self.protected.extend(other.protected);
         self
     }
-
-    pub fn is_clear(&self) -> bool {
-        self.reaching.is_empty() && self.admins_own.is_empty() && self.protected.is_empty()
-    }
 }
 
 /// What a caller says along with a request that touches what the judgement found: that

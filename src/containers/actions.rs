@@ -13,8 +13,7 @@ use dcp_projections::LogCursor;
 use uuid::Uuid;
 
 use super::listing::check_reference;
-use super::{ContainerTarget, Containers, ContainersError, Intent, OperationOutcome};
-use crate::auth::policy::Judgement;
+use super::{ContainerTarget, Containers, ContainersError, OperationOutcome};
 use crate::auth::principal::Principal;
 use crate::commands::CommandMeta;
 use crate::denials::Refused;
@@ -40,14 +39,7 @@ impl Containers {
         check_reference(reference)?;
         let host = self.hosts.enabled_host(host)?;
         let resolved = self
-            .resolve_for(
-                principal,
-                (&host, reference),
-                Intent::Act,
-                Judgement::default(),
-                meta,
-                route,
-            )
+            .resolve_to_act(principal, (&host, reference), meta, route)
             .await?;
         let target = self.target_of(&resolved, meta).await?;
         self.run_action(&target, action, meta).await

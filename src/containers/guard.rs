@@ -60,8 +60,27 @@ impl Containers {
         Ok(resolved)
     }
 
+    /// [`Containers::resolve_for`] a change of the container itself (an action, a recreate).
+    pub async fn resolve_to_act(
+        &self,
+        principal: &Principal,
+        at: (&str, &str),
+        meta: &CommandMeta,
+        route: Refused<'_>,
+    ) -> Result<Resolved, ContainersError> {
+        self.resolve_for(
+            principal,
+            at,
+            Intent::Act,
+            Judgement::default(),
+            meta,
+            route,
+        )
+        .await
+    }
+
     /// The judgement of a resolved container for `intent`.
-    pub async fn judge(
+    async fn judge(
         &self,
         resolved: &Resolved,
         intent: Intent,

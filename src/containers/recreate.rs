@@ -26,9 +26,7 @@ use uuid::Uuid;
 
 use super::labels::{labelled, OP_LABEL};
 use super::listing::check_reference;
-use super::Intent;
 use super::{ContainerTarget, Containers, ContainersError, OperationOutcome};
-use crate::auth::policy::Judgement;
 use crate::auth::principal::Principal;
 use crate::commands::CommandMeta;
 use crate::denials::Refused;
@@ -81,14 +79,7 @@ impl Containers {
         // create policy), both judged before anything is recorded.
         let meta = &meta.with_reason(request.reason.as_deref());
         let resolved = self
-            .resolve_for(
-                principal,
-                (&host, reference),
-                Intent::Act,
-                Judgement::default(),
-                meta,
-                route,
-            )
+            .resolve_to_act(principal, (&host, reference), meta, route)
             .await?;
         self.check_policy(principal, &host, &request, meta, route)
             .await?;

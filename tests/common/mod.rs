@@ -302,6 +302,24 @@ where
     }
 }
 
+/// Signs `username` in on the server at `base` (`http://host:port`, a server outside this
+/// process) and returns the access token.
+pub async fn login_at(client: &Client, base: &str, username: &str, password: &str) -> String {
+    let body: Value = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"username": username, "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("login of {username} failed: {body}"))
+        .to_string()
+}
+
 /// A nats-server with JetStream on a free port, its store in a temp dir.
 pub struct Nats {
     binary: String,

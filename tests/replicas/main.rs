@@ -103,19 +103,7 @@ impl Drop for Replica {
 }
 
 async fn login(client: &reqwest::Client, replica: &Replica) -> String {
-    let body: Value = client
-        .post(replica.url("/api/v1/auth/login"))
-        .json(&json!({"username": "admin", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    body["access_token"]
-        .as_str()
-        .unwrap_or_else(|| panic!("login failed: {body}"))
-        .to_string()
+    common::login_at(client, &replica.url(""), "admin", PASSWORD).await
 }
 
 fn master_key() -> String {

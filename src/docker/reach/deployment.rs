@@ -49,10 +49,6 @@ impl Deployment {
         }
     }
 
-    pub fn own_container(&self) -> Option<&str> {
-        self.own_container.as_deref()
-    }
-
     /// The compose project dcp's own container belongs to, looked up with `lookup` (the
     /// labels of that container) until the engine has answered once.
     pub async fn own_project<F, Fut>(&self, lookup: F) -> Option<String>

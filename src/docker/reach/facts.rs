@@ -151,14 +151,22 @@ fn is_not_found(error: &bollard::errors::Error) -> bool {
     )
 }
 
+/// A container using a volume or attached to a network, as the list shows it: enough to
+/// tell whether it is protected without inspecting it.
+struct User {
+    id: String,
+    name: String,
+    labels: HashMap<String, String>,
+}
+
 /// The containers using a volume or attached to a network, as `filter` (`volume` or
-/// `network`) finds them.
+/// `network`) finds them: one list call.
 async fn users_of(
     docker: &Docker,
     host: &str,
     filter: &str,
     name: &str,
-) -> Result<Vec<Resolved>, DockerError> {
+) -> Result<Vec<User>, DockerError> {
     let options = ListContainersOptions {
         all: true,
         filters: Some(HashMap::from([(
@@ -171,17 +179,32 @@ async fn users_of(
         .list_containers(Some(options))
         .await
         .map_err(|error| DockerError::from_bollard(host, error))?;
-    let mut users = Vec::new();
-    for summary in listed {
-        let Some(id) = summary.id else { continue };
-        match resolve(docker, host, &id).await {
-            Ok(user) => users.push(user),
-            // Removed meanwhile.
-            Err(DockerError::Failed { status: 404, .. }) => {}
-            Err(error) => return Err(error),
-        }
-    }
-    Ok(users)
+    Ok(listed
+        .into_iter()
+        .filter_map(|summary| {
+            let name = summary
+                .names
+                .as_ref()
+                .and_then(|names| names.first())
+                .map(|n| n.trim_start_matches('/').to_string())
+                .unwrap_or_default();
+            Some(User {
+                id: summary.id?,
+                name,
+                labels: summary.labels.unwrap_or_default(),
+            })
+        })
+        .collect())
+}
+
+/// Why `user` is protected, if it is.
+fn user_protection(
+    user: &User,
+    host: &str,
+    deployment: &Deployment,
+    project: Option<&str>,
+) -> Option<String> {
+    deployment.protects(host, &[&user.id, &user.name], Some(&user.labels), project)
 }
 
 /// What the engine says of the named `volumes` and `networks` on `host`. A volume that does
@@ -210,13 +233,21 @@ pub async fn surroundings(
             used_by_reaching: None,
         };
         for user in users_of(docker, host, "volume", name).await? {
-            let config = user.inspect.host_config.clone().unwrap_or_default();
-            if facts.used_by_reaching.is_none() && !reaching_options(&config).is_empty() {
-                facts.used_by_reaching = Some(user.name().to_string());
-            }
             if facts.protected.is_none() {
-                if let Some(why) = user.protection(docker, deployment).await {
-                    facts.protected = Some(format!("is used by '{}', which {why}", user.name()));
+                if let Some(why) = user_protection(&user, host, deployment, project) {
+                    facts.protected = Some(format!("is used by '{}', which {why}", user.name));
+                }
+            }
+            // What a user reaches is in its configuration: inspected until one is found.
+            if facts.used_by_reaching.is_none() {
+                let config = match resolve(docker, host, &user.id).await {
+                    Ok(user) => user.inspect.host_config.unwrap_or_default(),
+                    // Removed meanwhile.
+                    Err(DockerError::Failed { status: 404, .. }) => continue,
+                    Err(error) => return Err(error),
+                };
+                if !reaching_options(&config).is_empty() {
+                    facts.used_by_reaching = Some(user.name.clone());
                 }
             }
         }
@@ -242,12 +273,11 @@ pub async fn surroundings(
             operators_own: label(OWNER_LABEL) == Some("operator"),
         };
         if facts.protected.is_none() {
-            for user in users_of(docker, host, "network", name).await? {
-                if let Some(why) = user.protection(docker, deployment).await {
-                    facts.protected = Some(format!("is joined by '{}', which {why}", user.name()));
-                    break;
-                }
-            }
+            let users = users_of(docker, host, "network", name).await?;
+            facts.protected = users.iter().find_map(|user| {
+                user_protection(user, host, deployment, project)
+                    .map(|why| format!("is joined by '{}', which {why}", user.name))
+            });
         }
         around.networks.insert(name.clone(), facts);
     }

@@ -242,16 +242,5 @@ fn namespaces(config: &HostConfig, found: &mut Vec<Finding>) {
     // shows the host's hierarchy read-only, it does not open it.
 }
 
-/// The fields of findings, in order, without repeats.
-pub fn fields(findings: &[Finding]) -> Vec<&'static str> {
-    let mut fields: Vec<&'static str> = Vec::new();
-    for finding in findings {
-        if !fields.contains(&finding.field) {
-            fields.push(finding.field);
-        }
-    }
-    fields
-}
-
 #[cfg(test)]
 mod tests;

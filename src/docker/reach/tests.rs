@@ -29,7 +29,10 @@ fn a_plain_container_reaches_nothing() {
         cgroupns_mode: Some(bollard::models::HostConfigCgroupnsModeEnum::HOST),
         ..Default::default()
     };
-    assert!(judge(subject(&config, &[], &[]), &Surroundings::default()).is_clear());
+    assert_eq!(
+        judge(subject(&config, &[], &[]), &Surroundings::default()),
+        Judgement::default()
+    );
 }
 
 #[test]
@@ -285,4 +288,15 @@ fn volumes_and_networks_around_decide_too() {
         ..Default::default()
     });
     assert_eq!(judge_network("admins", &isolating).admins_own.len(), 1);
+}
+
+/// The fields of findings, in order, without repeats.
+fn fields(findings: &[Finding]) -> Vec<&'static str> {
+    let mut fields: Vec<&'static str> = Vec::new();
+    for finding in findings {
+        if !fields.contains(&finding.field) {
+            fields.push(finding.field);
+        }
+    }
+    fields
 }
